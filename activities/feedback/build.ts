@@ -1,0 +1,294 @@
+/**
+ * Feedback building (spec/feedback.md sections 2, 3 and 6): scored samples -> pairwise, binary
+ * or scalar examples, with the statistics every conversion reports. Pure and deterministic:
+ * the same input order, seed, mode and threshold give the same examples.
+ */
+import { Rng, seededRng, shuffleInPlace } from './rng';
+import type { ScoredSample, Turn } from './scored-samples';
+
+export type FeedbackType = 'pairwise' | 'binary' | 'scalar';
+export type PairMode = 'random' | 'max' | 'min';
+export type ThresholdRule = number | 'mean' | 'median';
+
+export interface FeedbackOptions {
+  type: FeedbackType;
+  /** pairwise only; default max. */
+  mode?: PairMode;
+  /** pairwise: a number >= 0 (default 0). binary: mean (default), median or a number. */
+  threshold?: ThresholdRule;
+  /** binary only: compute mean/median over the whole batch (default) or per prompt. */
+  thresholdScope?: 'global' | 'prompt';
+  seed?: number;
+}
+
+export interface PairExample {
+  kind: 'pair';
+  prompt_id: string;
+  prompt: Turn[];
+  a: ScoredSample;
+  b: ScoredSample;
+  label: 0 | 1;
+  swapped: boolean;
+  threshold: number;
+}
+
+export interface SingleExample {
+  kind: 'binary' | 'scalar';
+  sample: ScoredSample & { reward: number };
+  label: 0 | 1 | null;
+  threshold: number | null;
+}
+
+export type FeedbackExample = PairExample | SingleExample;
+
+export interface RewardSummary {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
+export interface FeedbackStats {
+  type: FeedbackType;
+  mode: PairMode | null;
+  threshold_rule: string;
+  /** The threshold actually used (global binary / pairwise); null when per prompt or scalar. */
+  threshold: number | null;
+  seed: number;
+  prompts_in: number;
+  samples_in: number;
+  labelled: number;
+  unlabelled: Record<string, number>;
+  non_finite: number;
+  prompts_skipped_too_few_labelled: number;
+  prompts_dropped_by_threshold: number;
+  pairs_dropped_by_threshold: number;
+  samples_unpaired_odd: number;
+  prompts_out: number;
+  examples_out: number;
+  label_balance: { desirable_or_a: number; undesirable_or_b: number };
+  swapped: number;
+  reward: RewardSummary | null;
+  mean_margin: number | null;
+  notes: string[];
+  /** Set when examples_out is 0: a plain sentence saying why. */
+  empty_reason: string | null;
+}
+
+export class FeedbackOptionsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FeedbackOptionsError';
+  }
+}
+
+export function summarize(values: number[]): RewardSummary | null {
+  if (values.length === 0) return null;
+  let sum = 0, min = Infinity, max = -Infinity;
+  for (const v of values) {
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const mean = sum / values.length;
+  let sq = 0;
+  for (const v of values) sq += (v - mean) * (v - mean);
+  return { mean, std: Math.sqrt(sq / values.length), min, max };
+}
+
+export function median(values: number[]): number {
+  const s = Float64Array.from(values).sort();
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function resolveThreshold(rule: ThresholdRule, values: number[]): number {
+  if (typeof rule === 'number') return rule;
+  return rule === 'mean' ? summarize(values)!.mean : median(values);
+}
+
+const GAP_TOLERANCE = 1e-12;
+type Labelled = ScoredSample & { reward: number };
+
+function formPair(x: Labelled, y: Labelled, rng: Rng, threshold: number): PairExample {
+  const swapped = rng.next() < 0.5;
+  const [a, b] = swapped ? [y, x] : [x, y];
+  return { kind: 'pair', prompt_id: a.prompt_id, prompt: a.prompt, a, b, label: a.reward > b.reward ? 1 : 0, swapped, threshold };
+}
+
+/** Candidate pairs of one prompt's labelled samples, before the swap. Ties never pair. */
+function candidatePairs(group: Labelled[], mode: PairMode, t: number, rng: Rng): { pairs: [Labelled, Labelled][]; dropped: number; odd: number } {
+  if (mode === 'random') {
+    const order = shuffleInPlace(group.slice(), rng);
+    const pairs: [Labelled, Labelled][] = [];
+    let dropped = 0;
+    for (let i = 0; i + 1 < order.length; i += 2) {
+      if (Math.abs(order[i].reward - order[i + 1].reward) > t) pairs.push([order[i], order[i + 1]]);
+      else dropped++;
+    }
+    return { pairs, dropped, odd: order.length % 2 };
+  }
+  if (mode === 'max') {
+    // Stable sort by reward descending: the first of equal rewards stays first.
+    const sorted = group.map((s, i) => ({ s, i })).sort((p, q) => q.s.reward - p.s.reward || p.i - q.i);
+    const best = sorted[0].s, worst = sorted[sorted.length - 1].s;
+    return best.reward - worst.reward > t ? { pairs: [[best, worst]], dropped: 0, odd: 0 } : { pairs: [], dropped: 1, odd: 0 };
+  }
+  // min: the smallest admissible gap d (d >= t within tolerance, d > 0), every pair at that gap.
+  let lo = Infinity, hi = -Infinity;
+  for (const s of group) {
+    if (s.reward < lo) lo = s.reward;
+    if (s.reward > hi) hi = s.reward;
+  }
+  if (hi - lo <= t) return { pairs: [], dropped: 1, odd: 0 };
+  let d = Infinity;
+  for (let i = 0; i < group.length; i++) {
+    for (let j = i + 1; j < group.length; j++) {
+      const gap = Math.abs(group[i].reward - group[j].reward);
+      if (gap > 0 && gap >= t - GAP_TOLERANCE && gap < d) d = gap;
+    }
+  }
+  const pairs: [Labelled, Labelled][] = [];
+  for (let i = 0; i < group.length; i++) {
+    for (let j = i + 1; j < group.length; j++) {
+      const gap = Math.abs(group[i].reward - group[j].reward);
+      if (gap > 0 && gap >= t - GAP_TOLERANCE && Math.abs(gap - d) <= GAP_TOLERANCE) pairs.push([group[i], group[j]]);
+    }
+  }
+  return { pairs, dropped: 0, odd: 0 };
+}
+
+export function validateOptions(opts: FeedbackOptions): void {
+  if (opts.type === 'pairwise') {
+    if (opts.threshold !== undefined && (typeof opts.threshold !== 'number' || !Number.isFinite(opts.threshold) || opts.threshold < 0)) {
+      throw new FeedbackOptionsError(
+        `pairwise feedback needs a numeric threshold >= 0 (the minimum reward gap of a pair), got ${JSON.stringify(opts.threshold)}; e.g. --threshold 0.01`,
+      );
+    }
+    if (opts.mode !== undefined && !['random', 'max', 'min'].includes(opts.mode)) {
+      throw new FeedbackOptionsError(`unknown pairing mode ${JSON.stringify(opts.mode)}; use random, max or min`);
+    }
+    if (opts.thresholdScope === 'prompt') throw new FeedbackOptionsError('a per-prompt threshold applies to binary feedback only');
+  } else if (opts.type === 'binary') {
+    const t = opts.threshold;
+    if (t !== undefined && t !== 'mean' && t !== 'median' && !(typeof t === 'number' && Number.isFinite(t))) {
+      throw new FeedbackOptionsError(`binary feedback threshold must be mean, median or a finite number, got ${JSON.stringify(t)}`);
+    }
+    if (opts.mode !== undefined) throw new FeedbackOptionsError('--mode applies to pairwise feedback only');
+  } else if (opts.type === 'scalar') {
+    if (opts.threshold !== undefined || opts.mode !== undefined) throw new FeedbackOptionsError('scalar feedback takes no threshold or mode');
+  } else {
+    throw new FeedbackOptionsError(`unknown feedback type ${JSON.stringify((opts as { type: unknown }).type)}; use pairwise, binary or scalar`);
+  }
+  if (opts.seed !== undefined && !Number.isSafeInteger(opts.seed)) throw new FeedbackOptionsError(`seed must be an integer, got ${opts.seed}`);
+}
+
+/** Groups: prompt_id -> samples, in first-seen order (as ScoredSampleCollector builds them). */
+export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: FeedbackOptions): { examples: FeedbackExample[]; stats: FeedbackStats } {
+  validateOptions(opts);
+  const seed = opts.seed ?? 0;
+  const rng = seededRng(seed);
+  const mode = opts.type === 'pairwise' ? opts.mode ?? 'max' : null;
+  const stats: FeedbackStats = {
+    type: opts.type, mode, threshold_rule: '', threshold: null, seed,
+    prompts_in: groups.size, samples_in: 0, labelled: 0, unlabelled: {}, non_finite: 0,
+    prompts_skipped_too_few_labelled: 0, prompts_dropped_by_threshold: 0, pairs_dropped_by_threshold: 0,
+    samples_unpaired_odd: 0, prompts_out: 0, examples_out: 0,
+    label_balance: { desirable_or_a: 0, undesirable_or_b: 0 }, swapped: 0,
+    reward: null, mean_margin: null, notes: [], empty_reason: null,
+  };
+
+  const labelledGroups: Labelled[][] = [];
+  const allRewards: number[] = [];
+  for (const group of groups.values()) {
+    const lab: Labelled[] = [];
+    for (const s of group) {
+      stats.samples_in++;
+      if (s.reward !== null && Number.isFinite(s.reward) && s.label_status === 'ok') {
+        lab.push(s as Labelled);
+        allRewards.push(s.reward);
+      } else if (s.label_status === 'non_finite' || (s.reward !== null && !Number.isFinite(s.reward))) {
+        stats.non_finite++;
+      } else {
+        stats.unlabelled[s.label_status] = (stats.unlabelled[s.label_status] ?? 0) + 1;
+      }
+    }
+    labelledGroups.push(lab);
+  }
+  stats.labelled = allRewards.length;
+  stats.reward = summarize(allRewards);
+
+  const examples: FeedbackExample[] = [];
+  if (opts.type === 'scalar') {
+    stats.threshold_rule = 'none';
+    for (const lab of labelledGroups) {
+      if (lab.length > 0) stats.prompts_out++;
+      for (const s of lab) examples.push({ kind: 'scalar', sample: s, label: null, threshold: null });
+    }
+  } else if (opts.type === 'binary') {
+    const rule = opts.threshold ?? 'mean';
+    const perPrompt = opts.thresholdScope === 'prompt' && typeof rule !== 'number';
+    stats.threshold_rule = perPrompt ? `${rule} per prompt` : String(typeof rule === 'number' ? 'number' : rule);
+    const global = !perPrompt && allRewards.length > 0 ? resolveThreshold(rule, allRewards) : null;
+    stats.threshold = global;
+    for (const lab of labelledGroups) {
+      if (lab.length === 0) continue;
+      const tau = perPrompt ? resolveThreshold(rule, lab.map((s) => s.reward)) : (global as number);
+      stats.prompts_out++;
+      for (const s of lab) {
+        const label = s.reward >= tau ? 1 : 0;
+        if (label === 1) stats.label_balance.desirable_or_a++;
+        else stats.label_balance.undesirable_or_b++;
+        examples.push({ kind: 'binary', sample: s, label, threshold: tau });
+      }
+    }
+  } else {
+    if (opts.threshold === undefined) stats.notes.push('no threshold given: pairwise uses 0 (any strictly better sample wins)');
+    const t = (opts.threshold as number | undefined) ?? 0;
+    stats.threshold = t;
+    stats.threshold_rule = opts.threshold === undefined ? 'default 0' : 'number';
+    let marginSum = 0;
+    for (const lab of labelledGroups) {
+      if (lab.length < 2) {
+        stats.prompts_skipped_too_few_labelled++;
+        continue;
+      }
+      const { pairs, dropped, odd } = candidatePairs(lab, mode as PairMode, t, rng);
+      stats.pairs_dropped_by_threshold += dropped;
+      stats.samples_unpaired_odd += odd;
+      if (pairs.length === 0) {
+        stats.prompts_dropped_by_threshold++;
+        continue;
+      }
+      stats.prompts_out++;
+      for (const [x, y] of pairs) {
+        const p = formPair(x, y, rng, t);
+        if (p.swapped) stats.swapped++;
+        if (p.label === 1) stats.label_balance.desirable_or_a++;
+        else stats.label_balance.undesirable_or_b++;
+        marginSum += Math.abs(p.a.reward! - p.b.reward!);
+        examples.push(p);
+      }
+    }
+    stats.mean_margin = examples.length > 0 ? marginSum / examples.length : null;
+  }
+  stats.examples_out = examples.length;
+  if (examples.length === 0) stats.empty_reason = explainEmpty(stats);
+  return { examples, stats };
+}
+
+function explainEmpty(s: FeedbackStats): string {
+  const unl = s.samples_in - s.labelled;
+  if (s.labelled === 0) return `0 ${s.type === 'pairwise' ? 'pairs' : 'examples'}: none of the ${s.samples_in} samples is labelled (${unl} unlabelled or non-finite)`;
+  if (s.type !== 'pairwise') return `0 examples from ${s.samples_in} samples`;
+  const parts: string[] = [];
+  if (s.prompts_dropped_by_threshold > 0) {
+    parts.push(
+      s.prompts_skipped_too_few_labelled === 0
+        ? `all ${s.prompts_dropped_by_threshold} prompts tied within threshold ${s.threshold}`
+        : `${s.prompts_dropped_by_threshold} prompts tied within threshold ${s.threshold}`,
+    );
+  }
+  if (s.prompts_skipped_too_few_labelled > 0) parts.push(`${s.prompts_skipped_too_few_labelled} prompts have fewer than 2 labelled samples`);
+  return `0 pairs: ${parts.join('; ')}`;
+}

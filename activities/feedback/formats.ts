@@ -49,10 +49,17 @@ export function chosenRejected(p: PairExample): [PairExample['a'], PairExample['
   return p.label === 1 ? [p.a, p.b] : [p.b, p.a];
 }
 
+// The prompt array is shared by every sample of a prompt: serialize it once.
+const promptJson = new WeakMap<object, string>();
 export function formatExample(ex: FeedbackExample, format: FeedbackFormat): string {
   const rec = format === 'halos' ? halosRecord(ex) : format === 'trl' ? trlRecord(ex) : nativeRecord(ex);
-  return JSON.stringify(rec);
+  const prompt = rec.prompt as object;
+  if (!promptJson.has(prompt)) promptJson.set(prompt, JSON.stringify(prompt));
+  rec.prompt = PLACEHOLDER;
+  return JSON.stringify(rec).replace(PLACEHOLDER_JSON, () => promptJson.get(prompt)!);
 }
+const PLACEHOLDER = '\u0000alignloop-prompt\u0000';
+const PLACEHOLDER_JSON = JSON.stringify(PLACEHOLDER);
 
 /** The text of a whole file, in pieces: HALOs is one JSON array, the others JSONL. */
 export function* formatFile(examples: Iterable<FeedbackExample>, format: FeedbackFormat): Generator<string> {

@@ -133,13 +133,18 @@ export function validateRecord(raw: unknown, file: string, line: number, fallbac
   return rec;
 }
 
+function sameTurns(a: Turn[], b: Turn[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].role !== b[i].role || a[i].content !== b[i].content) return false;
+  return true;
+}
+
 /**
  * Collects records, groups them by prompt_id in first-seen order, assigns missing sample ids
  * and checks that every sample of a prompt carries the same prompt text.
  */
 export class ScoredSampleCollector {
   readonly groups = new Map<string, ScoredSample[]>();
-  private readonly promptText = new Map<string, string>();
   count = 0;
 
   constructor(private readonly file: string) {}
@@ -148,13 +153,10 @@ export class ScoredSampleCollector {
     const pid = (raw as { prompt_id?: unknown } | null)?.prompt_id;
     const group = typeof pid === 'string' ? this.groups.get(pid) : undefined;
     const rec = validateRecord(raw, this.file, line, group ? group.length : 0);
-    const text = JSON.stringify(rec.prompt);
-    const known = this.promptText.get(rec.prompt_id);
     if (group === undefined) {
       this.groups.set(rec.prompt_id, [rec]);
-      this.promptText.set(rec.prompt_id, text);
     } else {
-      if (known !== text) {
+      if (!sameTurns(group[0].prompt, rec.prompt)) {
         throw new InputError(
           this.file,
           line,

@@ -21,6 +21,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   feedback: async () => (await import('./commands/feedback')).feedbackCommand,
+  score: async () => (await import('./commands/score')).scoreCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

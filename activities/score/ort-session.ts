@@ -1,0 +1,87 @@
+/** Main-thread handle on the ORT worker thread; one cached session per process and model. */
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { PaddedBatch } from './batching';
+import { ModelFolderError } from './model-folder';
+import type { OrtThreadInit, OrtThreadMessage } from './ort-thread';
+
+export interface Logits {
+  data: Float32Array;
+  rows: number;
+  numLabels: number;
+}
+
+export class OrtSession {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (l: Logits) => void; reject: (e: Error) => void }>();
+  private constructor(private readonly worker: Worker, readonly inputNames: string[], readonly outputNames: string[]) {
+    worker.on('message', (m: OrtThreadMessage) => {
+      if (m.kind !== 'result' && m.kind !== 'error') return;
+      const p = this.pending.get(m.id as number);
+      if (!p) return;
+      this.pending.delete(m.id as number);
+      if (m.kind === 'error') p.reject(new Error(m.message));
+      else p.resolve({ data: m.logits, rows: m.dims[0], numLabels: m.dims.length > 1 ? m.dims[1] : 1 });
+    });
+    worker.on('error', (e) => this.failAll(e));
+    worker.on('exit', (code) => this.failAll(new Error(`ORT thread exited with code ${code}`)));
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  static async open(init: OrtThreadInit): Promise<OrtSession> {
+    const worker = new Worker(path.join(__dirname, 'ort-thread.js'), { workerData: init });
+    const first = await new Promise<OrtThreadMessage>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (first.kind !== 'ready') {
+      await worker.terminate();
+      throw new ModelFolderError(first.kind === 'error' ? first.message : 'ORT thread failed to start');
+    }
+    if (!first.outputNames.includes('logits')) {
+      await worker.terminate();
+      throw new ModelFolderError(
+        `${init.modelPath}: the graph has no output named "logits" (outputs: ${first.outputNames.join(', ')}); export it as a sequence classifier (--task text-classification)`,
+      );
+    }
+    if (!first.inputNames.includes('input_ids')) {
+      await worker.terminate();
+      throw new ModelFolderError(`${init.modelPath}: the graph has no input_ids input (inputs: ${first.inputNames.join(', ')})`);
+    }
+    worker.unref();
+    return new OrtSession(worker, first.inputNames, first.outputNames);
+  }
+
+  run(batch: PaddedBatch): Promise<Logits> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, rows: batch.rows, cols: batch.cols, inputIds: batch.inputIds, attentionMask: batch.attentionMask }, [
+        batch.inputIds.buffer as ArrayBuffer,
+        batch.attentionMask.buffer as ArrayBuffer,
+      ]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+const cache = new Map<string, Promise<OrtSession>>();
+
+/** One session per process and (model, provider, device, threads), reused across activities. */
+export function cachedSession(init: OrtThreadInit): Promise<OrtSession> {
+  const key = JSON.stringify(init);
+  let s = cache.get(key);
+  if (!s) {
+    s = OrtSession.open(init);
+    s.catch(() => cache.delete(key));
+    cache.set(key, s);
+  }
+  return s;
+}

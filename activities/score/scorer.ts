@@ -1,0 +1,86 @@
+/** Reward-model scoring: encode, plan batches, run them on the cached session, read the reward logit. */
+import * as os from 'node:os';
+import type { Turn } from '../feedback/scored-samples';
+import { padBatch, planBatches } from './batching';
+import { defaultRewardIndex, loadModelFolder, ModelFolder, ModelFolderError } from './model-folder';
+import { cachedSession, OrtSession } from './ort-session';
+import { Encoded, TextEncoder } from './render';
+
+export interface ScorerOptions {
+  modelDir: string;
+  provider?: 'cpu' | 'cuda';
+  deviceId?: number;
+  /** ORT intra-op threads; default: the machine's cores. */
+  threads?: number;
+  /** Rows x padded length per batch; default 8192. */
+  batchTokens?: number;
+  /** Default: the tokenizer's model_max_length, capped at 2048. */
+  maxLength?: number;
+  /** Which logit is the reward; default 1 for num_labels = 2, else 0. */
+  rewardIndex?: number;
+}
+
+export interface ScoreItem {
+  prompt: Turn[];
+  response: string;
+}
+
+export class RewardScorer {
+  readonly batchTokens: number;
+  private constructor(
+    readonly model: ModelFolder,
+    readonly encoder: TextEncoder,
+    readonly session: OrtSession,
+    private readonly rewardIndexOverride: number | undefined,
+    batchTokens: number,
+  ) {
+    this.batchTokens = batchTokens;
+  }
+
+  static async open(opts: ScorerOptions): Promise<RewardScorer> {
+    const model = loadModelFolder(opts.modelDir);
+    const maxLength = opts.maxLength ?? Math.min(model.modelMaxLength ?? 2048, 2048);
+    if (!Number.isInteger(maxLength) || maxLength < 2) throw new ModelFolderError(`maxLength must be an integer >= 2, got ${maxLength}`);
+    const batchTokens = opts.batchTokens ?? 8192;
+    if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new ModelFolderError(`batchTokens must be a positive integer, got ${batchTokens}`);
+    const session = await cachedSession({
+      modelPath: model.modelPath,
+      provider: opts.provider ?? 'cpu',
+      deviceId: opts.deviceId ?? 0,
+      threads: opts.threads ?? os.availableParallelism(),
+    });
+    return new RewardScorer(model, new TextEncoder(model, maxLength), session, opts.rewardIndex, batchTokens);
+  }
+
+  encode(item: ScoreItem): Encoded {
+    return this.encoder.encode(item.prompt, item.response);
+  }
+
+  plan(encoded: Encoded[]): number[][] {
+    return planBatches(encoded.map((e) => e.ids.length), this.batchTokens).batches;
+  }
+
+  /** Rewards for the given items of one batch, in the order of `indices`. Non-finite logits come back as NaN. */
+  async runBatch(encoded: Encoded[], indices: number[]): Promise<number[]> {
+    const batch = padBatch(indices.map((i) => encoded[i].ids), this.model.padTokenId);
+    const logits = await this.session.run(batch);
+    const numLabels = this.model.numLabels ?? logits.numLabels;
+    const idx = this.rewardIndexOverride ?? defaultRewardIndex(numLabels);
+    if (idx < 0 || idx >= logits.numLabels) {
+      throw new ModelFolderError(`reward index ${idx} is out of range: the model has ${logits.numLabels} logits per item`);
+    }
+    const out: number[] = [];
+    for (let r = 0; r < logits.rows; r++) {
+      const v = logits.data[r * logits.numLabels + idx];
+      out.push(Number.isFinite(v) ? v : NaN);
+    }
+    return out;
+  }
+}
+
+/** The text a reward model scores for a sample's output: a string, or the contents of its turns. */
+export function responseText(output: unknown): string | null {
+  if (typeof output === 'string') return output;
+  if (Array.isArray(output) && output.every((t) => t && typeof t.content === 'string')) return output.map((t) => t.content).join('\n');
+  return null;
+}

@@ -85,3 +85,10 @@ export function cachedSession(init: OrtThreadInit): Promise<OrtSession> {
   }
   return s;
 }
+
+/** Ends every cached session's thread (tests, and worker shutdown). */
+export async function closeCachedSessions(): Promise<void> {
+  const all = [...cache.values()];
+  cache.clear();
+  await Promise.all(all.map((s) => s.then((x) => x.close(), () => undefined)));
+}

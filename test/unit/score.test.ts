@@ -1,0 +1,161 @@
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ModelFolderError } from '../../activities/score/model-folder';
+import { scoreFile } from '../../activities/score/score-file';
+import { closeCachedSessions } from '../../activities/score/ort-session';
+import { RewardScorer } from '../../activities/score/scorer';
+import { CLI, MODELS, quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
+
+jest.setTimeout(60000);
+afterAll(closeCachedSessions);
+
+async function scoresOf(scorer: RewardScorer, items: { prompt: never; output: string }[]): Promise<number[]> {
+  const enc = items.map((it) => scorer.encode({ prompt: it.prompt, response: it.output }));
+  const out = new Array(items.length);
+  for (const batch of scorer.plan(enc)) (await scorer.runBatch(enc, batch)).forEach((v, k) => (out[batch[k]] = v));
+  return out;
+}
+
+describe.each([
+  ['Bradley-Terry encoder', MODELS.bt],
+  ['decoder pooling the last non-pad token', MODELS.decoder],
+  ['encoder with token_type_ids', MODELS.tokenTypes],
+])('%s', (_name, dir) => {
+  test('a score does not depend on batch composition or padding', async () => {
+    const items = quickstartSamples(3) as never[];
+    const alone = await RewardScorer.open({ modelDir: dir, batchTokens: 1, threads: 1 });
+    const batched = await RewardScorer.open({ modelDir: dir, batchTokens: 100000, threads: 1 });
+    const a = await scoresOf(alone, items);
+    const b = await scoresOf(batched, items);
+    expect(new Set(a.map((x) => x.toFixed(4))).size).toBeGreaterThan(5);
+    a.forEach((x, i) => expect(Math.abs(x - b[i])).toBeLessThan(1e-5));
+  });
+});
+
+test('reward index: BT heads (num_labels 2) use logit 1 by default, overridable', async () => {
+  const items = quickstartSamples(1) as never[];
+  const def = await scoresOf(await RewardScorer.open({ modelDir: MODELS.bt }), items);
+  const one = await scoresOf(await RewardScorer.open({ modelDir: MODELS.bt, rewardIndex: 1 }), items);
+  const zero = await scoresOf(await RewardScorer.open({ modelDir: MODELS.bt, rewardIndex: 0 }), items);
+  expect(def).toEqual(one);
+  expect(def).not.toEqual(zero);
+  await expect(scoresOf(await RewardScorer.open({ modelDir: MODELS.decoder, rewardIndex: 1 }), items)).rejects.toThrow(/reward index 1 is out of range/);
+});
+
+test('the quickstart reward model ranks good answers above bad ones', async () => {
+  const items = quickstartSamples(20) as { output: string }[];
+  const s = await scoresOf(await RewardScorer.open({ modelDir: MODELS.bt }), items as never[]);
+  const mean = (re: RegExp) => {
+    const v = s.filter((_, i) => re.test(items[i].output));
+    return v.reduce((a, b) => a + b, 0) / v.length;
+  };
+  expect(mean(/^Here is a clear plan/)).toBeGreaterThan(mean(/^You should/) + 0.3);
+  expect(mean(/^You should/)).toBeGreaterThan(mean(/Figure it out yourself/) + 0.3);
+});
+
+describe('truncation', () => {
+  test('keeps the end of the response and drops prompt tokens from the left first', async () => {
+    const scorer = await RewardScorer.open({ modelDir: MODELS.decoder, maxLength: 24 });
+    const prompt = [{ role: 'user', content: 'one two three four five six seven eight nine ten eleven twelve' }] as never;
+    const response = 'first read the job description then match your skills';
+    const full = (await RewardScorer.open({ modelDir: MODELS.decoder, maxLength: 2048 })).encode({ prompt, response });
+    const cut = scorer.encode({ prompt, response });
+    expect(full.truncated).toBe(false);
+    expect(cut.truncated).toBe(true);
+    expect(cut.ids).toHaveLength(24);
+    // the whole response and its closing tokens survive
+    expect(cut.ids.slice(-12)).toEqual(full.ids.slice(-12));
+    // the first kept prompt token comes from the right end of the prompt
+    expect(cut.ids[0]).toBe(full.ids[0]); // BOS kept
+    const long = scorer.encode({ prompt, response: 'skills '.repeat(60) + 'finally keep it to one page' });
+    const dec = long.ids.slice(-8);
+    const tail = (await RewardScorer.open({ modelDir: MODELS.decoder, maxLength: 4096 })).encode({ prompt, response: 'skills '.repeat(60) + 'finally keep it to one page' });
+    expect(dec).toEqual(tail.ids.slice(-8));
+  });
+});
+
+describe('scoreFile', () => {
+  test('non-finite handling, input order kept, clear errors for bad records', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'in.jsonl');
+    writeJsonl(input, quickstartSamples(2));
+    const scorer = await RewardScorer.open({ modelDir: MODELS.bt, batchTokens: 64 });
+    const r = await scoreFile(scorer, input, path.join(dir, 'out.jsonl'));
+    const out = fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(out.map((o) => [o.prompt_id, o.sample_id])).toEqual(quickstartSamples(2).map((o) => [o.prompt_id, o.sample_id]));
+    expect(r.batches).toBeGreaterThan(3);
+    expect(out.every((o) => o.label_status === 'ok' && typeof o.reward === 'number')).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'out.jsonl.progress'))).toBe(false);
+
+    fs.writeFileSync(input, '{"prompt_id":"p","output":"x"}\n');
+    await expect(scoreFile(scorer, input, path.join(dir, 'o2.jsonl'))).rejects.toThrow(/in\.jsonl:1: missing prompt/);
+    fs.writeFileSync(input, '{"prompt_id":"p","prompt":[{"role":"user","content":"q"}]}\n');
+    await expect(scoreFile(scorer, input, path.join(dir, 'o2.jsonl'))).rejects.toThrow(/in\.jsonl:1: missing output/);
+    expect(fs.existsSync(path.join(dir, 'o2.jsonl'))).toBe(false);
+  });
+});
+
+describe('model folder errors', () => {
+  const copy = (src: string, edit: (dir: string) => void) => {
+    const dir = tmpDir();
+    fs.cpSync(src, dir, { recursive: true });
+    edit(dir);
+    return dir;
+  };
+  test('missing files', async () => {
+    await expect(RewardScorer.open({ modelDir: '/nonexistent/model' })).rejects.toThrow(/model folder not found/);
+    await expect(RewardScorer.open({ modelDir: copy(MODELS.bt, (d) => fs.rmSync(path.join(d, 'model.onnx'))) })).rejects.toThrow(/missing model\.onnx/);
+    await expect(RewardScorer.open({ modelDir: copy(MODELS.bt, (d) => fs.rmSync(path.join(d, 'tokenizer.json'))) })).rejects.toThrow(/missing tokenizer\.json/);
+  });
+  test('no logits output', async () => {
+    await expect(RewardScorer.open({ modelDir: MODELS.noLogits })).rejects.toThrow(/no output named "logits" \(outputs: scores\)/);
+  });
+  test('no pad token and no config fallback', async () => {
+    const dir = copy(MODELS.decoder, (d) => {
+      const c = JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8'));
+      delete c.pad_token_id;
+      fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(c));
+    });
+    await expect(RewardScorer.open({ modelDir: dir })).rejects.toThrow(ModelFolderError);
+    await expect(RewardScorer.open({ modelDir: dir })).rejects.toThrow(/no pad token.*set pad_token_id/);
+  });
+  test('the CLI prints one line and exits 2', () => {
+    const r = spawnSync(process.execPath, [CLI, 'score', '--model', MODELS.noLogits, '--in', 'x', '--out', 'y'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^alignloop: .*no output named "logits"/);
+  });
+});
+
+test('SIGKILL during alignloop score: the rerun resumes from persisted batches and equals an uninterrupted run', async () => {
+  const dir = tmpDir();
+  const input = path.join(dir, 'in.jsonl');
+  writeJsonl(input, quickstartSamples(240, 4)); // 9,600 items
+  const args = (out: string) => [CLI, 'score', '--model', MODELS.decoder, '--in', input, '--out', out, '--batch-tokens', '256', '--threads', '1'];
+  const ref = spawnSync(process.execPath, args(path.join(dir, 'ref.jsonl')), { encoding: 'utf8' });
+  expect(ref.status).toBe(0);
+
+  const out = path.join(dir, 'out.jsonl');
+  const child = spawn(process.execPath, args(out), { stdio: 'ignore' });
+  const progress = `${out}.progress`;
+  await new Promise<void>((resolve, reject) => {
+    const t = setInterval(() => {
+      const n = fs.existsSync(progress) ? fs.readFileSync(progress, 'utf8').split('\n').length - 1 : 0;
+      if (n >= 20) {
+        clearInterval(t);
+        child.kill('SIGKILL');
+        resolve();
+      }
+    }, 5);
+    child.on('exit', () => { clearInterval(t); reject(new Error('scorer finished before it could be killed')); });
+  });
+  await new Promise((r) => child.on('close', r));
+  expect(fs.existsSync(out)).toBe(false);
+  const before = fs.readFileSync(progress, 'utf8').split('\n').filter((l) => l.startsWith('{')).length;
+  const rerun = spawnSync(process.execPath, args(out), { encoding: 'utf8' });
+  expect(rerun.status).toBe(0);
+  const resumed = Number(/\((\d+) resumed from progress\)/.exec(rerun.stdout)?.[1]);
+  expect(resumed).toBeGreaterThanOrEqual(before - 1);
+  expect(fs.readFileSync(out)).toEqual(fs.readFileSync(path.join(dir, 'ref.jsonl')));
+});

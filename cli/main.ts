@@ -22,6 +22,17 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   feedback: async () => (await import('./commands/feedback')).feedbackCommand,
   score: async () => (await import('./commands/score')).scoreCommand,
+  validate: async () => (await import('./commands/campaign')).validateCommand,
+  start: async () => (await import('./commands/campaign')).startCommand,
+  run: async () => (await import('./commands/campaign')).runCommand,
+  status: async () => (await import('./commands/campaign')).statusCommand,
+  list: async () => (await import('./commands/campaign')).listCommand,
+  pause: async () => (await import('./commands/campaign')).signalCommand('pause'),
+  resume: async () => (await import('./commands/campaign')).signalCommand('resume'),
+  stop: async () => (await import('./commands/campaign')).signalCommand('stop'),
+  history: async () => (await import('./commands/campaign')).historyCommand,
+  worker: async () => (await import('./commands/campaign')).workerCommand,
+  'dev-server': async () => (await import('./commands/campaign')).devServerCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -40,7 +51,9 @@ function userMessage(e: unknown): { message: string; code: number } | undefined 
   if (e instanceof InputError || e instanceof FeedbackOptionsError) return { message: e.message, code: EXIT_USAGE };
   const code = (e as { code?: string })?.code;
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return { message: (e as Error).message, code: EXIT_USAGE };
-  if ((e as { name?: string })?.name === 'ConfigError') return { message: (e as Error).message, code: EXIT_USAGE };
+  const name = (e as { name?: string })?.name;
+  if (name === 'ConfigError' || name === 'ModelFolderError') return { message: (e as Error).message, code: EXIT_USAGE };
+  if (name === 'DevServerError') return { message: (e as Error).message, code: 1 };
   return undefined;
 }
 

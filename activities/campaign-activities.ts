@@ -1,0 +1,370 @@
+/**
+ * The campaign's activities. Each one is idempotent: it writes to a deterministic location,
+ * atomically, with a completion manifest, and returns the recorded output when it finds one.
+ */
+import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic, writeJsonAtomic, sha256File } from './artifacts/atomic-file';
+import { FileRef, findComplete, iterationDir, markComplete, shardFile, campaignDir, verifyRef } from './artifacts/store';
+import { buildFeedback, FeedbackOptionsError, ThresholdRule } from './feedback/build';
+import { readScoredSamples } from './feedback/files';
+import { formatFile } from './feedback/formats';
+import { InputError, ScoredSampleCollector } from './feedback/scored-samples';
+import { features, initialCheckpoint, logProbs, parseCheckpoint, PolicyCheckpoint, sampleIndices } from './policy/builtin-policy';
+import { seededRng } from './feedback/rng';
+import { forEachLine } from './feedback/files';
+import { loadPrompts, iterationSlice, PromptRecord } from './prompts';
+import { ModelFolderError } from './score/model-folder';
+import { scoreFile } from './score/score-file';
+import { RewardScorer } from './score/scorer';
+import { trainDpo, trainGrpo, trainKto, PairTrainExample, BinaryTrainExample, GroupTrainExample } from './policy/builtin-trainer';
+import type {
+  CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult,
+} from './types';
+
+/** Config and data errors fail the activity for good, with the message a user needs. */
+function nonRetryable<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw classify(e);
+  }
+}
+
+function classify(e: unknown): unknown {
+  if (e instanceof InputError || e instanceof ModelFolderError || e instanceof FeedbackOptionsError) {
+    return ApplicationFailure.nonRetryable(e.message, e.name);
+  }
+  return e;
+}
+
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw classify(e);
+  }
+}
+
+/** Fault-injection for crash tests: ALIGNLOOP_TEST_SLOW_MS slows each batch / epoch in this worker. */
+async function testSlowdown(): Promise<void> {
+  const ms = Number(process.env.ALIGNLOOP_TEST_SLOW_MS ?? 0);
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+}
+
+function refOf(written: { path: string; sha256: string; bytes: number }, count: number): FileRef {
+  return { path: written.path, sha256: written.sha256, bytes: written.bytes, count };
+}
+
+export async function initPolicy(input: { campaignId: string; config: CampaignConfig }): Promise<FileRef> {
+  const file = path.join(campaignDir(input.config.artifacts.root, input.campaignId), 'initial', 'checkpoint.json');
+  const done = findComplete(file);
+  if (done) return done.ref;
+  const ckpt = initialCheckpoint(input.config.trainer.dims);
+  const ref = refOf(writeFileAtomic(file, JSON.stringify(ckpt) + '\n'), 1);
+  markComplete(ref, {});
+  return ref;
+}
+
+export async function preparePrompts(scope: IterationScope): Promise<PreparedPrompts> {
+  const { config: c, campaignId, iteration } = scope;
+  const indexFile = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'prompts', 'index.json');
+  const done = findComplete<PreparedPrompts>(indexFile);
+  if (done) return done.extra;
+  return nonRetryable(() => {
+    const all = loadPrompts(c.prompts.path);
+    const slice = iterationSlice(all.length, c.prompts.perIteration, iteration, c.prompts.seed);
+    if (!c.prompts.reuse && (iteration + 1) * c.prompts.perIteration > all.length) {
+      throw new InputError(c.prompts.path, undefined, `iteration ${iteration} needs prompts beyond the ${all.length} in the file`, 'set prompts.reuse: true or fewer iterations');
+    }
+    const shards: FileRef[] = [];
+    for (let k = 0; k * c.sharding.promptsPerShard < slice.length; k++) {
+      const part = slice.slice(k * c.sharding.promptsPerShard, (k + 1) * c.sharding.promptsPerShard).map((i) => all[i]);
+      const file = shardFile(c.artifacts.root, campaignId, iteration, 'prompts', k);
+      shards.push(refOf(writeFileAtomic(file, part.map((p) => JSON.stringify(p) + '\n')), part.length));
+    }
+    const result: PreparedPrompts = { shards, promptsFileSha256: sha256File(c.prompts.path), promptsIn: slice.length };
+    const idx = refOf(writeJsonAtomic(indexFile, result), shards.length);
+    markComplete(idx, result);
+    return result;
+  });
+}
+
+function readJsonl<T>(file: string): T[] {
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
+}
+
+function loadCheckpoint(ref: FileRef, what: string): PolicyCheckpoint {
+  verifyRef(ref, what);
+  return parseCheckpoint(fs.readFileSync(ref.path, 'utf8'), ref.path);
+}
+
+export async function sampleShard(input: IterationScope & { shard: number; prompts: FileRef; policy: FileRef }): Promise<SampleShardResult> {
+  const { config: c, campaignId, iteration, shard } = input;
+  const file = shardFile(c.artifacts.root, campaignId, iteration, 'samples', shard);
+  const done = findComplete<Omit<SampleShardResult, 'ref'>>(file);
+  if (done) return { ref: done.ref, ...done.extra };
+  return guarded(async () => {
+    verifyRef(input.prompts, 'prompt shard');
+    const policy = loadCheckpoint(input.policy, 'policy checkpoint');
+    const prompts = readJsonl<PromptRecord>(input.prompts.path);
+    const lines: string[] = [];
+    const skipped: Record<string, number> = {};
+    let sampled = 0;
+    const generator = `builtin@${input.policy.sha256.slice(0, 12)}`;
+    prompts.forEach((p, n) => {
+      if (!p.candidates || p.candidates.length === 0) {
+        skipped.no_candidates = (skipped.no_candidates ?? 0) + 1;
+        return;
+      }
+      const pool = p.candidates.map((t) => features(t, policy.dims));
+      const logp = logProbs(policy.theta, pool, c.sampler.temperature);
+      const rng = seededRng(`${c.sampler.seed}:${iteration}:${p.prompt_id}`);
+      sampleIndices(logp, c.sampler.samplesPerPrompt, rng).forEach((ci, s) => {
+        lines.push(JSON.stringify({ prompt_id: p.prompt_id, sample_id: s, prompt: p.prompt, output: p.candidates![ci], iteration, generator, candidate_index: ci }) + '\n');
+      });
+      sampled++;
+      if (n % 64 === 0) heartbeat({ promptsDone: n });
+    });
+    if (sampled === 0 && prompts.length > 0) {
+      throw new InputError(c.prompts.path, undefined, 'the built-in sampler needs "candidates" for each prompt and found none', 'add a candidates list per prompt or use another sampler');
+    }
+    const ref = refOf(writeFileAtomic(file, lines), lines.length);
+    const extra = { promptsIn: prompts.length, promptsSampled: sampled, skipped };
+    markComplete(ref, extra);
+    return { ref, ...extra };
+  });
+}
+
+export async function scoreShard(input: IterationScope & { shard: number; samples: FileRef }): Promise<ScoreShardResult> {
+  const { config: c, campaignId, iteration, shard } = input;
+  const file = shardFile(c.artifacts.root, campaignId, iteration, 'scored', shard);
+  const done = findComplete<Omit<ScoreShardResult, 'ref'>>(file);
+  if (done) return { ref: done.ref, ...done.extra };
+  return guarded(async () => {
+    verifyRef(input.samples, 'sample shard');
+    const l = c.labeler;
+    const scorer = await RewardScorer.open({
+      modelDir: l.model, provider: l.provider, deviceId: l.deviceId, batchTokens: l.batchTokens, maxLength: l.maxLength, threads: l.threads, rewardIndex: l.rewardIndex,
+    });
+    const r = await scoreFile(scorer, input.samples.path, file, async (p) => {
+      heartbeat(p);
+      await testSlowdown();
+    });
+    const extra = {
+      samples: r.items, labelled: r.labelled, unlabelled: (r.nonFinite ? { non_finite: r.nonFinite } : {}) as Record<string, number>, truncated: r.truncated, batchesResumed: r.batchesResumed,
+    };
+    const ref = refOf(r, r.items);
+    markComplete(ref, extra);
+    return { ref, ...extra };
+  });
+}
+
+export async function buildIterationFeedback(input: IterationScope & { scored: FileRef[] }): Promise<FeedbackResult> {
+  const { config: c, campaignId, iteration } = input;
+  const dir = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'feedback');
+  const statsFile = path.join(dir, 'stats.json');
+  const done = findComplete<FeedbackResult>(statsFile);
+  if (done) return done.extra;
+  return guarded(async () => {
+    const collector = new ScoredSampleCollector('scored shards');
+    for (const ref of input.scored) {
+      verifyRef(ref, 'scored shard');
+      const part = await readScoredSamples(ref.path);
+      for (const group of part.groups.values()) for (const s of group) {
+        const g = collector.groups.get(s.prompt_id);
+        if (g) g.push(s);
+        else collector.groups.set(s.prompt_id, [s]);
+      }
+    }
+    const f = c.feedback;
+    const { examples, stats } = buildFeedback(collector.groups, {
+      type: f.type, mode: f.mode, threshold: f.threshold as ThresholdRule | undefined, thresholdScope: f.perPrompt ? 'prompt' : 'global', seed: f.seed,
+    });
+    let files: FeedbackResult['files'] = null;
+    if (examples.length > 0) {
+      files = {
+        jsonl: refOf(writeFileAtomic(path.join(dir, 'feedback.jsonl'), formatFile(examples, 'jsonl')), examples.length),
+        halos: refOf(writeFileAtomic(path.join(dir, 'feedback.halos.json'), formatFile(examples, 'halos')), examples.length),
+        trl: refOf(writeFileAtomic(path.join(dir, 'feedback.trl.jsonl'), formatFile(examples, 'trl')), examples.length),
+      };
+    }
+    const result: FeedbackResult = { files, stats };
+    markComplete(refOf(writeJsonAtomic(statsFile, stats), stats.examples_out), result);
+    return result;
+  });
+}
+
+interface NativeExample {
+  prompt_id: string;
+  output?: { content: string }[];
+  output_A?: { content: string }[];
+  output_B?: { content: string }[];
+  label?: number;
+  reward?: number;
+  type: string;
+}
+
+function buildTrainingData(c: CampaignConfig, pools: Map<string, string[]>, examples: NativeExample[], dims: number) {
+  const featCache = new Map<string, ReturnType<typeof features>[]>();
+  const poolOf = (pid: string) => {
+    let f = featCache.get(pid);
+    if (!f) {
+      const cands = pools.get(pid);
+      if (!cands) throw new Error(`feedback names prompt ${pid}, which is not in this iteration's prompts`);
+      f = cands.map((t) => features(t, dims));
+      featCache.set(pid, f);
+    }
+    return f;
+  };
+  const indexOf = (pid: string, turns: { content: string }[] | undefined) => {
+    const text = (turns ?? []).map((t) => t.content).join('\n');
+    const i = pools.get(pid)!.indexOf(text);
+    if (i < 0) throw new Error(`a feedback output for ${pid} is not one of its candidates`);
+    return i;
+  };
+  const method = c.trainer.method;
+  if (method === 'dpo') {
+    return examples.map((e): PairTrainExample => {
+      const a = indexOf(e.prompt_id, e.output_A), b = indexOf(e.prompt_id, e.output_B);
+      return { pool: poolOf(e.prompt_id), chosen: e.label === 1 ? a : b, rejected: e.label === 1 ? b : a };
+    });
+  }
+  if (method === 'kto') {
+    return examples.flatMap((e): BinaryTrainExample[] => {
+      if (e.type === 'pairwise_feedback') {
+        const a = indexOf(e.prompt_id, e.output_A), b = indexOf(e.prompt_id, e.output_B);
+        const [w, l] = e.label === 1 ? [a, b] : [b, a];
+        return [{ pool: poolOf(e.prompt_id), index: w, desirable: true }, { pool: poolOf(e.prompt_id), index: l, desirable: false }];
+      }
+      return [{ pool: poolOf(e.prompt_id), index: indexOf(e.prompt_id, e.output), desirable: e.label === 1 }];
+    });
+  }
+  const groups = new Map<string, GroupTrainExample>();
+  for (const e of examples) {
+    let g = groups.get(e.prompt_id);
+    if (!g) groups.set(e.prompt_id, (g = { pool: poolOf(e.prompt_id), indices: [], rewards: [] }));
+    g.indices.push(indexOf(e.prompt_id, e.output));
+    g.rewards.push(e.reward as number);
+  }
+  return [...groups.values()];
+}
+
+export async function trainPolicy(
+  input: IterationScope & { feedback: FileRef | null; emptyReason: string | null; policy: FileRef; reference: FileRef; prompts: FileRef[] },
+): Promise<TrainResult> {
+  const { config: c, campaignId, iteration } = input;
+  const dir = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'train');
+  const file = path.join(dir, 'checkpoint.json');
+  const done = findComplete<Omit<TrainResult, 'checkpoint'>>(file);
+  if (done) return { checkpoint: done.ref, ...done.extra };
+  return guarded(async () => {
+    const policy = loadCheckpoint(input.policy, 'policy checkpoint');
+    const reference = loadCheckpoint(input.reference, 'reference checkpoint');
+    const t = c.trainer;
+    let extra: Omit<TrainResult, 'checkpoint'>;
+    let next: PolicyCheckpoint;
+    if (!input.feedback) {
+      next = { ...policy, parent: input.policy.sha256, iteration, method: t.method };
+      extra = { trained: false, examples: 0, firstLoss: null, lastLoss: null, resumedFromEpoch: 0, skippedReason: input.emptyReason ?? 'no feedback' };
+    } else {
+      verifyRef(input.feedback, 'feedback file');
+      const pools = new Map<string, string[]>();
+      for (const ref of input.prompts) for (const p of readJsonl<PromptRecord>(ref.path)) if (p.candidates) pools.set(p.prompt_id, p.candidates);
+      const examples: NativeExample[] = [];
+      await forEachLine(input.feedback.path, (l) => examples.push(JSON.parse(l)));
+      const data = buildTrainingData(c, pools, examples, policy.dims);
+      // Resume from the last persisted epoch when the inputs are the same ones.
+      const progressFile = path.join(dir, 'progress.json');
+      const key = `${input.policy.sha256}:${input.reference.sha256}:${input.feedback.sha256}`;
+      let start = { epoch: 0, theta: policy.theta };
+      if (fs.existsSync(progressFile)) {
+        try {
+          const p = JSON.parse(fs.readFileSync(progressFile, 'utf8'));
+          if (p.key === key && Array.isArray(p.theta) && p.theta.length === policy.dims) start = { epoch: p.epoch, theta: p.theta };
+        } catch { /* torn or foreign: start over */ }
+      }
+      const opts = { beta: t.beta, learningRate: t.learningRate, epochs: t.epochs, temperature: c.sampler.temperature, desirableWeight: t.desirableWeight, undesirableWeight: t.undesirableWeight };
+      const onEpoch = async (r: { epoch: number; loss: number }, theta: Float64Array) => {
+        heartbeat({ epoch: r.epoch, epochs: t.epochs, loss: r.loss });
+        if (r.epoch % 5 === 0 || r.epoch === t.epochs) writeJsonAtomic(progressFile, { key, epoch: r.epoch, theta: Array.from(theta) });
+        await testSlowdown();
+      };
+      Context.current().heartbeat({ epoch: start.epoch, epochs: t.epochs });
+      const trainFn = t.method === 'dpo' ? trainDpo : t.method === 'kto' ? trainKto : trainGrpo;
+      const res = await (trainFn as (a: number[], b: number[], d: unknown[], o: typeof opts, e: typeof onEpoch, s: number) => Promise<{ theta: number[]; losses: number[] }>)(
+        start.theta, reference.theta, data, opts, onEpoch, start.epoch,
+      );
+      next = { format: policy.format, dims: policy.dims, theta: res.theta, parent: input.policy.sha256, iteration, method: t.method };
+      extra = { trained: true, examples: data.length, firstLoss: res.losses[0] ?? null, lastLoss: res.losses[res.losses.length - 1] ?? null, resumedFromEpoch: start.epoch, skippedReason: null };
+    }
+    const ref = refOf(writeFileAtomic(file, JSON.stringify(next) + '\n'), 1);
+    markComplete(ref, extra);
+    fs.rmSync(path.join(dir, 'progress.json'), { force: true });
+    return { checkpoint: ref, ...extra };
+  });
+}
+
+export interface ManifestInput extends IterationScope {
+  policyIn: FileRef;
+  reference: FileRef;
+  prompts: import('./types').PreparedPrompts;
+  samples: SampleShardResult[];
+  scored: ScoreShardResult[];
+  feedback: FeedbackResult;
+  train: TrainResult;
+  timings: Record<string, number>;
+  startedAt: string;
+}
+
+export async function writeIterationManifest(input: ManifestInput): Promise<IterationSummary> {
+  const { config: c, campaignId, iteration } = input;
+  const file = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'manifest.json');
+  const done = findComplete<IterationSummary>(file);
+  if (done) return done.extra;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const merge = (rs: Record<string, number>[]) => rs.reduce((acc, r) => { for (const [k, v] of Object.entries(r)) acc[k] = (acc[k] ?? 0) + v; return acc; }, {} as Record<string, number>);
+  const counts = {
+    prompts_in: input.prompts.promptsIn,
+    prompts_sampled: sum(input.samples.map((s) => s.promptsSampled)),
+    prompts_skipped: merge(input.samples.map((s) => s.skipped)),
+    samples: sum(input.samples.map((s) => s.ref.count)),
+    scored: sum(input.scored.map((s) => s.labelled)),
+    unlabelled: merge(input.scored.map((s) => s.unlabelled)),
+    truncated: sum(input.scored.map((s) => s.truncated)),
+    examples: input.feedback.stats.examples_out,
+  };
+  // Durability rule 7: counts add up.
+  const skipped = sum(Object.values(counts.prompts_skipped));
+  const unl = sum(Object.values(counts.unlabelled));
+  if (counts.prompts_sampled + skipped !== counts.prompts_in || counts.scored + unl !== counts.samples) {
+    throw ApplicationFailure.nonRetryable(`iteration ${iteration}: counts do not add up: ${JSON.stringify(counts)}`, 'InvariantViolation');
+  }
+  const manifest = {
+    campaign: campaignId, iteration, started_at: input.startedAt, config_name: c.name,
+    counts,
+    feedback: input.feedback.stats,
+    reward: input.feedback.stats.reward,
+    empty_reason: input.feedback.stats.empty_reason,
+    cost: { judge_usd: 0, note: 'reward-model labeling has no per-call cost' },
+    timings_seconds: input.timings,
+    train: input.train,
+    lineage: {
+      prompts_file: { path: c.prompts.path, sha256: input.prompts.promptsFileSha256 },
+      policy_in: input.policyIn, reference: input.reference, checkpoint_out: input.train.checkpoint,
+      labeler: { kind: c.labeler.kind, model: c.labeler.model },
+    },
+    artifacts: {
+      prompts: input.prompts.shards, samples: input.samples.map((s) => s.ref), scored: input.scored.map((s) => s.ref), feedback: input.feedback.files,
+    },
+  };
+  const summary: IterationSummary = {
+    iteration, prompts: counts.prompts_in, samples: counts.samples, labelled: counts.scored, examples: counts.examples,
+    rewardMean: input.feedback.stats.reward?.mean ?? null, checkpoint: input.train.checkpoint.path, checkpointSha256: input.train.checkpoint.sha256,
+    manifest: file, wallSeconds: sum(Object.values(input.timings)), emptyReason: input.feedback.stats.empty_reason,
+  };
+  const ref = refOf(writeJsonAtomic(file, manifest), 1);
+  markComplete(ref, summary);
+  return summary;
+}

@@ -1,0 +1,153 @@
+/**
+ * Exact-gradient DPO, KTO and GRPO for the built-in log-linear policy. For pi(y|x) ∝ exp(theta·phi(y)/T):
+ *   grad log pi(y|x) = (phi(y) - E_pi[phi]) / T,
+ * so each objective's gradient is computed in closed form over the candidate pool.
+ */
+import { logProbs, SparseFeatures } from './builtin-policy';
+
+export interface PoolExample {
+  pool: SparseFeatures[];
+}
+export interface PairTrainExample extends PoolExample {
+  chosen: number;
+  rejected: number;
+}
+export interface BinaryTrainExample extends PoolExample {
+  index: number;
+  desirable: boolean;
+}
+export interface GroupTrainExample extends PoolExample {
+  indices: number[];
+  rewards: number[];
+}
+
+export interface TrainOptions {
+  beta: number;
+  learningRate: number;
+  epochs: number;
+  temperature: number;
+  desirableWeight: number;
+  undesirableWeight: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  loss: number;
+}
+
+const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
+
+function addSparse(g: Float64Array, f: SparseFeatures, w: number): void {
+  for (let k = 0; k < f.idx.length; k++) g[f.idx[k]] += w * f.val[k];
+}
+
+/** Adds w * grad log pi(y_i|x) = w * (phi_i - E[phi]) / T to g. */
+function addGradLogP(g: Float64Array, pool: SparseFeatures[], logp: Float64Array, i: number, w: number, T: number): void {
+  addSparse(g, pool[i], w / T);
+  for (let j = 0; j < pool.length; j++) addSparse(g, pool[j], (-w * Math.exp(logp[j])) / T);
+}
+
+type Step = (theta: Float64Array, grad: Float64Array) => number;
+
+export type OnEpoch = (r: EpochReport, theta: Float64Array) => void | Promise<void>;
+
+/** Gradient descent; awaits onEpoch after every epoch so a caller can heartbeat and persist progress. */
+async function run(theta0: number[], opts: TrainOptions, step: Step, onEpoch?: OnEpoch, startEpoch = 0): Promise<{ theta: number[]; losses: number[] }> {
+  const theta = Float64Array.from(theta0);
+  const grad = new Float64Array(theta.length);
+  const losses: number[] = [];
+  for (let e = startEpoch; e < opts.epochs; e++) {
+    grad.fill(0);
+    const loss = step(theta, grad);
+    // grad holds the gradient of the loss: descend.
+    for (let i = 0; i < theta.length; i++) theta[i] -= opts.learningRate * grad[i];
+    losses.push(loss);
+    await onEpoch?.({ epoch: e + 1, loss }, theta);
+  }
+  return { theta: Array.from(theta), losses };
+}
+
+/** DPO: L = -log sigmoid(beta * [(log pi(yw) - log ref(yw)) - (log pi(yl) - log ref(yl))]). */
+export function trainDpo(theta0: number[], ref: number[], data: PairTrainExample[], opts: TrainOptions, onEpoch?: OnEpoch, startEpoch = 0) {
+  const T = opts.temperature;
+  const refLogp = data.map((d) => logProbs(ref, d.pool, T));
+  return run(theta0, opts, (theta, grad) => {
+    let loss = 0;
+    data.forEach((d, n) => {
+      const lp = logProbs(theta, d.pool, T);
+      const margin = lp[d.chosen] - refLogp[n][d.chosen] - (lp[d.rejected] - refLogp[n][d.rejected]);
+      loss -= logSigmoid(opts.beta * margin);
+      const w = (-opts.beta * (1 - sigmoid(opts.beta * margin))) / data.length;
+      addGradLogP(grad, d.pool, lp, d.chosen, w, T);
+      addGradLogP(grad, d.pool, lp, d.rejected, -w, T);
+    });
+    return loss / Math.max(1, data.length);
+  }, onEpoch, startEpoch);
+}
+
+function kl(lp: Float64Array, refLp: Float64Array): number {
+  let s = 0;
+  for (let j = 0; j < lp.length; j++) s += Math.exp(lp[j]) * (lp[j] - refLp[j]);
+  return s;
+}
+
+/**
+ * KTO: r = log pi(y) - log ref(y); z0 = mean KL(pi || ref) over the batch's prompts (no gradient,
+ * clamped at 0); v = wD * sigmoid(beta (r - z0)) for desirable, wU * sigmoid(beta (z0 - r)) for
+ * undesirable; L = mean(w - v).
+ */
+export function trainKto(theta0: number[], ref: number[], data: BinaryTrainExample[], opts: TrainOptions, onEpoch?: OnEpoch, startEpoch = 0) {
+  const T = opts.temperature;
+  const refLogp = data.map((d) => logProbs(ref, d.pool, T));
+  return run(theta0, opts, (theta, grad) => {
+    const lps = data.map((d) => logProbs(theta, d.pool, T));
+    const z0 = Math.max(0, lps.reduce((s, lp, n) => s + kl(lp, refLogp[n]), 0) / Math.max(1, data.length));
+    let loss = 0;
+    data.forEach((d, n) => {
+      const r = lps[n][d.index] - refLogp[n][d.index];
+      if (d.desirable) {
+        const s = sigmoid(opts.beta * (r - z0));
+        loss += opts.desirableWeight * (1 - s);
+        addGradLogP(grad, d.pool, lps[n], d.index, (-opts.desirableWeight * opts.beta * s * (1 - s)) / data.length, T);
+      } else {
+        const s = sigmoid(opts.beta * (z0 - r));
+        loss += opts.undesirableWeight * (1 - s);
+        addGradLogP(grad, d.pool, lps[n], d.index, (opts.undesirableWeight * opts.beta * s * (1 - s)) / data.length, T);
+      }
+    });
+    return loss / Math.max(1, data.length);
+  }, onEpoch, startEpoch);
+}
+
+/**
+ * GRPO (on-policy, one update per batch so the clipped ratio is 1): advantages normalised within
+ * each prompt's group, J = mean_i A_i log pi(y_i) - beta KL(pi || ref), with the exact KL over the pool.
+ */
+export function trainGrpo(theta0: number[], ref: number[], data: GroupTrainExample[], opts: TrainOptions, onEpoch?: OnEpoch, startEpoch = 0) {
+  const T = opts.temperature;
+  const refLogp = data.map((d) => logProbs(ref, d.pool, T));
+  const adv = data.map((d) => {
+    const m = d.rewards.reduce((a, b) => a + b, 0) / d.rewards.length;
+    const sd = Math.sqrt(d.rewards.reduce((a, b) => a + (b - m) * (b - m), 0) / d.rewards.length);
+    return d.rewards.map((r) => (r - m) / (sd + 1e-6));
+  });
+  return run(theta0, opts, (theta, grad) => {
+    let loss = 0;
+    data.forEach((d, n) => {
+      const lp = logProbs(theta, d.pool, T);
+      d.indices.forEach((i, k) => {
+        loss -= (adv[n][k] * lp[i]) / d.indices.length;
+        addGradLogP(grad, d.pool, lp, i, -adv[n][k] / d.indices.length / data.length, T);
+      });
+      // d KL(pi||ref) / d theta = sum_y pi(y) (log pi(y) - log ref(y) + 1) grad log pi(y); the +1 term sums to 0.
+      const klv = kl(lp, refLogp[n]);
+      loss += opts.beta * klv;
+      for (let j = 0; j < d.pool.length; j++) {
+        const w = (opts.beta * Math.exp(lp[j]) * (lp[j] - refLogp[n][j])) / data.length;
+        addGradLogP(grad, d.pool, lp, j, w, T);
+      }
+    });
+    return loss / Math.max(1, data.length);
+  }, onEpoch, startEpoch);
+}

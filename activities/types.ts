@@ -1,0 +1,64 @@
+/** Types shared by workflows (type-only imports) and activities. */
+import type { CampaignConfig } from '../config/schema';
+import type { FeedbackStats } from './feedback/build';
+import type { FileRef } from './artifacts/store';
+
+export type { CampaignConfig, FeedbackStats, FileRef };
+
+export interface IterationScope {
+  campaignId: string;
+  iteration: number;
+  config: CampaignConfig;
+}
+
+export interface PreparedPrompts {
+  shards: FileRef[];
+  promptsFileSha256: string;
+  promptsIn: number;
+}
+
+export interface SampleShardResult {
+  ref: FileRef;
+  promptsIn: number;
+  promptsSampled: number;
+  skipped: Record<string, number>;
+}
+
+export interface ScoreShardResult {
+  ref: FileRef;
+  samples: number;
+  labelled: number;
+  unlabelled: Record<string, number>;
+  truncated: number;
+  batchesResumed: number;
+}
+
+export interface FeedbackResult {
+  files: { jsonl: FileRef; halos: FileRef; trl: FileRef } | null;
+  stats: FeedbackStats;
+}
+
+export interface TrainResult {
+  checkpoint: FileRef;
+  trained: boolean;
+  examples: number;
+  firstLoss: number | null;
+  lastLoss: number | null;
+  resumedFromEpoch: number;
+  skippedReason: string | null;
+}
+
+/** One row of `alignloop history`: small, so the campaign state stays small. */
+export interface IterationSummary {
+  iteration: number;
+  prompts: number;
+  samples: number;
+  labelled: number;
+  examples: number;
+  rewardMean: number | null;
+  checkpoint: string;
+  checkpointSha256: string;
+  manifest: string;
+  wallSeconds: number;
+  emptyReason: string | null;
+}

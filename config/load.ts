@@ -1,0 +1,121 @@
+/**
+ * Loading a campaign file: YAML or JSON -> zod -> cross-field rules -> resolved paths. Every
+ * problem is reported at once, with the file, line and config path, and how to fix it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { CampaignConfig, CampaignSchema } from './schema';
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly problems: string[]) {
+    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Problem {
+  path: (string | number)[];
+  message: string;
+}
+
+/** Cross-field rules zod's shapes cannot express. */
+export function compatibilityProblems(c: CampaignConfig): Problem[] {
+  const out: Problem[] = [];
+  const method = c.trainer.method;
+  const type = c.feedback.type;
+  if (method === 'dpo' && type !== 'pairwise') {
+    out.push({ path: ['feedback', 'type'], message: `DPO trains on pairs: feedback.type must be pairwise, not ${type} (a DPO trainer given ${type} data runs zero steps and reports success)` });
+  }
+  if (method === 'kto' && type === 'scalar') {
+    out.push({ path: ['feedback', 'type'], message: 'KTO needs binary or pairwise feedback, not scalar' });
+  }
+  if (method === 'grpo' && type === 'pairwise') {
+    out.push({ path: ['feedback', 'type'], message: 'GRPO needs scalar (or binary) feedback with rewards per sample, not pairwise' });
+  }
+  if (type === 'pairwise') {
+    if (c.sampler.samplesPerPrompt < 2) {
+      out.push({ path: ['sampler', 'samplesPerPrompt'], message: `pairwise feedback needs at least 2 samples per prompt, got ${c.sampler.samplesPerPrompt}` });
+    }
+    if (c.feedback.threshold !== undefined && (typeof c.feedback.threshold !== 'number' || c.feedback.threshold < 0)) {
+      out.push({ path: ['feedback', 'threshold'], message: `pairwise needs a number >= 0 (the minimum reward gap of a pair), got ${JSON.stringify(c.feedback.threshold)}` });
+    }
+    if (c.feedback.perPrompt) out.push({ path: ['feedback', 'perPrompt'], message: 'perPrompt thresholds apply to binary feedback only' });
+  } else if (c.feedback.mode !== undefined) {
+    out.push({ path: ['feedback', 'mode'], message: `mode applies to pairwise feedback only; remove it for ${type}` });
+  }
+  if (type === 'scalar' && c.feedback.threshold !== undefined) out.push({ path: ['feedback', 'threshold'], message: 'scalar feedback takes no threshold' });
+  return out;
+}
+
+function zodProblems(err: z.ZodError): Problem[] {
+  return err.issues.map((i) => {
+    let message = i.message;
+    if (i.code === 'unrecognized_keys') message = `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling)`;
+    else if (i.code === 'invalid_type' && /received undefined/.test(i.message)) message = `required (${i.message.replace(/^Invalid input: /, '')})`;
+    else if (i.code === 'invalid_union' && 'discriminator' in i) message = `${i.message}; supported kinds: see README "Campaign file"`;
+    return { path: i.path as (string | number)[], message };
+  });
+}
+
+export interface LoadedCampaign {
+  file: string;
+  config: CampaignConfig;
+}
+
+/** Parse, validate and resolve a campaign file. Relative input paths resolve against the file's folder. */
+export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampaign {
+  const abs = path.resolve(cwd, file);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, 'utf8');
+  } catch {
+    throw new ConfigError(file, ['file not found; pass the path of a campaign .yaml or .json file']);
+  }
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((e) => `line ${lc.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
+  }
+  const raw = doc.toJS();
+  const where = (p: (string | number)[]): string => {
+    // The deepest node that exists gives the line.
+    for (let n = p.length; n >= 0; n--) {
+      const node = doc.getIn(p.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node && node.range && (n > 0 || isMap(node) || isSeq(node))) return `line ${lc.linePos(node.range[0]).line}: `;
+    }
+    return '';
+  };
+  const fmt = (pr: Problem) => `${where(pr.path)}${pr.path.length ? pr.path.join('.') : '(top level)'}: ${pr.message}`;
+  const parsed = CampaignSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new ConfigError(file, zodProblems(parsed.error).map(fmt));
+  const config = parsed.data;
+  const problems = compatibilityProblems(config);
+  const base = path.dirname(abs);
+  config.prompts.path = path.resolve(base, config.prompts.path);
+  config.labeler.model = path.resolve(base, config.labeler.model);
+  config.artifacts.root = path.resolve(cwd, config.artifacts.root);
+  if (!fs.existsSync(config.prompts.path)) problems.push({ path: ['prompts', 'path'], message: `file not found: ${config.prompts.path}` });
+  else {
+    const n = countPrompts(config.prompts.path);
+    if (!config.prompts.reuse && n < config.prompts.perIteration * config.iterations) {
+      problems.push({
+        path: ['prompts', 'perIteration'],
+        message: `${config.iterations} iterations x ${config.prompts.perIteration} prompts need ${config.prompts.perIteration * config.iterations} distinct prompts but the file has ${n}; lower perIteration or iterations, or set prompts.reuse: true`,
+      });
+    }
+  }
+  if (!fs.existsSync(path.join(config.labeler.model, 'model.onnx'))) {
+    problems.push({ path: ['labeler', 'model'], message: `no model.onnx in ${config.labeler.model}; point it at an exported reward-model folder` });
+  }
+  if (problems.length) throw new ConfigError(file, problems.map(fmt));
+  return { file: abs, config };
+}
+
+function countPrompts(file: string): number {
+  const text = fs.readFileSync(file, 'utf8');
+  let n = 0;
+  for (const line of text.split('\n')) if (line.trim()) n++;
+  return n;
+}

@@ -1,0 +1,74 @@
+/** The campaign file's schema (zod is the source of truth for shapes and defaults). */
+import { z } from 'zod';
+
+const posInt = z.number().int().positive();
+
+export const PromptsSchema = z.strictObject({
+  path: z.string().min(1),
+  perIteration: posInt,
+  seed: z.number().int().default(0),
+  /** Reuse prompts across iterations (a fresh permutation per pass) instead of disjoint slices. */
+  reuse: z.boolean().default(false),
+});
+
+export const BuiltinSamplerSchema = z.strictObject({
+  kind: z.literal('builtin'),
+  samplesPerPrompt: posInt.default(8),
+  temperature: z.number().positive().default(1.0),
+  seed: z.number().int().default(0),
+});
+
+export const SamplerSchema = z.discriminatedUnion('kind', [BuiltinSamplerSchema]);
+
+export const RewardModelLabelerSchema = z.strictObject({
+  kind: z.literal('reward-model'),
+  model: z.string().min(1),
+  provider: z.enum(['cpu', 'cuda']).default('cpu'),
+  deviceId: z.number().int().nonnegative().default(0),
+  batchTokens: posInt.default(8192),
+  maxLength: posInt.optional(),
+  threads: posInt.optional(),
+  rewardIndex: z.number().int().nonnegative().optional(),
+});
+
+export const LabelerSchema = z.discriminatedUnion('kind', [RewardModelLabelerSchema]);
+
+export const FeedbackSchema = z.strictObject({
+  type: z.enum(['pairwise', 'binary', 'scalar']),
+  mode: z.enum(['random', 'max', 'min']).optional(),
+  threshold: z.union([z.number(), z.enum(['mean', 'median'])]).optional(),
+  perPrompt: z.boolean().default(false),
+  seed: z.number().int().default(0),
+});
+
+export const BuiltinTrainerSchema = z.strictObject({
+  kind: z.literal('builtin'),
+  method: z.enum(['dpo', 'kto', 'grpo']),
+  beta: z.number().positive().default(0.1),
+  reference: z.enum(['initial', 'previous']).default('initial'),
+  learningRate: z.number().positive().default(0.5),
+  epochs: posInt.default(50),
+  /** KTO weights for desirable / undesirable examples. */
+  desirableWeight: z.number().positive().default(1),
+  undesirableWeight: z.number().positive().default(1),
+  /** Feature dimensions of the built-in log-linear policy (hashed n-grams). */
+  dims: posInt.default(512),
+});
+
+export const TrainerSchema = z.discriminatedUnion('kind', [BuiltinTrainerSchema]);
+
+export const CampaignSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"'),
+  iterations: posInt,
+  prompts: PromptsSchema,
+  sampler: SamplerSchema,
+  labeler: LabelerSchema,
+  feedback: FeedbackSchema,
+  trainer: TrainerSchema,
+  sharding: z.strictObject({ promptsPerShard: posInt.default(256) }).default({ promptsPerShard: 256 }),
+  artifacts: z.strictObject({ root: z.string().min(1).default('.alignloop/artifacts') }).default({ root: '.alignloop/artifacts' }),
+  /** How fast a dead worker is noticed: an activity without a heartbeat for this long is retried elsewhere. */
+  durability: z.strictObject({ heartbeatTimeoutSeconds: posInt.default(30) }).default({ heartbeatTimeoutSeconds: 30 }),
+});
+
+export type CampaignConfig = z.infer<typeof CampaignSchema>;

@@ -1,0 +1,169 @@
+/**
+ * The embedded Temporal dev server: `temporal server start-dev` with a SQLite file under
+ * .alignloop/, so campaigns survive a restart. The binary comes from ALIGNLOOP_TEMPORAL_BIN, or
+ * .tools/bin/temporal (scripts/ensure-temporal.sh builds it with Go); nothing is downloaded.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
+
+export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+
+export class DevServerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DevServerError';
+  }
+}
+
+export function temporalBinary(): string {
+  const override = process.env.ALIGNLOOP_TEMPORAL_BIN;
+  if (override) {
+    if (!fs.existsSync(override)) throw new DevServerError(`ALIGNLOOP_TEMPORAL_BIN=${override} does not exist`);
+    return override;
+  }
+  const local = path.join(PACKAGE_ROOT, '.tools', 'bin', 'temporal');
+  if (fs.existsSync(local)) return local;
+  throw new DevServerError(
+    'the Temporal CLI is not installed: run `bash scripts/ensure-temporal.sh` (builds it with Go), or set ALIGNLOOP_TEMPORAL_BIN to a temporal binary, or TEMPORAL_ADDRESS to a running server',
+  );
+}
+
+export interface DevServerOptions {
+  dbFile: string;
+  port: number;
+  uiPort: number;
+  logFile?: string;
+}
+
+export function devServerArgs(o: DevServerOptions): string[] {
+  return [
+    'server', 'start-dev', '--db-filename', o.dbFile, '--ip', '127.0.0.1', '--port', String(o.port), '--ui-port', String(o.uiPort),
+    '--log-level', 'warn', '--namespace', 'default',
+  ];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+/** Waits until the frontend answers gRPC. */
+export async function waitForServer(address: string, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const c = await Connection.connect({ address, connectTimeout: 2000 });
+      try {
+        await c.workflowService.describeNamespace({ namespace: 'default' });
+        return;
+      } finally {
+        await c.close();
+      }
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new DevServerError(`the Temporal dev server at ${address} did not come up within ${timeoutMs / 1000} s: ${(last as Error)?.message}`);
+}
+
+/** Closed campaigns are kept 30 days instead of the dev server's default 24 h. */
+export function extendRetention(address: string): void {
+  spawnSync(temporalBinary(), ['operator', 'namespace', 'update', '--address', address, '--namespace', 'default', '--retention', '720h'], { stdio: 'ignore' });
+}
+
+export interface StartedServer {
+  pid: number;
+  address: string;
+  uiPort: number;
+}
+
+/** Starts the dev server as a detached background process (its own process group) that outlives this one. */
+export async function startDetached(o: DevServerOptions): Promise<StartedServer> {
+  fs.mkdirSync(path.dirname(o.dbFile), { recursive: true });
+  const logFile = o.logFile ?? path.join(path.dirname(o.dbFile), 'temporal-server.log');
+  const log = fs.openSync(logFile, 'a');
+  const child = spawn(temporalBinary(), devServerArgs(o), { detached: true, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  child.unref();
+  const address = `127.0.0.1:${o.port}`;
+  let onExit: ((code: number | null) => void) | undefined;
+  const exited = new Promise<never>((_, reject) => {
+    onExit = (code) => reject(new DevServerError(`the Temporal dev server exited with code ${code}; see ${logFile}`));
+    child.once('exit', onExit);
+  });
+  exited.catch(() => undefined);
+  await Promise.race([waitForServer(address), exited]);
+  child.off('exit', onExit!);
+  extendRetention(address);
+  return { pid: child.pid!, address, uiPort: o.uiPort };
+}
+
+interface ServerRecord {
+  pid: number;
+  address: string;
+  uiPort: number;
+  dbFile: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The project's embedded server: reuse the one recorded in <stateDir>/server.json when it is up,
+ * else start one on 7233 (or a free port when 7233 is taken) with <stateDir>/temporal.db.
+ */
+export async function ensureEmbeddedServer(stateDir: string, log: (s: string) => void = () => undefined): Promise<StartedServer & { started: boolean }> {
+  const recordFile = path.join(stateDir, 'server.json');
+  if (fs.existsSync(recordFile)) {
+    try {
+      const r = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as ServerRecord;
+      if (alive(r.pid)) {
+        await waitForServer(r.address, 10000);
+        return { pid: r.pid, address: r.address, uiPort: r.uiPort, started: false };
+      }
+    } catch { /* stale record: start a new server */ }
+  }
+  const port = (await portInUse(7233)) ? await freePort() : 7233;
+  const uiPort = (await portInUse(8233)) ? await freePort() : 8233;
+  const dbFile = path.resolve(stateDir, 'temporal.db');
+  log(`starting the Temporal dev server on 127.0.0.1:${port} (Web UI http://127.0.0.1:${uiPort}, data ${dbFile})`);
+  const s = await startDetached({ dbFile, port, uiPort, logFile: path.join(stateDir, 'temporal-server.log') });
+  fs.writeFileSync(recordFile, JSON.stringify({ pid: s.pid, address: s.address, uiPort, dbFile } satisfies ServerRecord));
+  return { ...s, started: true };
+}
+
+export function stopEmbeddedServer(stateDir: string): boolean {
+  const recordFile = path.join(stateDir, 'server.json');
+  if (!fs.existsSync(recordFile)) return false;
+  const r = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as ServerRecord;
+  fs.rmSync(recordFile);
+  if (!alive(r.pid)) return false;
+  process.kill(-r.pid, 'SIGTERM');
+  return true;
+}

@@ -1,0 +1,63 @@
+/** Role workers: one Temporal Worker per task queue, all in one process when several roles are asked for. */
+import { DefaultLogger, LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as activities from '../activities/campaign-activities';
+import { closeCachedSessions } from '../activities/score/ort-session';
+import { QUEUES, Role } from '../config/queues';
+
+export const WORKFLOW_BUNDLE = path.resolve(__dirname, '..', 'workflow-bundle.js');
+
+function workflowSource(): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
+  // Production workers use the bundle `npm run build` writes; bundling at start-up takes ~10 s.
+  if (fs.existsSync(WORKFLOW_BUNDLE)) return { workflowBundle: { codePath: WORKFLOW_BUNDLE } };
+  return { workflowsPath: require.resolve('../workflows') };
+}
+
+const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number; shutdownGraceTime?: number }> = {
+  control: { maxConcurrentActivityTaskExecutions: 8 },
+  sample: { maxConcurrentActivityTaskExecutions: 4 },
+  // One GPU (or one CPU session) per process: one scoring shard at a time.
+  score: { maxConcurrentActivityTaskExecutions: 1 },
+  judge: { maxConcurrentActivityTaskExecutions: 4 },
+  train: { maxConcurrentActivityTaskExecutions: 1, shutdownGraceTime: 30_000 },
+};
+
+let runtimeInstalled = false;
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const level = (process.env.ALIGNLOOP_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
+  try {
+    Runtime.install({ logger: new DefaultLogger(level) });
+  } catch { /* already installed by the host process */ }
+}
+
+export async function createWorkers(connection: NativeConnection, namespace: string, roles: Role[]): Promise<Worker[]> {
+  installRuntime();
+  const workers: Worker[] = [];
+  for (const role of roles) {
+    if (role === 'judge') continue; // LLM judging arrives with the judge labeler
+    workers.push(
+      await Worker.create({
+        connection, namespace, taskQueue: QUEUES[role], activities,
+        ...(role === 'control' ? workflowSource() : {}),
+        ...ROLE_SETTINGS[role],
+      }),
+    );
+  }
+  return workers;
+}
+
+/** Runs the workers until `stop` resolves (or they fail), then shuts them down cleanly. */
+export async function runWorkers(workers: Worker[], stop?: Promise<unknown>): Promise<void> {
+  const running = Promise.all(workers.map((w) => w.run()));
+  if (stop) {
+    void stop.then(() => workers.forEach((w) => w.getState() === 'RUNNING' && w.shutdown()));
+  }
+  try {
+    await running;
+  } finally {
+    await closeCachedSessions();
+  }
+}

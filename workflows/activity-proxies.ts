@@ -1,0 +1,22 @@
+import { proxyActivities, RetryPolicy } from '@temporalio/workflow';
+import type * as activities from '../activities/campaign-activities';
+import { QUEUES } from '../config/queues';
+
+const retry: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  maximumAttempts: 20,
+  nonRetryableErrorTypes: ['InputError', 'ModelFolderError', 'FeedbackOptionsError', 'ConfigError', 'InvariantViolation'],
+};
+
+/** Activity stubs per task queue; heartbeat timeouts come from the campaign file. */
+export function activityProxies(heartbeatTimeoutSeconds: number) {
+  const hb = heartbeatTimeoutSeconds * 1000;
+  return {
+    control: proxyActivities<typeof activities>({ taskQueue: QUEUES.control, startToCloseTimeout: '10m', retry }),
+    sample: proxyActivities<typeof activities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
+    score: proxyActivities<typeof activities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
+    train: proxyActivities<typeof activities>({ taskQueue: QUEUES.train, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
+  };
+}

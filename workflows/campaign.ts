@@ -1,0 +1,76 @@
+import { allHandlersFinished, condition, continueAsNew, executeChild, setHandler } from '@temporalio/workflow';
+import type { CampaignConfig, FileRef, IterationSummary } from '../activities/types';
+import { QUEUES } from '../config/queues';
+import { activityProxies } from './activity-proxies';
+import { iterationWorkflow } from './iteration';
+import { CampaignState, campaignStatusQuery, pauseSignal, resumeSignal, stopSignal } from './messages';
+
+/** Carried across continue-as-new: references and a small summary per iteration, never data. */
+export interface CampaignCarry {
+  nextIteration: number;
+  initial: FileRef | null;
+  policy: FileRef | null;
+  summaries: IterationSummary[];
+  paused: boolean;
+  stopRequested: boolean;
+}
+
+export interface CampaignInput {
+  campaignId: string;
+  config: CampaignConfig;
+  carry?: CampaignCarry;
+}
+
+export interface CampaignResult {
+  campaignId: string;
+  state: 'completed' | 'stopped';
+  summaries: IterationSummary[];
+}
+
+export const iterationWorkflowId = (campaignId: string, n: number) => `${campaignId}/iter-${n}`;
+
+export async function campaignWorkflow(input: CampaignInput): Promise<CampaignResult> {
+  const { campaignId, config } = input;
+  const s: CampaignCarry = input.carry ?? { nextIteration: 0, initial: null, policy: null, summaries: [], paused: false, stopRequested: false };
+  let current: number | null = null;
+  const state = (): CampaignState => {
+    if (s.nextIteration >= config.iterations) return 'completed';
+    if (s.stopRequested) return current === null ? 'stopped' : 'stopping';
+    return s.paused ? 'paused' : 'running';
+  };
+  setHandler(pauseSignal, () => void (s.paused = true));
+  setHandler(resumeSignal, () => void (s.paused = false));
+  setHandler(stopSignal, () => void (s.stopRequested = true));
+  setHandler(campaignStatusQuery, () => ({
+    campaignId, name: config.name, state: state(), iterations: config.iterations, completed: s.nextIteration,
+    currentIteration: current, childWorkflowId: current === null ? null : iterationWorkflowId(campaignId, current),
+    artifactsRoot: config.artifacts.root, summaries: s.summaries,
+  }));
+
+  if (!s.initial) {
+    const acts = activityProxies(config.durability.heartbeatTimeoutSeconds);
+    s.initial = await acts.control.initPolicy({ campaignId, config });
+    s.policy = s.initial;
+  }
+  const finish = (): CampaignResult => ({ campaignId, state: s.nextIteration >= config.iterations ? 'completed' : 'stopped', summaries: s.summaries });
+  if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
+
+  await condition(() => !s.paused || s.stopRequested);
+  if (s.stopRequested) return finish();
+
+  current = s.nextIteration;
+  const reference = config.trainer.reference === 'initial' ? s.initial! : s.policy!;
+  const out = await executeChild(iterationWorkflow, {
+    workflowId: iterationWorkflowId(campaignId, current),
+    taskQueue: QUEUES.control,
+    args: [{ campaignId, iteration: current, config, policy: s.policy!, reference }],
+  });
+  s.summaries.push(out.summary);
+  s.policy = out.checkpoint;
+  s.nextIteration++;
+  current = null;
+  if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
+  await condition(allHandlersFinished);
+  return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });
+}
+

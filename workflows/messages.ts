@@ -1,0 +1,33 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { IterationSummary } from '../activities/types';
+
+export type Stage = 'starting' | 'prompts' | 'sample' | 'score' | 'feedback' | 'train' | 'manifest' | 'done';
+
+export interface IterationStatus {
+  iteration: number;
+  stage: Stage;
+  shardsDone: number;
+  shardsTotal: number;
+}
+
+export type CampaignState = 'running' | 'paused' | 'stopping' | 'completed' | 'stopped';
+
+export interface CampaignStatus {
+  campaignId: string;
+  name: string;
+  state: CampaignState;
+  iterations: number;
+  /** Iterations finished so far. */
+  completed: number;
+  currentIteration: number | null;
+  childWorkflowId: string | null;
+  artifactsRoot: string;
+  summaries: IterationSummary[];
+}
+
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Finish the current iteration, then end. */
+export const stopSignal = defineSignal('stop');
+export const campaignStatusQuery = defineQuery<CampaignStatus>('campaignStatus');
+export const iterationStatusQuery = defineQuery<IterationStatus>('iterationStatus');

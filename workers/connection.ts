@@ -1,7 +1,7 @@
 /** Where Temporal is: TEMPORAL_ADDRESS (+ Temporal's standard env configuration) or the embedded dev server. */
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, LogLevel, NativeConnection, Runtime } from '@temporalio/worker';
 import * as path from 'node:path';
 import { ensureEmbeddedServer } from './dev-server';
 
@@ -38,6 +38,18 @@ export async function connectClient(t: Target): Promise<Client> {
   return new Client({ connection, namespace: t.namespace });
 }
 
+let runtimeInstalled = false;
+/** Worker logs at WARN unless ALIGNLOOP_LOG_LEVEL says otherwise; must precede the first native connection. */
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const level = (process.env.ALIGNLOOP_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
+  try {
+    Runtime.install({ logger: new DefaultLogger(level) });
+  } catch { /* already installed by the host process */ }
+}
+
 export async function connectWorker(t: Target): Promise<NativeConnection> {
+  installRuntime();
   return NativeConnection.connect(t.connectionOptions as never);
 }

@@ -1,5 +1,5 @@
 /** Role workers: one Temporal Worker per task queue, all in one process when several roles are asked for. */
-import { DefaultLogger, LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as activities from '../activities/campaign-activities';
@@ -23,18 +23,7 @@ const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number;
   train: { maxConcurrentActivityTaskExecutions: 1, shutdownGraceTime: 30_000 },
 };
 
-let runtimeInstalled = false;
-function installRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  const level = (process.env.ALIGNLOOP_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
-  try {
-    Runtime.install({ logger: new DefaultLogger(level) });
-  } catch { /* already installed by the host process */ }
-}
-
 export async function createWorkers(connection: NativeConnection, namespace: string, roles: Role[]): Promise<Worker[]> {
-  installRuntime();
   const workers: Worker[] = [];
   for (const role of roles) {
     if (role === 'judge') continue; // LLM judging arrives with the judge labeler

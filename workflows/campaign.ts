@@ -36,7 +36,8 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   const state = (): CampaignState => {
     if (s.nextIteration >= config.iterations) return 'completed';
     if (s.stopRequested) return current === null ? 'stopped' : 'stopping';
-    return s.paused ? 'paused' : 'running';
+    if (s.paused) return current === null ? 'paused' : 'pausing';
+    return 'running';
   };
   setHandler(pauseSignal, () => void (s.paused = true));
   setHandler(resumeSignal, () => void (s.paused = false));

@@ -10,7 +10,8 @@ export interface IterationStatus {
   shardsTotal: number;
 }
 
-export type CampaignState = 'running' | 'paused' | 'stopping' | 'completed' | 'stopped';
+/** pausing / stopping: requested, the iteration in flight finishes first. */
+export type CampaignState = 'running' | 'pausing' | 'paused' | 'stopping' | 'completed' | 'stopped';
 
 export interface CampaignStatus {
   campaignId: string;

@@ -1,0 +1,127 @@
+import { spawn, ChildProcess, spawnSync } from 'node:child_process';
+import { Client, Connection } from '@temporalio/client';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { freePort, startDetached } from '../../workers/dev-server';
+import { CLI, MODELS, QUICKSTART_PROMPTS } from './paths';
+
+export interface TestServer {
+  address: string;
+  port: number;
+  uiPort: number;
+  dbFile: string;
+  pid: number;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+async function waitGone(pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startTestServer(dbFile: string, ports?: { port: number; uiPort: number }): Promise<TestServer> {
+  const port = ports?.port ?? (await freePort());
+  const uiPort = ports?.uiPort ?? (await freePort());
+  const s = await startDetached({ dbFile, port, uiPort, logFile: `${dbFile}.log` });
+  return {
+    address: s.address, port, uiPort, dbFile, pid: s.pid,
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      try {
+        process.kill(-s.pid, signal);
+      } catch { /* gone */ }
+      await waitGone(s.pid);
+    },
+  };
+}
+
+export async function testClient(address: string): Promise<Client> {
+  return new Client({ connection: await Connection.connect({ address }) });
+}
+
+export interface CampaignOverrides {
+  iterations?: number;
+  perIteration?: number;
+  samplesPerPrompt?: number;
+  promptsPerShard?: number;
+  heartbeatTimeoutSeconds?: number;
+  batchTokens?: number;
+  epochs?: number;
+  extra?: string;
+  feedback?: string;
+  trainer?: string;
+}
+
+/** A small campaign on the quickstart data, written into dir with absolute paths. */
+export function writeCampaign(dir: string, name: string, o: CampaignOverrides = {}): string {
+  const file = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(file, [
+    `name: ${name}`,
+    `iterations: ${o.iterations ?? 3}`,
+    `prompts: { path: ${QUICKSTART_PROMPTS}, perIteration: ${o.perIteration ?? 16}, seed: 3 }`,
+    `sampler: { kind: builtin, samplesPerPrompt: ${o.samplesPerPrompt ?? 4}, temperature: 1.0, seed: 5 }`,
+    `labeler: { kind: reward-model, model: ${MODELS.bt}, batchTokens: ${o.batchTokens ?? 8192}, threads: 1 }`,
+    `feedback: ${o.feedback ?? '{ type: pairwise, mode: max, threshold: 0.01, seed: 1 }'}`,
+    `trainer: ${o.trainer ?? `{ kind: builtin, method: dpo, beta: 0.1, epochs: ${o.epochs ?? 30} }`}`,
+    `sharding: { promptsPerShard: ${o.promptsPerShard ?? 4} }`,
+    `artifacts: { root: ${path.join(dir, 'artifacts')} }`,
+    `durability: { heartbeatTimeoutSeconds: ${o.heartbeatTimeoutSeconds ?? 3} }`,
+    o.extra ?? '',
+  ].join('\n') + '\n');
+  return file;
+}
+
+export function cliEnv(address: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, TEMPORAL_ADDRESS: address, ALIGNLOOP_LOG_LEVEL: 'ERROR', ...extra };
+}
+
+export function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env, cwd, encoding: 'utf8', timeout: 300000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function spawnWorker(env: NodeJS.ProcessEnv, roles?: string): ChildProcess {
+  const args = [CLI, 'worker', ...(roles ? ['--roles', roles] : [])];
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr!.on('data', () => undefined);
+  return child;
+}
+
+export async function killHard(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const closed = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await closed;
+}
+
+export async function waitFor<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 120000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Every file below dir, relative path -> contents, for byte-for-byte comparison. */
+export function filesUnder(dir: string, filter: (rel: string) => boolean): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const rel = path.relative(dir, p);
+        if (filter(rel)) out.set(rel, fs.readFileSync(p));
+      }
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return out;
+}

@@ -1,0 +1,159 @@
+import { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { campaignStatusQuery } from '../../workflows/messages';
+import { WORKFLOW_BUNDLE } from '../../workers/workers';
+import { tmpDir } from '../helpers/paths';
+import { cli, cliEnv, killHard, spawnWorker, startTestServer, testClient, TestServer, waitFor, writeCampaign } from '../helpers/temporal';
+
+jest.setTimeout(600_000);
+
+let server: TestServer;
+let client: Client;
+let dir: string;
+
+beforeAll(async () => {
+  dir = tmpDir('alignloop-it-');
+  server = await startTestServer(path.join(dir, 'temporal.db'));
+  client = await testClient(server.address);
+});
+
+afterAll(async () => {
+  await client?.connection.close();
+  await server?.kill();
+});
+
+describe('a full small campaign', () => {
+  let runOut: ReturnType<typeof cli>;
+  beforeAll(() => {
+    const file = writeCampaign(dir, 'full');
+    runOut = cli(['run', file, '--id', 'full-1'], cliEnv(server.address), dir);
+  });
+
+  test('alignloop run completes and prints the per-iteration table', () => {
+    expect(runOut.stderr).not.toMatch(/failed|internal error/);
+    expect(runOut.status).toBe(0);
+    expect(runOut.stdout).toMatch(/iter\s+prompts\s+samples\s+labelled\s+pairs\/examples\s+reward mean\s+checkpoint\s+wall s/);
+    expect(runOut.stdout).toMatch(/campaign full-1 completed/);
+  });
+
+  test('history --json shows every iteration with lineage', () => {
+    const h = cli(['history', 'full-1', '--json'], cliEnv(server.address));
+    expect(h.status).toBe(0);
+    const rows = JSON.parse(h.stdout);
+    expect(rows.map((r: { iteration: number }) => r.iteration)).toEqual([0, 1, 2]);
+    for (const r of rows) {
+      expect(r).toMatchObject({ prompts: 16, samples: 64, labelled: 64 });
+      expect(r.examples).toBeGreaterThan(0);
+      expect(fs.existsSync(r.checkpoint)).toBe(true);
+      const m = JSON.parse(fs.readFileSync(r.manifest, 'utf8'));
+      expect(m.lineage.checkpoint_out.sha256).toBe(r.checkpointSha256);
+      expect(m.feedback.examples_out).toBe(r.examples);
+      expect(m.counts.prompts_sampled).toBe(16);
+    }
+    // each iteration's policy is the previous iteration's checkpoint
+    const ms = rows.map((r: { manifest: string }) => JSON.parse(fs.readFileSync(r.manifest, 'utf8')));
+    expect(ms[1].lineage.policy_in.sha256).toBe(ms[0].lineage.checkpoint_out.sha256);
+    expect(ms[2].lineage.policy_in.sha256).toBe(ms[1].lineage.checkpoint_out.sha256);
+    // disjoint prompt slices
+    const ids = ms.map((m: { artifacts: { prompts: { path: string }[] } }) =>
+      m.artifacts.prompts.flatMap((p) => fs.readFileSync(p.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).prompt_id)));
+    expect(new Set(ids.flat()).size).toBe(48);
+  });
+
+  test('continue-as-new after every iteration keeps each run small', async () => {
+    const runs: { status: string; historyLength: number }[] = [];
+    for await (const w of client.workflow.list({ query: `WorkflowId = 'full-1'` })) runs.push({ status: w.status.name, historyLength: w.historyLength });
+    expect(runs.filter((r) => r.status === 'CONTINUED_AS_NEW')).toHaveLength(2);
+    expect(runs.filter((r) => r.status === 'COMPLETED')).toHaveLength(1);
+    for (const r of runs) expect(r.historyLength).toBeLessThan(60);
+  });
+
+  test('recorded histories replay without a determinism error', async () => {
+    const histories = [];
+    for await (const w of client.workflow.list({ query: `WorkflowId = 'full-1' OR WorkflowId STARTS_WITH 'full-1/iter-'` })) {
+      histories.push({ workflowId: w.workflowId, history: await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory() });
+    }
+    expect(histories.length).toBe(6);
+    const results = Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, histories);
+    for await (const r of results) expect(r.error).toBeUndefined();
+  });
+
+  test('a re-run of a finished campaign id is refused with a pointer to history', () => {
+    const r = cli(['start', path.join(dir, 'full.yaml'), '--id', 'full-1'], cliEnv(server.address));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/already ran to the end; see `alignloop history full-1`/);
+  });
+});
+
+describe('pause, resume, stop', () => {
+  test('pause holds before the next iteration, resume continues, stop ends after the current iteration', async () => {
+    const file = writeCampaign(dir, 'ctl', { iterations: 6, perIteration: 8 });
+    const env = cliEnv(server.address, { ALIGNLOOP_TEST_SLOW_MS: '40' });
+    const worker = spawnWorker(env);
+    try {
+      expect(cli(['start', file, '--id', 'ctl-1'], env).status).toBe(0);
+      const h = client.workflow.getHandle('ctl-1');
+      const status = () => h.query(campaignStatusQuery).catch(() => null);
+      await waitFor('iteration 0 to start', async () => (await status())?.currentIteration === 0);
+      expect(cli(['pause', 'ctl-1'], env).status).toBe(0);
+      const paused = await waitFor('paused state', async () => { const s = await status(); return s?.state === 'paused' ? s : null; });
+      const done = paused.completed;
+      await new Promise((r) => setTimeout(r, 3000));
+      const still = await status();
+      expect(still?.state).toBe('paused');
+      expect(still?.completed).toBe(done);
+      expect(still?.currentIteration).toBeNull();
+      const st = cli(['status', 'ctl-1', '--json'], env);
+      expect(JSON.parse(st.stdout).status.state).toBe('paused');
+
+      expect(cli(['resume', 'ctl-1'], env).status).toBe(0);
+      await waitFor('progress after resume', async () => ((await status())?.completed ?? 0) > done, 60000);
+      await waitFor('an iteration in flight', async () => (await status())?.currentIteration != null, 60000);
+      const s = await status();
+      expect(cli(['stop', 'ctl-1'], env).status).toBe(0);
+      const result = await h.result();
+      expect(result.state).toBe('stopped');
+      expect(result.summaries.length).toBeLessThan(6);
+      // the iteration in flight when stop arrived was finished, not cut off
+      expect(result.summaries.length).toBeGreaterThanOrEqual((s?.currentIteration ?? 0) + 1);
+    } finally {
+      await killHard(worker);
+    }
+  });
+});
+
+describe('invalid campaign files', () => {
+  const cases: [string, string, RegExp[]][] = [
+    ['not yaml', 'name: x\n  iterations: [\n', [/line \d+/]],
+    ['missing sections', 'name: x\niterations: 2\n', [/prompts: required/, /sampler: /, /labeler: /, /feedback: /, /trainer: /]],
+    ['unknown key and bad types', 'name: x\niterations: -1\nitterations: 3\nprompts: { path: p.jsonl, perIteration: 0 }\n', [/line 2: iterations:/, /unknown key "itterations"/, /line 4: prompts.perIteration/]],
+    ['DPO with binary feedback', null as never, [/feedback.type: DPO trains on pairs/]],
+    ['pairwise with 1 sample per prompt', null as never, [/sampler.samplesPerPrompt: pairwise feedback needs at least 2 samples per prompt/]],
+    ['pairwise with median threshold', null as never, [/feedback.threshold: pairwise needs a number/]],
+    ['too few prompts', null as never, [/need 30000 distinct prompts but the file has 240/]],
+  ];
+  test.each(cases)('%s: exit 2, every problem listed, nothing started', (name, text, patterns) => {
+    const id = `bad-${name.replace(/\W+/g, '-')}`;
+    let file: string;
+    if (text) {
+      file = path.join(dir, `${id}.yaml`);
+      fs.writeFileSync(file, text);
+    } else if (name.startsWith('DPO')) file = writeCampaign(dir, id, { feedback: '{ type: binary, threshold: mean }' });
+    else if (name.startsWith('pairwise with 1')) file = writeCampaign(dir, id, { samplesPerPrompt: 1 });
+    else if (name.startsWith('pairwise with median')) file = writeCampaign(dir, id, { feedback: '{ type: pairwise, threshold: median }' });
+    else file = writeCampaign(dir, id, { iterations: 1000, perIteration: 30 });
+    for (const cmd of ['start', 'run', 'validate']) {
+      const r = cli([cmd, file, '--id', id].slice(0, cmd === 'validate' ? 2 : 4), cliEnv(server.address));
+      expect(r.status).toBe(2);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(r.stderr).toContain(path.basename(file));
+      for (const p of patterns) expect(r.stderr).toMatch(p);
+    }
+    return client.workflow.getHandle(id).describe().then(
+      () => { throw new Error('a workflow was started'); },
+      (e) => expect(e.name).toBe('WorkflowNotFoundError'),
+    );
+  });
+});

@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   const models: [string, string][] = [
     ['quickstart BT reward model', path.join(ROOT, 'examples/quickstart/reward-model')],
     ['decoder-shaped model (chat template)', path.join(ROOT, 'test/fixtures/models/decoder-rm')],
+    ['compute-realistic bench model (2 x 128x512 MLP per token)', path.join(ROOT, 'test/fixtures/models/bench-rm')],
   ];
   for (const [name, model] of models) {
     const batchTokens = 8192;

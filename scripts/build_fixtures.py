@@ -287,6 +287,42 @@ def build_no_logits_model(out_dir):
     vocab = vocab_for(["hello world"], specials)
     save(out_dir, graph, {"num_labels": 1, "pad_token_id": 0}, tokenizer_json(vocab, specials, bert_post(vocab)), {"pad_token": "[PAD]"})
 
+def build_bench_model(out_dir, src_dir, d=128, hidden=512, layers=2):
+    """Compute-realistic model for bench:score: per-token residual MLPs whose weights are generated
+    in the graph (sin of a ramp), so the file stays small and ORT constant-folds them at load."""
+    with open(os.path.join(src_dir, "tokenizer.json")) as f:
+        tok = json.load(f)
+    with open(os.path.join(src_dir, "tokenizer_config.json")) as f:
+        tok_config = json.load(f)
+    vocab_size = len(tok["model"]["vocab"])
+    emb = f32(np_rng.normal(0, 0.5, (vocab_size, d)))
+    inits = [numpy_helper.from_array(emb, "emb"), numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+             numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"), numpy_helper.from_array(f32([1.0]), "one"),
+             numpy_helper.from_array(f32(np_rng.normal(0, 0.3, (2, d))), "w"), numpy_helper.from_array(f32([0.0, 0.0]), "b"),
+             numpy_helper.from_array(f32(0.0), "zero_f"), numpy_helper.from_array(f32(1.0), "one_f")]
+    nodes = [helper.make_node("Gather", ["emb", "input_ids"], ["h0"], axis=0)]
+    prev = "h0"
+    for l in range(layers):
+        for name, shape in ((f"w1_{l}", (d, hidden)), (f"w2_{l}", (hidden, d))):
+            n = shape[0] * shape[1]
+            inits += [numpy_helper.from_array(f32(float(n)), f"{name}_n"), numpy_helper.from_array(np.array(shape, dtype=np.int64), f"{name}_shape"),
+                      numpy_helper.from_array(f32(0.37 + 0.11 * l + (0.05 if name.startswith("w2") else 0.0)), f"{name}_k"),
+                      numpy_helper.from_array(f32(1.0 / np.sqrt(shape[0])), f"{name}_s")]
+            nodes += [helper.make_node("Range", ["zero_f", f"{name}_n", "one_f"], [f"{name}_r"]),
+                      helper.make_node("Mul", [f"{name}_r", f"{name}_k"], [f"{name}_rk"]),
+                      helper.make_node("Sin", [f"{name}_rk"], [f"{name}_sin"]),
+                      helper.make_node("Mul", [f"{name}_sin", f"{name}_s"], [f"{name}_flat"]),
+                      helper.make_node("Reshape", [f"{name}_flat", f"{name}_shape"], [name])]
+        nodes += [helper.make_node("MatMul", [prev, f"w1_{l}"], [f"a{l}"]), helper.make_node("Relu", [f"a{l}"], [f"r{l}"]),
+                  helper.make_node("MatMul", [f"r{l}", f"w2_{l}"], [f"m{l}"]), helper.make_node("Add", [prev, f"m{l}"], [f"h{l + 1}"])]
+        prev = f"h{l + 1}"
+    nodes += [helper.make_node("Identity", [prev], ["tok"])] + masked_mean_nodes()[1:] + [helper.make_node("Gemm", ["pooled", "w", "b"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "bench_reward_model",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])], inits)
+    save(out_dir, graph, {"num_labels": 2, "pad_token_id": 0}, tok, tok_config)
+
 def main():
     prompts = build_quickstart()
     qs = os.path.join(ROOT, "examples", "quickstart")
@@ -299,6 +335,7 @@ def main():
     build_decoder_model(prompts, os.path.join(ROOT, "test", "fixtures", "models", "decoder-rm"))
     build_tt_model(prompts, os.path.join(ROOT, "test", "fixtures", "models", "encoder-tt"))
     build_no_logits_model(os.path.join(ROOT, "test", "fixtures", "models", "no-logits"))
+    build_bench_model(os.path.join(ROOT, "test", "fixtures", "models", "bench-rm"), os.path.join(qs, "reward-model"))
     print("wrote test/fixtures/models/decoder-rm, encoder-tt, no-logits")
 
 if __name__ == "__main__":

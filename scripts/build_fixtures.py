@@ -287,7 +287,7 @@ def build_no_logits_model(out_dir):
     vocab = vocab_for(["hello world"], specials)
     save(out_dir, graph, {"num_labels": 1, "pad_token_id": 0}, tokenizer_json(vocab, specials, bert_post(vocab)), {"pad_token": "[PAD]"})
 
-def build_bench_model(out_dir, src_dir, d=128, hidden=512, layers=2):
+def build_bench_model(out_dir, src_dir, d=256, hidden=1024, layers=4):
     """Compute-realistic model for bench:score: per-token residual MLPs whose weights are generated
     in the graph (sin of a ramp), so the file stays small and ORT constant-folds them at load."""
     with open(os.path.join(src_dir, "tokenizer.json")) as f:

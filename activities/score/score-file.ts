@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { forEachLine } from '../feedback/files';
 import { InputError, parseJsonAllowingNonFinite } from '../feedback/scored-samples';
-import { writeFileAtomic, WrittenFile } from '../artifacts/atomic-file';
+import { sha256File, writeFileAtomic, WrittenFile } from '../artifacts/atomic-file';
 import { RewardScorer, responseText } from './scorer';
 import type { Encoded } from './render';
 
@@ -26,8 +26,8 @@ export interface ScoreFileResult extends WrittenFile {
   tokens: number;
   batches: number;
   batchesResumed: number;
+  /** Templating + tokenization (overlapped with inference, except for the first window). */
   encodeMs: number;
-  inferenceMs: number;
   totalMs: number;
 }
 
@@ -53,10 +53,17 @@ export async function readSampleRecords(file: string): Promise<Record<string, un
   return records;
 }
 
-function readProgress(file: string): Map<number, (number | null)[]> {
+/** Persisted batches of an earlier attempt on the same input (first line: the input's sha256). */
+function readProgress(file: string, inputSha: string): Map<number, (number | null)[]> {
   const done = new Map<number, (number | null)[]>();
   if (!fs.existsSync(file)) return done;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  try {
+    if (JSON.parse(lines[0]).input !== inputSha) return done;
+  } catch {
+    return done;
+  }
+  for (const line of lines.slice(1)) {
     if (!line) continue;
     try {
       const p = JSON.parse(line) as { batch: number; rewards: (number | null)[] };
@@ -68,6 +75,9 @@ function readProgress(file: string): Map<number, (number | null)[]> {
   return done;
 }
 
+/** Items are encoded and planned in fixed windows, so ORT scores one window while the next is tokenized. */
+export const ENCODE_WINDOW = 1024;
+
 export async function scoreFile(
   scorer: RewardScorer,
   inPath: string,
@@ -76,36 +86,62 @@ export async function scoreFile(
 ): Promise<ScoreFileResult> {
   const t0 = performance.now();
   const records = await readSampleRecords(inPath);
-  const tEnc = performance.now();
-  const encoded: Encoded[] = records.map((r) => scorer.encode({ prompt: r.prompt as never, response: responseText(r.output)! }));
-  const encodeMs = performance.now() - tEnc;
-  const plan = scorer.plan(encoded);
+  const encoded: Encoded[] = new Array(records.length);
+  const windows: number[][] = [];
+  for (let w = 0; w * ENCODE_WINDOW < records.length; w++) {
+    windows.push(Array.from({ length: Math.min(ENCODE_WINDOW, records.length - w * ENCODE_WINDOW) }, (_, k) => w * ENCODE_WINDOW + k));
+  }
+  let encodeMs = 0;
+  const encodeWindow = (items: number[]): number[][] => {
+    const t = performance.now();
+    for (const i of items) encoded[i] = scorer.encode({ prompt: records[i].prompt as never, response: responseText(records[i].output)! });
+    encodeMs += performance.now() - t;
+    return scorer.plan(items.map((i) => encoded[i])).map((b) => b.map((k) => items[k]));
+  };
   const progressPath = `${outPath}.progress`;
-  const done = readProgress(progressPath);
-  // A progress file from another input would mix rewards: its batches must match this plan.
-  for (const [b, rewards] of done) if (!plan[b] || plan[b].length !== rewards.length) done.clear();
+  const inputSha = sha256File(inPath);
+  const done = readProgress(progressPath, inputSha);
+  if (done.size === 0) writeFileAtomic(progressPath, JSON.stringify({ input: inputSha }) + '\n');
   const rewards: (number | null)[] = new Array(records.length).fill(undefined);
-  let itemsDone = 0;
-  const batchesResumed = done.size;
-  for (const [b, rs] of done) plan[b].forEach((i, k) => { rewards[i] = rs[k]; itemsDone++; });
-  let inferenceMs = 0;
   fs.mkdirSync(path.dirname(outPath), { recursive: true });
   const fd = fs.openSync(progressPath, 'a');
+  const plan: number[][] = [];
+  let itemsDone = 0;
+  let batchesDone = 0;
+  let batchesResumed = 0;
+  let chain: Promise<void> = Promise.resolve();
+  const persist = async (b: number, stored: (number | null)[]) => {
+    plan[b].forEach((i, k) => (rewards[i] = stored[k]));
+    fs.writeSync(fd, JSON.stringify({ batch: b, rewards: stored }) + '\n');
+    fs.fsyncSync(fd);
+    itemsDone += plan[b].length;
+    batchesDone++;
+    await onProgress?.({ batchesDone, batches: plan.length, itemsDone, items: records.length });
+  };
   try {
-    for (let b = 0; b < plan.length; b++) {
-      if (done.has(b)) continue;
-      const t = performance.now();
-      const rs = await scorer.runBatch(encoded, plan[b]);
-      inferenceMs += performance.now() - t;
-      const stored = rs.map((v) => (Number.isFinite(v) ? v : null));
-      plan[b].forEach((i, k) => (rewards[i] = stored[k]));
-      fs.writeSync(fd, JSON.stringify({ batch: b, rewards: stored }) + '\n');
-      fs.fsyncSync(fd);
-      done.set(b, stored);
-      itemsDone += plan[b].length;
-      await onProgress?.({ batchesDone: done.size, batches: plan.length, itemsDone, items: records.length });
+    for (const items of windows) {
+      for (const batch of encodeWindow(items)) {
+        const b = plan.push(batch) - 1;
+        const prior = done.get(b);
+        if (prior && prior.length === batch.length) {
+          batch.forEach((i, k) => (rewards[i] = prior[k]));
+          itemsDone += batch.length;
+          batchesResumed++;
+          batchesDone++;
+          continue;
+        }
+        // Post now (the ORT thread queues it); persist in order as results come back.
+        const result = scorer.runBatch(encoded, batch);
+        result.catch(() => undefined);
+        chain = chain.then(async () => {
+          const rs = await result;
+          await persist(b, rs.map((v) => (Number.isFinite(v) ? v : null)));
+        });
+      }
     }
+    await chain;
   } finally {
+    await chain.catch(() => undefined);
     fs.closeSync(fd);
   }
   let labelled = 0, nonFinite = 0, truncated = 0, tokens = 0;
@@ -125,6 +161,6 @@ export async function scoreFile(
   fs.rmSync(progressPath, { force: true });
   return {
     ...written, items: records.length, labelled, nonFinite, truncated, tokens, batches: plan.length, batchesResumed,
-    encodeMs, inferenceMs, totalMs: performance.now() - t0,
+    encodeMs, totalMs: performance.now() - t0,
   };
 }

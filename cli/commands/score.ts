@@ -51,7 +51,7 @@ export async function scoreCommand(argv: string[]): Promise<number> {
   process.stdout.write(
     `scored ${r.items} items (${r.labelled} labelled, ${r.nonFinite} non-finite) in ${s.toFixed(2)} s: ${(r.items / s).toFixed(0)} items/s, ${(r.tokens / s).toFixed(0)} tokens/s\n` +
       `batches ${r.batches}${r.batchesResumed ? ` (${r.batchesResumed} resumed from progress)` : ''}, truncated ${r.truncated}, ` +
-      `templating+tokenization ${((100 * r.encodeMs) / r.totalMs).toFixed(1)}% of time, inference ${((100 * r.inferenceMs) / r.totalMs).toFixed(1)}%\n` +
+      `templating+tokenization ${((100 * r.encodeMs) / r.totalMs).toFixed(1)}% of time (overlapped with inference)\n` +
       `wrote ${r.path} (sha256 ${r.sha256.slice(0, 12)}…)\n`,
   );
   return 0;

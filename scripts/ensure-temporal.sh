@@ -15,6 +15,10 @@ if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$want_server"; then
   exit 0
 fi
 if ! command -v go >/dev/null 2>&1; then
+  if [ "${ALIGNLOOP_ALLOW_SDK_DOWNLOAD:-}" = 1 ]; then
+    echo "alignloop: no Go to build the Temporal CLI; alignloop will download it through the Temporal SDK at run time (needs internet)." >&2
+    exit 0
+  fi
   echo "alignloop: the Temporal CLI is missing and Go is not installed to build it." >&2
   echo "  Install Go >= 1.25, or set ALIGNLOOP_TEMPORAL_BIN to a temporal binary, or TEMPORAL_ADDRESS to a running cluster." >&2
   exit 1

@@ -18,17 +18,45 @@ export class DevServerError extends Error {
   }
 }
 
-export function temporalBinary(): string {
+const NO_CLI =
+  'the Temporal CLI is not installed: run `bash scripts/ensure-temporal.sh` (builds it with Go), or set ALIGNLOOP_TEMPORAL_BIN to a temporal binary, or TEMPORAL_ADDRESS to a running server';
+
+/** The temporal binary to run, or null when there is none (then the SDK's download is the fallback). */
+export function findTemporalBinary(): string | null {
   const override = process.env.ALIGNLOOP_TEMPORAL_BIN;
   if (override) {
     if (!fs.existsSync(override)) throw new DevServerError(`ALIGNLOOP_TEMPORAL_BIN=${override} does not exist`);
     return override;
   }
   const local = path.join(PACKAGE_ROOT, '.tools', 'bin', 'temporal');
-  if (fs.existsSync(local)) return local;
-  throw new DevServerError(
-    'the Temporal CLI is not installed: run `bash scripts/ensure-temporal.sh` (builds it with Go), or set ALIGNLOOP_TEMPORAL_BIN to a temporal binary, or TEMPORAL_ADDRESS to a running server',
-  );
+  return fs.existsSync(local) ? local : null;
+}
+
+export function temporalBinary(): string {
+  const bin = findTemporalBinary();
+  if (!bin) throw new DevServerError(NO_CLI);
+  return bin;
+}
+
+/**
+ * Fallback where there is internet: the SDK downloads the CLI and runs the dev server as a child of
+ * this process (it stops when this process ends).
+ */
+export async function startWithSdkDownload(o: DevServerOptions): Promise<{ address: string; stop: () => Promise<void> }> {
+  let testing: typeof import('@temporalio/testing');
+  try {
+    testing = await import('@temporalio/testing');
+  } catch {
+    throw new DevServerError(NO_CLI);
+  }
+  try {
+    const env = await testing.TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'cached-download' }, dbFilename: o.dbFile, ip: '127.0.0.1', port: o.port, ui: true, uiPort: o.uiPort, namespace: 'default' },
+    });
+    return { address: `127.0.0.1:${o.port}`, stop: () => env.teardown() };
+  } catch (e) {
+    throw new DevServerError(`${NO_CLI} (the SDK's download failed too: ${(e as Error).message.split('\n')[0]})`);
+  }
 }
 
 export interface DevServerOptions {
@@ -152,6 +180,11 @@ export async function ensureEmbeddedServer(stateDir: string, log: (s: string) =>
   const port = (await portInUse(7233)) ? await freePort() : 7233;
   const uiPort = (await portInUse(8233)) ? await freePort() : 8233;
   const dbFile = path.resolve(stateDir, 'temporal.db');
+  if (!findTemporalBinary()) {
+    log('no Temporal CLI built here: downloading it through the Temporal SDK (needs internet); the server stops when this command ends');
+    const d = await startWithSdkDownload({ dbFile, port, uiPort });
+    return { pid: process.pid, address: d.address, uiPort, started: true };
+  }
   log(`starting the Temporal dev server on 127.0.0.1:${port} (Web UI http://127.0.0.1:${uiPort}, data ${dbFile})`);
   const s = await startDetached({ dbFile, port, uiPort, logFile: path.join(stateDir, 'temporal-server.log') });
   fs.writeFileSync(recordFile, JSON.stringify({ pid: s.pid, address: s.address, uiPort, dbFile } satisfies ServerRecord));

@@ -307,6 +307,14 @@ export async function devServerCommand(argv: string[]): Promise<number> {
   const uiPort = Number(values['ui-port'] ?? 8233);
   if (await dev.portInUse(port)) throw new UserError(`port ${port} is in use (is a dev server already running? \`alignloop dev-server --stop\`), or pass --port`);
   const dbFile = path.join(state, 'temporal.db');
+  if (!dev.findTemporalBinary()) {
+    info('no Temporal CLI built here: downloading it through the Temporal SDK (needs internet)');
+    const d = await dev.startWithSdkDownload({ dbFile, port, uiPort });
+    info(`Temporal dev server on ${d.address}, Web UI http://127.0.0.1:${uiPort}, data ${dbFile} (Ctrl-C stops it)`);
+    await new Promise<void>((r) => { process.once('SIGINT', () => r()); process.once('SIGTERM', () => r()); });
+    await d.stop();
+    return 0;
+  }
   const child = spawn(dev.temporalBinary(), dev.devServerArgs({ dbFile, port, uiPort }), { stdio: 'inherit' });
   fs.writeFileSync(path.join(state, 'server.json'), JSON.stringify({ pid: child.pid, address: `127.0.0.1:${port}`, uiPort, dbFile }));
   info(`Temporal dev server on 127.0.0.1:${port}, Web UI http://127.0.0.1:${uiPort}, data ${dbFile} (Ctrl-C stops it)`);

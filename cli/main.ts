@@ -15,6 +15,7 @@ const USAGE = `alignloop: durable online iterative alignment campaigns
   alignloop dev-server                run the embedded Temporal server in the foreground
   alignloop validate FILE             check a campaign file
   alignloop score --model DIR --in F --out F
+  alignloop judge --in F --out F --config JUDGE.yaml
   alignloop feedback build --in F --type … --format halos|trl|jsonl --out F`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -22,6 +23,7 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   feedback: async () => (await import('./commands/feedback')).feedbackCommand,
   score: async () => (await import('./commands/score')).scoreCommand,
+  judge: async () => (await import('./commands/judge')).judgeCommand,
   validate: async () => (await import('./commands/campaign')).validateCommand,
   start: async () => (await import('./commands/campaign')).startCommand,
   run: async () => (await import('./commands/campaign')).runCommand,

@@ -1,0 +1,90 @@
+/**
+ * Token buckets for request and token limits, sized so no sliding window of length W can see more
+ * than the limit L: capacity C = max(f*L, 1 request), refill (L - C) per W, so C + refill*W = L.
+ * Sustained throughput is L - C. Plus a "blocked until" time (a 429's Retry-After, or the server's headers
+ * saying the window is spent) that holds every worker, and leases for the requests in flight. Pure.
+ */
+export interface Limits {
+  requestsPerWindow: number;
+  tokensPerWindow: number;
+  windowMs: number;
+  maxInFlight: number;
+  /** Share of the limit allowed as a burst; the rest is the sustained rate. */
+  burstShare: number;
+}
+
+export interface BucketState {
+  at: number;
+  requests: number;
+  tokens: number;
+  blockedUntil: number;
+  inFlight: { id: string; until: number }[];
+}
+
+/** Bucket capacities and refill rates (per ms) for requests and tokens. */
+export function sizes(l: Limits) {
+  const capReq = Math.min(l.requestsPerWindow, Math.max(1, l.requestsPerWindow * l.burstShare));
+  const capTok = Math.min(l.tokensPerWindow, Math.max(1, l.tokensPerWindow * l.burstShare));
+  return {
+    capReq, capTok,
+    rateReq: Math.max(l.requestsPerWindow - capReq, l.requestsPerWindow * 0.01) / l.windowMs,
+    rateTok: Math.max(l.tokensPerWindow - capTok, l.tokensPerWindow * 0.01) / l.windowMs,
+  };
+}
+
+export function initialState(l: Limits, now: number): BucketState {
+  const z = sizes(l);
+  return { at: now, requests: z.capReq, tokens: z.capTok, blockedUntil: 0, inFlight: [] };
+}
+
+export function refill(s: BucketState, l: Limits, now: number): BucketState {
+  const dt = Math.max(0, now - s.at);
+  const z = sizes(l);
+  return {
+    at: now,
+    requests: Math.min(z.capReq, s.requests + dt * z.rateReq),
+    tokens: Math.min(z.capTok, s.tokens + dt * z.rateTok),
+    blockedUntil: s.blockedUntil,
+    inFlight: s.inFlight.filter((f) => f.until > now),
+  };
+}
+
+export type TakeResult = { ok: true; state: BucketState } | { ok: false; state: BucketState; waitMs: number };
+
+export function tryTake(s0: BucketState, l: Limits, now: number, tokens: number, lease: { id: string; until: number }): TakeResult {
+  const s = refill(s0, l, now);
+  if (now < s.blockedUntil) return { ok: false, state: s, waitMs: s.blockedUntil - now };
+  if (s.inFlight.length >= l.maxInFlight) return { ok: false, state: s, waitMs: 20 };
+  const z = sizes(l);
+  // A request bigger than the token burst waits until the bucket is full, then goes into debt.
+  const need = Math.min(tokens, z.capTok);
+  const waitReq = s.requests >= 1 ? 0 : (1 - s.requests) / z.rateReq;
+  const waitTok = s.tokens >= need ? 0 : (need - s.tokens) / z.rateTok;
+  const wait = Math.max(waitReq, waitTok);
+  if (wait > 0) return { ok: false, state: s, waitMs: Math.ceil(wait) };
+  return { ok: true, state: { ...s, requests: s.requests - 1, tokens: s.tokens - tokens, inFlight: [...s.inFlight, lease] } };
+}
+
+/** After the call: drop the lease and correct the token estimate with what the server counted. */
+export function settle(s0: BucketState, l: Limits, now: number, leaseId: string, estimatedTokens: number, actualTokens: number): BucketState {
+  const s = refill(s0, l, now);
+  return { ...s, tokens: s.tokens + estimatedTokens - actualTokens, inFlight: s.inFlight.filter((f) => f.id !== leaseId) };
+}
+
+export function block(s0: BucketState, l: Limits, now: number, untilMs: number): BucketState {
+  const s = refill(s0, l, now);
+  return { ...s, blockedUntil: Math.max(s.blockedUntil, untilMs) };
+}
+
+/** "6m0s", "1.5s", "200ms" (x-ratelimit-reset-* headers) -> milliseconds. */
+export function parseResetDuration(v: string | null | undefined): number | null {
+  if (!v) return null;
+  let ms = 0;
+  let matched = false;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
+    matched = true;
+    const n = Number(m[1]);
+    ms += m[2] === 'h' ? n * 3600000 : m[2] === 'm' ? n * 60000 : m[2] === 's' ? n * 1000 : n;
+  }
+  return matched ? ms : Number.isFinite(Number(v)) ? Number(v) * 1000 : null;
+}

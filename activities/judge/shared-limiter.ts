@@ -1,0 +1,70 @@
+/**
+ * The rate limiter all judge workers of a campaign share: the bucket state lives in a file on the
+ * storage every worker already shares (the artifact root), updated under a lock (proper-lockfile).
+ * Limits are per minute, so a lock round-trip per request is cheap; a 429 on one worker holds all.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as lockfile from 'proper-lockfile';
+import { block, BucketState, initialState, Limits, settle, tryTake } from './bucket';
+
+export interface Lease {
+  id: string;
+  tokens: number;
+}
+
+export class SharedRateLimiter {
+  private readonly stateFile: string;
+
+  constructor(dir: string, readonly limits: Limits, private readonly leaseMs: number) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.stateFile = path.join(dir, 'limiter.json');
+    if (!fs.existsSync(this.stateFile)) {
+      try {
+        fs.writeFileSync(this.stateFile, JSON.stringify(initialState(limits, Date.now())), { flag: 'wx' });
+      } catch { /* another worker created it */ }
+    }
+  }
+
+  private async update<T>(fn: (s: BucketState, now: number) => { state: BucketState; value: T }): Promise<T> {
+    const release = await lockfile.lock(this.stateFile, { retries: { retries: 1000, minTimeout: 2, maxTimeout: 20 }, stale: 10000, realpath: false });
+    try {
+      let s: BucketState;
+      try {
+        s = JSON.parse(fs.readFileSync(this.stateFile, 'utf8'));
+      } catch {
+        s = initialState(this.limits, Date.now());
+      }
+      const r = fn(s, Date.now());
+      const tmp = `${this.stateFile}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify(r.state));
+      fs.renameSync(tmp, this.stateFile);
+      return r.value;
+    } finally {
+      await release();
+    }
+  }
+
+  /** Waits until a request of about `tokens` tokens may go out under every limit. */
+  async acquire(tokens: number): Promise<Lease> {
+    const id = randomBytes(6).toString('hex');
+    for (;;) {
+      const wait = await this.update((s, now) => {
+        const r = tryTake(s, this.limits, now, tokens, { id, until: now + this.leaseMs });
+        return { state: r.state, value: r.ok ? 0 : r.waitMs };
+      });
+      if (wait === 0) return { id, tokens };
+      await new Promise((r) => setTimeout(r, Math.min(wait, 1000)));
+    }
+  }
+
+  async release(lease: Lease, actualTokens: number): Promise<void> {
+    await this.update((s, now) => ({ state: settle(s, this.limits, now, lease.id, lease.tokens, actualTokens), value: undefined }));
+  }
+
+  /** Hold every worker until `untilMs` (a 429's Retry-After, or headers saying the window is spent). */
+  async holdUntil(untilMs: number): Promise<void> {
+    await this.update((s, now) => ({ state: block(s, this.limits, now, untilMs), value: undefined }));
+  }
+}

@@ -18,6 +18,8 @@ import { loadPrompts, iterationSlice, PromptRecord } from './prompts';
 import { ModelFolderError } from './score/model-folder';
 import { scoreFile } from './score/score-file';
 import { RewardScorer } from './score/scorer';
+import { judgeFile, JudgeConfigError, JudgeSystemicError } from './judge/judge-file';
+import { loadTemplate } from './judge/template';
 import { trainDpo, trainGrpo, trainKto, PairTrainExample, BinaryTrainExample, GroupTrainExample } from './policy/builtin-trainer';
 import type {
   CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult,
@@ -33,7 +35,7 @@ function nonRetryable<T>(fn: () => T): T {
 }
 
 function classify(e: unknown): unknown {
-  if (e instanceof InputError || e instanceof ModelFolderError || e instanceof FeedbackOptionsError) {
+  if (e instanceof InputError || e instanceof ModelFolderError || e instanceof FeedbackOptionsError || e instanceof JudgeConfigError || e instanceof JudgeSystemicError) {
     return ApplicationFailure.nonRetryable(e.message, e.name);
   }
   return e;
@@ -145,6 +147,7 @@ export async function scoreShard(input: IterationScope & { shard: number; sample
   return guarded(async () => {
     verifyRef(input.samples, 'sample shard');
     const l = c.labeler;
+    if (l.kind !== 'reward-model') throw new InputError('campaign', undefined, 'scoreShard needs a reward-model labeler');
     const scorer = await RewardScorer.open({
       modelDir: l.model, provider: l.provider, deviceId: l.deviceId, batchTokens: l.batchTokens, maxLength: l.maxLength, threads: l.threads, rewardIndex: l.rewardIndex,
     });
@@ -158,6 +161,42 @@ export async function scoreShard(input: IterationScope & { shard: number; sample
     const ref = refOf(r, r.items);
     markComplete(ref, extra);
     return { ref, ...extra };
+  });
+}
+
+export async function judgeShard(input: IterationScope & { shard: number; samples: FileRef }): Promise<ScoreShardResult> {
+  const { config: c, campaignId, iteration, shard } = input;
+  if (c.labeler.kind !== 'judge') throw ApplicationFailure.nonRetryable('judgeShard needs a judge labeler', 'ConfigError');
+  const judge = c.labeler;
+  const file = shardFile(c.artifacts.root, campaignId, iteration, 'scored', shard);
+  const done = findComplete<Omit<ScoreShardResult, 'ref'>>(file);
+  if (done) return { ref: done.ref, ...done.extra };
+  return guarded(async () => {
+    verifyRef(input.samples, 'sample shard');
+    // The key comes from this worker's environment; it never enters inputs, history or artifacts.
+    const apiKey = process.env[judge.apiKeyEnv] || 'none';
+    let last = { done: 0, items: 0 };
+    const beat = setInterval(() => heartbeat(last), 1000); // keeps beating while rate limits hold requests back
+    try {
+      const r = await judgeFile(input.samples.path, file, {
+        config: judge, apiKey,
+        cacheDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-cache'),
+        limiterDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-limiter'),
+        onProgress: async (p) => {
+          last = p;
+          await testSlowdown();
+        },
+      });
+      const extra = {
+        samples: r.items, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0,
+        cost: { usd: r.costUsd, paidCalls: r.paidCalls, cacheHits: r.cacheHits, rateLimited: r.rateLimited, promptTokens: r.promptTokens, completionTokens: r.completionTokens },
+      };
+      const ref = refOf(r, r.items);
+      markComplete(ref, extra);
+      return { ref, ...extra };
+    } finally {
+      clearInterval(beat);
+    }
   });
 }
 
@@ -306,6 +345,10 @@ export async function trainPolicy(
   });
 }
 
+function templateSha(file: string | undefined): string {
+  return loadTemplate(file).sha256;
+}
+
 export interface ManifestInput extends IterationScope {
   policyIn: FileRef;
   reference: FileRef;
@@ -347,13 +390,22 @@ export async function writeIterationManifest(input: ManifestInput): Promise<Iter
     feedback: input.feedback.stats,
     reward: input.feedback.stats.reward,
     empty_reason: input.feedback.stats.empty_reason,
-    cost: { judge_usd: 0, note: 'reward-model labeling has no per-call cost' },
+    cost: {
+      judge_usd: sum(input.scored.map((s) => s.cost?.usd ?? 0)),
+      paid_calls: sum(input.scored.map((s) => s.cost?.paidCalls ?? 0)),
+      cache_hits: sum(input.scored.map((s) => s.cost?.cacheHits ?? 0)),
+      rate_limited: sum(input.scored.map((s) => s.cost?.rateLimited ?? 0)),
+      prompt_tokens: sum(input.scored.map((s) => s.cost?.promptTokens ?? 0)),
+      completion_tokens: sum(input.scored.map((s) => s.cost?.completionTokens ?? 0)),
+    },
     timings_seconds: input.timings,
     train: input.train,
     lineage: {
       prompts_file: { path: c.prompts.path, sha256: input.prompts.promptsFileSha256 },
       policy_in: input.policyIn, reference: input.reference, checkpoint_out: input.train.checkpoint,
-      labeler: { kind: c.labeler.kind, model: c.labeler.model },
+      labeler: c.labeler.kind === 'judge'
+        ? { kind: 'judge', model: c.labeler.model, base_url: c.labeler.baseURL, template_sha256: input.scored[0]?.ref ? templateSha(c.labeler.template) : null }
+        : { kind: c.labeler.kind, model: c.labeler.model },
     },
     artifacts: {
       prompts: input.prompts.shards, samples: input.samples.map((s) => s.ref), scored: input.scored.map((s) => s.ref), feedback: input.feedback.files,
@@ -363,6 +415,7 @@ export async function writeIterationManifest(input: ManifestInput): Promise<Iter
     iteration, prompts: counts.prompts_in, samples: counts.samples, labelled: counts.scored, examples: counts.examples,
     rewardMean: input.feedback.stats.reward?.mean ?? null, checkpoint: input.train.checkpoint.path, checkpointSha256: input.train.checkpoint.sha256,
     manifest: file, wallSeconds: sum(Object.values(input.timings)), emptyReason: input.feedback.stats.empty_reason,
+    costUsd: sum(input.scored.map((s) => s.cost?.usd ?? 0)),
   };
   const ref = refOf(writeJsonAtomic(file, manifest), 1);
   markComplete(ref, summary);

@@ -31,6 +31,8 @@ export interface ScoreShardResult {
   unlabelled: Record<string, number>;
   truncated: number;
   batchesResumed: number;
+  /** Judge labeling only. */
+  cost?: { usd: number; paidCalls: number; cacheHits: number; rateLimited: number; promptTokens: number; completionTokens: number };
 }
 
 export interface FeedbackResult {
@@ -61,4 +63,5 @@ export interface IterationSummary {
   manifest: string;
   wallSeconds: number;
   emptyReason: string | null;
+  costUsd: number;
 }

@@ -94,7 +94,8 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
   const problems = compatibilityProblems(config);
   const base = path.dirname(abs);
   config.prompts.path = path.resolve(base, config.prompts.path);
-  config.labeler.model = path.resolve(base, config.labeler.model);
+  if (config.labeler.kind === 'reward-model') config.labeler.model = path.resolve(base, config.labeler.model);
+  else if (config.labeler.template) config.labeler.template = path.resolve(base, config.labeler.template);
   config.artifacts.root = path.resolve(cwd, config.artifacts.root);
   if (!fs.existsSync(config.prompts.path)) problems.push({ path: ['prompts', 'path'], message: `file not found: ${config.prompts.path}` });
   else {
@@ -106,8 +107,11 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
       });
     }
   }
-  if (!fs.existsSync(path.join(config.labeler.model, 'model.onnx'))) {
+  if (config.labeler.kind === 'reward-model' && !fs.existsSync(path.join(config.labeler.model, 'model.onnx'))) {
     problems.push({ path: ['labeler', 'model'], message: `no model.onnx in ${config.labeler.model}; point it at an exported reward-model folder` });
+  }
+  if (config.labeler.kind === 'judge' && config.labeler.template && !fs.existsSync(config.labeler.template)) {
+    problems.push({ path: ['labeler', 'template'], message: `template file not found: ${config.labeler.template}` });
   }
   if (problems.length) throw new ConfigError(file, problems.map(fmt));
   return { file: abs, config };

@@ -1,5 +1,6 @@
 /** The campaign file's schema (zod is the source of truth for shapes and defaults). */
 import { z } from 'zod';
+import { JudgeConfigSchema } from '../activities/judge/config';
 
 const posInt = z.number().int().positive();
 
@@ -31,7 +32,7 @@ export const RewardModelLabelerSchema = z.strictObject({
   rewardIndex: z.number().int().nonnegative().optional(),
 });
 
-export const LabelerSchema = z.discriminatedUnion('kind', [RewardModelLabelerSchema]);
+export const LabelerSchema = z.discriminatedUnion('kind', [RewardModelLabelerSchema, JudgeConfigSchema]);
 
 export const FeedbackSchema = z.strictObject({
   type: z.enum(['pairwise', 'binary', 'scalar']),
@@ -69,6 +70,8 @@ export const CampaignSchema = z.strictObject({
   artifacts: z.strictObject({ root: z.string().min(1).default('.alignloop/artifacts') }).default({ root: '.alignloop/artifacts' }),
   /** How fast a dead worker is noticed: an activity without a heartbeat for this long is retried elsewhere. */
   durability: z.strictObject({ heartbeatTimeoutSeconds: posInt.default(30) }).default({ heartbeatTimeoutSeconds: 30 }),
+  /** Paid labeling budget: reaching it pauses the campaign (raise it with `alignloop resume ID --budget USD`). */
+  budget: z.strictObject({ usd: z.number().positive() }).optional(),
 });
 
 export type CampaignConfig = z.infer<typeof CampaignSchema>;

@@ -26,7 +26,6 @@ const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number;
 export async function createWorkers(connection: NativeConnection, namespace: string, roles: Role[]): Promise<Worker[]> {
   const workers: Worker[] = [];
   for (const role of roles) {
-    if (role === 'judge') continue; // LLM judging arrives with the judge labeler
     workers.push(
       await Worker.create({
         connection, namespace, taskQueue: QUEUES[role], activities,

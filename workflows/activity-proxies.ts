@@ -7,7 +7,7 @@ const retry: RetryPolicy = {
   backoffCoefficient: 2,
   maximumInterval: '30s',
   maximumAttempts: 20,
-  nonRetryableErrorTypes: ['InputError', 'ModelFolderError', 'FeedbackOptionsError', 'ConfigError', 'InvariantViolation'],
+  nonRetryableErrorTypes: ['InputError', 'ModelFolderError', 'FeedbackOptionsError', 'ConfigError', 'InvariantViolation', 'JudgeConfigError', 'JudgeSystemicError'],
 };
 
 /** Activity stubs per task queue; heartbeat timeouts come from the campaign file. */
@@ -17,6 +17,7 @@ export function activityProxies(heartbeatTimeoutSeconds: number) {
     control: proxyActivities<typeof activities>({ taskQueue: QUEUES.control, startToCloseTimeout: '10m', retry }),
     sample: proxyActivities<typeof activities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
     score: proxyActivities<typeof activities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
+    judge: proxyActivities<typeof activities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
     train: proxyActivities<typeof activities>({ taskQueue: QUEUES.train, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
   };
 }

@@ -13,6 +13,9 @@ export interface CampaignCarry {
   summaries: IterationSummary[];
   paused: boolean;
   stopRequested: boolean;
+  spentUsd: number;
+  budgetUsd: number | null;
+  pauseReason: string | null;
 }
 
 export interface CampaignInput {
@@ -31,7 +34,16 @@ export const iterationWorkflowId = (campaignId: string, n: number) => `${campaig
 
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignResult> {
   const { campaignId, config } = input;
-  const s: CampaignCarry = input.carry ?? { nextIteration: 0, initial: null, policy: null, summaries: [], paused: false, stopRequested: false };
+  const s: CampaignCarry = input.carry ?? {
+    nextIteration: 0, initial: null, policy: null, summaries: [], paused: false, stopRequested: false,
+    spentUsd: 0, budgetUsd: config.budget?.usd ?? null, pauseReason: null,
+  };
+  const checkBudget = () => {
+    if (s.budgetUsd !== null && s.spentUsd >= s.budgetUsd) {
+      s.paused = true;
+      s.pauseReason = `budget reached: $${s.spentUsd.toFixed(4)} spent of $${s.budgetUsd.toFixed(4)}; raise it with \`alignloop resume ${campaignId} --budget USD\``;
+    }
+  };
   let current: number | null = null;
   const state = (): CampaignState => {
     if (s.nextIteration >= config.iterations) return 'completed';
@@ -40,12 +52,17 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     return 'running';
   };
   setHandler(pauseSignal, () => void (s.paused = true));
-  setHandler(resumeSignal, () => void (s.paused = false));
+  setHandler(resumeSignal, (args) => {
+    if (args?.budgetUsd !== undefined) s.budgetUsd = args.budgetUsd;
+    s.paused = false;
+    s.pauseReason = null;
+    checkBudget(); // resuming without enough budget stays paused, with the reason
+  });
   setHandler(stopSignal, () => void (s.stopRequested = true));
   setHandler(campaignStatusQuery, () => ({
     campaignId, name: config.name, state: state(), iterations: config.iterations, completed: s.nextIteration,
     currentIteration: current, childWorkflowId: current === null ? null : iterationWorkflowId(campaignId, current),
-    artifactsRoot: config.artifacts.root, summaries: s.summaries,
+    artifactsRoot: config.artifacts.root, summaries: s.summaries, spentUsd: s.spentUsd, budgetUsd: s.budgetUsd, pauseReason: s.pauseReason,
   }));
 
   if (!s.initial) {
@@ -56,6 +73,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   const finish = (): CampaignResult => ({ campaignId, state: s.nextIteration >= config.iterations ? 'completed' : 'stopped', summaries: s.summaries });
   if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
 
+  checkBudget();
   await condition(() => !s.paused || s.stopRequested);
   if (s.stopRequested) return finish();
 
@@ -69,7 +87,9 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   s.summaries.push(out.summary);
   s.policy = out.checkpoint;
   s.nextIteration++;
+  s.spentUsd += out.summary.costUsd;
   current = null;
+  checkBudget();
   if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
   await condition(allHandlersFinished);
   return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });

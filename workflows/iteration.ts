@@ -36,7 +36,11 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
     Promise.all(prompts.shards.map((p, shard) => counted(acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
   );
   const scored = await stage('score', samples.length, () =>
-    Promise.all(samples.map((s, shard) => counted(acts.score.scoreShard({ ...scope, shard, samples: s.ref })))),
+    Promise.all(samples.map((s, shard) => counted(
+      config.labeler.kind === 'judge'
+        ? acts.judge.judgeShard({ ...scope, shard, samples: s.ref })
+        : acts.score.scoreShard({ ...scope, shard, samples: s.ref }),
+    ))),
   );
   const feedback = await stage('feedback', 1, () => acts.control.buildIterationFeedback({ ...scope, scored: scored.map((s) => s.ref) }));
   const train = await stage('train', 1, () =>

@@ -24,10 +24,18 @@ export interface CampaignStatus {
   childWorkflowId: string | null;
   artifactsRoot: string;
   summaries: IterationSummary[];
+  spentUsd: number;
+  budgetUsd: number | null;
+  /** Why the campaign is paused, e.g. the budget was reached. */
+  pauseReason: string | null;
 }
 
 export const pauseSignal = defineSignal('pause');
-export const resumeSignal = defineSignal('resume');
+export interface ResumeArgs {
+  /** A new campaign budget in USD (after a budget pause). */
+  budgetUsd?: number;
+}
+export const resumeSignal = defineSignal<[ResumeArgs?]>('resume');
 /** Finish the current iteration, then end. */
 export const stopSignal = defineSignal('stop');
 export const campaignStatusQuery = defineQuery<CampaignStatus>('campaignStatus');

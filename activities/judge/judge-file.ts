@@ -81,6 +81,8 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
   const decoding = { temperature: c.temperature, max_tokens: c.maxTokens, scale: c.scale };
   const stats = { paidCalls: 0, cacheHits: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0 };
 
+  // Identical items in flight at once share one call (they would both miss the cache).
+  const inFlight = new Map<string, Promise<Outcome>>();
   async function judgeOne(prompt: Turn[], response: string): Promise<Outcome> {
     const key = judgementKey({ model: c.model, templateSha256: template.sha256, decoding, prompt, response, order: 'pointwise' });
     const hit = cache.get(key);
@@ -88,6 +90,22 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
       stats.cacheHits++;
       return { entry: hit, failure: null, cached: true };
     }
+    const pending = inFlight.get(key);
+    if (pending) {
+      const o = await pending;
+      if (o.entry) stats.cacheHits++;
+      return { ...o, cached: o.entry !== null };
+    }
+    const call = buy(key, prompt, response);
+    inFlight.set(key, call);
+    try {
+      return await call;
+    } finally {
+      inFlight.delete(key);
+    }
+  }
+
+  async function buy(key: string, prompt: Turn[], response: string): Promise<Outcome> {
     const content = renderPointwise(template, prompt, response, c.scale);
     const est = estimate(content) + c.maxTokens;
     let attempt = 0;

@@ -98,7 +98,8 @@ async function lastError(c: Client, s: CampaignStatus): Promise<string | null> {
 }
 
 function progressLine(s: CampaignStatus, it: IterationStatus | null): string {
-  const base = `[${s.campaignId}] ${s.state}: ${s.completed}/${s.iterations} iterations done`;
+  const spend = s.budgetUsd !== null || s.spentUsd > 0 ? `, spent $${s.spentUsd.toFixed(4)}${s.budgetUsd !== null ? ` of $${s.budgetUsd.toFixed(4)}` : ''}` : '';
+  const base = `[${s.campaignId}] ${s.state}${s.pauseReason ? ` (${s.pauseReason})` : ''}: ${s.completed}/${s.iterations} iterations done${spend}`;
   if (!it) return base;
   return `${base}; iteration ${it.iteration}: ${it.stage}${it.shardsTotal > 1 ? ` (shards ${it.shardsDone}/${it.shardsTotal})` : ''}`;
 }
@@ -108,9 +109,10 @@ function fmt(x: number | null, d = 4): string {
 }
 
 export function summaryTable(rows: IterationSummary[]): string {
-  const header = ['iter', 'prompts', 'samples', 'labelled', 'pairs/examples', 'reward mean', 'checkpoint', 'wall s'];
+  const withCost = rows.some((r) => (r.costUsd ?? 0) > 0);
+  const header = ['iter', 'prompts', 'samples', 'labelled', 'pairs/examples', 'reward mean', 'checkpoint', 'wall s', ...(withCost ? ['cost $'] : [])];
   const body = rows.map((r) => [String(r.iteration), String(r.prompts), String(r.samples), String(r.labelled), String(r.examples), fmt(r.rewardMean),
-    r.checkpointSha256.slice(0, 12), r.wallSeconds.toFixed(1)]);
+    r.checkpointSha256.slice(0, 12), r.wallSeconds.toFixed(1), ...(withCost ? [(r.costUsd ?? 0).toFixed(4)] : [])]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
   const notes = rows.filter((r) => r.emptyReason).map((r) => `iteration ${r.iteration}: ${r.emptyReason}; training skipped`);
@@ -224,12 +226,15 @@ export async function listCommand(argv: string[]): Promise<number> {
 
 export function signalCommand(kind: 'pause' | 'resume' | 'stop') {
   return async (argv: string[]): Promise<number> => {
-    const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
-    if (positionals.length !== 1) throw new UserError(`usage: alignloop ${kind} ID`, EXIT_USAGE);
+    const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: kind === 'resume' ? { budget: { type: 'string' } } : {} });
+    if (positionals.length !== 1) throw new UserError(`usage: alignloop ${kind} ID${kind === 'resume' ? ' [--budget USD]' : ''}`, EXIT_USAGE);
+    const budget = (values as { budget?: string }).budget;
+    if (budget !== undefined && !(Number(budget) > 0)) throw new UserError(`--budget must be a positive number of USD, got "${budget}"`, EXIT_USAGE);
     const { client: c } = await client();
     const h = c.workflow.getHandle(positionals[0]);
     try {
-      await h.signal(kind === 'pause' ? pauseSignal : kind === 'resume' ? resumeSignal : stopSignal);
+      if (kind === 'resume') await h.signal(resumeSignal, budget !== undefined ? { budgetUsd: Number(budget) } : {});
+      else await h.signal(kind === 'pause' ? pauseSignal : stopSignal);
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) throw new UserError(`no running campaign with id "${positionals[0]}"`);
       throw e;
@@ -267,7 +272,7 @@ export async function historyCommand(argv: string[]): Promise<number> {
     iteration: m.iteration, prompts: m.counts.prompts_in, samples: m.counts.samples, labelled: m.counts.scored,
     examples: m.counts.examples, rewardMean: m.reward?.mean ?? null, checkpoint: m.lineage.checkpoint_out.path,
     checkpointSha256: m.lineage.checkpoint_out.sha256, wallSeconds: Object.values(m.timings_seconds as Record<string, number>).reduce((a, b) => a + b, 0),
-    emptyReason: m.empty_reason, manifest: path.join(root!, id, `iter-${String(m.iteration).padStart(3, '0')}`, 'manifest.json'),
+    emptyReason: m.empty_reason, costUsd: m.cost?.judge_usd ?? 0, manifest: path.join(root!, id, `iter-${String(m.iteration).padStart(3, '0')}`, 'manifest.json'),
   }));
   if (values.json) out(JSON.stringify(rows, null, 2));
   else out(rows.length ? summaryTable(rows) : `campaign ${id} has no finished iterations yet`);

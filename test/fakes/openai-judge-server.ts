@@ -33,8 +33,10 @@ export interface FakeJudgeStats {
   maxInFlight: number;
   /** Tokens and times of the requests that were admitted (not 429). */
   admitted: { at: number; tokens: number }[];
-  /** Successful judgements per judged text (for "never pay twice"). */
+  /** Successful (paid) calls per judged response text. */
   paidByText: Map<string, number>;
+  /** Successful (paid) calls per distinct request content (prompt + response(s)): "never pay twice". */
+  paidByRequest: Map<string, number>;
 }
 
 const QUALITY = /\b(first|next|finally|step|check|plan|clear|practice|review)\b/gi;
@@ -56,7 +58,7 @@ function extract(tag: string, text: string): string | null {
 }
 
 export class FakeJudgeServer {
-  readonly stats: FakeJudgeStats = { calls: 0, ok: 0, rateLimited: 0, errors: {}, maxInFlight: 0, admitted: [], paidByText: new Map() };
+  readonly stats: FakeJudgeStats = { calls: 0, ok: 0, rateLimited: 0, errors: {}, maxInFlight: 0, admitted: [], paidByText: new Map(), paidByRequest: new Map() };
   private server: http.Server;
   private inFlight = 0;
   private seenFlaky = new Set<string>();
@@ -161,6 +163,7 @@ export class FakeJudgeServer {
       }
       this.stats.ok++;
       this.stats.paidByText.set(judged, (this.stats.paidByText.get(judged) ?? 0) + 1);
+      this.stats.paidByRequest.set(promptText, (this.stats.paidByRequest.get(promptText) ?? 0) + 1);
       const completionTokens = estimateTokens(content);
       res.writeHead(200, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify({

@@ -55,6 +55,7 @@ export interface CampaignOverrides {
   extra?: string;
   feedback?: string;
   trainer?: string;
+  labeler?: string;
 }
 
 /** A small campaign on the quickstart data, written into dir with absolute paths. */
@@ -65,7 +66,7 @@ export function writeCampaign(dir: string, name: string, o: CampaignOverrides = 
     `iterations: ${o.iterations ?? 3}`,
     `prompts: { path: ${QUICKSTART_PROMPTS}, perIteration: ${o.perIteration ?? 16}, seed: 3 }`,
     `sampler: { kind: builtin, samplesPerPrompt: ${o.samplesPerPrompt ?? 4}, temperature: 1.0, seed: 5 }`,
-    `labeler: { kind: reward-model, model: ${MODELS.bt}, batchTokens: ${o.batchTokens ?? 8192}, threads: 1 }`,
+    `labeler: ${o.labeler ?? `{ kind: reward-model, model: ${MODELS.bt}, batchTokens: ${o.batchTokens ?? 8192}, threads: 1 }`}`,
     `feedback: ${o.feedback ?? '{ type: pairwise, mode: max, threshold: 0.01, seed: 1 }'}`,
     `trainer: ${o.trainer ?? `{ kind: builtin, method: dpo, beta: 0.1, epochs: ${o.epochs ?? 30} }`}`,
     `sharding: { promptsPerShard: ${o.promptsPerShard ?? 4} }`,

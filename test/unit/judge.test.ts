@@ -118,6 +118,20 @@ test('never pay twice: a rerun reads every judgement back', async () => {
   expect(s.stats.ok).toBe(paid);
 });
 
+test('identical items in one run are bought once, even when judged concurrently', async () => {
+  const s2 = await server({ latencyMs: 30 });
+  const dir = tmpDir('alignloop-judge-');
+  const input = path.join(dir, 'in.jsonl');
+  writeJsonl(input, Array.from({ length: 12 }, (_, i) => ({ prompt_id: 'p', sample_id: i, prompt: [{ role: 'user', content: 'same question' }], output: 'first the same answer' })));
+  const r2 = await judgeFile(input, path.join(dir, 'out.jsonl'), {
+    config: config(s2, { limits: { requestsPerMinute: 60000, tokensPerMinute: 1e9, maxInFlight: 8, windowSeconds: 60 } }),
+    apiKey: 'sk-test-123', cacheDir: path.join(dir, 'cache'), limiterDir: path.join(dir, 'limiter'),
+  });
+  expect(s2.stats.ok).toBe(1);
+  expect(r2.paidCalls).toBe(1);
+  expect(r2.cacheHits).toBe(11);
+});
+
 test('429 with Retry-After is waited out, not failed', async () => {
   const s = await server({ requestsPerWindow: 5, windowMs: 1000 });
   // The judge believes the limit is higher than it is: it meets 429s and must wait them out.
@@ -159,7 +173,8 @@ test('SIGKILL mid-run: the rerun completes and paid calls = distinct judgements 
   const maxInFlight = 4;
   expect(s.stats.ok).toBeGreaterThanOrEqual(120);
   expect(s.stats.ok).toBeLessThanOrEqual(120 + maxInFlight);
-  expect(Math.max(...s.stats.paidByText.values())).toBeLessThanOrEqual(2);
+  expect(Math.max(...s.stats.paidByRequest.values())).toBeLessThanOrEqual(2);
+  expect([...s.stats.paidByRequest.values()].filter((n) => n > 1).length).toBeLessThanOrEqual(maxInFlight);
   expect(stdout).toMatch(/cache hits (\d+)/);
   const lines = fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   lines.forEach((l, i) => expect(l.reward).toBe(hiddenScore(outputs[i])));

@@ -49,7 +49,13 @@ export function refill(s: BucketState, l: Limits, now: number): BucketState {
   };
 }
 
-export type TakeResult = { ok: true; state: BucketState } | { ok: false; state: BucketState; waitMs: number };
+/**
+ * ok: the request holds the next slot and may be sent after delayMs (a reservation: the bucket goes
+ * into debt, so waiters queue in order instead of polling). Not ok: blocked, or too many in flight.
+ */
+export type TakeResult = { ok: true; state: BucketState; delayMs: number } | { ok: false; state: BucketState; waitMs: number };
+
+export const MAX_RESERVATION_MS = 10_000;
 
 export function tryTake(s0: BucketState, l: Limits, now: number, tokens: number, lease: { id: string; until: number }): TakeResult {
   const s = refill(s0, l, now);
@@ -60,9 +66,10 @@ export function tryTake(s0: BucketState, l: Limits, now: number, tokens: number,
   const need = Math.min(tokens, z.capTok);
   const waitReq = s.requests >= 1 ? 0 : (1 - s.requests) / z.rateReq;
   const waitTok = s.tokens >= need ? 0 : (need - s.tokens) / z.rateTok;
-  const wait = Math.max(waitReq, waitTok);
-  if (wait > 0) return { ok: false, state: s, waitMs: Math.ceil(wait) };
-  return { ok: true, state: { ...s, requests: s.requests - 1, tokens: s.tokens - tokens, inFlight: [...s.inFlight, lease] } };
+  const wait = Math.ceil(Math.max(waitReq, waitTok));
+  if (wait > MAX_RESERVATION_MS) return { ok: false, state: s, waitMs: MAX_RESERVATION_MS };
+  const taken = { ...s, requests: s.requests - 1, tokens: s.tokens - tokens, inFlight: [...s.inFlight, { id: lease.id, until: lease.until + wait }] };
+  return { ok: true, state: taken, delayMs: wait };
 }
 
 /** After the call: drop the lease and correct the token estimate with what the server counted. */

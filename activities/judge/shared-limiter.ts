@@ -50,12 +50,16 @@ export class SharedRateLimiter {
   async acquire(tokens: number): Promise<Lease> {
     const id = randomBytes(6).toString('hex');
     for (;;) {
-      const wait = await this.update((s, now) => {
-        const r = tryTake(s, this.limits, now, tokens, { id, until: now + this.leaseMs });
-        return { state: r.state, value: r.ok ? 0 : r.waitMs };
+      const r = await this.update((s, now) => {
+        const t = tryTake(s, this.limits, now, tokens, { id, until: now + this.leaseMs });
+        return { state: t.state, value: t };
       });
-      if (wait === 0) return { id, tokens };
-      await new Promise((r) => setTimeout(r, Math.min(wait, 1000)));
+      if (r.ok) {
+        // Our slot is reserved: wait for it without touching the shared state again.
+        if (r.delayMs > 0) await new Promise((res) => setTimeout(res, r.delayMs));
+        return { id, tokens };
+      }
+      await new Promise((res) => setTimeout(res, Math.min(r.waitMs, 1000)));
     }
   }
 

@@ -17,7 +17,7 @@ describe('shared token bucket', () => {
             for (;;) {
               const r = tryTake(s, l, now, 1, { id: String(now), until: now + 1 });
               s = r.state;
-              if (r.ok) { admitted.push(now); break; }
+              if (r.ok) { admitted.push(now + r.delayMs); break; }
               now += r.waitMs;
             }
           }
@@ -34,8 +34,18 @@ describe('shared token bucket', () => {
 
   test('a limit below the burst share still admits requests (capacity is at least one)', () => {
     const l: Limits = { requestsPerWindow: 2, tokensPerWindow: 1e9, windowMs: 1000, maxInFlight: 10, burstShare: 0.03 };
-    const r = tryTake(initialState(l, 0), l, 0, 10, { id: 'a', until: 100 });
-    expect(r.ok).toBe(true);
+    let s = initialState(l, 0);
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = tryTake(s, l, 0, 10, { id: String(i), until: 100 });
+      if (!r.ok) throw new Error('expected a reservation');
+      s = r.state;
+      delays.push(r.delayMs);
+    }
+    // one now, then one slot per (L - C)/W: reservations queue in order
+    expect(delays[0]).toBe(0);
+    expect(delays[1]).toBe(1000);
+    expect(delays[3]).toBe(3000);
   });
 
   test('token estimates are corrected by usage; in-flight leases are capped', () => {
@@ -44,6 +54,7 @@ describe('shared token bucket', () => {
     expect(a.ok).toBe(true);
     const b = tryTake(a.state, l, 0, 10, { id: 'b', until: 1000 });
     expect(b.ok).toBe(false); // one in flight already
+    if (!a.ok) throw new Error('unreachable');
     const s = settle(a.state, l, 0, 'a', 300, 100);
     expect(s.tokens).toBeCloseTo(400);
     expect(s.inFlight).toEqual([]);

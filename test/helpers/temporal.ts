@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort, startDetached } from '../../workers/dev-server';
-import { CLI, MODELS, QUICKSTART_PROMPTS } from './paths';
+import { CLI, MODELS, QUICKSTART_PROMPTS, tmpDir } from './paths';
 
 export interface TestServer {
   address: string;
@@ -125,4 +125,25 @@ export function filesUnder(dir: string, filter: (rel: string) => boolean): Map<s
   };
   if (fs.existsSync(dir)) walk(dir);
   return out;
+}
+
+export interface ServerContext {
+  server: TestServer;
+  client: Client;
+  dir: string;
+}
+
+/** beforeAll/afterAll for a test file: a dev server with its own SQLite file, a client, a temp dir. */
+export function useTestServer(prefix: string): ServerContext {
+  const ctx = {} as ServerContext;
+  beforeAll(async () => {
+    ctx.dir = tmpDir(prefix);
+    ctx.server = await startTestServer(path.join(ctx.dir, 'temporal.db'));
+    ctx.client = await testClient(ctx.server.address);
+  });
+  afterAll(async () => {
+    await ctx.client?.connection.close();
+    await ctx.server?.kill();
+  });
+  return ctx;
 }

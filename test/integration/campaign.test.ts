@@ -1,34 +1,19 @@
-import { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { WORKFLOW_BUNDLE } from '../../workers/workers';
-import { tmpDir } from '../helpers/paths';
-import { cli, cliEnv, killHard, spawnWorker, startTestServer, testClient, TestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
-let server: TestServer;
-let client: Client;
-let dir: string;
-
-beforeAll(async () => {
-  dir = tmpDir('alignloop-it-');
-  server = await startTestServer(path.join(dir, 'temporal.db'));
-  client = await testClient(server.address);
-});
-
-afterAll(async () => {
-  await client?.connection.close();
-  await server?.kill();
-});
+const ctx = useTestServer('alignloop-it-');
 
 describe('a full small campaign', () => {
   let runOut: ReturnType<typeof cli>;
   beforeAll(() => {
-    const file = writeCampaign(dir, 'full');
-    runOut = cli(['run', file, '--id', 'full-1'], cliEnv(server.address), dir);
+    const file = writeCampaign(ctx.dir, 'full');
+    runOut = cli(['run', file, '--id', 'full-1'], cliEnv(ctx.server.address), ctx.dir);
   });
 
   test('alignloop run completes and prints the per-iteration table', () => {
@@ -39,7 +24,7 @@ describe('a full small campaign', () => {
   });
 
   test('history --json shows every iteration with lineage', () => {
-    const h = cli(['history', 'full-1', '--json'], cliEnv(server.address));
+    const h = cli(['history', 'full-1', '--json'], cliEnv(ctx.server.address));
     expect(h.status).toBe(0);
     const rows = JSON.parse(h.stdout);
     expect(rows.map((r: { iteration: number }) => r.iteration)).toEqual([0, 1, 2]);
@@ -64,7 +49,7 @@ describe('a full small campaign', () => {
 
   test('continue-as-new after every iteration keeps each run small', async () => {
     const runs: { status: string; historyLength: number }[] = [];
-    for await (const w of client.workflow.list({ query: `WorkflowId = 'full-1'` })) runs.push({ status: w.status.name, historyLength: w.historyLength });
+    for await (const w of ctx.client.workflow.list({ query: `WorkflowId = 'full-1'` })) runs.push({ status: w.status.name, historyLength: w.historyLength });
     expect(runs.filter((r) => r.status === 'CONTINUED_AS_NEW')).toHaveLength(2);
     expect(runs.filter((r) => r.status === 'COMPLETED')).toHaveLength(1);
     for (const r of runs) expect(r.historyLength).toBeLessThan(60);
@@ -72,8 +57,8 @@ describe('a full small campaign', () => {
 
   test('recorded histories replay without a determinism error', async () => {
     const histories = [];
-    for await (const w of client.workflow.list({ query: `WorkflowId = 'full-1' OR WorkflowId STARTS_WITH 'full-1/iter-'` })) {
-      histories.push({ workflowId: w.workflowId, history: await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory() });
+    for await (const w of ctx.client.workflow.list({ query: `WorkflowId = 'full-1' OR WorkflowId STARTS_WITH 'full-1/iter-'` })) {
+      histories.push({ workflowId: w.workflowId, history: await ctx.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory() });
     }
     expect(histories.length).toBe(6);
     const results = Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, histories);
@@ -81,7 +66,7 @@ describe('a full small campaign', () => {
   });
 
   test('a re-run of a finished campaign id is refused with a pointer to history', () => {
-    const r = cli(['start', path.join(dir, 'full.yaml'), '--id', 'full-1'], cliEnv(server.address));
+    const r = cli(['start', path.join(ctx.dir, 'full.yaml'), '--id', 'full-1'], cliEnv(ctx.server.address));
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/already ran to the end; see `alignloop history full-1`/);
   });
@@ -89,12 +74,12 @@ describe('a full small campaign', () => {
 
 describe('pause, resume, stop', () => {
   test('pause holds before the next iteration, resume continues, stop ends after the current iteration', async () => {
-    const file = writeCampaign(dir, 'ctl', { iterations: 6, perIteration: 8 });
-    const env = cliEnv(server.address, { ALIGNLOOP_TEST_SLOW_MS: '40' });
+    const file = writeCampaign(ctx.dir, 'ctl', { iterations: 6, perIteration: 8 });
+    const env = cliEnv(ctx.server.address, { ALIGNLOOP_TEST_SLOW_MS: '40' });
     const worker = spawnWorker(env);
     try {
       expect(cli(['start', file, '--id', 'ctl-1'], env).status).toBe(0);
-      const h = client.workflow.getHandle('ctl-1');
+      const h = ctx.client.workflow.getHandle('ctl-1');
       const status = () => h.query(campaignStatusQuery).catch(() => null);
       await waitFor('iteration 0 to start', async () => (await status())?.currentIteration === 0);
       expect(cli(['pause', 'ctl-1'], env).status).toBe(0);
@@ -138,20 +123,20 @@ describe('invalid campaign files', () => {
     const id = `bad-${name.replace(/\W+/g, '-')}`;
     let file: string;
     if (text) {
-      file = path.join(dir, `${id}.yaml`);
+      file = path.join(ctx.dir, `${id}.yaml`);
       fs.writeFileSync(file, text);
-    } else if (name.startsWith('DPO')) file = writeCampaign(dir, id, { feedback: '{ type: binary, threshold: mean }' });
-    else if (name.startsWith('pairwise with 1')) file = writeCampaign(dir, id, { samplesPerPrompt: 1 });
-    else if (name.startsWith('pairwise with median')) file = writeCampaign(dir, id, { feedback: '{ type: pairwise, threshold: median }' });
-    else file = writeCampaign(dir, id, { iterations: 1000, perIteration: 30 });
+    } else if (name.startsWith('DPO')) file = writeCampaign(ctx.dir, id, { feedback: '{ type: binary, threshold: mean }' });
+    else if (name.startsWith('pairwise with 1')) file = writeCampaign(ctx.dir, id, { samplesPerPrompt: 1 });
+    else if (name.startsWith('pairwise with median')) file = writeCampaign(ctx.dir, id, { feedback: '{ type: pairwise, threshold: median }' });
+    else file = writeCampaign(ctx.dir, id, { iterations: 1000, perIteration: 30 });
     for (const cmd of ['start', 'run', 'validate']) {
-      const r = cli([cmd, file, '--id', id].slice(0, cmd === 'validate' ? 2 : 4), cliEnv(server.address));
+      const r = cli([cmd, file, '--id', id].slice(0, cmd === 'validate' ? 2 : 4), cliEnv(ctx.server.address));
       expect(r.status).toBe(2);
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
       expect(r.stderr).toContain(path.basename(file));
       for (const p of patterns) expect(r.stderr).toMatch(p);
     }
-    return client.workflow.getHandle(id).describe().then(
+    return ctx.client.workflow.getHandle(id).describe().then(
       () => { throw new Error('a workflow was started'); },
       (e) => expect(e.name).toBe('WorkflowNotFoundError'),
     );

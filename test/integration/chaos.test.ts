@@ -1,25 +1,10 @@
-import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tmpDir } from '../helpers/paths';
-import { cli, cliEnv, filesUnder, killHard, spawnWorker, startTestServer, testClient, TestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, filesUnder, killHard, spawnWorker, startTestServer, testClient, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(900_000);
 
-let server: TestServer;
-let client: Client;
-let dir: string;
-
-beforeAll(async () => {
-  dir = tmpDir('alignloop-chaos-');
-  server = await startTestServer(path.join(dir, 'temporal.db'));
-  client = await testClient(server.address);
-});
-
-afterAll(async () => {
-  await client?.connection.close();
-  await server?.kill();
-});
+const ctx = useTestServer('alignloop-chaos-');
 
 const OUTPUTS = (rel: string) => /feedback\/feedback\.|train\/checkpoint\.json$|scored\/shard-\d+\.jsonl$|samples\/shard-\d+\.jsonl$/.test(rel);
 
@@ -40,17 +25,17 @@ const progressLines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf
 
 test('SIGKILL the worker during labeling and during training: the campaign completes, outputs are byte-identical, no completed shard is redone', async () => {
   // An uninterrupted reference run with the same seeds.
-  const refDir = path.join(dir, 'ref');
+  const refDir = path.join(ctx.dir, 'ref');
   fs.mkdirSync(refDir);
   const over = { iterations: 3, perIteration: 16, batchTokens: 64, epochs: 60 };
-  const ref = cli(['run', writeCampaign(refDir, 'chaos', over), '--id', 'chaos-ref'], cliEnv(server.address), refDir);
+  const ref = cli(['run', writeCampaign(refDir, 'chaos', over), '--id', 'chaos-ref'], cliEnv(ctx.server.address), refDir);
   expect(ref.status).toBe(0);
 
-  const runDir = path.join(dir, 'run');
+  const runDir = path.join(ctx.dir, 'run');
   fs.mkdirSync(runDir);
   const file = writeCampaign(runDir, 'chaos', over);
   const root = path.join(runDir, 'artifacts', 'chaos-run');
-  const slowEnv = cliEnv(server.address, { ALIGNLOOP_TEST_SLOW_MS: '100' });
+  const slowEnv = cliEnv(ctx.server.address, { ALIGNLOOP_TEST_SLOW_MS: '100' });
   let worker = spawnWorker(slowEnv);
   expect(cli(['start', file, '--id', 'chaos-run'], slowEnv).status).toBe(0);
 
@@ -77,9 +62,9 @@ test('SIGKILL the worker during labeling and during training: the campaign compl
   await killHard(worker);
   const doneAtKill2 = doneManifests(root);
   const epochAtKill = JSON.parse(fs.readFileSync(trainProgress, 'utf8')).epoch;
-  worker = spawnWorker(cliEnv(server.address));
+  worker = spawnWorker(cliEnv(ctx.server.address));
   try {
-    const result = await client.workflow.getHandle('chaos-run').result();
+    const result = await ctx.client.workflow.getHandle('chaos-run').result();
     expect(result.state).toBe('completed');
   } finally {
     await killHard(worker);
@@ -103,21 +88,21 @@ test('SIGKILL the worker during labeling and during training: the campaign compl
 });
 
 test('stop the dev server mid-campaign and start it again on the same SQLite file: the campaign completes', async () => {
-  const runDir = path.join(dir, 'restart');
+  const runDir = path.join(ctx.dir, 'restart');
   fs.mkdirSync(runDir);
   const file = writeCampaign(runDir, 'restart', { iterations: 3, perIteration: 8 });
-  const env = cliEnv(server.address, { ALIGNLOOP_TEST_SLOW_MS: '30' });
+  const env = cliEnv(ctx.server.address, { ALIGNLOOP_TEST_SLOW_MS: '30' });
   let worker = spawnWorker(env);
   expect(cli(['start', file, '--id', 'restart-1'], env).status).toBe(0);
   await waitFor('iteration 0 manifest', () => fs.existsSync(path.join(runDir, 'artifacts', 'restart-1', 'iter-000', 'manifest.json')), 120000);
-  await client.connection.close();
-  await server.kill('SIGKILL');
+  await ctx.client.connection.close();
+  await ctx.server.kill('SIGKILL');
   await killHard(worker); // a worker would reconnect by itself; a fresh one proves nothing was kept in memory
-  server = await startTestServer(server.dbFile, { port: server.port, uiPort: server.uiPort });
-  client = await testClient(server.address);
+  ctx.server = await startTestServer(ctx.server.dbFile, { port: ctx.server.port, uiPort: ctx.server.uiPort });
+  ctx.client = await testClient(ctx.server.address);
   worker = spawnWorker(env);
   try {
-    const result = await client.workflow.getHandle('restart-1').result();
+    const result = await ctx.client.workflow.getHandle('restart-1').result();
     expect(result.state).toBe('completed');
     expect(result.summaries.map((s: { iteration: number }) => s.iteration)).toEqual([0, 1, 2]);
   } finally {

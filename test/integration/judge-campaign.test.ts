@@ -1,42 +1,33 @@
-import { Client } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
-import { tmpDir } from '../helpers/paths';
-import { cli, cliEnv, killHard, spawnWorker, startTestServer, testClient, TestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
-let server: TestServer;
-let client: Client;
+const ctx = useTestServer('alignloop-judge-it-');
 let judge: FakeJudgeServer;
-let dir: string;
 
 beforeAll(async () => {
-  dir = tmpDir('alignloop-judge-it-');
-  server = await startTestServer(path.join(dir, 'temporal.db'));
-  client = await testClient(server.address);
   judge = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', structuredOutput: true }).start();
 });
 
 afterAll(async () => {
   await judge?.stop();
-  await client?.connection.close();
-  await server?.kill();
 });
 
 test('a judge-labeled campaign pauses at its budget, and resuming with a higher budget finishes it', async () => {
   const labeler = `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
     `prices: { inputPerMTok: 100, outputPerMTok: 400 }, limits: { requestsPerMinute: 6000, tokensPerMinute: 10000000, maxInFlight: 4 } }`;
-  const file = writeCampaign(dir, 'judged', { iterations: 3, perIteration: 8, labeler, extra: 'budget: { usd: 0.001 }' });
-  const env = cliEnv(server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
+  const file = writeCampaign(ctx.dir, 'judged', { iterations: 3, perIteration: 8, labeler, extra: 'budget: { usd: 0.001 }' });
+  const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
   // Judge calls on their own worker, everything else on another.
   const judgeWorker = spawnWorker(env, 'judge');
-  const otherWorker = spawnWorker(cliEnv(server.address), 'control,sample,train');
+  const otherWorker = spawnWorker(cliEnv(ctx.server.address), 'control,sample,train');
   try {
     expect(cli(['start', file, '--id', 'judged-1'], env).status).toBe(0);
-    const h = client.workflow.getHandle('judged-1');
+    const h = ctx.client.workflow.getHandle('judged-1');
     const paused = await waitFor('the budget pause', async () => {
       const s = await h.query(campaignStatusQuery).catch(() => null);
       return s?.state === 'paused' ? s : null;
@@ -48,7 +39,7 @@ test('a judge-labeled campaign pauses at its budget, and resuming with a higher 
     expect(st.stdout).toMatch(/paused \(budget reached/);
 
     // The first iteration's labels are the judge's, through the hidden rule; cost is in the manifest.
-    const m = JSON.parse(fs.readFileSync(path.join(dir, 'artifacts', 'judged-1', 'iter-000', 'manifest.json'), 'utf8'));
+    const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'judged-1', 'iter-000', 'manifest.json'), 'utf8'));
     expect(m.cost.judge_usd).toBeCloseTo(paused.spentUsd, 10);
     expect(m.cost.paid_calls + m.cost.cache_hits).toBe(32);
     expect(m.lineage.labeler).toMatchObject({ kind: 'judge', model: 'judge-small' });

@@ -62,3 +62,40 @@ test('a judge-labeled campaign pauses at its budget, and resuming with a higher 
     await killHard(otherWorker);
   }
 });
+
+test('SIGKILL the judge worker mid-shard: the campaign completes and paid calls = distinct judgements + at most those in flight', async () => {
+  const slow = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', latencyMs: 40 }).start();
+  try {
+    const labeler = `{ kind: judge, baseURL: ${slow.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+      `limits: { requestsPerMinute: 60000, tokensPerMinute: 100000000, maxInFlight: 2 } }`;
+    const file = writeCampaign(ctx.dir, 'judgekill', { iterations: 2, perIteration: 16, labeler });
+    const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
+    let judgeWorker = spawnWorker(env, 'judge');
+    const otherWorker = spawnWorker(cliEnv(ctx.server.address), 'control,sample,train');
+    try {
+      expect(cli(['start', file, '--id', 'judgekill-1'], env).status).toBe(0);
+      await waitFor('judging under way', () => slow.stats.ok >= 12, 120000, 5);
+      await killHard(judgeWorker);
+      const atKill = slow.stats.ok;
+      judgeWorker = spawnWorker(env, 'judge');
+      const result = await ctx.client.workflow.getHandle('judgekill-1').result();
+      expect(result.state).toBe('completed');
+      // Paid calls: every distinct judgement once, plus at most the 2 that were in flight at the kill.
+      expect(slow.stats.ok - slow.stats.paidByRequest.size).toBeLessThanOrEqual(2);
+      expect(atKill).toBeLessThan(slow.stats.ok);
+      // No item lost: every sample of both iterations is labelled by the hidden rule.
+      for (const it of ['iter-000', 'iter-001']) {
+        const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'judgekill-1', it, 'manifest.json'), 'utf8'));
+        expect(m.counts.scored).toBe(64);
+        for (const ref of m.artifacts.scored) {
+          for (const l of fs.readFileSync(ref.path, 'utf8').trim().split('\n').map((x: string) => JSON.parse(x))) expect(l.reward).toBe(hiddenScore(l.output));
+        }
+      }
+    } finally {
+      await killHard(judgeWorker);
+      await killHard(otherWorker);
+    }
+  } finally {
+    await slow.stop();
+  }
+});

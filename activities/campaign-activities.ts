@@ -26,14 +26,6 @@ import type {
 } from './types';
 
 /** Config and data errors fail the activity for good, with the message a user needs. */
-function nonRetryable<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw classify(e);
-  }
-}
-
 function classify(e: unknown): unknown {
   if (e instanceof InputError || e instanceof ModelFolderError || e instanceof FeedbackOptionsError || e instanceof JudgeConfigError || e instanceof JudgeSystemicError) {
     return ApplicationFailure.nonRetryable(e.message, e.name);
@@ -41,11 +33,15 @@ function classify(e: unknown): unknown {
   return e;
 }
 
+/** Classifies errors and heartbeats every second while fn runs (so a dead worker is noticed fast). */
 async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  const beat = setInterval(() => heartbeat(), 1000);
   try {
     return await fn();
   } catch (e) {
     throw classify(e);
+  } finally {
+    clearInterval(beat);
   }
 }
 
@@ -74,7 +70,7 @@ export async function preparePrompts(scope: IterationScope): Promise<PreparedPro
   const indexFile = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'prompts', 'index.json');
   const done = findComplete<PreparedPrompts>(indexFile);
   if (done) return done.extra;
-  return nonRetryable(() => {
+  return guarded(async () => {
     const all = loadPrompts(c.prompts.path);
     const slice = iterationSlice(all.length, c.prompts.perIteration, iteration, c.prompts.seed);
     if (!c.prompts.reuse && (iteration + 1) * c.prompts.perIteration > all.length) {

@@ -14,7 +14,9 @@ const retry: RetryPolicy = {
 export function activityProxies(heartbeatTimeoutSeconds: number) {
   const hb = heartbeatTimeoutSeconds * 1000;
   return {
-    control: proxyActivities<typeof activities>({ taskQueue: QUEUES.control, startToCloseTimeout: '10m', retry }),
+    // Every activity heartbeats, so one held by a dead worker is retried after the heartbeat
+    // timeout rather than after its start-to-close timeout.
+    control: proxyActivities<typeof activities>({ taskQueue: QUEUES.control, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
     sample: proxyActivities<typeof activities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
     score: proxyActivities<typeof activities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
     judge: proxyActivities<typeof activities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),

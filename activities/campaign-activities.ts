@@ -51,6 +51,20 @@ async function testSlowdown(): Promise<void> {
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Durability rule 3 in one place: return the recorded output at `file` when it is complete and
+ * hash-valid, else compute it (guarded: classified errors, heartbeats) and record it.
+ */
+async function once<E>(file: string, compute: () => Promise<{ ref: FileRef; extra: E }>): Promise<{ ref: FileRef } & E> {
+  const done = findComplete<E>(file);
+  if (done) return { ref: done.ref, ...done.extra };
+  return guarded(async () => {
+    const { ref, extra } = await compute();
+    markComplete(ref, extra);
+    return { ref, ...extra };
+  });
+}
+
 function refOf(written: { path: string; sha256: string; bytes: number }, count: number): FileRef {
   return { path: written.path, sha256: written.sha256, bytes: written.bytes, count };
 }
@@ -101,9 +115,7 @@ function loadCheckpoint(ref: FileRef, what: string): PolicyCheckpoint {
 export async function sampleShard(input: IterationScope & { shard: number; prompts: FileRef; policy: FileRef }): Promise<SampleShardResult> {
   const { config: c, campaignId, iteration, shard } = input;
   const file = shardFile(c.artifacts.root, campaignId, iteration, 'samples', shard);
-  const done = findComplete<Omit<SampleShardResult, 'ref'>>(file);
-  if (done) return { ref: done.ref, ...done.extra };
-  return guarded(async () => {
+  return once(file, async () => {
     verifyRef(input.prompts, 'prompt shard');
     const policy = loadCheckpoint(input.policy, 'policy checkpoint');
     const prompts = readJsonl<PromptRecord>(input.prompts.path);
@@ -128,19 +140,14 @@ export async function sampleShard(input: IterationScope & { shard: number; promp
     if (sampled === 0 && prompts.length > 0) {
       throw new InputError(c.prompts.path, undefined, 'the built-in sampler needs "candidates" for each prompt and found none', 'add a candidates list per prompt or use another sampler');
     }
-    const ref = refOf(writeFileAtomic(file, lines), lines.length);
-    const extra = { promptsIn: prompts.length, promptsSampled: sampled, skipped };
-    markComplete(ref, extra);
-    return { ref, ...extra };
+    return { ref: refOf(writeFileAtomic(file, lines), lines.length), extra: { promptsIn: prompts.length, promptsSampled: sampled, skipped } };
   });
 }
 
 export async function scoreShard(input: IterationScope & { shard: number; samples: FileRef }): Promise<ScoreShardResult> {
   const { config: c, campaignId, iteration, shard } = input;
   const file = shardFile(c.artifacts.root, campaignId, iteration, 'scored', shard);
-  const done = findComplete<Omit<ScoreShardResult, 'ref'>>(file);
-  if (done) return { ref: done.ref, ...done.extra };
-  return guarded(async () => {
+  return once(file, async () => {
     verifyRef(input.samples, 'sample shard');
     const l = c.labeler;
     if (l.kind !== 'reward-model') throw new InputError('campaign', undefined, 'scoreShard needs a reward-model labeler');
@@ -151,12 +158,10 @@ export async function scoreShard(input: IterationScope & { shard: number; sample
       heartbeat(p);
       await testSlowdown();
     });
-    const extra = {
-      samples: r.items, labelled: r.labelled, unlabelled: (r.nonFinite ? { non_finite: r.nonFinite } : {}) as Record<string, number>, truncated: r.truncated, batchesResumed: r.batchesResumed,
+    return {
+      ref: refOf(r, r.items),
+      extra: { samples: r.items, labelled: r.labelled, unlabelled: (r.nonFinite ? { non_finite: r.nonFinite } : {}) as Record<string, number>, truncated: r.truncated, batchesResumed: r.batchesResumed },
     };
-    const ref = refOf(r, r.items);
-    markComplete(ref, extra);
-    return { ref, ...extra };
   });
 }
 
@@ -165,9 +170,7 @@ export async function judgeShard(input: IterationScope & { shard: number; sample
   if (c.labeler.kind !== 'judge') throw ApplicationFailure.nonRetryable('judgeShard needs a judge labeler', 'ConfigError');
   const judge = c.labeler;
   const file = shardFile(c.artifacts.root, campaignId, iteration, 'scored', shard);
-  const done = findComplete<Omit<ScoreShardResult, 'ref'>>(file);
-  if (done) return { ref: done.ref, ...done.extra };
-  return guarded(async () => {
+  return once(file, async () => {
     verifyRef(input.samples, 'sample shard');
     // The key comes from this worker's environment; it never enters inputs, history or artifacts.
     const apiKey = process.env[judge.apiKeyEnv] || 'none';
@@ -183,13 +186,13 @@ export async function judgeShard(input: IterationScope & { shard: number; sample
           await testSlowdown();
         },
       });
-      const extra = {
-        samples: r.items, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0,
-        cost: { usd: r.costUsd, paidCalls: r.paidCalls, cacheHits: r.cacheHits, rateLimited: r.rateLimited, promptTokens: r.promptTokens, completionTokens: r.completionTokens },
+      return {
+        ref: refOf(r, r.items),
+        extra: {
+          samples: r.items, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0,
+          cost: { usd: r.costUsd, paidCalls: r.paidCalls, cacheHits: r.cacheHits, rateLimited: r.rateLimited, promptTokens: r.promptTokens, completionTokens: r.completionTokens },
+        },
       };
-      const ref = refOf(r, r.items);
-      markComplete(ref, extra);
-      return { ref, ...extra };
     } finally {
       clearInterval(beat);
     }

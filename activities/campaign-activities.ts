@@ -19,7 +19,6 @@ import { ModelFolderError } from './score/model-folder';
 import { scoreFile } from './score/score-file';
 import { RewardScorer } from './score/scorer';
 import { judgeFile, JudgeConfigError, JudgeSystemicError } from './judge/judge-file';
-import { loadTemplate } from './judge/template';
 import { trainDpo, trainGrpo, trainKto, PairTrainExample, BinaryTrainExample, GroupTrainExample } from './policy/builtin-trainer';
 import type {
   CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult,
@@ -174,28 +173,23 @@ export async function judgeShard(input: IterationScope & { shard: number; sample
     verifyRef(input.samples, 'sample shard');
     // The key comes from this worker's environment; it never enters inputs, history or artifacts.
     const apiKey = process.env[judge.apiKeyEnv] || 'none';
-    let last = { done: 0, items: 0 };
-    const beat = setInterval(() => heartbeat(last), 1000); // keeps beating while rate limits hold requests back
-    try {
-      const r = await judgeFile(input.samples.path, file, {
-        config: judge, apiKey,
-        cacheDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-cache'),
-        limiterDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-limiter'),
-        onProgress: async (p) => {
-          last = p;
-          await testSlowdown();
-        },
-      });
-      return {
-        ref: refOf(r, r.items),
-        extra: {
-          samples: r.items, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0,
-          cost: { usd: r.costUsd, paidCalls: r.paidCalls, cacheHits: r.cacheHits, rateLimited: r.rateLimited, promptTokens: r.promptTokens, completionTokens: r.completionTokens },
-        },
-      };
-    } finally {
-      clearInterval(beat);
-    }
+    // once() keeps heartbeating while rate limits hold requests back; progress goes out as it comes.
+    const r = await judgeFile(input.samples.path, file, {
+      config: judge, apiKey,
+      cacheDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-cache'),
+      limiterDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-limiter'),
+      onProgress: async (p) => {
+        heartbeat(p);
+        await testSlowdown();
+      },
+    });
+    return {
+      ref: refOf(r, r.items),
+      extra: {
+        samples: r.items, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0,
+        cost: { usd: r.costUsd, paidCalls: r.paidCalls, cacheHits: r.cacheHits, rateLimited: r.rateLimited, promptTokens: r.promptTokens, completionTokens: r.completionTokens, templateSha256: r.templateSha256 },
+      },
+    };
   });
 }
 
@@ -209,12 +203,8 @@ export async function buildIterationFeedback(input: IterationScope & { scored: F
     const collector = new ScoredSampleCollector('scored shards');
     for (const ref of input.scored) {
       verifyRef(ref, 'scored shard');
-      const part = await readScoredSamples(ref.path);
-      for (const group of part.groups.values()) for (const s of group) {
-        const g = collector.groups.get(s.prompt_id);
-        if (g) g.push(s);
-        else collector.groups.set(s.prompt_id, [s]);
-      }
+      collector.file = ref.path; // errors name the shard they come from
+      await readScoredSamples(ref.path, collector);
     }
     const f = c.feedback;
     const { examples, stats } = buildFeedback(collector.groups, {
@@ -344,10 +334,6 @@ export async function trainPolicy(
   });
 }
 
-function templateSha(file: string | undefined): string {
-  return loadTemplate(file).sha256;
-}
-
 export interface ManifestInput extends IterationScope {
   policyIn: FileRef;
   reference: FileRef;
@@ -403,7 +389,7 @@ export async function writeIterationManifest(input: ManifestInput): Promise<Iter
       prompts_file: { path: c.prompts.path, sha256: input.prompts.promptsFileSha256 },
       policy_in: input.policyIn, reference: input.reference, checkpoint_out: input.train.checkpoint,
       labeler: c.labeler.kind === 'judge'
-        ? { kind: 'judge', model: c.labeler.model, base_url: c.labeler.baseURL, template_sha256: input.scored[0]?.ref ? templateSha(c.labeler.template) : null }
+        ? { kind: 'judge', model: c.labeler.model, base_url: c.labeler.baseURL, template_sha256: input.scored[0]?.cost?.templateSha256 ?? null }
         : { kind: c.labeler.kind, model: c.labeler.model },
     },
     artifacts: {

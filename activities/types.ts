@@ -32,7 +32,7 @@ export interface ScoreShardResult {
   truncated: number;
   batchesResumed: number;
   /** Judge labeling only. */
-  cost?: { usd: number; paidCalls: number; cacheHits: number; rateLimited: number; promptTokens: number; completionTokens: number };
+  cost?: { usd: number; paidCalls: number; cacheHits: number; rateLimited: number; promptTokens: number; completionTokens: number; templateSha256: string };
 }
 
 export interface FeedbackResult {

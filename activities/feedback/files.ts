@@ -37,10 +37,10 @@ export async function forEachLine(file: string, onLine: (text: string, line: num
   if (rest.trim().length > 0) onLine(rest, line + 1);
 }
 
-export async function readScoredSamples(file: string): Promise<ScoredSampleCollector> {
+/** Reads one file into `collector` (a new one by default; pass one to read several files as one batch). */
+export async function readScoredSamples(file: string, collector = new ScoredSampleCollector(file)): Promise<ScoredSampleCollector> {
   if (!fs.existsSync(file)) throw new InputError(file, undefined, 'file not found', 'check the --in path');
   if (fs.statSync(file).isDirectory()) throw new InputError(file, undefined, 'is a directory, expected a JSONL or JSON file');
-  const collector = new ScoredSampleCollector(file);
   if (firstNonSpaceChar(file) === '[') {
     let arr: unknown;
     try {

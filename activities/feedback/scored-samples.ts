@@ -147,7 +147,7 @@ export class ScoredSampleCollector {
   readonly groups = new Map<string, ScoredSample[]>();
   count = 0;
 
-  constructor(private readonly file: string) {}
+  constructor(public file: string) {}
 
   addParsed(raw: unknown, line: number): void {
     const pid = (raw as { prompt_id?: unknown } | null)?.prompt_id;

@@ -18,7 +18,12 @@ import { loadPrompts, iterationSlice, PromptRecord } from './prompts';
 import { ModelFolderError } from './score/model-folder';
 import { scoreFile } from './score/score-file';
 import { RewardScorer } from './score/scorer';
-import { judgeFile, JudgeConfigError, JudgeSystemicError } from './judge/judge-file';
+import { judgeFile, JudgeBudgetExhausted, JudgeConfigError, JudgeSystemicError, JudgeFileResult } from './judge/judge-file';
+import { BudgetLedger, BudgetScope } from './judge/budget-ledger';
+import { batchClient, batchStatus, collectBatch, submitBatch, withBatchCosts } from './judge/batch';
+import { planJudging } from './judge/judge-file';
+import { createHash } from 'node:crypto';
+import { JudgedPairCollector, readJudgedPairs } from './feedback/judged-pairs';
 import { trainDpo, trainGrpo, trainKto, PairTrainExample, BinaryTrainExample, GroupTrainExample } from './policy/builtin-trainer';
 import type {
   CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult,
@@ -26,6 +31,8 @@ import type {
 
 /** Config and data errors fail the activity for good, with the message a user needs. */
 function classify(e: unknown): unknown {
+  // The iteration workflow recognises this type and hands the campaign a budget pause.
+  if (e instanceof JudgeBudgetExhausted) return ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: true, details: [{ spentUsd: e.spentUsd }] });
   if (e instanceof InputError || e instanceof ModelFolderError || e instanceof FeedbackOptionsError || e instanceof JudgeConfigError || e instanceof JudgeSystemicError) {
     return ApplicationFailure.nonRetryable(e.message, e.name);
   }
@@ -164,7 +171,26 @@ export async function scoreShard(input: IterationScope & { shard: number; sample
   });
 }
 
-export async function judgeShard(input: IterationScope & { shard: number; samples: FileRef }): Promise<ScoreShardResult> {
+/** The campaign's judge spend ledger, booked per iteration; limitUsd is what the iteration may still spend. */
+export function judgeBudget(c: CampaignConfig, campaignId: string, iteration: number, limitUsd: number | null): BudgetScope {
+  return { dir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-budget'), scope: `iter-${iteration}`, limitUsd };
+}
+
+export function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {
+  return {
+    samples: r.samples, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0,
+    ...(r.pairStats ? { pairs: r.pairStats } : {}),
+    cost: { usd: r.costUsd, paidCalls: r.paidCalls, cacheHits: r.cacheHits, rateLimited: r.rateLimited, promptTokens: r.promptTokens, completionTokens: r.completionTokens, templateSha256: r.templateSha256 },
+  };
+}
+
+export type JudgeShardInput = IterationScope & { shard: number; samples: FileRef; budgetUsd: number | null };
+
+export function judgeDirs(c: CampaignConfig, campaignId: string) {
+  return { cacheDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-cache'), limiterDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-limiter') };
+}
+
+export async function judgeShard(input: JudgeShardInput): Promise<ScoreShardResult> {
   const { config: c, campaignId, iteration, shard } = input;
   if (c.labeler.kind !== 'judge') throw ApplicationFailure.nonRetryable('judgeShard needs a judge labeler', 'ConfigError');
   const judge = c.labeler;
@@ -175,21 +201,65 @@ export async function judgeShard(input: IterationScope & { shard: number; sample
     const apiKey = process.env[judge.apiKeyEnv] || 'none';
     // once() keeps heartbeating while rate limits hold requests back; progress goes out as it comes.
     const r = await judgeFile(input.samples.path, file, {
-      config: judge, apiKey,
-      cacheDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-cache'),
-      limiterDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-limiter'),
+      config: judge, apiKey, ...judgeDirs(c, campaignId), budget: judgeBudget(c, campaignId, iteration, input.budgetUsd),
       onProgress: async (p) => {
         heartbeat(p);
         await testSlowdown();
       },
     });
-    return {
-      ref: refOf(r, r.items),
-      extra: {
-        samples: r.items, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0,
-        cost: { usd: r.costUsd, paidCalls: r.paidCalls, cacheHits: r.cacheHits, rateLimited: r.rateLimited, promptTokens: r.promptTokens, completionTokens: r.completionTokens, templateSha256: r.templateSha256 },
-      },
-    };
+    return { ref: refOf(r, r.items), extra: judgeShardExtra(r) };
+  });
+}
+
+function judgeOf(c: CampaignConfig) {
+  if (c.labeler.kind !== 'judge') throw ApplicationFailure.nonRetryable('this activity needs a judge labeler', 'ConfigError');
+  return { judge: c.labeler, apiKey: process.env[c.labeler.apiKeyEnv] || 'none' };
+}
+
+/** Batch mode, step 1: upload what the cache lacks and create the batch (idempotent: see batch.ts). */
+export async function submitJudgeBatch(input: JudgeShardInput): Promise<{ batchId: string | null; requests: number }> {
+  const { config: c, campaignId, iteration, shard } = input;
+  const { judge, apiKey } = judgeOf(c);
+  if (findComplete(shardFile(c.artifacts.root, campaignId, iteration, 'scored', shard))) return { batchId: null, requests: 0 };
+  return guarded(async () => {
+    verifyRef(input.samples, 'sample shard');
+    const plan = await planJudging(input.samples.path, judge);
+    const key = createHash('sha256').update(JSON.stringify([campaignId, iteration, shard, input.samples.sha256, plan.template.sha256])).digest('hex').slice(0, 32);
+    const rec = await submitBatch(plan, {
+      client: batchClient(judge, apiKey), cacheDir: judgeDirs(c, campaignId).cacheDir, key,
+      recordFile: path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'judge-batches', `shard-${String(shard).padStart(5, '0')}.json`),
+      ledger: new BudgetLedger(judgeBudget(c, campaignId, iteration, input.budgetUsd)),
+    });
+    return { batchId: rec.batchId, requests: rec.requests };
+  });
+}
+
+/** Batch mode, step 2: one short look at the batch. Not finished -> a retryable failure; the retry policy is the poll interval. */
+export async function awaitJudgeBatch(input: { config: CampaignConfig; batchId: string }): Promise<{ status: string; completed: number; failed: number; total: number }> {
+  const { judge, apiKey } = judgeOf(input.config);
+  const s = await guarded(() => batchStatus(batchClient(judge, apiKey), judge, input.batchId));
+  if (!s.terminal) throw ApplicationFailure.retryable(`batch ${input.batchId} is ${s.status}: ${s.completed + s.failed}/${s.total} done`, 'JudgeBatchPending');
+  return s;
+}
+
+/** Batch mode, step 3: download the results into the cache, then write the shard from the cache alone. */
+export async function collectJudgeBatch(input: JudgeShardInput & { batchId: string | null }): Promise<ScoreShardResult> {
+  const { config: c, campaignId, iteration, shard } = input;
+  const { judge, apiKey } = judgeOf(c);
+  const file = shardFile(c.artifacts.root, campaignId, iteration, 'scored', shard);
+  return once(file, async () => {
+    verifyRef(input.samples, 'sample shard');
+    const dirs = judgeDirs(c, campaignId);
+    const ledger = new BudgetLedger(judgeBudget(c, campaignId, iteration, null));
+    const got = input.batchId
+      ? await collectBatch(await planJudging(input.samples.path, judge), { client: batchClient(judge, apiKey), cacheDir: dirs.cacheDir, batchId: input.batchId, ledger })
+      : { status: 'none', failures: new Map<string, string>(), bought: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
+    const r = await judgeFile(input.samples.path, file, {
+      config: judge, apiKey, ...dirs, cacheOnly: (u) => got.failures.get(u.key) ?? `batch_${got.status}`,
+      onProgress: (p) => heartbeat(p),
+    });
+    withBatchCosts(r, got);
+    return { ref: refOf(r, r.items), extra: judgeShardExtra(r) };
   });
 }
 
@@ -200,16 +270,19 @@ export async function buildIterationFeedback(input: IterationScope & { scored: F
   const done = findComplete<FeedbackResult>(statsFile);
   if (done) return done.extra;
   return guarded(async () => {
-    const collector = new ScoredSampleCollector('scored shards');
-    for (const ref of input.scored) {
-      verifyRef(ref, 'scored shard');
-      collector.file = ref.path; // errors name the shard they come from
-      await readScoredSamples(ref.path, collector);
+    let built: Pick<ReturnType<typeof buildFeedback>, 'examples' | 'stats'>;
+    if (c.labeler.kind === 'judge' && c.labeler.mode === 'pairwise') {
+      // The pairwise judge's verdicts are the feedback: no reward gaps to pair on.
+      const pairs = new JudgedPairCollector(c.feedback.seed);
+      for (const ref of input.scored) {
+        verifyRef(ref, 'judged-pairs shard');
+        await readJudgedPairs(ref.path, pairs);
+      }
+      built = pairs.finish();
+    } else {
+      built = await feedbackFromScores(c, input.scored);
     }
-    const f = c.feedback;
-    const { examples, stats } = buildFeedback(collector.groups, {
-      type: f.type, mode: f.mode, threshold: f.threshold as ThresholdRule | undefined, thresholdScope: f.perPrompt ? 'prompt' : 'global', seed: f.seed,
-    });
+    const { examples, stats } = built;
     let files: FeedbackResult['files'] = null;
     if (examples.length > 0) {
       files = {
@@ -221,6 +294,19 @@ export async function buildIterationFeedback(input: IterationScope & { scored: F
     const result: FeedbackResult = { files, stats };
     markComplete(refOf(writeJsonAtomic(statsFile, stats), stats.examples_out), result);
     return result;
+  });
+}
+
+async function feedbackFromScores(c: CampaignConfig, scored: FileRef[]) {
+  const collector = new ScoredSampleCollector('scored shards');
+  for (const ref of scored) {
+    verifyRef(ref, 'scored shard');
+    collector.file = ref.path; // errors name the shard they come from
+    await readScoredSamples(ref.path, collector);
+  }
+  const f = c.feedback;
+  return buildFeedback(collector.groups, {
+    type: f.type, mode: f.mode, threshold: f.threshold as ThresholdRule | undefined, thresholdScope: f.perPrompt ? 'prompt' : 'global', seed: f.seed,
   });
 }
 
@@ -363,20 +449,31 @@ export async function writeIterationManifest(input: ManifestInput): Promise<Iter
     truncated: sum(input.scored.map((s) => s.truncated)),
     examples: input.feedback.stats.examples_out,
   };
-  // Durability rule 7: counts add up.
+  // Durability rule 7: counts add up (for judged pairs: decided + tied + unlabelled = judged).
   const skipped = sum(Object.values(counts.prompts_skipped));
   const unl = sum(Object.values(counts.unlabelled));
-  if (counts.prompts_sampled + skipped !== counts.prompts_in || counts.scored + unl !== counts.samples) {
+  const pairs = input.scored.some((s) => s.pairs) ? {
+    pairs: sum(input.scored.map((s) => s.pairs?.pairs ?? 0)), decided: sum(input.scored.map((s) => s.pairs?.decided ?? 0)),
+    ties: sum(input.scored.map((s) => s.pairs?.ties ?? 0)), inconsistent: sum(input.scored.map((s) => s.pairs?.inconsistent ?? 0)),
+  } : null;
+  const labelAddsUp = pairs ? pairs.decided + pairs.ties + pairs.inconsistent + unl === pairs.pairs : counts.scored + unl === counts.samples;
+  if (counts.prompts_sampled + skipped !== counts.prompts_in || !labelAddsUp) {
     throw ApplicationFailure.nonRetryable(`iteration ${iteration}: counts do not add up: ${JSON.stringify(counts)}`, 'InvariantViolation');
   }
+  const judgeUsd = c.labeler.kind === 'judge'
+    ? Math.max(new BudgetLedger(judgeBudget(c, campaignId, iteration, null)).spent(), sum(input.scored.map((s) => s.cost?.usd ?? 0)))
+    : 0;
   const manifest = {
     campaign: campaignId, iteration, started_at: input.startedAt, config_name: c.name,
     counts,
     feedback: input.feedback.stats,
     reward: input.feedback.stats.reward,
     empty_reason: input.feedback.stats.empty_reason,
+    ...(pairs ? { judged_pairs: pairs } : {}),
     cost: {
-      judge_usd: sum(input.scored.map((s) => s.cost?.usd ?? 0)),
+      judge_usd: judgeUsd,
+      // What this iteration's shards bought in their final attempts; judge_usd also counts attempts cut short (budget pause, kill).
+      judge_usd_final_attempts: sum(input.scored.map((s) => s.cost?.usd ?? 0)),
       paid_calls: sum(input.scored.map((s) => s.cost?.paidCalls ?? 0)),
       cache_hits: sum(input.scored.map((s) => s.cost?.cacheHits ?? 0)),
       rate_limited: sum(input.scored.map((s) => s.cost?.rateLimited ?? 0)),
@@ -400,7 +497,7 @@ export async function writeIterationManifest(input: ManifestInput): Promise<Iter
     iteration, prompts: counts.prompts_in, samples: counts.samples, labelled: counts.scored, examples: counts.examples,
     rewardMean: input.feedback.stats.reward?.mean ?? null, checkpoint: input.train.checkpoint.path, checkpointSha256: input.train.checkpoint.sha256,
     manifest: file, wallSeconds: sum(Object.values(input.timings)), emptyReason: input.feedback.stats.empty_reason,
-    costUsd: sum(input.scored.map((s) => s.cost?.usd ?? 0)),
+    costUsd: judgeUsd,
   };
   const ref = refOf(writeJsonAtomic(file, manifest), 1);
   markComplete(ref, summary);

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CampaignConfig, CampaignSchema } from './schema';
+import { loadTemplate } from '../activities/judge/template';
 
 export class ConfigError extends Error {
   constructor(readonly file: string, readonly problems: string[]) {
@@ -21,7 +22,7 @@ interface Problem {
 }
 
 /** Cross-field rules zod's shapes cannot express. */
-export function compatibilityProblems(c: CampaignConfig): Problem[] {
+export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<string, unknown>): Problem[] {
   const out: Problem[] = [];
   const method = c.trainer.method;
   const type = c.feedback.type;
@@ -44,6 +45,18 @@ export function compatibilityProblems(c: CampaignConfig): Problem[] {
     if (c.feedback.perPrompt) out.push({ path: ['feedback', 'perPrompt'], message: 'perPrompt thresholds apply to binary feedback only' });
   } else if (c.feedback.mode !== undefined) {
     out.push({ path: ['feedback', 'mode'], message: `mode applies to pairwise feedback only; remove it for ${type}` });
+  }
+  if (c.labeler.kind === 'judge' && c.labeler.mode === 'pairwise') {
+    if (type !== 'pairwise') {
+      out.push({ path: ['feedback', 'type'], message: `a pairwise judge produces pairwise feedback directly: feedback.type must be pairwise, not ${type} (or use labeler.mode: pointwise for rewards per sample)` });
+    }
+    for (const k of ['mode', 'threshold'] as const) {
+      if (c.feedback[k] !== undefined) out.push({ path: ['feedback', k], message: `the pairwise judge picks and decides the pairs itself: remove feedback.${k} (pairs are chosen by labeler.pairing)` });
+    }
+  } else if (c.labeler.kind === 'judge') {
+    for (const k of ['pairing', 'maxPairsPerPrompt', 'swap'] as const) {
+      if (rawLabeler?.[k] !== undefined) out.push({ path: ['labeler', k], message: `labeler.${k} applies to mode: pairwise only` });
+    }
   }
   if (type === 'scalar' && c.feedback.threshold !== undefined) out.push({ path: ['feedback', 'threshold'], message: 'scalar feedback takes no threshold' });
   return out;
@@ -91,7 +104,7 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
   const parsed = CampaignSchema.safeParse(raw ?? {});
   if (!parsed.success) throw new ConfigError(file, zodProblems(parsed.error).map(fmt));
   const config = parsed.data;
-  const problems = compatibilityProblems(config);
+  const problems = compatibilityProblems(config, (raw as { labeler?: Record<string, unknown> } | null)?.labeler);
   const base = path.dirname(abs);
   config.prompts.path = path.resolve(base, config.prompts.path);
   if (config.labeler.kind === 'reward-model') config.labeler.model = path.resolve(base, config.labeler.model);
@@ -112,6 +125,12 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
   }
   if (config.labeler.kind === 'judge' && config.labeler.template && !fs.existsSync(config.labeler.template)) {
     problems.push({ path: ['labeler', 'template'], message: `template file not found: ${config.labeler.template}` });
+  } else if (config.labeler.kind === 'judge') {
+    try {
+      loadTemplate(config.labeler.template, config.labeler.mode);
+    } catch (e) {
+      problems.push({ path: ['labeler', 'template'], message: (e as Error).message });
+    }
   }
   if (problems.length) throw new ConfigError(file, problems.map(fmt));
   return { file: abs, config };

@@ -7,7 +7,7 @@ const retry: RetryPolicy = {
   backoffCoefficient: 2,
   maximumInterval: '30s',
   maximumAttempts: 20,
-  nonRetryableErrorTypes: ['InputError', 'ModelFolderError', 'FeedbackOptionsError', 'ConfigError', 'InvariantViolation', 'JudgeConfigError', 'JudgeSystemicError'],
+  nonRetryableErrorTypes: ['InputError', 'ModelFolderError', 'FeedbackOptionsError', 'ConfigError', 'InvariantViolation', 'JudgeConfigError', 'JudgeSystemicError', 'JudgeBudgetExhausted'],
 };
 
 /** Activity stubs per task queue; heartbeat timeouts come from the campaign file. */
@@ -22,4 +22,15 @@ export function activityProxies(heartbeatTimeoutSeconds: number) {
     judge: proxyActivities<typeof activities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
     train: proxyActivities<typeof activities>({ taskQueue: QUEUES.train, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
   };
+}
+
+/**
+ * Waiting for a judge batch (up to its 24 h window plus slack): each attempt is one short look, and the
+ * retry interval is the poll interval, so nothing is held open and history does not grow per poll.
+ */
+export function batchPoller(pollSeconds: number, heartbeatTimeoutSeconds: number) {
+  return proxyActivities<typeof activities>({
+    taskQueue: QUEUES.judge, startToCloseTimeout: '2m', heartbeatTimeout: heartbeatTimeoutSeconds * 1000, scheduleToCloseTimeout: '26h',
+    retry: { initialInterval: pollSeconds * 1000, backoffCoefficient: 1, maximumInterval: pollSeconds * 1000, nonRetryableErrorTypes: retry.nonRetryableErrorTypes },
+  });
 }

@@ -16,6 +16,8 @@ export interface CampaignCarry {
   spentUsd: number;
   budgetUsd: number | null;
   pauseReason: string | null;
+  /** Spent by the iteration in flight when the budget ran out (booked again in full when it completes). */
+  partialSpentUsd?: number;
 }
 
 export interface CampaignInput {
@@ -38,10 +40,11 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     nextIteration: 0, initial: null, policy: null, summaries: [], paused: false, stopRequested: false,
     spentUsd: 0, budgetUsd: config.budget?.usd ?? null, pauseReason: null,
   };
-  const checkBudget = () => {
-    if (s.budgetUsd !== null && s.spentUsd >= s.budgetUsd) {
+  const spent = () => s.spentUsd + (s.partialSpentUsd ?? 0);
+  const checkBudget = (force = false) => {
+    if (s.budgetUsd !== null && (force || spent() >= s.budgetUsd)) {
       s.paused = true;
-      s.pauseReason = `budget reached: $${s.spentUsd.toFixed(4)} spent of $${s.budgetUsd.toFixed(4)}; raise it with \`alignloop resume ${campaignId} --budget USD\``;
+      s.pauseReason = `budget reached: $${spent().toFixed(4)} spent of $${s.budgetUsd.toFixed(4)}; raise it with \`alignloop resume ${campaignId} --budget USD\``;
     }
   };
   let current: number | null = null;
@@ -62,7 +65,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   setHandler(campaignStatusQuery, () => ({
     campaignId, name: config.name, state: state(), iterations: config.iterations, completed: s.nextIteration,
     currentIteration: current, childWorkflowId: current === null ? null : iterationWorkflowId(campaignId, current),
-    artifactsRoot: config.artifacts.root, summaries: s.summaries, spentUsd: s.spentUsd, budgetUsd: s.budgetUsd, pauseReason: s.pauseReason,
+    artifactsRoot: config.artifacts.root, summaries: s.summaries, spentUsd: spent(), budgetUsd: s.budgetUsd, pauseReason: s.pauseReason,
   }));
 
   if (!s.initial) {
@@ -82,13 +85,21 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   const out = await executeChild(iterationWorkflow, {
     workflowId: iterationWorkflowId(campaignId, current),
     taskQueue: QUEUES.control,
-    args: [{ campaignId, iteration: current, config, policy: s.policy!, reference }],
+    args: [{ campaignId, iteration: current, config, policy: s.policy!, reference, budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd }],
   });
+  current = null;
+  if (out.budgetExhausted) {
+    // Pause, not fail: after `resume --budget`, the same iteration runs again and reads back what it bought.
+    s.partialSpentUsd = out.budgetExhausted.spentUsd;
+    checkBudget(true);
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });
+  }
+  s.partialSpentUsd = 0;
   s.summaries.push(out.summary);
   s.policy = out.checkpoint;
   s.nextIteration++;
   s.spentUsd += out.summary.costUsd;
-  current = null;
   checkBudget();
   if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
   await condition(allHandlersFinished);

@@ -1,16 +1,27 @@
-import { setHandler } from '@temporalio/workflow';
-import type { FileRef, IterationScope, IterationSummary } from '../activities/types';
-import { activityProxies } from './activity-proxies';
+import { ActivityFailure, ApplicationFailure, setHandler } from '@temporalio/workflow';
+import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
+import { activityProxies, batchPoller } from './activity-proxies';
 import { iterationStatusQuery, IterationStatus, Stage } from './messages';
 
 export interface IterationInput extends IterationScope {
   policy: FileRef;
   reference: FileRef;
+  /** What the judge may still spend in this iteration (campaign budget minus earlier iterations); null = no budget. */
+  budgetUsd?: number | null;
 }
 
-export interface IterationOutput {
-  summary: IterationSummary;
-  checkpoint: FileRef;
+/** Done, or stopped short because the judge budget ran out (the campaign pauses; a rerun resumes from the cache). */
+export type IterationOutput =
+  | { summary: IterationSummary; checkpoint: FileRef; budgetExhausted?: undefined }
+  | { budgetExhausted: { message: string; spentUsd: number } };
+
+function budgetFailure(e: unknown): { message: string; spentUsd: number } | null {
+  const cause = e instanceof ActivityFailure ? e.cause : e;
+  if (cause instanceof ApplicationFailure && cause.type === 'JudgeBudgetExhausted') {
+    const d = (cause.details?.[0] ?? {}) as { spentUsd?: number };
+    return { message: cause.message, spentUsd: d.spentUsd ?? 0 };
+  }
+  return null;
 }
 
 /** One iteration: prompts slice -> sample shards -> label shards -> feedback -> train -> manifest. */
@@ -35,13 +46,28 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
   const samples = await stage('sample', prompts.shards.length, () =>
     Promise.all(prompts.shards.map((p, shard) => counted(acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
   );
-  const scored = await stage('score', samples.length, () =>
-    Promise.all(samples.map((s, shard) => counted(
-      config.labeler.kind === 'judge'
-        ? acts.judge.judgeShard({ ...scope, shard, samples: s.ref })
-        : acts.score.scoreShard({ ...scope, shard, samples: s.ref }),
-    ))),
-  );
+  const budgetUsd = input.budgetUsd ?? null;
+  const label = (s: SampleShardResult, shard: number): Promise<ScoreShardResult> => {
+    const l = config.labeler;
+    if (l.kind !== 'judge') return acts.score.scoreShard({ ...scope, shard, samples: s.ref });
+    const shardInput = { ...scope, shard, samples: s.ref, budgetUsd };
+    if (!l.batch.enabled) return acts.judge.judgeShard(shardInput);
+    return (async () => {
+      const sub = await acts.judge.submitJudgeBatch(shardInput);
+      if (sub.batchId) await batchPoller(l.batch.pollSeconds, config.durability.heartbeatTimeoutSeconds).awaitJudgeBatch({ config, batchId: sub.batchId });
+      return acts.judge.collectJudgeBatch({ ...shardInput, batchId: sub.batchId });
+    })();
+  };
+  const settled = await stage('score', samples.length, () => Promise.allSettled(samples.map((s, shard) => counted(label(s, shard)))));
+  // Every shard has settled (none is left running); a spent budget hands the campaign a pause, not a failure.
+  const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+  const spent = failures.map(budgetFailure);
+  if (failures.length > 0 && spent.every((b) => b !== null)) {
+    status.stage = 'done';
+    return { budgetExhausted: { message: spent[0]!.message, spentUsd: Math.max(...spent.map((b) => b!.spentUsd)) } };
+  }
+  if (failures.length > 0) throw failures.find((f) => budgetFailure(f) === null);
+  const scored = settled.map((r) => (r as PromiseFulfilledResult<ScoreShardResult>).value);
   const feedback = await stage('feedback', 1, () => acts.control.buildIterationFeedback({ ...scope, scored: scored.map((s) => s.ref) }));
   const train = await stage('train', 1, () =>
     acts.train.trainPolicy({

@@ -29,7 +29,10 @@ export interface PairExample {
   b: ScoredSample;
   label: 0 | 1;
   swapped: boolean;
-  threshold: number;
+  /** null for pairs decided by a judge rather than by reward gap. */
+  threshold: number | null;
+  /** Extra fields for the native JSONL (e.g. the judge's presentation order and verdicts). */
+  audit?: Record<string, unknown>;
 }
 
 export interface SingleExample {
@@ -50,7 +53,8 @@ export interface RewardSummary {
 
 export interface FeedbackStats {
   type: FeedbackType;
-  mode: PairMode | null;
+  /** 'judge': pairs decided by a pairwise LLM judge (judged-pairs.ts). */
+  mode: PairMode | 'judge' | null;
   threshold_rule: string;
   /** The threshold actually used (global binary / pairwise); null when per prompt or scalar. */
   threshold: number | null;
@@ -73,6 +77,8 @@ export interface FeedbackStats {
   notes: string[];
   /** Set when examples_out is 0: a plain sentence saying why. */
   empty_reason: string | null;
+  /** Pairwise judge only: pairs judged, decided, tied, and inconsistent across orders. */
+  judge_pairs?: { pairs: number; decided: number; ties: number; inconsistent: number };
 }
 
 export class FeedbackOptionsError extends Error {

@@ -9,10 +9,11 @@ export const FEEDBACK_FORMATS: FeedbackFormat[] = ['halos', 'trl', 'jsonl'];
 
 function halosRecord(ex: FeedbackExample): Record<string, unknown> {
   if (ex.kind === 'pair') {
-    return {
-      prompt_id: ex.prompt_id, prompt: ex.prompt, output_A: ex.a.output, output_B: ex.b.output, label: ex.label,
-      reward_A: ex.a.reward, reward_B: ex.b.reward, reward_difference: Math.abs(ex.a.reward! - ex.b.reward!), type: 'pairwise_feedback',
-    };
+    const rec: Record<string, unknown> = { prompt_id: ex.prompt_id, prompt: ex.prompt, output_A: ex.a.output, output_B: ex.b.output, label: ex.label };
+    // A judge that gives only a verdict gives no rewards: leave them out rather than invent them.
+    if (ex.a.reward !== null && ex.b.reward !== null) Object.assign(rec, { reward_A: ex.a.reward, reward_B: ex.b.reward, reward_difference: Math.abs(ex.a.reward - ex.b.reward) });
+    rec.type = 'pairwise_feedback';
+    return rec;
   }
   const s = ex.sample;
   if (ex.kind === 'binary') {
@@ -27,6 +28,7 @@ function nativeRecord(ex: FeedbackExample): Record<string, unknown> {
     rec.iteration = ex.a.iteration ?? null;
     rec.sample_ids = [ex.a.sample_id, ex.b.sample_id];
     rec.swapped = ex.swapped;
+    if (ex.audit) Object.assign(rec, ex.audit);
   } else {
     rec.iteration = ex.sample.iteration ?? null;
     rec.sample_ids = [ex.sample.sample_id];
@@ -38,7 +40,9 @@ function nativeRecord(ex: FeedbackExample): Record<string, unknown> {
 function trlRecord(ex: FeedbackExample): Record<string, unknown> {
   if (ex.kind === 'pair') {
     const [chosen, rejected] = chosenRejected(ex);
-    return { prompt: ex.prompt, chosen: chosen.output, rejected: rejected.output, score_chosen: chosen.reward, score_rejected: rejected.reward };
+    const rec: Record<string, unknown> = { prompt: ex.prompt, chosen: chosen.output, rejected: rejected.output };
+    if (chosen.reward !== null && rejected.reward !== null) Object.assign(rec, { score_chosen: chosen.reward, score_rejected: rejected.reward });
+    return rec;
   }
   const s = (ex as SingleExample).sample;
   if (ex.kind === 'binary') return { prompt: s.prompt, completion: s.output, label: ex.label === 1 };

@@ -1,8 +1,10 @@
 /**
  * Never pay twice: every completed judgement is appended (and fsync'd) as it arrives, keyed by
- * (judge model, template hash, decoding parameters, prompt, response, order). Each process appends
- * to its own file in the cache folder; all files are read at start, so a retried shard, a restarted
- * worker, or the same text in a later iteration reads the judgement back instead of buying it again.
+ * (judge model, template hash, decoding parameters, prompt, response(s), order). Each process appends
+ * to its own file in the cache folder and reads the others' (at start, and again while it waits for
+ * a judgement another worker is buying), so a retried shard, a restarted worker, or the same text in a
+ * later iteration reads the judgement back instead of buying it again. A claim file per key in flight
+ * stops two workers from buying the same judgement at the same moment.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -11,35 +13,76 @@ import * as path from 'node:path';
 
 export interface CachedJudgement {
   key: string;
-  score: number | null;
+  /** "ok" or the reason the reply gives no judgement (unparsable, out_of_range, empty_reply). */
   status: string;
+  /** pointwise: the rating. */
+  score?: number | null;
+  /** pairwise: the verdict about the responses as shown (A first), and the judge's scores if it gave them. */
+  winner?: 'A' | 'B' | 'tie' | null;
+  scoreA?: number | null;
+  scoreB?: number | null;
   raw: string;
   promptTokens: number;
   completionTokens: number;
+  /** Bought through the Batch API (priced at the batch factor). */
+  batch?: boolean;
   at: string;
 }
 
-export function judgementKey(parts: { model: string; templateSha256: string; decoding: Record<string, unknown>; prompt: unknown; response: string; order: string }): string {
+export function judgementKey(parts: { model: string; templateSha256: string; decoding: Record<string, unknown>; prompt: unknown; response: string | string[]; order: string }): string {
   return createHash('sha256').update(JSON.stringify([parts.model, parts.templateSha256, parts.decoding, parts.prompt, parts.response, parts.order])).digest('hex');
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export class JudgementCache {
   private readonly entries = new Map<string, CachedJudgement>();
+  private readonly offsets = new Map<string, number>();
   private fd: number | null = null;
   private readonly file: string;
+  private readonly claims: string;
 
   constructor(readonly dir: string) {
     fs.mkdirSync(dir, { recursive: true });
-    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.jsonl'))) {
-      for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+    this.claims = path.join(dir, 'claims');
+    fs.mkdirSync(this.claims, { recursive: true });
+    this.file = path.join(dir, `judgements-${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}.jsonl`);
+    this.refresh();
+  }
+
+  /** Reads what other processes appended since the last look (whole lines only: a writer may be mid-line). */
+  refresh(): void {
+    for (const f of fs.readdirSync(this.dir).filter((n) => n.endsWith('.jsonl'))) {
+      const file = path.join(this.dir, f);
+      if (file === this.file) continue;
+      const from = this.offsets.get(file) ?? 0;
+      const size = fs.statSync(file).size;
+      if (size <= from) continue;
+      const buf = Buffer.alloc(size - from);
+      const fd = fs.openSync(file, 'r');
+      try {
+        fs.readSync(fd, buf, 0, buf.length, from);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const end = buf.lastIndexOf(0x0a);
+      if (end < 0) continue;
+      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
         if (!line) continue;
         try {
           const e = JSON.parse(line) as CachedJudgement;
           this.entries.set(e.key, e);
-        } catch { /* torn last line of a killed writer */ }
+        } catch { /* torn line of a killed writer */ }
       }
+      this.offsets.set(file, from + end + 1);
     }
-    this.file = path.join(dir, `judgements-${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}.jsonl`);
   }
 
   get size(): number {
@@ -55,6 +98,54 @@ export class JudgementCache {
     fs.writeSync(this.fd, JSON.stringify(e) + '\n');
     fs.fsyncSync(this.fd);
     this.entries.set(e.key, e);
+  }
+
+  /**
+   * Claims the right to buy `key`. False while another live process holds it. A claim is taken over
+   * when its process is gone (same host), or when it was not renewed for `staleMs` (another host).
+   */
+  claim(key: string, staleMs: number): boolean {
+    const file = path.join(this.claims, key);
+    for (let i = 0; i < 2; i++) {
+      try {
+        fs.writeFileSync(file, `${os.hostname()} ${process.pid}`, { flag: 'wx' });
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        try {
+          if (!this.claimIsStale(file, staleMs)) return false;
+          fs.unlinkSync(file);
+        } catch { /* released meanwhile: try again */ }
+      }
+    }
+    return false;
+  }
+
+  private claimIsStale(file: string, staleMs: number): boolean {
+    const [host, pid] = fs.readFileSync(file, 'utf8').split(' ');
+    if (host === os.hostname() && Number(pid) > 0) return !processAlive(Number(pid));
+    return Date.now() - fs.statSync(file).mtimeMs >= staleMs;
+  }
+
+  /** Keeps a claim fresh while its call is still being attempted. */
+  renew(key: string): void {
+    const now = new Date();
+    try {
+      fs.utimesSync(path.join(this.claims, key), now, now);
+    } catch { /* gone: the owner will re-claim on its next look */ }
+  }
+
+  /** Whether another process holds a live claim on `key`. */
+  heldElsewhere(key: string, staleMs: number): boolean {
+    try {
+      return !this.claimIsStale(path.join(this.claims, key), staleMs);
+    } catch {
+      return false;
+    }
+  }
+
+  unclaim(key: string): void {
+    fs.rmSync(path.join(this.claims, key), { force: true });
   }
 
   close(): void {

@@ -3,14 +3,23 @@ import { z } from 'zod';
 
 export const JudgeConfigSchema = z.strictObject({
   kind: z.literal('judge'),
-  mode: z.enum(['pointwise']).default('pointwise'),
+  /** pointwise: a rating per response (the reward). pairwise: a verdict per pair (pairwise feedback directly). */
+  mode: z.enum(['pointwise', 'pairwise']).default('pointwise'),
   baseURL: z.string().url(),
   model: z.string().min(1),
   /** The environment variable holding the API key, read by the worker; the key never enters inputs or logs. */
   apiKeyEnv: z.string().default('OPENAI_API_KEY'),
-  /** A template file with {{prompt}} and {{response}} placeholders; default: alignloop's rubric. */
+  /** A template file with named placeholders; default: alignloop's rubric for the mode. */
   template: z.string().optional(),
   scale: z.strictObject({ min: z.number(), max: z.number() }).default({ min: 1, max: 10 }),
+  /** pairwise: random disjoint pairs per prompt (default), or every pair of the prompt's samples. */
+  pairing: z.enum(['random', 'all']).default('random'),
+  /** pairwise: at most this many pairs per prompt. */
+  maxPairsPerPrompt: z.number().int().positive().optional(),
+  /** pairwise position bias: single = one seeded order per pair (recorded); both = both orders, disagreement is a tie. */
+  swap: z.enum(['single', 'both']).default('single'),
+  /** Seed of pair choice and presentation order. */
+  seed: z.number().int().default(0),
   temperature: z.number().min(0).default(0),
   maxTokens: z.number().int().positive().default(256),
   /** Structured output (JSON schema) when the server supports it; auto falls back to text parsing. */
@@ -28,7 +37,28 @@ export const JudgeConfigSchema = z.strictObject({
   }).default({ requestsPerMinute: 500, tokensPerMinute: 200000, maxInFlight: 16, windowSeconds: 60 }),
   /** A shard whose unlabelled share exceeds this fails loudly: something systemic is wrong. */
   maxUnlabelledShare: z.number().min(0).max(1).default(0.2),
-  prices: z.strictObject({ inputPerMTok: z.number().min(0).default(0), outputPerMTok: z.number().min(0).default(0) }).default({ inputPerMTok: 0, outputPerMTok: 0 }),
+  prices: z.strictObject({
+    inputPerMTok: z.number().min(0).default(0),
+    outputPerMTok: z.number().min(0).default(0),
+    /** Price factor of Batch API calls (OpenAI: half price). */
+    batchFactor: z.number().min(0).max(1).default(0.5),
+  }).default({ inputPerMTok: 0, outputPerMTok: 0, batchFactor: 0.5 }),
+  /** Batch API: upload, create, wait durably (no activity held open), download. For large offline jobs. */
+  batch: z.strictObject({
+    enabled: z.boolean().default(false),
+    completionWindow: z.literal('24h').default('24h'),
+    /** How often the workflow looks at the batch (a durable timer between short polls). */
+    pollSeconds: z.number().positive().default(60),
+  }).default({ enabled: false, completionWindow: '24h', pollSeconds: 60 }),
 });
 
 export type JudgeConfig = z.infer<typeof JudgeConfigSchema>;
+
+/** The decoding parameters that change a judgement: part of every cache key. */
+export function decodingOf(c: JudgeConfig): Record<string, unknown> {
+  return { temperature: c.temperature, max_tokens: c.maxTokens, scale: c.scale };
+}
+
+export function costUsd(c: JudgeConfig, promptTokens: number, completionTokens: number, batch: boolean): number {
+  return ((promptTokens * c.prices.inputPerMTok + completionTokens * c.prices.outputPerMTok) / 1e6) * (batch ? c.prices.batchFactor : 1);
+}

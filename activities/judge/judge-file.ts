@@ -1,29 +1,23 @@
 /**
- * Pointwise LLM judging of a samples file through the openai package against any OpenAI-compatible
- * server. Retries are ours (the client's are off): 429 waits for Retry-After and holds every worker;
- * 5xx, timeouts and connection errors retry with backoff, then leave the item unlabelled; bad key,
- * unknown model and malformed requests stop the run. A failure is never a score.
+ * LLM judging of a samples file, pointwise (a rating per sample) or pairwise (a verdict per pair of
+ * one prompt's samples). Plans the requests, buys what the cache lacks (online, or through the Batch
+ * API via batch.ts), and writes the judged file atomically. A failure is never a score or a label.
  */
-import OpenAI from 'openai';
 import * as path from 'node:path';
 import { writeFileAtomic, WrittenFile } from '../artifacts/atomic-file';
 import type { Turn } from '../feedback/scored-samples';
+import { promptId } from '../prompts';
 import { readSampleRecords } from '../score/score-file';
 import { responseText } from '../score/scorer';
-import { parseResetDuration } from './bucket';
-import { JudgementCache, judgementKey, CachedJudgement } from './cache';
-import type { JudgeConfig } from './config';
-import { parsePointwise } from './parse';
+import { BudgetLedger, BudgetScope } from './budget-ledger';
+import { judgementKey, JudgementCache } from './cache';
+import { decodingOf, JudgeConfig } from './config';
+import { CallStats, JudgeCaller, JudgeConfigError, JudgeUnit, Outcome } from './judge-caller';
+import { PairPlan, planPairs, Presentation, resolvePair } from './pairwise';
 import { SharedRateLimiter } from './shared-limiter';
-import { loadTemplate, renderPointwise } from './template';
+import { JudgeTemplate, loadTemplate, renderPairwise, renderPointwise } from './template';
 
-/** The judge endpoint refused the configuration: retrying cannot help. */
-export class JudgeConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'JudgeConfigError';
-  }
-}
+export { JudgeConfigError };
 
 /** Too many items unlabelled: something systemic is wrong (output was still written for audit). */
 export class JudgeSystemicError extends Error {
@@ -33,41 +27,111 @@ export class JudgeSystemicError extends Error {
   }
 }
 
+/** The budget ran out before every item was judged: pause, raise the budget, resume (nothing is bought twice). */
+export class JudgeBudgetExhausted extends Error {
+  constructor(message: string, readonly spentUsd: number) {
+    super(message);
+    this.name = 'JudgeBudgetExhausted';
+  }
+}
+
 export interface JudgeRunOptions {
   config: JudgeConfig;
   apiKey: string;
   cacheDir: string;
   limiterDir: string;
+  /** Where spend is booked and what it may reach (campaigns); absent: no budget. */
+  budget?: BudgetScope;
   onProgress?: (p: { done: number; items: number }) => void | Promise<void>;
+  /** Batch mode's last step: use only cached judgements; a miss is unlabelled with the reason given. */
+  cacheOnly?: (unit: JudgeUnit) => string;
+}
+
+export interface PairStats {
+  pairs: number;
+  decided: number;
+  ties: number;
+  inconsistent: number;
+  prompts_too_few: number;
+  unpaired_odd: number;
+  /** Length bias check: mean characters of winners and losers, and how often the longer one won. */
+  lengths: { winner_mean_chars: number | null; loser_mean_chars: number | null; longer_won_share: number | null };
 }
 
 export interface JudgeFileResult extends WrittenFile {
+  mode: 'pointwise' | 'pairwise';
+  /** Samples (pointwise) or pairs (pairwise). */
   items: number;
+  samples: number;
   labelled: number;
   unlabelled: Record<string, number>;
+  pairStats: PairStats | null;
   paidCalls: number;
   cacheHits: number;
   rateLimited: number;
   promptTokens: number;
   completionTokens: number;
   costUsd: number;
+  sharedWithOtherWorkers: number;
   templateSha256: string;
   totalMs: number;
 }
 
-const estimate = (text: string) => Math.ceil(text.length / 4);
+interface Sample {
+  record: Record<string, unknown>;
+  promptId: string;
+  sampleId: number;
+  prompt: Turn[];
+  text: string;
+}
 
-interface Outcome {
-  entry: CachedJudgement | null;
-  failure: string | null;
-  cached: boolean;
+export interface JudgePlan {
+  config: JudgeConfig;
+  template: JudgeTemplate;
+  samples: Sample[];
+  /** pointwise: one unit per sample. pairwise: one per (pair, presentation), in pair order. */
+  units: JudgeUnit[];
+  pairs: PairPlan<Sample> | null;
+}
+
+export async function planJudging(inPath: string, c: JudgeConfig): Promise<JudgePlan> {
+  const records = await readSampleRecords(inPath);
+  const template = loadTemplate(c.template, c.mode);
+  const decoding = decodingOf(c);
+  const perPrompt = new Map<string, Sample[]>();
+  const samples = records.map((r): Sample => {
+    const prompt = r.prompt as Turn[];
+    const pid = typeof r.prompt_id === 'string' ? r.prompt_id : promptId(prompt);
+    let group = perPrompt.get(pid);
+    if (!group) perPrompt.set(pid, (group = []));
+    const s = { record: r, promptId: pid, sampleId: typeof r.sample_id === 'number' ? r.sample_id : group.length, prompt, text: responseText(r.output)! };
+    group.push(s);
+    return s;
+  });
+  if (c.mode === 'pointwise') {
+    const units = samples.map((s): JudgeUnit => ({
+      kind: 'pointwise',
+      key: judgementKey({ model: c.model, templateSha256: template.sha256, decoding, prompt: s.prompt, response: s.text, order: 'pointwise' }),
+      content: renderPointwise(template, s.prompt, s.text, c.scale),
+    }));
+    return { config: c, template, samples, units, pairs: null };
+  }
+  const pairs = planPairs(perPrompt, c);
+  const units = pairs.pairs.flatMap((p) => p.presentations.map((o): JudgeUnit => {
+    const [a, b] = o === 'xy' ? [p.x.text, p.y.text] : [p.y.text, p.x.text];
+    return {
+      kind: 'pairwise',
+      key: judgementKey({ model: c.model, templateSha256: template.sha256, decoding, prompt: p.x.prompt, response: [a, b], order: 'pairwise' }),
+      content: renderPairwise(template, p.x.prompt, a, b, c.scale),
+    };
+  }));
+  return { config: c, template, samples, units, pairs };
 }
 
 export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOptions): Promise<JudgeFileResult> {
   const t0 = performance.now();
   const c = o.config;
-  const records = await readSampleRecords(inPath);
-  const template = loadTemplate(c.template);
+  const plan = await planJudging(inPath, c);
   const cache = new JudgementCache(o.cacheDir);
   const limiter = new SharedRateLimiter(o.limiterDir, {
     requestsPerWindow: c.limits.requestsPerMinute * (c.limits.windowSeconds / 60),
@@ -76,116 +140,24 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
     maxInFlight: c.limits.maxInFlight,
     burstShare: 0.03,
   }, c.timeoutSeconds * 1000 + 5000);
-  const client = new OpenAI({ apiKey: o.apiKey, baseURL: c.baseURL, maxRetries: 0, timeout: c.timeoutSeconds * 1000 });
-  let structured = c.structured !== 'never';
-  const decoding = { temperature: c.temperature, max_tokens: c.maxTokens, scale: c.scale };
-  const stats = { paidCalls: 0, cacheHits: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0 };
+  const ledger = o.budget ? new BudgetLedger(o.budget) : null;
+  const caller = new JudgeCaller(c, o.apiKey, cache, limiter, ledger);
 
-  // Identical items in flight at once share one call (they would both miss the cache).
-  const inFlight = new Map<string, Promise<Outcome>>();
-  async function judgeOne(prompt: Turn[], response: string): Promise<Outcome> {
-    const key = judgementKey({ model: c.model, templateSha256: template.sha256, decoding, prompt, response, order: 'pointwise' });
-    const hit = cache.get(key);
-    if (hit) {
-      stats.cacheHits++;
-      return { entry: hit, failure: null, cached: true };
-    }
-    const pending = inFlight.get(key);
-    if (pending) {
-      const o = await pending;
-      if (o.entry) stats.cacheHits++;
-      return { ...o, cached: o.entry !== null };
-    }
-    const call = buy(key, prompt, response);
-    inFlight.set(key, call);
-    try {
-      return await call;
-    } finally {
-      inFlight.delete(key);
-    }
-  }
-
-  async function buy(key: string, prompt: Turn[], response: string): Promise<Outcome> {
-    const content = renderPointwise(template, prompt, response, c.scale);
-    const est = estimate(content) + c.maxTokens;
-    let attempt = 0;
-    let lastFailure = 'transient_error';
-    while (attempt < c.attempts) {
-      const lease = await limiter.acquire(est);
-      const sentStructured = structured; // other requests may switch the mode while this one is out
-      const sentAt = performance.now();
-      try {
-        const { data, response: http } = await client.chat.completions
-          .create({
-            model: c.model, temperature: c.temperature, max_tokens: c.maxTokens,
-            messages: [{ role: 'user', content }],
-            ...(sentStructured ? { response_format: { type: 'json_schema' as const, json_schema: { name: 'judgement', strict: true, schema: { type: 'object', properties: { reasoning: { type: 'string' }, score: { type: 'number' } }, required: ['reasoning', 'score'], additionalProperties: false } } } } : {}),
-          })
-          .withResponse();
-        const usage = data.usage;
-        const actual = usage ? usage.total_tokens : est;
-        await limiter.release(lease, actual);
-        const remaining = http.headers.get('x-ratelimit-remaining-requests');
-        if (remaining === '0') {
-          const reset = parseResetDuration(http.headers.get('x-ratelimit-reset-requests'));
-          if (reset) await limiter.holdUntil(Date.now() + reset);
-        }
-        stats.paidCalls++;
-        stats.promptTokens += usage?.prompt_tokens ?? 0;
-        stats.completionTokens += usage?.completion_tokens ?? 0;
-        const raw = data.choices[0]?.message?.content ?? '';
-        const v = parsePointwise(raw, c.scale, sentStructured);
-        const entry: CachedJudgement = {
-          key, score: v.ok ? v.score : null, status: v.ok ? 'ok' : v.reason, raw, promptTokens: usage?.prompt_tokens ?? 0,
-          completionTokens: usage?.completion_tokens ?? 0, at: new Date().toISOString(),
-        };
-        cache.put(entry);
-        return { entry, failure: null, cached: false };
-      } catch (e) {
-        await limiter.release(lease, 0);
-        // Some fetch implementations (other realms, e.g. test sandboxes) surface the client's abort
-        // as a plain connection error: one that arrives after the whole timeout is a timeout.
-        const timedOut = performance.now() - sentAt >= c.timeoutSeconds * 1000 * 0.98;
-        if (e instanceof OpenAI.APIConnectionTimeoutError || (e instanceof OpenAI.APIConnectionError && timedOut)) {
-          lastFailure = 'timeout';
-        } else if (e instanceof OpenAI.APIConnectionError) {
-          lastFailure = 'connection_error';
-        } else if (e instanceof OpenAI.APIError) {
-          const status = e.status ?? 0;
-          if (status === 429) {
-            stats.rateLimited++;
-            const ms = Number(e.headers?.get('retry-after-ms')) || Number(e.headers?.get('retry-after')) * 1000 || 1000;
-            await limiter.holdUntil(Date.now() + ms);
-            continue; // waiting for a rate limit is not a failed attempt
-          }
-          if (status === 401 || status === 403) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} rejected the API key (HTTP ${status}); check the key in $${c.apiKeyEnv}`);
-          if (status === 404) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} does not know model "${c.model}" (HTTP 404); check labeler.model`);
-          if (status === 400 && sentStructured && c.structured === 'auto' && /response_format|json_schema|structured/i.test(e.message)) {
-            structured = false; // the server lacks structured output: parse text replies instead
-            continue;
-          }
-          if (status >= 400 && status < 500) throw new JudgeConfigError(`the judge endpoint rejected the request (HTTP ${status}): ${e.message}`);
-          lastFailure = 'server_error';
-        } else {
-          throw e;
-        }
-        attempt++;
-        if (attempt < c.attempts) await new Promise((r) => setTimeout(r, Math.min(8000, 250 * 2 ** attempt)));
-      }
-    }
-    return { entry: null, failure: lastFailure, cached: false };
-  }
-
-  const outcomes: Outcome[] = new Array(records.length);
+  const outcomes: Outcome[] = new Array(plan.units.length);
   let next = 0;
   let done = 0;
-  const workers = Array.from({ length: Math.min(c.limits.maxInFlight, records.length) }, async () => {
-    while (next < records.length) {
+  const judgeOne = async (u: JudgeUnit): Promise<Outcome> => {
+    if (!o.cacheOnly) return caller.judge(u);
+    const hit = cache.get(u.key);
+    if (hit) caller.stats.cacheHits++;
+    return hit ? { entry: hit, failure: null, cached: true } : { entry: null, failure: o.cacheOnly(u), cached: false };
+  };
+  const workers = Array.from({ length: Math.min(c.limits.maxInFlight, plan.units.length) }, async () => {
+    while (next < plan.units.length) {
       const i = next++;
-      const r = records[i];
-      outcomes[i] = await judgeOne(r.prompt as Turn[], responseText(r.output)!);
+      outcomes[i] = await judgeOne(plan.units[i]);
       done++;
-      await o.onProgress?.({ done, items: records.length });
+      await o.onProgress?.({ done, items: plan.units.length });
     }
   });
   try {
@@ -194,30 +166,115 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
     cache.close();
   }
 
-  let labelled = 0;
-  const unlabelled: Record<string, number> = {};
-  const lines = records.map((r, i) => {
-    const oc = outcomes[i];
-    const status = oc.entry ? oc.entry.status : oc.failure!;
-    const reward = oc.entry && oc.entry.status === 'ok' ? oc.entry.score : null;
-    if (reward === null) unlabelled[status] = (unlabelled[status] ?? 0) + 1;
-    else labelled++;
-    const rec: Record<string, unknown> = {
-      ...r, reward, label_status: status,
-      judge: { model: c.model, template_sha256: template.sha256, cached: oc.cached, prompt_tokens: oc.entry?.promptTokens ?? 0, completion_tokens: oc.entry?.completionTokens ?? 0 },
-    };
-    if (reward === null && oc.entry) rec.judge_raw = oc.entry.raw; // kept for audit
-    return JSON.stringify(rec) + '\n';
-  });
-  const written = writeFileAtomic(outPath, lines);
-  const costUsd = (stats.promptTokens * c.prices.inputPerMTok + stats.completionTokens * c.prices.outputPerMTok) / 1e6;
-  const result: JudgeFileResult = { ...written, items: records.length, labelled, unlabelled, ...stats, costUsd, templateSha256: template.sha256, totalMs: performance.now() - t0 };
-  const share = records.length ? (records.length - labelled) / records.length : 0;
+  const short = outcomes.filter((oc) => oc.failure === 'budget_exhausted').length;
+  if (short > 0) {
+    const spent = ledger?.spent() ?? caller.stats.costUsd;
+    throw new JudgeBudgetExhausted(
+      `the judge budget is spent: ${short} of ${plan.units.length} judgements not bought (this iteration has spent $${spent.toFixed(4)}); ` +
+        `raise it with \`alignloop resume ID --budget USD\` — judgements already bought are kept and not bought again`,
+      spent,
+    );
+  }
+
+  const assembled = plan.pairs ? assemblePairwise(plan, outcomes) : assemblePointwise(plan, outcomes);
+  const written = writeFileAtomic(outPath, assembled.lines);
+  const s: CallStats = caller.stats;
+  const result: JudgeFileResult = {
+    ...written, mode: c.mode, items: assembled.items, samples: plan.samples.length, labelled: assembled.labelled, unlabelled: assembled.unlabelled,
+    pairStats: assembled.pairStats, paidCalls: s.paidCalls, cacheHits: s.cacheHits, rateLimited: s.rateLimited, promptTokens: s.promptTokens,
+    completionTokens: s.completionTokens, costUsd: s.costUsd, sharedWithOtherWorkers: s.sharedWithOtherWorkers, templateSha256: plan.template.sha256,
+    totalMs: performance.now() - t0,
+  };
+  const failed = Object.values(assembled.unlabelled).reduce((a, b) => a + b, 0);
+  const share = assembled.items ? failed / assembled.items : 0;
   if (share > c.maxUnlabelledShare) {
     throw new JudgeSystemicError(
-      `${path.basename(outPath)}: ${(share * 100).toFixed(0)}% of ${records.length} items are unlabelled (${Object.entries(unlabelled).map(([k, v]) => `${k}=${v}`).join(', ')}), ` +
-        `over the limit of ${(c.maxUnlabelledShare * 100).toFixed(0)}%: something systemic is wrong with the judge (output kept for audit)`,
+      `${path.basename(outPath)}: ${(share * 100).toFixed(0)}% of ${assembled.items} ${c.mode === 'pairwise' ? 'pairs' : 'items'} are unlabelled ` +
+        `(${Object.entries(assembled.unlabelled).map(([k, v]) => `${k}=${v}`).join(', ')}), over the limit of ${(c.maxUnlabelledShare * 100).toFixed(0)}%: ` +
+        'something systemic is wrong with the judge (output kept for audit)',
     );
   }
   return result;
+}
+
+interface Assembled {
+  lines: string[];
+  items: number;
+  labelled: number;
+  unlabelled: Record<string, number>;
+  pairStats: PairStats | null;
+}
+
+function judgeInfo(plan: JudgePlan, ocs: Outcome[]) {
+  return {
+    model: plan.config.model, template_sha256: plan.template.sha256,
+    cached: ocs.length === 1 ? ocs[0].cached : ocs.map((x) => x.cached),
+    prompt_tokens: ocs.reduce((a, x) => a + (x.entry?.promptTokens ?? 0), 0),
+    completion_tokens: ocs.reduce((a, x) => a + (x.entry?.completionTokens ?? 0), 0),
+    ...(ocs.some((x) => x.entry?.batch) ? { batch: true } : {}),
+  };
+}
+
+function assemblePointwise(plan: JudgePlan, outcomes: Outcome[]): Assembled {
+  let labelled = 0;
+  const unlabelled: Record<string, number> = {};
+  const lines = plan.samples.map((s, i) => {
+    const oc = outcomes[i];
+    const status = oc.entry ? oc.entry.status : oc.failure!;
+    const reward = oc.entry && oc.entry.status === 'ok' ? (oc.entry.score ?? null) : null;
+    if (reward === null) unlabelled[status] = (unlabelled[status] ?? 0) + 1;
+    else labelled++;
+    const rec: Record<string, unknown> = { ...s.record, reward, label_status: status, judge: judgeInfo(plan, [oc]) };
+    if (reward === null && oc.entry) rec.judge_raw = oc.entry.raw; // kept for audit
+    return JSON.stringify(rec) + '\n';
+  });
+  return { lines, items: plan.samples.length, labelled, unlabelled, pairStats: null };
+}
+
+function assemblePairwise(plan: JudgePlan, outcomes: Outcome[]): Assembled {
+  const pp = plan.pairs!;
+  const unlabelled: Record<string, number> = {};
+  const st: PairStats = {
+    pairs: pp.pairs.length, decided: 0, ties: 0, inconsistent: 0, prompts_too_few: pp.promptsTooFew, unpaired_odd: pp.unpairedOdd,
+    lengths: { winner_mean_chars: null, loser_mean_chars: null, longer_won_share: null },
+  };
+  let winChars = 0, loseChars = 0, longerWon = 0, unequalLengths = 0;
+  let u = 0;
+  const lines = pp.pairs.map((p) => {
+    const ocs = outcomes.slice(u, u + p.presentations.length);
+    u += p.presentations.length;
+    const failed = ocs.find((x) => !x.entry || x.entry.status !== 'ok');
+    const rec: Record<string, unknown> = {
+      prompt_id: p.promptId, prompt: p.x.prompt, sample_ids: [p.x.sampleId, p.y.sampleId], outputs: [p.x.record.output, p.y.record.output],
+      iteration: p.x.record.iteration ?? null, presented: p.presentations,
+      verdicts: ocs.map((x) => x.entry?.winner ?? null),
+    };
+    if (failed) {
+      // One order failed: the pair is unlabelled, never decided from half the evidence.
+      const status = failed.entry ? failed.entry.status : failed.failure!;
+      unlabelled[status] = (unlabelled[status] ?? 0) + 1;
+      Object.assign(rec, { winner: null, label_status: status, scores: null, judge: judgeInfo(plan, ocs), judge_raw: ocs.map((x) => x.entry?.raw ?? null) });
+      return JSON.stringify(rec) + '\n';
+    }
+    const v = resolvePair(ocs.map((x, k) => ({ presented: p.presentations[k] as Presentation, winner: x.entry!.winner!, scoreA: x.entry!.scoreA ?? null, scoreB: x.entry!.scoreB ?? null })));
+    let status = 'ok';
+    if (v.winner === 'tie') {
+      status = v.inconsistent ? 'inconsistent' : 'tie';
+      if (v.inconsistent) st.inconsistent++;
+      else st.ties++;
+    } else {
+      st.decided++;
+      const [w, l] = v.winner === 'x' ? [p.x.text, p.y.text] : [p.y.text, p.x.text];
+      winChars += w.length;
+      loseChars += l.length;
+      if (w.length !== l.length) {
+        unequalLengths++;
+        if (w.length > l.length) longerWon++;
+      }
+    }
+    Object.assign(rec, { winner: v.winner, label_status: status, scores: v.scores, judge: judgeInfo(plan, ocs) });
+    return JSON.stringify(rec) + '\n';
+  });
+  if (st.decided) st.lengths = { winner_mean_chars: winChars / st.decided, loser_mean_chars: loseChars / st.decided, longer_won_share: unequalLengths ? longerWon / unequalLengths : null };
+  return { lines, items: pp.pairs.length, labelled: st.decided, unlabelled, pairStats: st };
 }

@@ -4,9 +4,8 @@
  * Limits are per minute, so a lock round-trip per request is cheap; a 429 on one worker holds all.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as lockfile from 'proper-lockfile';
+import { LockedJsonFile } from './locked-json';
 import { block, BucketState, initialState, Limits, settle, tryTake } from './bucket';
 
 export interface Lease {
@@ -15,35 +14,14 @@ export interface Lease {
 }
 
 export class SharedRateLimiter {
-  private readonly stateFile: string;
+  private readonly state: LockedJsonFile<BucketState>;
 
   constructor(dir: string, readonly limits: Limits, private readonly leaseMs: number) {
-    fs.mkdirSync(dir, { recursive: true });
-    this.stateFile = path.join(dir, 'limiter.json');
-    if (!fs.existsSync(this.stateFile)) {
-      try {
-        fs.writeFileSync(this.stateFile, JSON.stringify(initialState(limits, Date.now())), { flag: 'wx' });
-      } catch { /* another worker created it */ }
-    }
+    this.state = new LockedJsonFile(path.join(dir, 'limiter.json'), () => initialState(limits, Date.now()));
   }
 
-  private async update<T>(fn: (s: BucketState, now: number) => { state: BucketState; value: T }): Promise<T> {
-    const release = await lockfile.lock(this.stateFile, { retries: { retries: 1000, minTimeout: 2, maxTimeout: 20 }, stale: 10000, realpath: false });
-    try {
-      let s: BucketState;
-      try {
-        s = JSON.parse(fs.readFileSync(this.stateFile, 'utf8'));
-      } catch {
-        s = initialState(this.limits, Date.now());
-      }
-      const r = fn(s, Date.now());
-      const tmp = `${this.stateFile}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(r.state));
-      fs.renameSync(tmp, this.stateFile);
-      return r.value;
-    } finally {
-      await release();
-    }
+  private update<T>(fn: (s: BucketState, now: number) => { state: BucketState; value: T }): Promise<T> {
+    return this.state.update(fn);
   }
 
   /** Waits until a request of about `tokens` tokens may go out under every limit. */

@@ -1,4 +1,6 @@
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isJudgedPair, JudgedPairCollector, readJudgedPairs } from '../../activities/feedback/judged-pairs';
 import { buildFeedback, FeedbackOptions, FeedbackStats, ThresholdRule } from '../../activities/feedback/build';
 import { readScoredSamples } from '../../activities/feedback/files';
 import { FEEDBACK_FORMATS, FeedbackFormat, formatFile } from '../../activities/feedback/formats';
@@ -33,9 +35,37 @@ export function formatStats(s: FeedbackStats): string {
   } else {
     lines.push(`examples out ${s.examples_out} from ${s.prompts_out} prompts` + (s.type === 'binary' ? `, desirable/undesirable ${s.label_balance.desirable_or_a}/${s.label_balance.undesirable_or_b}` : ''));
   }
+  if (s.judge_pairs) {
+    const j = s.judge_pairs;
+    lines.push(`judged pairs ${j.pairs}: decided ${j.decided}, ties ${j.ties}, inconsistent across orders ${j.inconsistent}`);
+  }
   if (s.reward) lines.push(`reward mean ${f(s.reward.mean)} std ${f(s.reward.std)} min ${f(s.reward.min)} max ${f(s.reward.max)}`);
   for (const n of s.notes) lines.push(`note: ${n}`);
   return lines.join('\n');
+}
+
+async function firstRecordIsJudgedPair(file: string): Promise<boolean> {
+  if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) return false; // readScoredSamples says what is wrong
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 16);
+    const text = buf.toString('utf8', 0, fs.readSync(fd, buf, 0, buf.length, 0));
+    const first = text.split('\n').find((l) => l.trim());
+    return first !== undefined && isJudgedPair(JSON.parse(first));
+  } catch {
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A pairwise judge's output is feedback already: only the format (and the A/B swap seed) is chosen here. */
+async function fromJudgedPairs(file: string, opts: FeedbackOptions) {
+  if (opts.type !== 'pairwise') throw new UserError(`${file} holds judged pairs (a pairwise judge's output): use --type pairwise`, EXIT_USAGE);
+  if (opts.mode !== undefined || opts.threshold !== undefined) throw new UserError(`${file} holds judged pairs: the judge already chose and decided the pairs; drop --mode and --threshold`, EXIT_USAGE);
+  const c = new JudgedPairCollector(opts.seed ?? 0);
+  await readJudgedPairs(file, c);
+  return c.finish();
 }
 
 export async function feedbackCommand(argv: string[]): Promise<number> {
@@ -63,8 +93,7 @@ export async function feedbackCommand(argv: string[]): Promise<number> {
     thresholdScope: values['per-prompt'] ? 'prompt' : undefined,
     seed,
   };
-  const samples = await readScoredSamples(values.in!);
-  const { examples, stats } = buildFeedback(samples.groups, opts);
+  const { examples, stats } = (await firstRecordIsJudgedPair(values.in!)) ? await fromJudgedPairs(values.in!, opts) : buildFeedback((await readScoredSamples(values.in!)).groups, opts);
   if (values.json) process.stdout.write(JSON.stringify(stats, null, 2) + '\n');
   else process.stdout.write(formatStats(stats) + '\n');
   if (stats.empty_reason && !values['allow-empty']) {

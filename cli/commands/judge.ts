@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
 import { judgeFile, JudgeConfigError, JudgeSystemicError } from '../../activities/judge/judge-file';
+import { judgeFileViaBatch } from '../../activities/judge/batch';
 import { STATE_DIR } from '../../workers/connection';
 import { EXIT_USAGE, UserError } from '../errors';
 
@@ -36,22 +37,31 @@ export async function judgeCommand(argv: string[]): Promise<number> {
   if (!apiKey) process.stderr.write(`alignloop: $${config.apiKeyEnv} is not set; calling ${config.baseURL} without an API key\n`);
   let last = 0;
   try {
-    const r = await judgeFile(values.in!, values.out!, {
+    const opts = {
       config, apiKey: apiKey || 'none',
       cacheDir: values['cache-dir'] ?? path.join(STATE_DIR(), 'judge-cache'),
       limiterDir: values['limiter-dir'] ?? path.join(STATE_DIR(), 'judge-limiter'),
-      onProgress: (p) => {
+      onProgress: (p: { done: number; items: number }) => {
         if (!values.quiet && process.stderr.isTTY && Date.now() - last > 200) {
           last = Date.now();
           process.stderr.write(`\rjudging: ${p.done}/${p.items}`);
         }
       },
-    });
+      onStatus: (b: { status: string; completed: number; failed: number; total: number }) => {
+        if (!values.quiet) process.stderr.write(`batch ${b.status}: ${b.completed} done, ${b.failed} failed of ${b.total}\n`);
+      },
+    };
+    const r = config.batch.enabled ? await judgeFileViaBatch(values.in!, values.out!, opts) : await judgeFile(values.in!, values.out!, opts);
     if (!values.quiet && process.stderr.isTTY) process.stderr.write('\n');
     const s = r.totalMs / 1000;
     const unl = Object.entries(r.unlabelled).map(([k, v]) => `${k}=${v}`).join(', ') || '0';
+    const p = r.pairStats;
+    const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
     process.stdout.write(
-      `judged ${r.items} items in ${s.toFixed(1)} s: ${r.labelled} labelled, unlabelled ${unl}\n` +
+      (p
+        ? `judged ${p.pairs} pairs of ${r.samples} samples in ${s.toFixed(1)} s: ${p.decided} decided, ${p.ties} ties, ${p.inconsistent} inconsistent across orders, unlabelled ${unl}\n` +
+          `length check: winners ${p.lengths.winner_mean_chars?.toFixed(0) ?? '-'} chars vs losers ${p.lengths.loser_mean_chars?.toFixed(0) ?? '-'}; the longer answer won ${pct(p.lengths.longer_won_share)}\n`
+        : `judged ${r.items} items in ${s.toFixed(1)} s: ${r.labelled} labelled, unlabelled ${unl}\n`) +
         `paid calls ${r.paidCalls}, cache hits ${r.cacheHits}, 429s ${r.rateLimited}, tokens ${r.promptTokens}+${r.completionTokens}, cost $${r.costUsd.toFixed(4)}\n` +
         `template sha256 ${r.templateSha256.slice(0, 12)}…; wrote ${r.path}\n`,
     );

@@ -9,6 +9,11 @@
  *   FAULT_500 (always 500), FAULT_FLAKY (500 on the first call for that text, then fine),
  *   FAULT_HANG (never answers), FAULT_GARBAGE (prose without a score), FAULT_RANGE (score 42),
  *   FAULT_SLOW (answers after slowMs).
+ *
+ * Pairwise prompts (<response_a>/<response_b>) get "Verdict: A|B|tie" (plus "Score A/B" lines) or
+ * JSON {reasoning, winner, score_a, score_b}; `positionBias` makes a deterministic share of them
+ * answer "A" whatever is shown, as real judges do. The Batch API is there too (/files, /batches):
+ * a batch completes (or expires, or fails) batchDelayMs after creation, its items judged like online calls.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +28,11 @@ export interface FakeJudgeOptions {
   slowMs?: number;
   /** Fixed latency of every answer. */
   latencyMs?: number;
+  /** Share (0..1) of pairwise requests answered "A" whatever is shown (chosen by a hash of the request). */
+  positionBias?: number;
+  /** Batch API: how long a batch takes, and how it ends (expired: only the first half of its items answered). */
+  batchDelayMs?: number;
+  batchOutcome?: 'completed' | 'expired' | 'failed';
 }
 
 export interface FakeJudgeStats {
@@ -37,6 +47,37 @@ export interface FakeJudgeStats {
   paidByText: Map<string, number>;
   /** Successful (paid) calls per distinct request content (prompt + response(s)): "never pay twice". */
   paidByRequest: Map<string, number>;
+  /** Batch API: files uploaded, batches created, batch items answered (paid). */
+  filesUploaded: number;
+  batchesCreated: number;
+  batchItems: number;
+}
+
+interface ChatBody {
+  model: string;
+  messages: { role: string; content: string }[];
+  response_format?: { type: string };
+  max_tokens?: number;
+  max_completion_tokens?: number;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+}
+
+interface FakeBatch {
+  id: string;
+  object: 'batch';
+  endpoint: string;
+  input_file_id: string;
+  completion_window: string;
+  status: string;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  created_at: number;
+  metadata: Record<string, string> | null;
+  request_counts: { total: number; completed: number; failed: number };
 }
 
 const QUALITY = /\b(first|next|finally|step|check|plan|clear|practice|review)\b/gi;
@@ -48,6 +89,12 @@ export function hiddenScore(response: string): number {
   return Math.min(10, 2 + (response.match(QUALITY) ?? []).length);
 }
 
+function hash01(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return (h >>> 0) / 4294967296;
+}
+
 export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
 }
@@ -57,8 +104,17 @@ function extract(tag: string, text: string): string | null {
   return m ? m[1] : null;
 }
 
+/** The response text(s) under judgement: fault markers in either response of a pair apply. */
+function judgedText(promptText: string): string {
+  return extract('response', promptText) ?? [extract('response_a', promptText), extract('response_b', promptText)].filter((x) => x !== null).join('\n');
+}
+
 export class FakeJudgeServer {
-  readonly stats: FakeJudgeStats = { calls: 0, ok: 0, rateLimited: 0, errors: {}, maxInFlight: 0, admitted: [], paidByText: new Map(), paidByRequest: new Map() };
+  readonly stats: FakeJudgeStats = {
+    calls: 0, ok: 0, rateLimited: 0, errors: {}, maxInFlight: 0, admitted: [], paidByText: new Map(), paidByRequest: new Map(), filesUploaded: 0, batchesCreated: 0, batchItems: 0,
+  };
+  readonly files = new Map<string, string>();
+  readonly batches = new Map<string, FakeBatch>();
   private server: http.Server;
   private inFlight = 0;
   private seenFlaky = new Set<string>();
@@ -93,17 +149,140 @@ export class FakeJudgeServer {
     return { w, recent, requests: recent.length, tokens: recent.reduce((s, a) => s + a.tokens, 0) };
   }
 
+  private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    if (status >= 400) this.stats.errors[String(status)] = (this.stats.errors[String(status)] ?? 0) + 1;
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) return this.error(res, 404, 'not_found', `no route ${req.method} ${req.url}`);
-    this.stats.calls++;
+    const raw = Buffer.concat(chunks);
+    const url = new URL(req.url ?? '/', 'http://x');
+    const route = `${req.method} ${url.pathname.replace(/^\/v1/, '')}`;
     if (this.opts.apiKey && req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
+      this.stats.calls++;
       return this.error(res, 401, 'invalid_api_key', 'Incorrect API key provided.');
     }
-    let body: { model: string; messages: { role: string; content: string }[]; response_format?: { type: string }; max_tokens?: number; max_completion_tokens?: number };
+    if (route === 'POST /chat/completions') return this.chat(raw, res);
+    if (route === 'POST /files') return this.upload(raw, String(req.headers['content-type'] ?? ''), res);
+    if (route === 'POST /batches') return this.createBatch(raw, res);
+    if (route === 'GET /batches') {
+      const all = [...this.batches.values()].reverse();
+      return this.send(res, 200, { object: 'list', data: all, has_more: false, first_id: all[0]?.id ?? null, last_id: all.at(-1)?.id ?? null });
+    }
+    let m = /^GET \/batches\/([^/]+)$/.exec(route);
+    if (m) return this.batches.has(m[1]) ? this.send(res, 200, this.batches.get(m[1])) : this.error(res, 404, 'not_found', `No batch ${m[1]}`);
+    m = /^GET \/files\/([^/]+)\/content$/.exec(route);
+    if (m && this.files.has(m[1])) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      return void res.end(this.files.get(m[1]));
+    }
+    return this.error(res, 404, 'not_found', `no route ${req.method} ${req.url}`);
+  }
+
+  private upload(raw: Buffer, contentType: string, res: http.ServerResponse): void {
+    const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
+    if (!boundary) return this.error(res, 400, 'invalid_request_error', 'expected multipart/form-data');
+    const parts = raw.toString('utf8').split(`--${boundary[1] ?? boundary[2]}`);
+    const filePart = parts.find((p) => /name="file"/.test(p));
+    const purpose = parts.find((p) => /name="purpose"/.test(p))?.split('\r\n\r\n')[1]?.trim();
+    if (!filePart || purpose !== 'batch') return this.error(res, 400, 'invalid_request_error', 'a file and purpose=batch are required');
+    const content = filePart.slice(filePart.indexOf('\r\n\r\n') + 4).replace(/\r\n$/, '');
+    const id = `file-${++this.stats.filesUploaded}`;
+    this.files.set(id, content);
+    this.send(res, 200, { id, object: 'file', bytes: Buffer.byteLength(content), created_at: Math.floor(Date.now() / 1000), filename: 'input.jsonl', purpose: 'batch', status: 'processed' });
+  }
+
+  private createBatch(raw: Buffer, res: http.ServerResponse): void {
+    const body = JSON.parse(raw.toString('utf8')) as { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> };
+    const input = this.files.get(body.input_file_id);
+    if (input === undefined) return this.error(res, 400, 'invalid_request_error', `no file ${body.input_file_id}`);
+    const lines = input.split('\n').filter((l) => l.trim());
+    const b: FakeBatch = {
+      id: `batch_${++this.stats.batchesCreated}`, object: 'batch', endpoint: body.endpoint, input_file_id: body.input_file_id, completion_window: body.completion_window,
+      status: 'validating', output_file_id: null, error_file_id: null, created_at: Math.floor(Date.now() / 1000), metadata: body.metadata ?? null,
+      request_counts: { total: lines.length, completed: 0, failed: 0 },
+    };
+    this.batches.set(b.id, b);
+    setTimeout(() => void (b.status = 'in_progress'), 10).unref();
+    setTimeout(() => this.finishBatch(b, lines), this.opts.batchDelayMs ?? 300).unref();
+    this.send(res, 200, b);
+  }
+
+  private finishBatch(b: FakeBatch, lines: string[]): void {
+    const outcome = this.opts.batchOutcome ?? 'completed';
+    if (outcome === 'failed') {
+      b.status = 'failed';
+      return;
+    }
+    const answered = outcome === 'expired' ? lines.slice(0, Math.floor(lines.length / 2)) : lines;
+    const out: string[] = [];
+    const errs: string[] = [];
+    for (const line of answered) {
+      const item = JSON.parse(line) as { custom_id: string; body: ChatBody };
+      const r = this.answer(item.body, true);
+      const rec = { id: `batch_req_${out.length + errs.length}`, custom_id: item.custom_id, response: { status_code: r.status, request_id: 'req', body: r.body }, error: null };
+      (r.status === 200 ? out : errs).push(JSON.stringify(rec));
+      if (r.status === 200) b.request_counts.completed++;
+      else b.request_counts.failed++;
+    }
+    if (out.length) {
+      b.output_file_id = `file-out-${b.id}`;
+      this.files.set(b.output_file_id, out.join('\n') + '\n');
+    }
+    if (errs.length) {
+      b.error_file_id = `file-err-${b.id}`;
+      this.files.set(b.error_file_id, errs.join('\n') + '\n');
+    }
+    b.status = outcome;
+  }
+
+  /** The judge itself: a parsed chat request -> status and body (no limits, no hangs). */
+  private answer(body: ChatBody, batch: boolean): Reply {
+    const promptText = body.messages.map((m) => m.content).join('\n');
+    const judged = judgedText(promptText);
+    if (judged.includes('FAULT_500') || (batch && judged.includes('FAULT_HANG'))) {
+      return { status: 500, body: { error: { message: 'The server had an error while processing your request.', type: 'server_error' } } };
+    }
+    let content: string;
+    const a = extract('response_a', promptText), b = extract('response_b', promptText);
+    if (a !== null && b !== null) {
+      const sa = hiddenScore(a), sb = hiddenScore(b);
+      const biased = hash01(promptText) < (this.opts.positionBias ?? 0);
+      const winner = biased ? 'A' : sa === sb ? 'tie' : sa > sb ? 'A' : 'B';
+      content = judged.includes('FAULT_GARBAGE')
+        ? 'Both have merits; hard to say.'
+        : body.response_format
+          ? JSON.stringify({ reasoning: 'hidden rule', winner, score_a: sa, score_b: sb })
+          : `Both answers address the request.\nScore A: ${sa}\nScore B: ${sb}\nVerdict: ${winner}`;
+    } else if (judged.includes('FAULT_GARBAGE')) {
+      content = 'I would rather not rate this one, it is complicated.';
+    } else {
+      const score = judged.includes('FAULT_RANGE') ? 42 : hiddenScore(judged);
+      content = body.response_format ? JSON.stringify({ reasoning: 'hidden rule', score }) : `The answer is ok.\nScore: ${score}`;
+    }
+    this.stats.ok++;
+    if (batch) this.stats.batchItems++;
+    this.stats.paidByText.set(judged, (this.stats.paidByText.get(judged) ?? 0) + 1);
+    this.stats.paidByRequest.set(promptText, (this.stats.paidByRequest.get(promptText) ?? 0) + 1);
+    const completionTokens = estimateTokens(content);
+    return {
+      status: 200,
+      body: {
+        id: `chatcmpl-${this.stats.calls}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: body.model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: estimateTokens(promptText), completion_tokens: completionTokens, total_tokens: estimateTokens(promptText) + completionTokens },
+      },
+    };
+  }
+
+  private async chat(raw: Buffer, res: http.ServerResponse): Promise<void> {
+    this.stats.calls++;
+    let body: ChatBody;
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      body = JSON.parse(raw.toString('utf8'));
     } catch {
       return this.error(res, 400, 'invalid_request_error', 'body is not JSON');
     }
@@ -119,9 +298,12 @@ export class FakeJudgeServer {
     const win = this.window(now);
     const reqLimit = this.opts.requestsPerWindow ?? Infinity;
     const tokLimit = this.opts.tokensPerWindow ?? Infinity;
+    // Time until the oldest admitted request leaves the window, as OpenAI's duration strings ("850ms").
+    const reset = `${Math.max(0, (win.recent[0]?.at ?? now) + win.w - now)}ms`;
     const rlHeaders = () => ({
       'x-ratelimit-limit-requests': String(reqLimit), 'x-ratelimit-remaining-requests': String(Math.max(0, reqLimit - win.requests - 1)),
       'x-ratelimit-limit-tokens': String(tokLimit), 'x-ratelimit-remaining-tokens': String(Math.max(0, tokLimit - win.tokens - tokens)),
+      'x-ratelimit-reset-requests': reset, 'x-ratelimit-reset-tokens': reset,
     });
     if (win.requests + 1 > reqLimit || win.tokens + tokens > tokLimit) {
       // Retry when enough of the window has slid by.
@@ -134,7 +316,7 @@ export class FakeJudgeServer {
     }
     this.stats.admitted.push({ at: now, tokens });
     const headers = rlHeaders();
-    const judged = extract('response', promptText) ?? extract('response_a', promptText) ?? '';
+    const judged = judgedText(promptText);
     this.inFlight++;
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.inFlight);
     try {
@@ -142,35 +324,14 @@ export class FakeJudgeServer {
         this.hanging.add(res);
         return; // never answers; the client must time out
       }
-      if (judged.includes('FAULT_500')) return this.error(res, 500, 'server_error', 'The server had an error while processing your request.', headers);
       if (judged.includes('FAULT_FLAKY') && !this.seenFlaky.has(judged)) {
         this.seenFlaky.add(judged);
         return this.error(res, 503, 'server_error', 'overloaded', headers);
       }
       const delay = (this.opts.latencyMs ?? 0) + (judged.includes('FAULT_SLOW') ? this.opts.slowMs ?? 2000 : 0);
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      let content: string;
-      const a = extract('response_a', promptText), b = extract('response_b', promptText);
-      if (a !== null && b !== null) {
-        const sa = hiddenScore(a), sb = hiddenScore(b);
-        const winner = sa === sb ? 'tie' : sa > sb ? 'A' : 'B';
-        content = body.response_format ? JSON.stringify({ winner, score_a: sa, score_b: sb }) : `Verdict: ${winner}`;
-      } else if (judged.includes('FAULT_GARBAGE')) {
-        content = 'I would rather not rate this one, it is complicated.';
-      } else {
-        const score = judged.includes('FAULT_RANGE') ? 42 : hiddenScore(judged);
-        content = body.response_format ? JSON.stringify({ reasoning: 'hidden rule', score }) : `The answer is ok.\nScore: ${score}`;
-      }
-      this.stats.ok++;
-      this.stats.paidByText.set(judged, (this.stats.paidByText.get(judged) ?? 0) + 1);
-      this.stats.paidByRequest.set(promptText, (this.stats.paidByRequest.get(promptText) ?? 0) + 1);
-      const completionTokens = estimateTokens(content);
-      res.writeHead(200, { 'content-type': 'application/json', ...headers });
-      res.end(JSON.stringify({
-        id: `chatcmpl-${this.stats.calls}`, object: 'chat.completion', created: Math.floor(now / 1000), model: body.model,
-        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: estimateTokens(promptText), completion_tokens: completionTokens, total_tokens: estimateTokens(promptText) + completionTokens },
-      }));
+      const r = this.answer(body, false);
+      this.send(res, r.status, r.body, headers);
     } finally {
       this.inFlight--;
     }

@@ -1,0 +1,217 @@
+/**
+ * Buys one judgement through the openai package, or reads it back. Retries are ours (the client's
+ * are off): 429 waits for Retry-After and holds every worker; 5xx, timeouts and connection errors
+ * retry with backoff, then leave the item unlabelled; bad key, unknown model and malformed requests
+ * stop the run. The server's x-ratelimit-remaining-* headers hold every worker until the reset when a
+ * window is spent. A call goes out only within the budget. A failure is never a score or a label.
+ */
+import OpenAI from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
+import { parseResetDuration } from './bucket';
+import type { BudgetLedger } from './budget-ledger';
+import { CachedJudgement, JudgementCache } from './cache';
+import { costUsd, JudgeConfig } from './config';
+import { PairwiseReply, parsePairwise, parsePointwise, PointwiseReply } from './parse';
+import type { SharedRateLimiter } from './shared-limiter';
+
+/** The judge endpoint refused the configuration: retrying cannot help. */
+export class JudgeConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JudgeConfigError';
+  }
+}
+
+/** One request to the judge: a rendered prompt and the cache key of its answer. */
+export interface JudgeUnit {
+  key: string;
+  kind: 'pointwise' | 'pairwise';
+  content: string;
+}
+
+export interface Outcome {
+  entry: CachedJudgement | null;
+  /** Why there is no entry: timeout, server_error, connection_error, budget_exhausted, batch_*. */
+  failure: string | null;
+  cached: boolean;
+}
+
+export interface CallStats {
+  paidCalls: number;
+  cacheHits: number;
+  rateLimited: number;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+  /** Judgements another worker was buying at the same moment, waited for instead of bought again. */
+  sharedWithOtherWorkers: number;
+}
+
+export const estimateTokens = (text: string) => Math.ceil(text.length / 4);
+
+export function requestBody(c: JudgeConfig, u: JudgeUnit, structured: boolean) {
+  return {
+    model: c.model, temperature: c.temperature, max_tokens: c.maxTokens,
+    messages: [{ role: 'user' as const, content: u.content }],
+    ...(structured ? { response_format: zodResponseFormat(u.kind === 'pairwise' ? PairwiseReply : PointwiseReply, u.kind === 'pairwise' ? 'comparison' : 'judgement') } : {}),
+  };
+}
+
+/** A reply's text -> the cache entry (a parse failure is an entry too: the call was paid). */
+export function entryFromReply(c: JudgeConfig, u: JudgeUnit, raw: string, structured: boolean, tokens: { prompt: number; completion: number }, batch: boolean): CachedJudgement {
+  const base = { key: u.key, raw, promptTokens: tokens.prompt, completionTokens: tokens.completion, at: new Date().toISOString(), ...(batch ? { batch: true } : {}) };
+  if (u.kind === 'pairwise') {
+    const v = parsePairwise(raw, c.scale, structured);
+    return v.ok ? { ...base, status: 'ok', winner: v.winner, scoreA: v.scoreA, scoreB: v.scoreB } : { ...base, status: v.reason, winner: null };
+  }
+  const v = parsePointwise(raw, c.scale, structured);
+  return { ...base, status: v.ok ? 'ok' : v.reason, score: v.ok ? v.score : null };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class JudgeCaller {
+  readonly stats: CallStats = { paidCalls: 0, cacheHits: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, sharedWithOtherWorkers: 0 };
+  private structured: boolean;
+  private readonly client: OpenAI;
+  private readonly inFlight = new Map<string, Promise<Outcome>>();
+  private readonly leaseMs: number;
+
+  constructor(
+    private readonly c: JudgeConfig,
+    apiKey: string,
+    private readonly cache: JudgementCache,
+    private readonly limiter: SharedRateLimiter,
+    private readonly budget: BudgetLedger | null,
+  ) {
+    this.structured = c.structured !== 'never';
+    this.client = new OpenAI({ apiKey, baseURL: c.baseURL, maxRetries: 0, timeout: c.timeoutSeconds * 1000 });
+    this.leaseMs = c.timeoutSeconds * 1000 + 10_000;
+  }
+
+  async judge(u: JudgeUnit): Promise<Outcome> {
+    const hit = this.cache.get(u.key);
+    if (hit) {
+      this.stats.cacheHits++;
+      return { entry: hit, failure: null, cached: true };
+    }
+    // Identical units in flight at once in this process share one call.
+    const pending = this.inFlight.get(u.key);
+    if (pending) {
+      const o = await pending;
+      if (o.entry) this.stats.cacheHits++;
+      return { ...o, cached: o.entry !== null };
+    }
+    const call = this.buyOnce(u);
+    this.inFlight.set(u.key, call);
+    try {
+      return await call;
+    } finally {
+      this.inFlight.delete(u.key);
+    }
+  }
+
+  /** Across processes: whoever claims the key buys it; the others wait for it to reach the cache. */
+  private async buyOnce(u: JudgeUnit): Promise<Outcome> {
+    for (;;) {
+      if (this.cache.claim(u.key, this.leaseMs)) {
+        try {
+          this.cache.refresh(); // bought while we were claiming?
+          const hit = this.cache.get(u.key);
+          if (hit) {
+            this.stats.cacheHits++;
+            return { entry: hit, failure: null, cached: true };
+          }
+          return await this.buy(u);
+        } finally {
+          this.cache.unclaim(u.key);
+        }
+      }
+      while (this.cache.heldElsewhere(u.key, this.leaseMs)) {
+        await sleep(200);
+        this.cache.refresh();
+        const hit = this.cache.get(u.key);
+        if (hit) {
+          this.stats.cacheHits++;
+          this.stats.sharedWithOtherWorkers++;
+          return { entry: hit, failure: null, cached: true };
+        }
+      }
+      // The other worker gave up (its call failed) or died: try ourselves.
+    }
+  }
+
+  private async buy(u: JudgeUnit): Promise<Outcome> {
+    const c = this.c;
+    const est = estimateTokens(u.content) + c.maxTokens;
+    let attempt = 0;
+    let lastFailure = 'transient_error';
+    while (attempt < c.attempts) {
+      const reservation = this.budget ? await this.budget.reserve(costUsd(c, estimateTokens(u.content) * 1.5, c.maxTokens, false), this.leaseMs) : null;
+      if (this.budget && reservation === null) return { entry: null, failure: 'budget_exhausted', cached: false };
+      const lease = await this.limiter.acquire(est);
+      this.cache.renew(u.key);
+      const sentStructured = this.structured; // other requests may switch the mode while this one is out
+      const sentAt = performance.now();
+      let spent = 0;
+      try {
+        const { data, response: http } = await this.client.chat.completions.create(requestBody(c, u, sentStructured)).withResponse();
+        const usage = data.usage;
+        await this.limiter.release(lease, usage ? usage.total_tokens : est);
+        await this.adaptToHeaders(http.headers, est);
+        const tokens = { prompt: usage?.prompt_tokens ?? 0, completion: usage?.completion_tokens ?? 0 };
+        spent = costUsd(c, tokens.prompt, tokens.completion, false);
+        this.stats.paidCalls++;
+        this.stats.promptTokens += tokens.prompt;
+        this.stats.completionTokens += tokens.completion;
+        this.stats.costUsd += spent;
+        const entry = entryFromReply(c, u, data.choices[0]?.message?.content ?? '', sentStructured, tokens, false);
+        this.cache.put(entry);
+        return { entry, failure: null, cached: false };
+      } catch (e) {
+        await this.limiter.release(lease, 0);
+        // Some fetch implementations (other realms, e.g. test sandboxes) surface the client's abort
+        // as a plain connection error: one that arrives after the whole timeout is a timeout.
+        const timedOut = performance.now() - sentAt >= c.timeoutSeconds * 1000 * 0.98;
+        if (e instanceof OpenAI.APIConnectionTimeoutError || (e instanceof OpenAI.APIConnectionError && timedOut)) {
+          lastFailure = 'timeout';
+        } else if (e instanceof OpenAI.APIConnectionError) {
+          lastFailure = 'connection_error';
+        } else if (e instanceof OpenAI.APIError) {
+          const status = e.status ?? 0;
+          if (status === 429) {
+            this.stats.rateLimited++;
+            const ms = Number(e.headers?.get('retry-after-ms')) || Number(e.headers?.get('retry-after')) * 1000 || 1000;
+            await this.limiter.holdUntil(Date.now() + ms);
+            continue; // waiting for a rate limit is not a failed attempt
+          }
+          if (status === 401 || status === 403) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} rejected the API key (HTTP ${status}); check the key in $${c.apiKeyEnv}`);
+          if (status === 404) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} does not know model "${c.model}" (HTTP 404); check labeler.model`);
+          if (status === 400 && sentStructured && c.structured === 'auto' && /response_format|json_schema|structured/i.test(e.message)) {
+            this.structured = false; // the server lacks structured output: parse text replies instead
+            continue;
+          }
+          if (status >= 400 && status < 500) throw new JudgeConfigError(`the judge endpoint rejected the request (HTTP ${status}): ${e.message}`);
+          lastFailure = 'server_error';
+        } else {
+          throw e;
+        }
+        attempt++;
+        if (attempt < c.attempts) await sleep(Math.min(8000, 250 * 2 ** attempt));
+      } finally {
+        if (reservation) await this.budget!.settle(reservation, spent);
+      }
+    }
+    return { entry: null, failure: lastFailure, cached: false };
+  }
+
+  /** The server says a window is (nearly) spent: hold every worker until it resets. */
+  private async adaptToHeaders(h: Headers, nextTokens: number): Promise<void> {
+    const holds: number[] = [];
+    if (h.get('x-ratelimit-remaining-requests') === '0') holds.push(parseResetDuration(h.get('x-ratelimit-reset-requests')) ?? 0);
+    const tok = h.get('x-ratelimit-remaining-tokens');
+    if (tok !== null && Number(tok) < nextTokens) holds.push(parseResetDuration(h.get('x-ratelimit-reset-tokens')) ?? 0);
+    const ms = Math.max(0, ...holds);
+    if (ms > 0) await this.limiter.holdUntil(Date.now() + ms);
+  }
+}

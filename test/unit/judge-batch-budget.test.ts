@@ -1,0 +1,142 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { judgeFileViaBatch, submitBatch, batchClient } from '../../activities/judge/batch';
+import { BudgetLedger } from '../../activities/judge/budget-ledger';
+import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
+import { judgeFile, JudgeBudgetExhausted, JudgeSystemicError, planJudging } from '../../activities/judge/judge-file';
+import { FakeJudgeServer, FakeJudgeOptions, hiddenScore } from '../fakes/openai-judge-server';
+import { quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
+
+jest.setTimeout(120_000);
+
+const servers: FakeJudgeServer[] = [];
+async function server(o: FakeJudgeOptions = {}): Promise<FakeJudgeServer> {
+  const s = await new FakeJudgeServer({ apiKey: 'sk-test-123', structuredOutput: true, ...o }).start();
+  servers.push(s);
+  return s;
+}
+afterAll(async () => { await Promise.all(servers.map((s) => s.stop())); });
+
+function config(s: FakeJudgeServer, o: Record<string, unknown> = {}): JudgeConfig {
+  return JudgeConfigSchema.parse({
+    kind: 'judge', baseURL: s.baseURL, model: 'judge-small', timeoutSeconds: 2, attempts: 2,
+    limits: { requestsPerMinute: 60000, tokensPerMinute: 1e9, maxInFlight: 4, windowSeconds: 60 }, prices: { inputPerMTok: 100, outputPerMTok: 400 }, ...o,
+  });
+}
+
+function setup(records: Record<string, unknown>[]) {
+  const dir = tmpDir('alignloop-jbb-');
+  const input = path.join(dir, 'in.jsonl');
+  writeJsonl(input, records);
+  return { dir, input, out: path.join(dir, 'out.jsonl'), cacheDir: path.join(dir, 'cache'), limiterDir: path.join(dir, 'limiter') };
+}
+const readLines = (f: string) => fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+describe('budget within a run', () => {
+  test('calls stop at the budget (spent never passes it); raising it finishes the rest without buying anything twice', async () => {
+    const s = await server({ latencyMs: 10 });
+    const f = setup(quickstartSamples(4)); // 40 judgements
+    const c = config(s);
+    const budget = { dir: path.join(f.dir, 'budget'), scope: 'iter-0' };
+    const err = await judgeFile(f.input, f.out, { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir, budget: { ...budget, limitUsd: 0.3 } })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(JudgeBudgetExhausted);
+    expect(err.message).toMatch(/judge budget is spent: \d+ of 40 judgements not bought/);
+    const spent = new BudgetLedger({ ...budget, limitUsd: null }).spent();
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThanOrEqual(0.3);
+    expect(err.spentUsd).toBeCloseTo(spent, 12);
+    const paidFirst = s.stats.ok;
+    expect(paidFirst).toBeGreaterThan(0);
+    expect(paidFirst).toBeLessThan(40);
+    expect(fs.existsSync(f.out)).toBe(false); // nothing half-written
+
+    const r = await judgeFile(f.input, f.out, { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir, budget: { ...budget, limitUsd: 100 } });
+    expect(r.cacheHits).toBe(paidFirst);
+    expect(r.paidCalls).toBe(40 - paidFirst);
+    expect(s.stats.ok).toBe(40);
+    expect(Math.max(...s.stats.paidByRequest.values())).toBe(1);
+    expect(new BudgetLedger({ ...budget, limitUsd: null }).spent()).toBeCloseTo(spent + r.costUsd, 10);
+  });
+});
+
+test('two workers judging the same texts at the same moment buy each judgement once', async () => {
+  const s = await server({ latencyMs: 150 });
+  const f = setup(quickstartSamples(3)); // 30 distinct judgements, both runs want all of them
+  const run = (out: string) => judgeFile(f.input, out, { config: config(s), apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir });
+  const [a, b] = await Promise.all([run(f.out), run(path.join(f.dir, 'out2.jsonl'))]);
+  expect(s.stats.ok).toBe(30);
+  expect(Math.max(...s.stats.paidByRequest.values())).toBe(1);
+  expect(a.paidCalls + b.paidCalls).toBe(30);
+  expect(a.sharedWithOtherWorkers + b.sharedWithOtherWorkers).toBeGreaterThan(0);
+  expect(readLines(f.out).map((l) => l.reward)).toEqual(readLines(path.join(f.dir, 'out2.jsonl')).map((l) => l.reward));
+});
+
+test('the server\'s x-ratelimit-remaining-tokens holds every request until the reset (no 429 storm when our limits are too high)', async () => {
+  // The server allows 4,000 tokens per second; the judge is told 100x that and must learn from the headers.
+  const s = await server({ tokensPerWindow: 4000, windowMs: 1000 });
+  const f = setup(quickstartSamples(6));
+  const r = await judgeFile(f.input, f.out, { config: config(s, { limits: { requestsPerMinute: 60000, tokensPerMinute: 24_000_000, maxInFlight: 2, windowSeconds: 60 } }), apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir });
+  expect(r.labelled).toBe(60);
+  // Each request is ~450 tokens, so 60 of them need ~7 windows; without adaptation nearly every window ends in 429s.
+  expect(s.stats.rateLimited).toBeLessThanOrEqual(4);
+});
+
+describe('Batch API', () => {
+  test('upload, create, wait, download: labels follow the hidden rule at the batch price, no online calls', async () => {
+    const s = await server({ batchDelayMs: 400 });
+    const f = setup(quickstartSamples(5));
+    const c = config(s, { batch: { enabled: true, pollSeconds: 0.1 } });
+    const statuses: string[] = [];
+    const r = await judgeFileViaBatch(f.input, f.out, { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir, onStatus: (b) => statuses.push(b.status) });
+    expect(s.stats.calls).toBe(0); // no /chat/completions call
+    expect(s.stats.batchesCreated).toBe(1);
+    expect(s.stats.batchItems).toBe(50);
+    expect(statuses.at(-1)).toBe('completed');
+    expect(statuses.length).toBeGreaterThan(1);
+    for (const l of readLines(f.out)) {
+      expect(l.reward).toBe(hiddenScore(l.output));
+      expect(l.judge.batch).toBe(true);
+    }
+    expect(r.paidCalls).toBe(50);
+    const online = (r.promptTokens * 100 + r.completionTokens * 400) / 1e6;
+    expect(r.costUsd).toBeCloseTo(online * 0.5, 10);
+    expect(fs.existsSync(`${f.out}.batch.json`)).toBe(false);
+    // the same texts again: everything from the cache, no new batch
+    const again = await judgeFileViaBatch(f.input, path.join(f.dir, 'again.jsonl'), { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir });
+    expect(again.paidCalls).toBe(0);
+    expect(s.stats.batchesCreated).toBe(1);
+  });
+
+  test('a retried submit finds the batch it already created (crash between create and record): no second batch', async () => {
+    const s = await server({ batchDelayMs: 5000 });
+    const f = setup(quickstartSamples(2));
+    const c = config(s, { batch: { enabled: true, pollSeconds: 0.1 } });
+    const plan = await planJudging(f.input, c);
+    const recordFile = path.join(f.dir, 'rec.json');
+    const o = { client: batchClient(c, 'sk-test-123'), cacheDir: f.cacheDir, recordFile, key: 'shard-key-1', ledger: null };
+    const first = await submitBatch(plan, o);
+    fs.rmSync(recordFile); // as if the worker died before writing its record
+    const second = await submitBatch(plan, o);
+    expect(second.batchId).toBe(first.batchId);
+    expect(s.stats.batchesCreated).toBe(1);
+    expect(s.stats.filesUploaded).toBe(1);
+  });
+
+  test('failed items and an expired batch end unlabelled with their reasons; the shard fails loudly past the limit', async () => {
+    const s = await server({ batchDelayMs: 200, batchOutcome: 'expired' });
+    const records = quickstartSamples(2);
+    records[0].output = 'first plan FAULT_500';
+    const f = setup(records);
+    const c = config(s, { batch: { enabled: true, pollSeconds: 0.1 }, maxUnlabelledShare: 1 });
+    const r = await judgeFileViaBatch(f.input, f.out, { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir });
+    const lines = readLines(f.out);
+    expect(lines[0]).toMatchObject({ reward: null, label_status: 'server_error' });
+    expect(lines.slice(10).every((l) => l.reward === null && l.label_status === 'batch_expired')).toBe(true);
+    for (const l of lines.slice(1, 10)) expect(l.reward).toBe(hiddenScore(l.output));
+    expect(r.unlabelled).toEqual({ server_error: 1, batch_expired: 10 });
+    const strict = config(s, { batch: { enabled: true, pollSeconds: 0.1 }, maxUnlabelledShare: 0.2 });
+    const f2 = setup(quickstartSamples(3).slice(20));
+    await expect(judgeFileViaBatch(f2.input, f2.out, { config: strict, apiKey: 'sk-test-123', cacheDir: f2.cacheDir, limiterDir: f2.limiterDir })).rejects.toThrow(JudgeSystemicError);
+  });
+});

@@ -167,7 +167,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     out(`campaign ${id} ${r.state} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return 0;
   } catch (e) {
-    info(`alignloop: campaign ${id} failed: ${(e as Error).cause ? ((e as Error).cause as Error).message : (e as Error).message}`);
+    info(`alignloop: campaign ${id} failed: ${rootCause(e)}`);
     return 1;
   } finally {
     stopWorkers();
@@ -330,4 +330,15 @@ export async function devServerCommand(argv: string[]): Promise<number> {
   const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? 0)));
   fs.rmSync(path.join(state, 'server.json'), { force: true });
   return code;
+}
+
+/** "Child Workflow execution failed" says nothing: follow the causes down to the one a user can act on. */
+export function rootCause(e: unknown): string {
+  const chain: string[] = [];
+  let cur = e as (Error & { cause?: unknown }) | undefined;
+  while (cur && chain.length < 10) {
+    if (cur.message) chain.push(cur.message);
+    cur = cur.cause as (Error & { cause?: unknown }) | undefined;
+  }
+  return chain.length > 1 ? `${chain[chain.length - 1]} (via: ${chain.slice(0, -1).join(' <- ')})` : (chain[0] ?? String(e));
 }

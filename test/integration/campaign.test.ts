@@ -118,6 +118,10 @@ describe('invalid campaign files', () => {
     ['pairwise with 1 sample per prompt', null as never, [/sampler.samplesPerPrompt: pairwise feedback needs at least 2 samples per prompt/]],
     ['pairwise with median threshold', null as never, [/feedback.threshold: pairwise needs a number/]],
     ['too few prompts', null as never, [/need 30000 distinct prompts but the file has 240/]],
+    ['pairwise judge with binary feedback', null as never, [/feedback.type: a pairwise judge produces pairwise feedback directly/]],
+    ['judge with a swap typo', null as never, [/line 5: labeler.swap: Invalid option: expected one of "single"\|"both"/]],
+    ['pairwise judge with a feedback mode', null as never, [/feedback.mode: the pairwise judge picks and decides the pairs itself/]],
+    ['pointwise judge with pairwise-only options', null as never, [/labeler.swap: labeler.swap applies to mode: pairwise only/]],
   ];
   test.each(cases)('%s: exit 2, every problem listed, nothing started', (name, text, patterns) => {
     const id = `bad-${name.replace(/\W+/g, '-')}`;
@@ -128,7 +132,15 @@ describe('invalid campaign files', () => {
     } else if (name.startsWith('DPO')) file = writeCampaign(ctx.dir, id, { feedback: '{ type: binary, threshold: mean }' });
     else if (name.startsWith('pairwise with 1')) file = writeCampaign(ctx.dir, id, { samplesPerPrompt: 1 });
     else if (name.startsWith('pairwise with median')) file = writeCampaign(ctx.dir, id, { feedback: '{ type: pairwise, threshold: median }' });
-    else file = writeCampaign(ctx.dir, id, { iterations: 1000, perIteration: 30 });
+    else if (name.startsWith('pairwise judge with binary')) {
+      file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, mode: pairwise, baseURL: http://127.0.0.1:9/v1, model: m }', feedback: '{ type: binary }', trainer: '{ kind: builtin, method: kto }' });
+    } else if (name.startsWith('judge with a swap')) {
+      file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, mode: pairwise, swap: twice, baseURL: http://127.0.0.1:9/v1, model: m }' });
+    } else if (name.startsWith('pairwise judge with a')) {
+      file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, mode: pairwise, baseURL: http://127.0.0.1:9/v1, model: m }', feedback: '{ type: pairwise, mode: max }' });
+    } else if (name.startsWith('pointwise judge')) {
+      file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, swap: both, baseURL: http://127.0.0.1:9/v1, model: m }' });
+    } else file = writeCampaign(ctx.dir, id, { iterations: 1000, perIteration: 30 });
     for (const cmd of ['start', 'run', 'validate']) {
       const r = cli([cmd, file, '--id', id].slice(0, cmd === 'validate' ? 2 : 4), cliEnv(ctx.server.address));
       expect(r.status).toBe(2);

@@ -17,10 +17,11 @@ afterAll(async () => {
   await judge?.stop();
 });
 
-test('a judge-labeled campaign pauses at its budget, and resuming with a higher budget finishes it', async () => {
+test('the budget stops judge calls inside an iteration: the campaign pauses (not fails) and resuming with more finishes it', async () => {
   const labeler = `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
     `prices: { inputPerMTok: 100, outputPerMTok: 400 }, limits: { requestsPerMinute: 6000, tokensPerMinute: 10000000, maxInFlight: 4 } }`;
-  const file = writeCampaign(ctx.dir, 'judged', { iterations: 3, perIteration: 8, labeler, extra: 'budget: { usd: 0.001 }' });
+  // ~32 judgements per iteration at ~$0.02 each: $0.3 runs out inside the first iteration.
+  const file = writeCampaign(ctx.dir, 'judged', { iterations: 3, perIteration: 8, labeler, extra: 'budget: { usd: 0.3 }' });
   const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
   // Judge calls on their own worker, everything else on another.
   const judgeWorker = spawnWorker(env, 'judge');
@@ -32,34 +33,117 @@ test('a judge-labeled campaign pauses at its budget, and resuming with a higher 
       const s = await h.query(campaignStatusQuery).catch(() => null);
       return s?.state === 'paused' ? s : null;
     });
-    expect(paused.completed).toBe(1);
-    expect(paused.pauseReason).toMatch(/budget reached: \$[\d.]+ spent of \$0\.0010/);
-    expect(paused.spentUsd).toBeGreaterThan(0.001);
+    expect(paused.completed).toBe(0);
+    expect(paused.pauseReason).toMatch(/budget reached: \$[\d.]+ spent of \$0\.3000/);
+    expect(paused.spentUsd).toBeGreaterThan(0);
+    expect(paused.spentUsd).toBeLessThanOrEqual(0.3);
+    const paidAtPause = judge.stats.ok;
+    expect(paidAtPause).toBeLessThan(32);
     const st = cli(['status', 'judged-1'], env);
     expect(st.stdout).toMatch(/paused \(budget reached/);
-
-    // The first iteration's labels are the judge's, through the hidden rule; cost is in the manifest.
-    const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'judged-1', 'iter-000', 'manifest.json'), 'utf8'));
-    expect(m.cost.judge_usd).toBeCloseTo(paused.spentUsd, 10);
-    expect(m.cost.paid_calls + m.cost.cache_hits).toBe(32);
-    expect(m.lineage.labeler).toMatchObject({ kind: 'judge', model: 'judge-small' });
-    const scored = fs.readFileSync(m.artifacts.scored[0].path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    for (const r of scored) expect(r.reward).toBe(hiddenScore(r.output));
-    // the key never reaches artifacts or workflow history
-    const hist = JSON.stringify(await h.fetchHistory());
-    expect(hist).not.toContain('sk-campaign-key');
-    for (const f of m.artifacts.scored) expect(fs.readFileSync(f.path, 'utf8')).not.toContain('sk-campaign-key');
+    // resuming without more budget stays paused and says why
+    expect(cli(['resume', 'judged-1'], env).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await h.query(campaignStatusQuery)).state).toBe('paused');
 
     expect(cli(['resume', 'judged-1', '--budget', '1000'], env).status).toBe(0);
     const result = await h.result();
     expect(result.state).toBe('completed');
     expect(result.summaries).toHaveLength(3);
+    // The first iteration's labels are the judge's, through the hidden rule; its cost counts what the
+    // interrupted attempt bought too.
+    const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'judged-1', 'iter-000', 'manifest.json'), 'utf8'));
+    expect(m.cost.judge_usd).toBeGreaterThanOrEqual(paused.spentUsd);
+    expect(m.cost.judge_usd).toBeGreaterThan(m.cost.judge_usd_final_attempts);
+    expect(m.cost.paid_calls + m.cost.cache_hits).toBe(32);
+    expect(m.lineage.labeler).toMatchObject({ kind: 'judge', model: 'judge-small' });
+    const scored = fs.readFileSync(m.artifacts.scored[0].path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    for (const r of scored) expect(r.reward).toBe(hiddenScore(r.output));
+    const final = await h.query(campaignStatusQuery);
+    expect(final.spentUsd).toBeCloseTo(result.summaries.reduce((a: number, x: { costUsd: number }) => a + x.costUsd, 0), 10);
+    // the key never reaches artifacts or workflow history
+    const hist = JSON.stringify(await h.fetchHistory());
+    expect(hist).not.toContain('sk-campaign-key');
+    for (const f of m.artifacts.scored) expect(fs.readFileSync(f.path, 'utf8')).not.toContain('sk-campaign-key');
     // never pay twice: each distinct judgement (prompt + response) was bought once, duplicates included
     expect(Math.max(...judge.stats.paidByRequest.values())).toBe(1);
     expect(judge.stats.ok).toBe(judge.stats.paidByRequest.size);
   } finally {
     await killHard(judgeWorker);
     await killHard(otherWorker);
+  }
+});
+
+test('a pairwise judge campaign (swap both, position-biased judge): DPO trains on the decided pairs only', async () => {
+  const biased = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', structuredOutput: true, positionBias: 0.3 }).start();
+  try {
+    const labeler = `{ kind: judge, mode: pairwise, swap: both, seed: 4, baseURL: ${biased.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+      `limits: { requestsPerMinute: 60000, tokensPerMinute: 100000000, maxInFlight: 4 } }`;
+    const file = writeCampaign(ctx.dir, 'pairjudge', { iterations: 2, perIteration: 8, samplesPerPrompt: 4, labeler, feedback: '{ type: pairwise, seed: 2 }' });
+    const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
+    // `start` + a worker process: the fake judge lives in this process, so nothing here may block it (as spawnSync of `run` would).
+    const worker = spawnWorker(env);
+    try {
+      expect(cli(['start', file, '--id', 'pairjudge-1'], env).status).toBe(0);
+      expect((await ctx.client.workflow.getHandle('pairjudge-1').result()).state).toBe('completed');
+    } finally {
+      await killHard(worker);
+    }
+    for (const it of ['iter-000', 'iter-001']) {
+      const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'pairjudge-1', it, 'manifest.json'), 'utf8'));
+      expect(m.judged_pairs.pairs).toBe(16); // 8 prompts x 2 disjoint pairs of 4 samples
+      expect(m.judged_pairs.decided + m.judged_pairs.ties + m.judged_pairs.inconsistent).toBe(16);
+      expect(m.feedback.mode).toBe('judge');
+      expect(m.counts.examples).toBe(m.judged_pairs.decided);
+      expect(m.cost.paid_calls + m.cost.cache_hits).toBe(32); // both orders of every pair
+      const pairs = fs.readFileSync(m.artifacts.feedback.jsonl.path, 'utf8').trim().split('\n').filter(Boolean).map((l: string) => JSON.parse(l));
+      for (const p of pairs) {
+        const [w, l] = p.label === 1 ? [p.output_A, p.output_B] : [p.output_B, p.output_A];
+        expect(hiddenScore(w[0].content)).toBeGreaterThan(hiddenScore(l[0].content));
+        expect(p.judge_presented).toEqual(['xy', 'yx']);
+      }
+      if (m.judged_pairs.decided > 0) expect(m.train.trained).toBe(true);
+    }
+  } finally {
+    await biased.stop();
+  }
+});
+
+test('a Batch API campaign waits in the workflow; a judge worker SIGKILLed during the wait costs nothing', async () => {
+  const slowBatch = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', structuredOutput: true, batchDelayMs: 6000 }).start();
+  try {
+    const labeler = `{ kind: judge, baseURL: ${slowBatch.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, batch: { enabled: true, pollSeconds: 1 } }`;
+    const file = writeCampaign(ctx.dir, 'batched', { iterations: 1, perIteration: 8, labeler });
+    const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
+    let judgeWorker = spawnWorker(env, 'judge');
+    const otherWorker = spawnWorker(cliEnv(ctx.server.address), 'control,sample,train');
+    try {
+      expect(cli(['start', file, '--id', 'batched-1'], env).status).toBe(0);
+      await waitFor('both shards submitted', () => slowBatch.stats.batchesCreated >= 2, 120000, 20);
+      await killHard(judgeWorker);
+      judgeWorker = spawnWorker(env, 'judge');
+      const result = await ctx.client.workflow.getHandle('batched-1').result();
+      expect(result.state).toBe('completed');
+      expect(slowBatch.stats.batchesCreated).toBe(2); // one per shard, none re-created after the kill
+      expect(slowBatch.stats.calls).toBe(0); // no online calls
+      const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'batched-1', 'iter-000', 'manifest.json'), 'utf8'));
+      expect(m.counts.scored).toBe(32);
+      expect(m.cost.paid_calls).toBe(slowBatch.stats.batchItems);
+      for (const ref of m.artifacts.scored) {
+        for (const l of fs.readFileSync(ref.path, 'utf8').trim().split('\n').map((x: string) => JSON.parse(x))) {
+          expect(l.reward).toBe(hiddenScore(l.output));
+          expect(l.judge.batch).toBe(true);
+        }
+      }
+      // The wait is activity retries, not history: the iteration's history stays small.
+      const hist = await ctx.client.workflow.getHandle('batched-1/iter-0').fetchHistory();
+      expect(hist.events!.length).toBeLessThan(120);
+    } finally {
+      await killHard(judgeWorker);
+      await killHard(otherWorker);
+    }
+  } finally {
+    await slowBatch.stop();
   }
 });
 

@@ -37,6 +37,19 @@ export async function forEachLine(file: string, onLine: (text: string, line: num
   if (rest.trim().length > 0) onLine(rest, line + 1);
 }
 
+/** Calls onRecord with every non-blank line parsed as JSON; a line that is not JSON is an InputError naming file and line. */
+export async function forEachJsonLine(file: string, onRecord: (raw: unknown, line: number) => void): Promise<void> {
+  await forEachLine(file, (text, line) => {
+    let raw: unknown;
+    try {
+      raw = parseJsonAllowingNonFinite(text);
+    } catch (e) {
+      throw new InputError(file, line, `not valid JSON (${(e as Error).message})`);
+    }
+    onRecord(raw, line);
+  });
+}
+
 /** Reads one file into `collector` (a new one by default; pass one to read several files as one batch). */
 export async function readScoredSamples(file: string, collector = new ScoredSampleCollector(file)): Promise<ScoredSampleCollector> {
   if (!fs.existsSync(file)) throw new InputError(file, undefined, 'file not found', 'check the --in path');

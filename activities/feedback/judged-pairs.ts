@@ -5,9 +5,9 @@
  * output order is swapped with probability 0.5 (seeded) so trainers that read A/B see no position.
  */
 import { seededRng } from './rng';
-import { forEachLine } from './files';
+import { forEachJsonLine } from './files';
 import type { FeedbackStats, PairExample } from './build';
-import { InputError, parseJsonAllowingNonFinite, validateRecord } from './scored-samples';
+import { InputError, validateRecord } from './scored-samples';
 
 /** A line of a judged-pairs file (written by the pairwise judge). */
 export function isJudgedPair(raw: unknown): boolean {
@@ -97,13 +97,5 @@ export class JudgedPairCollector {
 }
 
 export async function readJudgedPairs(file: string, collector: JudgedPairCollector): Promise<void> {
-  await forEachLine(file, (text, line) => {
-    let raw: unknown;
-    try {
-      raw = parseJsonAllowingNonFinite(text);
-    } catch (e) {
-      throw new InputError(file, line, `not valid JSON (${(e as Error).message})`);
-    }
-    collector.add(raw, file, line);
-  });
+  await forEachJsonLine(file, (raw, line) => collector.add(raw, file, line));
 }

@@ -58,7 +58,7 @@ export interface PairStats {
   lengths: { winner_mean_chars: number | null; loser_mean_chars: number | null; longer_won_share: number | null };
 }
 
-export interface JudgeFileResult extends WrittenFile {
+export interface JudgeFileResult extends WrittenFile, CallStats {
   mode: 'pointwise' | 'pairwise';
   /** Samples (pointwise) or pairs (pairwise). */
   items: number;
@@ -66,13 +66,6 @@ export interface JudgeFileResult extends WrittenFile {
   labelled: number;
   unlabelled: Record<string, number>;
   pairStats: PairStats | null;
-  paidCalls: number;
-  cacheHits: number;
-  rateLimited: number;
-  promptTokens: number;
-  completionTokens: number;
-  costUsd: number;
-  sharedWithOtherWorkers: number;
   templateSha256: string;
   totalMs: number;
 }
@@ -181,8 +174,7 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
   const s: CallStats = caller.stats;
   const result: JudgeFileResult = {
     ...written, mode: c.mode, items: assembled.items, samples: plan.samples.length, labelled: assembled.labelled, unlabelled: assembled.unlabelled,
-    pairStats: assembled.pairStats, paidCalls: s.paidCalls, cacheHits: s.cacheHits, rateLimited: s.rateLimited, promptTokens: s.promptTokens,
-    completionTokens: s.completionTokens, costUsd: s.costUsd, sharedWithOtherWorkers: s.sharedWithOtherWorkers, templateSha256: plan.template.sha256,
+    pairStats: assembled.pairStats, ...s, templateSha256: plan.template.sha256,
     totalMs: performance.now() - t0,
   };
   const failed = Object.values(assembled.unlabelled).reduce((a, b) => a + b, 0);

@@ -5,8 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { forEachLine } from '../feedback/files';
-import { InputError, parseJsonAllowingNonFinite } from '../feedback/scored-samples';
+import { forEachJsonLine } from '../feedback/files';
+import { InputError } from '../feedback/scored-samples';
 import { sha256File, writeFileAtomic, WrittenFile } from '../artifacts/atomic-file';
 import { RewardScorer, responseText } from './scorer';
 import type { Encoded } from './render';
@@ -34,13 +34,7 @@ export interface ScoreFileResult extends WrittenFile {
 export async function readSampleRecords(file: string): Promise<Record<string, unknown>[]> {
   if (!fs.existsSync(file)) throw new InputError(file, undefined, 'file not found');
   const records: Record<string, unknown>[] = [];
-  await forEachLine(file, (text, line) => {
-    let raw: unknown;
-    try {
-      raw = parseJsonAllowingNonFinite(text);
-    } catch (e) {
-      throw new InputError(file, line, `not valid JSON (${(e as Error).message})`);
-    }
+  await forEachJsonLine(file, (raw, line) => {
     const r = raw as Record<string, unknown>;
     if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new InputError(file, line, 'expected a JSON object');
     if (!Array.isArray(r.prompt) || !r.prompt.every((t) => t && typeof t.role === 'string' && typeof t.content === 'string')) {

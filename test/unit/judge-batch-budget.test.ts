@@ -4,18 +4,13 @@ import { judgeFileViaBatch, submitBatch, batchClient } from '../../activities/ju
 import { BudgetLedger } from '../../activities/judge/budget-ledger';
 import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
 import { judgeFile, JudgeBudgetExhausted, JudgeSystemicError, planJudging } from '../../activities/judge/judge-file';
-import { FakeJudgeServer, FakeJudgeOptions, hiddenScore } from '../fakes/openai-judge-server';
+import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
+import { useFakeJudges } from '../helpers/judge';
 import { quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
 
 jest.setTimeout(120_000);
 
-const servers: FakeJudgeServer[] = [];
-async function server(o: FakeJudgeOptions = {}): Promise<FakeJudgeServer> {
-  const s = await new FakeJudgeServer({ apiKey: 'sk-test-123', structuredOutput: true, ...o }).start();
-  servers.push(s);
-  return s;
-}
-afterAll(async () => { await Promise.all(servers.map((s) => s.stop())); });
+const server = useFakeJudges({ structuredOutput: true });
 
 function config(s: FakeJudgeServer, o: Record<string, unknown> = {}): JudgeConfig {
   return JudgeConfigSchema.parse({

@@ -4,20 +4,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
 import { judgeFile } from '../../activities/judge/judge-file';
-import { planPairs, presentationsFor, resolvePair, unswap, Presentation, PairWinner } from '../../activities/judge/pairwise';
+import { planPairs, presentationsFor, resolvePair, unswap, PairWinner } from '../../activities/judge/pairwise';
 import { parsePairwise, Winner } from '../../activities/judge/parse';
-import { FakeJudgeServer, FakeJudgeOptions, hiddenScore } from '../fakes/openai-judge-server';
+import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
+import { useFakeJudges } from '../helpers/judge';
 import { CLI, quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
 
 jest.setTimeout(120_000);
 
-const servers: FakeJudgeServer[] = [];
-async function server(o: FakeJudgeOptions = {}): Promise<FakeJudgeServer> {
-  const s = await new FakeJudgeServer({ apiKey: 'sk-test-123', ...o }).start();
-  servers.push(s);
-  return s;
-}
-afterAll(async () => { await Promise.all(servers.map((s) => s.stop())); });
+const server = useFakeJudges();
 
 function config(s: FakeJudgeServer, o: Partial<JudgeConfig> = {}): JudgeConfig {
   return JudgeConfigSchema.parse({
@@ -39,7 +34,6 @@ const textOf = (o: unknown) => (typeof o === 'string' ? o : (o as { content: str
 
 describe('pairwise, pure', () => {
   const winner = fc.constantFrom<Winner>('A', 'B', 'tie');
-  const presentation = fc.constantFrom<Presentation>('xy', 'yx');
 
   test('swap single: whatever order is shown, a judge that sees the truth gives back the truth (property)', () => {
     fc.assert(fc.property(fc.string(), fc.nat(1000), fc.nat(1000), fc.integer(), fc.constantFrom<PairWinner>('x', 'y', 'tie'), (pid, xId, yId, seed, t) => {

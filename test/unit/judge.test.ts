@@ -4,18 +4,13 @@ import * as path from 'node:path';
 import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
 import { judgeFile, JudgeConfigError, JudgeSystemicError } from '../../activities/judge/judge-file';
 import { parsePointwise } from '../../activities/judge/parse';
-import { FakeJudgeServer, FakeJudgeOptions, hiddenScore } from '../fakes/openai-judge-server';
+import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
+import { useFakeJudges } from '../helpers/judge';
 import { CLI, quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
 
 jest.setTimeout(120_000);
 
-const servers: FakeJudgeServer[] = [];
-async function server(o: FakeJudgeOptions = {}): Promise<FakeJudgeServer> {
-  const s = await new FakeJudgeServer({ apiKey: 'sk-test-123', ...o }).start();
-  servers.push(s);
-  return s;
-}
-afterAll(async () => { await Promise.all(servers.map((s) => s.stop())); });
+const server = useFakeJudges();
 
 function config(s: FakeJudgeServer, o: Partial<JudgeConfig> = {}): JudgeConfig {
   return JudgeConfigSchema.parse({ kind: 'judge', baseURL: s.baseURL, model: 'judge-small', timeoutSeconds: 1, attempts: 3, ...o });

@@ -127,7 +127,7 @@ export class JudgementCache {
     return Date.now() - fs.statSync(file).mtimeMs >= staleMs;
   }
 
-  /** Keeps a claim fresh while its call is still being attempted. */
+  /** Keeps a claim fresh while its owner is still trying to buy the judgement. */
   renew(key: string): void {
     const now = new Date();
     try {

@@ -115,6 +115,8 @@ export class JudgeCaller {
   private async buyOnce(u: JudgeUnit): Promise<Outcome> {
     for (;;) {
       if (this.cache.claim(u.key, this.leaseMs)) {
+        // Renewed while we wait for the limiter or retry, so peers on other hosts never take it over from a live worker.
+        const renew = setInterval(() => this.cache.renew(u.key), Math.max(1000, this.leaseMs / 3));
         try {
           this.cache.refresh(); // bought while we were claiming?
           const hit = this.cache.get(u.key);
@@ -124,6 +126,7 @@ export class JudgeCaller {
           }
           return await this.buy(u);
         } finally {
+          clearInterval(renew);
           this.cache.unclaim(u.key);
         }
       }
@@ -150,7 +153,6 @@ export class JudgeCaller {
       const reservation = this.budget ? await this.budget.reserve(costUsd(c, estimateTokens(u.content) * 1.5, c.maxTokens, false), this.leaseMs) : null;
       if (this.budget && reservation === null) return { entry: null, failure: 'budget_exhausted', cached: false };
       const lease = await this.limiter.acquire(est);
-      this.cache.renew(u.key);
       const sentStructured = this.structured; // other requests may switch the mode while this one is out
       const sentAt = performance.now();
       let spent = 0;

@@ -86,15 +86,20 @@ async function iterationStatus(c: Client, s: CampaignStatus): Promise<IterationS
   }
 }
 
-async function lastError(c: Client, s: CampaignStatus): Promise<string | null> {
-  if (!s.childWorkflowId) return null;
+/** The last activity error, and the judge batches still being waited for (their "not done yet" is progress, not an error). */
+async function pendingActivities(c: Client, s: CampaignStatus): Promise<{ lastError: string | null; batches: string[] }> {
+  const r = { lastError: null as string | null, batches: [] as string[] };
+  if (!s.childWorkflowId) return r;
   try {
     const d = await c.workflow.getHandle(s.childWorkflowId).describe();
     for (const a of d.raw.pendingActivities ?? []) {
-      if (a.lastFailure?.message) return `${a.activityType?.name} attempt ${a.attempt}: ${a.lastFailure.message}`;
+      const msg = a.lastFailure?.message;
+      if (!msg) continue;
+      if (a.lastFailure?.applicationFailureInfo?.type === 'JudgeBatchPending') r.batches.push(msg);
+      else r.lastError ??= `${a.activityType?.name} attempt ${a.attempt}: ${msg}`;
     }
   } catch { /* child gone */ }
-  return null;
+  return r;
 }
 
 function progressLine(s: CampaignStatus, it: IterationStatus | null): string {
@@ -192,13 +197,14 @@ export async function statusCommand(argv: string[]): Promise<number> {
     let s: CampaignStatus | null = null;
     try { s = await h.query(campaignStatusQuery); } catch { /* closed and not queryable */ }
     const it = s ? await iterationStatus(c, s) : null;
-    const err = s ? await lastError(c, s) : null;
-    all.push({ campaignId: id, workflowStatus: desc.status.name, status: s, iteration: it, lastError: err });
+    const pending = s ? await pendingActivities(c, s) : { lastError: null, batches: [] };
+    all.push({ campaignId: id, workflowStatus: desc.status.name, status: s, iteration: it, lastError: pending.lastError, judgeBatches: pending.batches });
   }
   if (values.json) out(JSON.stringify(positionals.length === 1 ? all[0] : all, null, 2));
   else if (all.length === 0) out('no running campaigns');
   else for (const a of all) {
     out(a.status ? progressLine(a.status, a.iteration) : `[${a.campaignId}] ${a.workflowStatus.toLowerCase()}`);
+    for (const b of a.judgeBatches) out(`  waiting: ${b}`);
     if (a.lastError) out(`  last error: ${a.lastError}`);
   }
   return 0;

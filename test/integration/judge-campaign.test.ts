@@ -110,7 +110,7 @@ test('a pairwise judge campaign (swap both, position-biased judge): DPO trains o
 });
 
 test('a Batch API campaign waits in the workflow; a judge worker SIGKILLed during the wait costs nothing', async () => {
-  const slowBatch = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', structuredOutput: true, batchDelayMs: 6000 }).start();
+  const slowBatch = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', structuredOutput: true, batchDelayMs: 8000 }).start();
   try {
     const labeler = `{ kind: judge, baseURL: ${slowBatch.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, batch: { enabled: true, pollSeconds: 1 } }`;
     const file = writeCampaign(ctx.dir, 'batched', { iterations: 1, perIteration: 8, labeler });
@@ -122,6 +122,12 @@ test('a Batch API campaign waits in the workflow; a judge worker SIGKILLed durin
       await waitFor('both shards submitted', () => slowBatch.stats.batchesCreated >= 2, 120000, 20);
       await killHard(judgeWorker);
       judgeWorker = spawnWorker(env, 'judge');
+      // `status` shows the wait as progress, not as an error
+      const st = await waitFor('status shows the batch wait', () => {
+        const out = cli(['status', 'batched-1'], env).stdout;
+        return /waiting: batch batch_\d+ is (validating|in_progress): \d+\/\d+ done/.test(out) ? out : null;
+      }, 30000, 200);
+      expect(st).not.toMatch(/last error/);
       const result = await ctx.client.workflow.getHandle('batched-1').result();
       expect(result.state).toBe('completed');
       expect(slowBatch.stats.batchesCreated).toBe(2); // one per shard, none re-created after the kill

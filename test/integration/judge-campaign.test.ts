@@ -153,6 +153,38 @@ test('a Batch API campaign waits in the workflow; a judge worker SIGKILLed durin
   }
 });
 
+test('two judge workers of one campaign share the limit: no window over it, no 429, at least 90% of it used', async () => {
+  const windowMs = 2000, perWindow = 20;
+  const limited = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', requestsPerWindow: perWindow, windowMs, latencyMs: 20 }).start();
+  try {
+    const labeler = `{ kind: judge, baseURL: ${limited.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+      `limits: { requestsPerMinute: ${perWindow * (60000 / windowMs)}, tokensPerMinute: 100000000, maxInFlight: 8, windowSeconds: ${windowMs / 1000} } }`;
+    // 4 shards of 16 prompts x 4 samples: 256 judgements (some texts repeat) spread over both judge workers.
+    const file = writeCampaign(ctx.dir, 'twojudges', { iterations: 1, perIteration: 64, promptsPerShard: 16, labeler });
+    const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
+    const judges = [spawnWorker(env, 'judge'), spawnWorker(env, 'judge')];
+    const otherWorker = spawnWorker(cliEnv(ctx.server.address), 'control,sample,train');
+    try {
+      expect(cli(['start', file, '--id', 'twojudges-1'], env).status).toBe(0);
+      expect((await ctx.client.workflow.getHandle('twojudges-1').result()).state).toBe('completed');
+    } finally {
+      for (const w of [...judges, otherWorker]) await killHard(w);
+    }
+    const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'twojudges-1', 'iter-000', 'manifest.json'), 'utf8'));
+    expect(m.counts.samples).toBe(256);
+    expect(limited.stats.rateLimited).toBe(0);
+    const times = limited.stats.admitted.map((a) => a.at).sort((a, b) => a - b);
+    expect(times.length).toBe(limited.stats.paidByRequest.size); // every distinct judgement once
+    for (let i = 0; i < times.length; i++) expect(times.filter((t) => t >= times[i] && t < times[i] + windowMs).length).toBeLessThanOrEqual(perWindow);
+    const achieved = (times.length - 1) / (times[times.length - 1] - times[0]);
+    expect(achieved / (perWindow / windowMs)).toBeGreaterThanOrEqual(0.9);
+    // eslint-disable-next-line no-console
+    console.log(`two judge workers: ${times.length} requests at ${((achieved / (perWindow / windowMs)) * 100).toFixed(1)}% of the limit, 0 429s`);
+  } finally {
+    await limited.stop();
+  }
+});
+
 test('SIGKILL the judge worker mid-shard: the campaign completes and paid calls = distinct judgements + at most those in flight', async () => {
   const slow = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', latencyMs: 40 }).start();
   try {

@@ -18,6 +18,8 @@ export interface CampaignCarry {
   pauseReason: string | null;
   /** Spent by the iteration in flight when the budget ran out (booked again in full when it completes). */
   partialSpentUsd?: number;
+  /** The budget stopped an iteration: resuming needs a new budget. */
+  budgetBlocked?: boolean;
 }
 
 export interface CampaignInput {
@@ -56,7 +58,12 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   };
   setHandler(pauseSignal, () => void (s.paused = true));
   setHandler(resumeSignal, (args) => {
-    if (args?.budgetUsd !== undefined) s.budgetUsd = args.budgetUsd;
+    if (args?.budgetUsd !== undefined) {
+      s.budgetUsd = args.budgetUsd;
+      s.budgetBlocked = false;
+    }
+    // An iteration stopped by the budget would stop again at once: only a new budget releases it.
+    if (s.budgetBlocked) return;
     s.paused = false;
     s.pauseReason = null;
     checkBudget(); // resuming without enough budget stays paused, with the reason
@@ -91,6 +98,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   if (out.budgetExhausted) {
     // Pause, not fail: after `resume --budget`, the same iteration runs again and reads back what it bought.
     s.partialSpentUsd = out.budgetExhausted.spentUsd;
+    s.budgetBlocked = true;
     checkBudget(true);
     await condition(allHandlersFinished);
     return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });

@@ -41,10 +41,11 @@ test('the budget stops judge calls inside an iteration: the campaign pauses (not
     expect(paidAtPause).toBeLessThan(32);
     const st = cli(['status', 'judged-1'], env);
     expect(st.stdout).toMatch(/paused \(budget reached/);
-    // resuming without more budget stays paused and says why
+    // resuming without more budget stays paused, says why, and buys nothing
     expect(cli(['resume', 'judged-1'], env).status).toBe(0);
     await new Promise((r) => setTimeout(r, 1500));
-    expect((await h.query(campaignStatusQuery)).state).toBe('paused');
+    expect(await h.query(campaignStatusQuery)).toMatchObject({ state: 'paused', pauseReason: expect.stringMatching(/budget reached/) });
+    expect(judge.stats.ok).toBe(paidAtPause);
 
     expect(cli(['resume', 'judged-1', '--budget', '1000'], env).status).toBe(0);
     const result = await h.result();

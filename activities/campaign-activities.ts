@@ -3,6 +3,7 @@
  * atomically, with a completion manifest, and returns the recorded output when it finds one.
  */
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic, sha256File } from './artifacts/atomic-file';
@@ -18,11 +19,9 @@ import { loadPrompts, iterationSlice, PromptRecord } from './prompts';
 import { ModelFolderError } from './score/model-folder';
 import { scoreFile } from './score/score-file';
 import { RewardScorer } from './score/scorer';
-import { judgeFile, JudgeBudgetExhausted, JudgeConfigError, JudgeSystemicError, JudgeFileResult } from './judge/judge-file';
+import { judgeFile, JudgeBudgetExhausted, JudgeConfigError, JudgeSystemicError, JudgeFileResult, planJudging } from './judge/judge-file';
 import { BudgetLedger, BudgetScope } from './judge/budget-ledger';
-import { batchClient, batchStatus, collectBatch, submitBatch, withBatchCosts } from './judge/batch';
-import { planJudging } from './judge/judge-file';
-import { createHash } from 'node:crypto';
+import { BatchRecord, batchClient, batchStatus, collectBatch, submitBatch, withBatchCosts } from './judge/batch';
 import { JudgedPairCollector, readJudgedPairs } from './feedback/judged-pairs';
 import { trainDpo, trainGrpo, trainKto, PairTrainExample, BinaryTrainExample, GroupTrainExample } from './policy/builtin-trainer';
 import type {
@@ -216,6 +215,10 @@ function judgeOf(c: CampaignConfig) {
   return { judge: c.labeler, apiKey: process.env[c.labeler.apiKeyEnv] || 'none' };
 }
 
+function batchRecordFile(c: CampaignConfig, campaignId: string, iteration: number, shard: number): string {
+  return path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'judge-batches', `shard-${String(shard).padStart(5, '0')}.json`);
+}
+
 /** Batch mode, step 1: upload what the cache lacks and create the batch (idempotent: see batch.ts). */
 export async function submitJudgeBatch(input: JudgeShardInput): Promise<{ batchId: string | null; requests: number }> {
   const { config: c, campaignId, iteration, shard } = input;
@@ -226,8 +229,7 @@ export async function submitJudgeBatch(input: JudgeShardInput): Promise<{ batchI
     const plan = await planJudging(input.samples.path, judge);
     const key = createHash('sha256').update(JSON.stringify([campaignId, iteration, shard, input.samples.sha256, plan.template.sha256])).digest('hex').slice(0, 32);
     const rec = await submitBatch(plan, {
-      client: batchClient(judge, apiKey), cacheDir: judgeDirs(c, campaignId).cacheDir, key,
-      recordFile: path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'judge-batches', `shard-${String(shard).padStart(5, '0')}.json`),
+      client: batchClient(judge, apiKey), cacheDir: judgeDirs(c, campaignId).cacheDir, key, recordFile: batchRecordFile(c, campaignId, iteration, shard),
       ledger: new BudgetLedger(judgeBudget(c, campaignId, iteration, input.budgetUsd)),
     });
     return { batchId: rec.batchId, requests: rec.requests };
@@ -251,8 +253,11 @@ export async function collectJudgeBatch(input: JudgeShardInput & { batchId: stri
     verifyRef(input.samples, 'sample shard');
     const dirs = judgeDirs(c, campaignId);
     const ledger = new BudgetLedger(judgeBudget(c, campaignId, iteration, null));
+    const record = input.batchId ? (JSON.parse(fs.readFileSync(batchRecordFile(c, campaignId, iteration, shard), 'utf8')) as BatchRecord) : null;
     const got = input.batchId
-      ? await collectBatch(await planJudging(input.samples.path, judge), { client: batchClient(judge, apiKey), cacheDir: dirs.cacheDir, batchId: input.batchId, ledger })
+      ? await collectBatch(await planJudging(input.samples.path, judge), {
+        client: batchClient(judge, apiKey), cacheDir: dirs.cacheDir, batchId: input.batchId, ledger, reservation: record?.reservation,
+      })
       : { status: 'none', failures: new Map<string, string>(), bought: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
     const r = await judgeFile(input.samples.path, file, {
       config: judge, apiKey, ...dirs, cacheOnly: (u) => got.failures.get(u.key) ?? `batch_${got.status}`,

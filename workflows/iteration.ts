@@ -58,16 +58,19 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
       return acts.judge.collectJudgeBatch({ ...shardInput, batchId: sub.batchId });
     })();
   };
-  const settled = await stage('score', samples.length, () => Promise.allSettled(samples.map((s, shard) => counted(label(s, shard)))));
-  // Every shard has settled (none is left running); a spent budget hands the campaign a pause, not a failure.
-  const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
-  const spent = failures.map(budgetFailure);
-  if (failures.length > 0 && spent.every((b) => b !== null)) {
+  // Any other failure fails the iteration at once; a spent budget lets the other shards finish what
+  // they can (they stop at the same shared budget), then hands the campaign a pause, not a failure.
+  const outcomes = await stage('score', samples.length, () => Promise.all(samples.map((s, shard) => counted(label(s, shard).catch((e) => {
+    const b = budgetFailure(e);
+    if (!b) throw e;
+    return b;
+  })))));
+  const short = outcomes.filter((o): o is { message: string; spentUsd: number } => !('ref' in o));
+  if (short.length > 0) {
     status.stage = 'done';
-    return { budgetExhausted: { message: spent[0]!.message, spentUsd: Math.max(...spent.map((b) => b!.spentUsd)) } };
+    return { budgetExhausted: { message: short[0].message, spentUsd: Math.max(...short.map((b) => b.spentUsd)) } };
   }
-  if (failures.length > 0) throw failures.find((f) => budgetFailure(f) === null);
-  const scored = settled.map((r) => (r as PromiseFulfilledResult<ScoreShardResult>).value);
+  const scored = outcomes as ScoreShardResult[];
   const feedback = await stage('feedback', 1, () => acts.control.buildIterationFeedback({ ...scope, scored: scored.map((s) => s.ref) }));
   const train = await stage('train', 1, () =>
     acts.train.trainPolicy({

@@ -19,9 +19,13 @@ export interface BatchRecord {
   batchId: string | null;
   requests: number;
   estimatedUsd: number;
+  /** The budget ledger's hold on the batch's worst case, settled with the actual cost at collection. */
+  reservation: string | null;
   key: string;
   submittedAt: string;
 }
+
+const BATCH_RESERVATION_MS = 26 * 3600_000;
 
 export const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 
@@ -59,12 +63,14 @@ export async function submitBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir
     estimatedUsd += costUsd(c, estimateTokens(u.content) * 1.5, c.maxTokens, true);
     lines.push(JSON.stringify({ custom_id: u.key, method: 'POST', url: '/v1/chat/completions', body: requestBody(c, u, structured) }) + '\n');
   }
-  const record: BatchRecord = { batchId: null, requests: lines.length, estimatedUsd, key: o.key, submittedAt: new Date().toISOString() };
+  const record: BatchRecord = { batchId: null, requests: lines.length, estimatedUsd, reservation: null, key: o.key, submittedAt: new Date().toISOString() };
   if (lines.length > 0) {
-    if (o.ledger && o.ledger.b.limitUsd !== null && o.ledger.spent() + estimatedUsd > o.ledger.b.limitUsd) {
+    // Held until collection, so shards submitting side by side cannot together pass the budget.
+    record.reservation = o.ledger ? await o.ledger.reserve(estimatedUsd, BATCH_RESERVATION_MS) : null;
+    if (o.ledger && record.reservation === null) {
       throw new JudgeBudgetExhausted(
-        `the judge budget does not cover this batch: ${lines.length} judgements, up to $${estimatedUsd.toFixed(4)}, with $${(o.ledger.b.limitUsd - o.ledger.spent()).toFixed(4)} left; ` +
-          'raise it with `alignloop resume ID --budget USD`', o.ledger.spent(),
+        `the judge budget does not cover this batch: ${lines.length} judgements, up to $${estimatedUsd.toFixed(4)}, with $${((o.ledger.b.limitUsd ?? 0) - o.ledger.spent()).toFixed(4)} left ` +
+          'before what other shards hold; raise it with `alignloop resume ID --budget USD`', o.ledger.spent(),
       );
     }
     try {
@@ -77,6 +83,7 @@ export async function submitBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir
         record.batchId = batch.id;
       }
     } catch (e) {
+      if (record.reservation) await o.ledger!.settle(record.reservation, 0);
       classifyApiError(e, c);
     }
   }
@@ -105,7 +112,7 @@ function failureOf(status: number): string {
  * Downloads a finished batch's results into the cache. Returns why each unanswered unit has no
  * judgement, and the spend newly booked (results already cached by an earlier attempt are not booked twice).
  */
-export async function collectBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir: string; batchId: string; ledger: BudgetLedger | null }) {
+export async function collectBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir: string; batchId: string; ledger: BudgetLedger | null; reservation?: string | null }) {
   const c = plan.config;
   const b = await o.client.batches.retrieve(o.batchId).catch((e) => classifyApiError(e, c));
   const units = new Map(plan.units.map((u) => [u.key, u]));
@@ -144,7 +151,8 @@ export async function collectBatch(plan: JudgePlan, o: { client: OpenAI; cacheDi
   } finally {
     cache.close();
   }
-  if (o.ledger && stats.costUsd > 0) await o.ledger.book(stats.costUsd);
+  if (o.ledger && o.reservation) await o.ledger.settle(o.reservation, stats.costUsd);
+  else if (o.ledger && stats.costUsd > 0) await o.ledger.book(stats.costUsd);
   return { status: b.status, failures, ...stats };
 }
 

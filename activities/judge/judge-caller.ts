@@ -156,9 +156,11 @@ export class JudgeCaller {
       const sentStructured = this.structured; // other requests may switch the mode while this one is out
       const sentAt = performance.now();
       let spent = 0;
+      let released = false;
       try {
         const { data, response: http } = await this.client.chat.completions.create(requestBody(c, u, sentStructured)).withResponse();
         const usage = data.usage;
+        released = true;
         await this.limiter.release(lease, usage ? usage.total_tokens : est);
         await this.adaptToHeaders(http.headers, est);
         const tokens = { prompt: usage?.prompt_tokens ?? 0, completion: usage?.completion_tokens ?? 0 };
@@ -171,7 +173,7 @@ export class JudgeCaller {
         this.cache.put(entry);
         return { entry, failure: null, cached: false };
       } catch (e) {
-        await this.limiter.release(lease, 0);
+        if (!released) await this.limiter.release(lease, 0);
         // Some fetch implementations (other realms, e.g. test sandboxes) surface the client's abort
         // as a plain connection error: one that arrives after the whole timeout is a timeout.
         const timedOut = performance.now() - sentAt >= c.timeoutSeconds * 1000 * 0.98;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { judgeFileViaBatch, submitBatch, batchClient } from '../../activities/judge/batch';
+import { collectBatch, judgeFileViaBatch, submitBatch, batchClient } from '../../activities/judge/batch';
 import { BudgetLedger } from '../../activities/judge/budget-ledger';
 import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
 import { judgeFile, JudgeBudgetExhausted, JudgeSystemicError, planJudging } from '../../activities/judge/judge-file';
@@ -116,6 +116,29 @@ describe('Batch API', () => {
     expect(second.batchId).toBe(first.batchId);
     expect(s.stats.batchesCreated).toBe(1);
     expect(s.stats.filesUploaded).toBe(1);
+  });
+
+  test('a batch holds its worst case in the budget until collected: a second batch that does not fit is refused', async () => {
+    const s = await server({ batchDelayMs: 200 });
+    const f = setup(quickstartSamples(4));
+    const c = config(s, { batch: { enabled: true, pollSeconds: 0.1 } });
+    const all = await planJudging(f.input, c);
+    const half = (k: number) => ({ ...all, units: all.units.slice(k * 20, k * 20 + 20) });
+    const budget = { dir: path.join(f.dir, 'budget'), scope: 'iter-0' };
+    const client = batchClient(c, 'sk-test-123');
+    // find what one half may cost at worst, and allow a little more than that
+    const probe = await submitBatch(half(0), { client, cacheDir: f.cacheDir, recordFile: path.join(f.dir, 'probe.json'), key: 'probe', ledger: null });
+    const ledger = new BudgetLedger({ ...budget, limitUsd: probe.estimatedUsd * 1.5 });
+    const first = await submitBatch(half(0), { client, cacheDir: f.cacheDir, recordFile: path.join(f.dir, 'r0.json'), key: 'k0', ledger });
+    expect(first.reservation).not.toBeNull();
+    await expect(submitBatch(half(1), { client, cacheDir: f.cacheDir, recordFile: path.join(f.dir, 'r1.json'), key: 'k1', ledger })).rejects.toThrow(JudgeBudgetExhausted);
+    expect(fs.existsSync(path.join(f.dir, 'r1.json'))).toBe(false);
+    // collecting settles the hold at the actual (smaller) cost
+    await new Promise((r) => setTimeout(r, 400));
+    const got = await collectBatch(half(0), { client, cacheDir: f.cacheDir, batchId: first.batchId!, ledger, reservation: first.reservation });
+    expect(got.bought).toBe(20);
+    expect(ledger.spent()).toBeCloseTo(got.costUsd, 12);
+    expect(got.costUsd).toBeLessThan(probe.estimatedUsd);
   });
 
   test('failed items and an expired batch end unlabelled with their reasons; the shard fails loudly past the limit', async () => {

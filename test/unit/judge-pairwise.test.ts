@@ -9,6 +9,7 @@ import { parsePairwise, Winner } from '../../activities/judge/parse';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
 import { useFakeJudges } from '../helpers/judge';
 import { CLI, quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
+import { loadJudgeConfig } from '../../cli/commands/judge';
 
 jest.setTimeout(120_000);
 
@@ -214,4 +215,13 @@ test('a pairwise template without its placeholders is refused with the names mis
   const t = path.join(dir, 't.txt');
   fs.writeFileSync(t, 'Compare {{prompt}} and {{response}}');
   await expect(judgePairs(s, quickstartSamples(1), { template: t }, dir)).rejects.toThrow(/needs the placeholders \{\{prompt\}\}, \{\{response_a\}\}, \{\{response_b\}\}; missing \{\{response_a\}\}, \{\{response_b\}\}/);
+});
+
+test('the judge examples are valid (campaign file and standalone config)', () => {
+  const root = path.join(__dirname, '..', '..', '..', 'examples', 'judge');
+  const v = spawnSync(process.execPath, [CLI, 'validate', path.join(root, 'pairwise-campaign.yaml')], { encoding: 'utf8' });
+  expect(v.stderr).toBe('');
+  expect(v.status).toBe(0);
+  const cfg = loadJudgeConfig(path.join(root, 'pointwise-batch.yaml'));
+  expect(cfg).toMatchObject({ mode: 'pointwise', batch: { enabled: true } });
 });

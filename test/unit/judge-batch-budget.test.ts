@@ -69,12 +69,15 @@ test('two workers judging the same texts at the same moment buy each judgement o
 
 test('the server\'s x-ratelimit-remaining-tokens holds every request until the reset (no 429 storm when our limits are too high)', async () => {
   // The server allows 4,000 tokens per second; the judge is told 100x that and must learn from the headers.
+  // One request in flight, so a hold always comes before the next request is sent.
   const s = await server({ tokensPerWindow: 4000, windowMs: 1000 });
-  const f = setup(quickstartSamples(6));
-  const r = await judgeFile(f.input, f.out, { config: config(s, { limits: { requestsPerMinute: 60000, tokensPerMinute: 24_000_000, maxInFlight: 2, windowSeconds: 60 } }), apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir });
-  expect(r.labelled).toBe(60);
-  // Each request is ~450 tokens, so 60 of them need ~7 windows; without adaptation nearly every window ends in 429s.
-  expect(s.stats.rateLimited).toBeLessThanOrEqual(4);
+  const f = setup(quickstartSamples(10));
+  const r = await judgeFile(f.input, f.out, { config: config(s, { limits: { requestsPerMinute: 60000, tokensPerMinute: 24_000_000, maxInFlight: 1, windowSeconds: 60 } }), apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir });
+  expect(r.labelled).toBe(100);
+  // Each request is ~450 tokens, so 100 of them span ~12 windows; without the adaptation each window
+  // ends in 429s (measured: 17-41 in three runs; with it: 0). A 429 is still possible when the request leaving the window is
+  // smaller than the next one.
+  expect(s.stats.rateLimited).toBeLessThanOrEqual(3);
 });
 
 describe('Batch API', () => {

@@ -21,7 +21,7 @@ import { scoreFile } from './score/score-file';
 import { RewardScorer } from './score/scorer';
 import { judgeFile, JudgeBudgetExhausted, JudgeConfigError, JudgeSystemicError, JudgeFileResult, planJudging } from './judge/judge-file';
 import { BudgetLedger, BudgetScope } from './judge/budget-ledger';
-import { BatchRecord, batchClient, batchStatus, collectBatch, submitBatch, withBatchCosts } from './judge/batch';
+import { BatchRecord, batchClient, batchStatus, judgeFromBatch, submitBatch } from './judge/batch';
 import { JudgedPairCollector, readJudgedPairs } from './feedback/judged-pairs';
 import { trainDpo, trainGrpo, trainKto, PairTrainExample, BinaryTrainExample, GroupTrainExample } from './policy/builtin-trainer';
 import type {
@@ -189,15 +189,18 @@ export function judgeDirs(c: CampaignConfig, campaignId: string) {
   return { cacheDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-cache'), limiterDir: path.join(campaignDir(c.artifacts.root, campaignId), 'judge-limiter') };
 }
 
+/** The judge settings; the key comes from this worker's environment and never enters inputs, history or artifacts. */
+function judgeOf(c: CampaignConfig) {
+  if (c.labeler.kind !== 'judge') throw ApplicationFailure.nonRetryable('this activity needs a judge labeler', 'ConfigError');
+  return { judge: c.labeler, apiKey: process.env[c.labeler.apiKeyEnv] || 'none' };
+}
+
 export async function judgeShard(input: JudgeShardInput): Promise<ScoreShardResult> {
   const { config: c, campaignId, iteration, shard } = input;
-  if (c.labeler.kind !== 'judge') throw ApplicationFailure.nonRetryable('judgeShard needs a judge labeler', 'ConfigError');
-  const judge = c.labeler;
+  const { judge, apiKey } = judgeOf(c);
   const file = shardFile(c.artifacts.root, campaignId, iteration, 'scored', shard);
   return once(file, async () => {
     verifyRef(input.samples, 'sample shard');
-    // The key comes from this worker's environment; it never enters inputs, history or artifacts.
-    const apiKey = process.env[judge.apiKeyEnv] || 'none';
     // once() keeps heartbeating while rate limits hold requests back; progress goes out as it comes.
     const r = await judgeFile(input.samples.path, file, {
       config: judge, apiKey, ...judgeDirs(c, campaignId), budget: judgeBudget(c, campaignId, iteration, input.budgetUsd),
@@ -210,10 +213,6 @@ export async function judgeShard(input: JudgeShardInput): Promise<ScoreShardResu
   });
 }
 
-function judgeOf(c: CampaignConfig) {
-  if (c.labeler.kind !== 'judge') throw ApplicationFailure.nonRetryable('this activity needs a judge labeler', 'ConfigError');
-  return { judge: c.labeler, apiKey: process.env[c.labeler.apiKeyEnv] || 'none' };
-}
 
 function batchRecordFile(c: CampaignConfig, campaignId: string, iteration: number, shard: number): string {
   return path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'judge-batches', `shard-${String(shard).padStart(5, '0')}.json`);
@@ -251,19 +250,9 @@ export async function collectJudgeBatch(input: JudgeShardInput & { batchId: stri
   const file = shardFile(c.artifacts.root, campaignId, iteration, 'scored', shard);
   return once(file, async () => {
     verifyRef(input.samples, 'sample shard');
-    const dirs = judgeDirs(c, campaignId);
-    const ledger = new BudgetLedger(judgeBudget(c, campaignId, iteration, null));
     const record = input.batchId ? (JSON.parse(fs.readFileSync(batchRecordFile(c, campaignId, iteration, shard), 'utf8')) as BatchRecord) : null;
-    const got = input.batchId
-      ? await collectBatch(await planJudging(input.samples.path, judge), {
-        client: batchClient(judge, apiKey), cacheDir: dirs.cacheDir, batchId: input.batchId, ledger, reservation: record?.reservation,
-      })
-      : { status: 'none', failures: new Map<string, string>(), bought: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
-    const r = await judgeFile(input.samples.path, file, {
-      config: judge, apiKey, ...dirs, cacheOnly: (u) => got.failures.get(u.key) ?? `batch_${got.status}`,
-      onProgress: (p) => heartbeat(p),
-    });
-    withBatchCosts(r, got);
+    const r = await judgeFromBatch(await planJudging(input.samples.path, judge), file, { config: judge, apiKey, ...judgeDirs(c, campaignId), onProgress: (p) => heartbeat(p) },
+      input.batchId ? { client: batchClient(judge, apiKey), batchId: input.batchId, ledger: new BudgetLedger(judgeBudget(c, campaignId, iteration, null)), reservation: record?.reservation } : null);
     return { ref: refOf(r, r.items), extra: judgeShardExtra(r) };
   });
 }

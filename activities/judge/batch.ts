@@ -13,7 +13,7 @@ import type { BudgetLedger } from './budget-ledger';
 import { JudgementCache } from './cache';
 import { costUsd, JudgeConfig } from './config';
 import { entryFromReply, estimateTokens, JudgeConfigError, requestBody } from './judge-caller';
-import { judgeFile, JudgeBudgetExhausted, JudgeFileResult, JudgePlan, JudgeRunOptions, planJudging } from './judge-file';
+import { JudgeBudgetExhausted, JudgeFileResult, JudgePlan, judgePlanned, JudgeRunOptions, planJudging } from './judge-file';
 
 export interface BatchRecord {
   batchId: string | null;
@@ -112,48 +112,59 @@ function failureOf(status: number): string {
  * Downloads a finished batch's results into the cache. Returns why each unanswered unit has no
  * judgement, and the spend newly booked (results already cached by an earlier attempt are not booked twice).
  */
-export async function collectBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir: string; batchId: string; ledger: BudgetLedger | null; reservation?: string | null }) {
+export async function collectBatch(plan: JudgePlan, o: { client: OpenAI; cache: JudgementCache; batchId: string; ledger: BudgetLedger | null; reservation?: string | null }) {
   const c = plan.config;
   const b = await o.client.batches.retrieve(o.batchId).catch((e) => classifyApiError(e, c));
   const units = new Map(plan.units.map((u) => [u.key, u]));
   const failures = new Map<string, string>();
-  const cache = new JudgementCache(o.cacheDir);
+  const cache = o.cache;
   const stats = { bought: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
   const structured = c.structured !== 'never';
-  try {
-    for (const fileId of [b.output_file_id, b.error_file_id]) {
-      if (!fileId) continue;
-      const text = await (await o.client.files.content(fileId)).text();
-      for (const line of text.split('\n')) {
-        if (!line.trim()) continue;
-        let item: { custom_id?: string; response?: { status_code?: number; body?: { choices?: { message?: { content?: string | null } }[]; usage?: { prompt_tokens?: number; completion_tokens?: number } } } | null; error?: { code?: string } | null };
-        try {
-          item = JSON.parse(line);
-        } catch {
-          continue; // a torn line: the unit stays unanswered and is reported below
-        }
-        const u = item.custom_id ? units.get(item.custom_id) : undefined;
-        if (!u || cache.get(u.key)) continue;
-        const status = item.response?.status_code ?? 0;
-        if (status === 200 && item.response?.body) {
-          const usage = item.response.body.usage ?? {};
-          const tokens = { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 };
-          cache.put(entryFromReply(c, u, item.response.body.choices?.[0]?.message?.content ?? '', structured, tokens, true));
-          stats.bought++;
-          stats.promptTokens += tokens.prompt;
-          stats.completionTokens += tokens.completion;
-          stats.costUsd += costUsd(c, tokens.prompt, tokens.completion, true);
-        } else {
-          failures.set(u.key, status ? failureOf(status) : `batch_${item.error?.code ?? 'error'}`);
-        }
+  for (const fileId of [b.output_file_id, b.error_file_id]) {
+    if (!fileId) continue;
+    const text = await (await o.client.files.content(fileId)).text();
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      let item: { custom_id?: string; response?: { status_code?: number; body?: { choices?: { message?: { content?: string | null } }[]; usage?: { prompt_tokens?: number; completion_tokens?: number } } } | null; error?: { code?: string } | null };
+      try {
+        item = JSON.parse(line);
+      } catch {
+        continue; // a torn line: the unit stays unanswered and is reported below
+      }
+      const u = item.custom_id ? units.get(item.custom_id) : undefined;
+      if (!u || cache.get(u.key)) continue;
+      const status = item.response?.status_code ?? 0;
+      if (status === 200 && item.response?.body) {
+        const usage = item.response.body.usage ?? {};
+        const tokens = { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 };
+        cache.put(entryFromReply(c, u, item.response.body.choices?.[0]?.message?.content ?? '', structured, tokens, true));
+        stats.bought++;
+        stats.promptTokens += tokens.prompt;
+        stats.completionTokens += tokens.completion;
+        stats.costUsd += costUsd(c, tokens.prompt, tokens.completion, true);
+      } else {
+        failures.set(u.key, status ? failureOf(status) : `batch_${item.error?.code ?? 'error'}`);
       }
     }
-  } finally {
-    cache.close();
   }
   if (o.ledger && o.reservation) await o.ledger.settle(o.reservation, stats.costUsd);
   else if (o.ledger && stats.costUsd > 0) await o.ledger.book(stats.costUsd);
   return { status: b.status, failures, ...stats };
+}
+
+/**
+ * A finished batch (or none, when the cache had everything) -> the judged file: its results go into
+ * the cache, then the file is written from the cache alone, through the same cache instance.
+ */
+export async function judgeFromBatch(
+  plan: JudgePlan, outPath: string, o: JudgeRunOptions, batch: { client: OpenAI; batchId: string; ledger: BudgetLedger | null; reservation?: string | null } | null,
+): Promise<JudgeFileResult> {
+  const cache = new JudgementCache(o.cacheDir);
+  const got = batch ? await collectBatch(plan, { ...batch, cache }) : null;
+  const r = await judgePlanned(plan, outPath, { ...o, cacheOnly: (u) => got?.failures.get(u.key) ?? `batch_${got?.status ?? 'none'}` }, cache);
+  if (!got) return r;
+  // Written from the cache; what was bought is what the batch brought.
+  return Object.assign(r, { paidCalls: got.bought, cacheHits: r.cacheHits - got.bought, promptTokens: got.promptTokens, completionTokens: got.completionTokens, costUsd: got.costUsd });
 }
 
 /**
@@ -169,7 +180,6 @@ export async function judgeFileViaBatch(
   const recordFile = `${outPath}.batch.json`;
   const key = createHash('sha256').update(JSON.stringify([path.resolve(outPath), plan.units.map((u) => u.key)])).digest('hex').slice(0, 32);
   const rec = await submitBatch(plan, { client, cacheDir: o.cacheDir, recordFile, key, ledger: null });
-  let got: Awaited<ReturnType<typeof collectBatch>> | null = null;
   if (rec.batchId) {
     for (;;) {
       const s = await batchStatus(client, c, rec.batchId);
@@ -177,14 +187,8 @@ export async function judgeFileViaBatch(
       if (s.terminal) break;
       await new Promise((r) => setTimeout(r, c.batch.pollSeconds * 1000));
     }
-    got = await collectBatch(plan, { client, cacheDir: o.cacheDir, batchId: rec.batchId, ledger: null });
   }
-  const r = await judgeFile(inPath, outPath, { ...o, cacheOnly: (u) => got?.failures.get(u.key) ?? `batch_${got?.status ?? 'none'}` });
+  const r = await judgeFromBatch(plan, outPath, o, rec.batchId ? { client, batchId: rec.batchId, ledger: null } : null);
   fs.rmSync(recordFile, { force: true });
-  return got ? withBatchCosts(r, got) : r;
-}
-
-/** The shard was written from the cache; what was bought is what the batch brought. */
-export function withBatchCosts(r: JudgeFileResult, got: { bought: number; promptTokens: number; completionTokens: number; costUsd: number }): JudgeFileResult {
-  return Object.assign(r, { paidCalls: got.bought, cacheHits: r.cacheHits - got.bought, promptTokens: got.promptTokens, completionTokens: got.completionTokens, costUsd: got.costUsd });
+  return r;
 }

@@ -40,7 +40,7 @@ export class BudgetLedger {
   }
 
   /** Books spend that had no reservation (a batch's results). */
-  async book(usd: number): Promise<void> {
-    await this.state.update((s, now) => ({ state: settleSpend(s, now, '', this.b.scope, usd), value: undefined }));
+  book(usd: number): Promise<void> {
+    return this.settle('', usd);
   }
 }

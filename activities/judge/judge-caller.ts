@@ -89,12 +89,18 @@ export class JudgeCaller {
     this.leaseMs = c.timeoutSeconds * 1000 + 10_000;
   }
 
-  async judge(u: JudgeUnit): Promise<Outcome> {
+  /** The judgement from the cache (counted as a hit), or null. */
+  lookup(u: JudgeUnit, boughtByAnotherWorker = false): Outcome | null {
     const hit = this.cache.get(u.key);
-    if (hit) {
-      this.stats.cacheHits++;
-      return { entry: hit, failure: null, cached: true };
-    }
+    if (!hit) return null;
+    this.stats.cacheHits++;
+    if (boughtByAnotherWorker) this.stats.sharedWithOtherWorkers++;
+    return { entry: hit, failure: null, cached: true };
+  }
+
+  async judge(u: JudgeUnit): Promise<Outcome> {
+    const hit = this.lookup(u);
+    if (hit) return hit;
     // Identical units in flight at once in this process share one call.
     const pending = this.inFlight.get(u.key);
     if (pending) {
@@ -119,12 +125,7 @@ export class JudgeCaller {
         const renew = setInterval(() => this.cache.renew(u.key), Math.max(1000, this.leaseMs / 3));
         try {
           this.cache.refresh(); // bought while we were claiming?
-          const hit = this.cache.get(u.key);
-          if (hit) {
-            this.stats.cacheHits++;
-            return { entry: hit, failure: null, cached: true };
-          }
-          return await this.buy(u);
+          return this.lookup(u) ?? (await this.buy(u));
         } finally {
           clearInterval(renew);
           this.cache.unclaim(u.key);
@@ -133,12 +134,8 @@ export class JudgeCaller {
       while (this.cache.heldElsewhere(u.key, this.leaseMs)) {
         await sleep(200);
         this.cache.refresh();
-        const hit = this.cache.get(u.key);
-        if (hit) {
-          this.stats.cacheHits++;
-          this.stats.sharedWithOtherWorkers++;
-          return { entry: hit, failure: null, cached: true };
-        }
+        const hit = this.lookup(u, true);
+        if (hit) return hit;
       }
       // The other worker gave up (its call failed) or died: try ourselves.
     }

@@ -122,10 +122,13 @@ export async function planJudging(inPath: string, c: JudgeConfig): Promise<Judge
 }
 
 export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOptions): Promise<JudgeFileResult> {
+  return judgePlanned(await planJudging(inPath, o.config), outPath, o);
+}
+
+/** Judges a planned file; `cache` (closed at the end) may be one the caller has already filled. */
+export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRunOptions, cache = new JudgementCache(o.cacheDir)): Promise<JudgeFileResult> {
   const t0 = performance.now();
   const c = o.config;
-  const plan = await planJudging(inPath, c);
-  const cache = new JudgementCache(o.cacheDir);
   const limiter = new SharedRateLimiter(o.limiterDir, {
     requestsPerWindow: c.limits.requestsPerMinute * (c.limits.windowSeconds / 60),
     tokensPerWindow: c.limits.tokensPerMinute * (c.limits.windowSeconds / 60),
@@ -141,9 +144,7 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
   let done = 0;
   const judgeOne = async (u: JudgeUnit): Promise<Outcome> => {
     if (!o.cacheOnly) return caller.judge(u);
-    const hit = cache.get(u.key);
-    if (hit) caller.stats.cacheHits++;
-    return hit ? { entry: hit, failure: null, cached: true } : { entry: null, failure: o.cacheOnly(u), cached: false };
+    return caller.lookup(u) ?? { entry: null, failure: o.cacheOnly(u), cached: false };
   };
   const workers = Array.from({ length: Math.min(c.limits.maxInFlight, plan.units.length) }, async () => {
     while (next < plan.units.length) {

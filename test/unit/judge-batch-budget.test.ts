@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { collectBatch, judgeFileViaBatch, submitBatch, batchClient } from '../../activities/judge/batch';
 import { BudgetLedger } from '../../activities/judge/budget-ledger';
+import { JudgementCache } from '../../activities/judge/cache';
 import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
 import { judgeFile, JudgeBudgetExhausted, JudgeSystemicError, planJudging } from '../../activities/judge/judge-file';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
@@ -138,7 +139,7 @@ describe('Batch API', () => {
     expect(fs.existsSync(path.join(f.dir, 'r1.json'))).toBe(false);
     // collecting settles the hold at the actual (smaller) cost
     await new Promise((r) => setTimeout(r, 400));
-    const got = await collectBatch(half(0), { client, cacheDir: f.cacheDir, batchId: first.batchId!, ledger, reservation: first.reservation });
+    const got = await collectBatch(half(0), { client, cache: new JudgementCache(f.cacheDir), batchId: first.batchId!, ledger, reservation: first.reservation });
     expect(got.bought).toBe(20);
     expect(ledger.spent()).toBeCloseTo(got.costUsd, 12);
     expect(got.costUsd).toBeLessThan(probe.estimatedUsd);

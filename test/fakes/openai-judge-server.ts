@@ -28,6 +28,8 @@ export interface FakeJudgeOptions {
   slowMs?: number;
   /** Fixed latency of every answer. */
   latencyMs?: number;
+  /** Send x-ratelimit-* headers (default true); many compatible servers send none, and only 429s tell. */
+  rateLimitHeaders?: boolean;
   /** Share (0..1) of pairwise requests answered "A" whatever is shown (chosen by a hash of the request). */
   positionBias?: number;
   /** Batch API: how long a batch takes, and how it ends (expired: only the first half of its items answered). */
@@ -138,9 +140,7 @@ export class FakeJudgeServer {
   }
 
   private error(res: http.ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
-    this.stats.errors[String(status)] = (this.stats.errors[String(status)] ?? 0) + 1;
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
-    res.end(JSON.stringify({ error: { message, type, code: type } }));
+    this.send(res, status, { error: { message, type, code: type } }, headers);
   }
 
   private window(now: number) {
@@ -300,7 +300,7 @@ export class FakeJudgeServer {
     const tokLimit = this.opts.tokensPerWindow ?? Infinity;
     // Time until the oldest admitted request leaves the window, as OpenAI's duration strings ("850ms").
     const reset = `${Math.max(0, (win.recent[0]?.at ?? now) + win.w - now)}ms`;
-    const rlHeaders = () => ({
+    const rlHeaders = (): Record<string, string> => this.opts.rateLimitHeaders === false ? {} : ({
       'x-ratelimit-limit-requests': String(reqLimit), 'x-ratelimit-remaining-requests': String(Math.max(0, reqLimit - win.requests - 1)),
       'x-ratelimit-limit-tokens': String(tokLimit), 'x-ratelimit-remaining-tokens': String(Math.max(0, tokLimit - win.tokens - tokens)),
       'x-ratelimit-reset-requests': reset, 'x-ratelimit-reset-tokens': reset,

@@ -1,8 +1,9 @@
 /** Prompt sets: loading, stable prompt ids, and each iteration's slice of a seeded permutation. */
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import { seededRng, shuffleInPlace } from './feedback/rng';
-import { InputError, Turn } from './feedback/scored-samples';
+import { InputError } from '../config/errors';
+import { forEachLine } from './artifacts/json-lines';
+import type { Turn } from './feedback/scored-samples';
 
 export interface PromptRecord {
   prompt_id: string;
@@ -18,27 +19,28 @@ export function promptId(turns: Turn[]): string {
   return `p_${h.digest('hex').slice(0, 16)}`;
 }
 
-export function loadPrompts(file: string): PromptRecord[] {
+export async function loadPrompts(file: string): Promise<PromptRecord[]> {
   const out: PromptRecord[] = [];
   const seen = new Map<string, number>();
-  fs.readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
-    if (!text.trim()) return;
-    const line = i + 1;
+  await forEachLine(file, (text, line) => {
     let r: Record<string, unknown>;
     try {
       r = JSON.parse(text);
     } catch (e) {
       throw new InputError(file, line, `not valid JSON (${(e as Error).message})`);
     }
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new InputError(file, line, 'expected a JSON object with a "prompt"');
     let turns: Turn[];
     if (typeof r.prompt === 'string') turns = [{ role: 'user', content: r.prompt }];
-    else if (Array.isArray(r.prompt) && r.prompt.length > 0 && r.prompt.every((t) => t && typeof t.role === 'string' && typeof t.content === 'string')) turns = r.prompt as Turn[];
+    else if (Array.isArray(r.prompt) && r.prompt.length > 0 && r.prompt.every((t) => t && typeof t.role === 'string' && typeof t.content === 'string'))
+      turns = r.prompt as Turn[];
     else throw new InputError(file, line, 'prompt must be a string or a non-empty list of {role, content} turns');
     if (r.candidates !== undefined && !(Array.isArray(r.candidates) && r.candidates.length > 0 && r.candidates.every((c) => typeof c === 'string'))) {
       throw new InputError(file, line, 'candidates must be a non-empty list of strings');
     }
     const id = promptId(turns);
-    if (seen.has(id)) throw new InputError(file, line, `duplicate prompt (same turns as line ${seen.get(id)})`, 'remove the duplicate so each prompt is sampled once per pass');
+    if (seen.has(id))
+      throw new InputError(file, line, `duplicate prompt (same turns as line ${seen.get(id)})`, 'remove the duplicate so each prompt is sampled once per pass');
     seen.set(id, line);
     out.push({ prompt_id: id, prompt: turns, candidates: r.candidates as string[] | undefined });
   });
@@ -51,7 +53,10 @@ export function iterationSlice(total: number, perIteration: number, iteration: n
   const perm = (pass: number) => {
     let p = perms.get(pass);
     if (!p) {
-      p = shuffleInPlace(Array.from({ length: total }, (_, i) => i), seededRng(`${seed}:prompts:${pass}`));
+      p = shuffleInPlace(
+        Array.from({ length: total }, (_, i) => i),
+        seededRng(`${seed}:prompts:${pass}`),
+      );
       perms.set(pass, p);
     }
     return p;

@@ -32,7 +32,15 @@ export interface ScoreShardResult {
   truncated: number;
   batchesResumed: number;
   /** Pairwise judge only: the shard's pairs and how they were decided. */
-  pairs?: { pairs: number; decided: number; ties: number; inconsistent: number; prompts_too_few: number; unpaired_odd: number; lengths: Record<string, number | null> };
+  pairs?: {
+    pairs: number;
+    decided: number;
+    ties: number;
+    inconsistent: number;
+    prompts_too_few: number;
+    unpaired_odd: number;
+    lengths: Record<string, number | null>;
+  };
   /** Judge labeling only. */
   cost?: { usd: number; paidCalls: number; cacheHits: number; rateLimited: number; promptTokens: number; completionTokens: number; templateSha256: string };
 }

@@ -26,7 +26,17 @@ function generate(file: string): void {
       for (let w = 0; w < n; w++) words.push(WORDS[rng.int(WORDS.length)]);
       const r = rng.next();
       const reward = r < 0.002 ? null : Math.round(rng.next() * 1000) / 1000;
-      buf.push(JSON.stringify({ prompt_id: `p_${p.toString(16).padStart(8, '0')}`, sample_id: s, prompt, output: words.join(' '), reward, label_status: reward === null ? 'judge_failed' : 'ok', iteration: 0 }));
+      buf.push(
+        JSON.stringify({
+          prompt_id: `p_${p.toString(16).padStart(8, '0')}`,
+          sample_id: s,
+          prompt,
+          output: words.join(' '),
+          reward,
+          label_status: reward === null ? 'judge_failed' : 'ok',
+          iteration: 0,
+        }),
+      );
       if (buf.length >= 10000) {
         fs.writeSync(fd, buf.join('\n') + '\n');
         buf = [];

@@ -17,8 +17,25 @@ const RPM = Number(process.env.BENCH_RPM ?? 2000);
 const IN_FLIGHT = 8;
 
 function judge(dir: string, k: number, cfg: string) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'judge', '--in', path.join(dir, `in${k}.jsonl`), '--out', path.join(dir, `out${k}.jsonl`),
-    '--config', cfg, '--cache-dir', path.join(dir, 'cache'), '--limiter-dir', path.join(dir, 'limiter'), '--quiet'], { env: { ...process.env, JUDGE_KEY: 'sk-bench' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'dist/cli/main.js'),
+      'judge',
+      '--in',
+      path.join(dir, `in${k}.jsonl`),
+      '--out',
+      path.join(dir, `out${k}.jsonl`),
+      '--config',
+      cfg,
+      '--cache-dir',
+      path.join(dir, 'cache'),
+      '--limiter-dir',
+      path.join(dir, 'limiter'),
+      '--quiet',
+    ],
+    { env: { ...process.env, JUDGE_KEY: 'sk-bench' }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   return { child, done: new Promise<{ code: number | null; out: string }>((r) => child.on('exit', (code) => r({ code, out }))) };
@@ -28,12 +45,24 @@ async function main(): Promise<void> {
   const server = await new FakeJudgeServer({ apiKey: 'sk-bench', requestsPerWindow: RPM, windowMs: 60000, latencyMs: 50 }).start();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alignloop-bench-judge-'));
   for (const k of [0, 1]) {
-    fs.writeFileSync(path.join(dir, `in${k}.jsonl`), Array.from({ length: ITEMS / 2 }, (_, i) =>
-      JSON.stringify({ prompt_id: `p${k}_${i}`, sample_id: 0, prompt: [{ role: 'user', content: `How do I do task ${k}-${i}?` }], output: `First plan step ${k}-${i}, next check it.` })).join('\n') + '\n');
+    fs.writeFileSync(
+      path.join(dir, `in${k}.jsonl`),
+      Array.from({ length: ITEMS / 2 }, (_, i) =>
+        JSON.stringify({
+          prompt_id: `p${k}_${i}`,
+          sample_id: 0,
+          prompt: [{ role: 'user', content: `How do I do task ${k}-${i}?` }],
+          output: `First plan step ${k}-${i}, next check it.`,
+        }),
+      ).join('\n') + '\n',
+    );
   }
   const cfg = path.join(dir, 'judge.yaml');
-  fs.writeFileSync(cfg, `kind: judge\nbaseURL: ${server.baseURL}\nmodel: judge-small\napiKeyEnv: JUDGE_KEY\ntimeoutSeconds: 10\n` +
-    `limits: { requestsPerMinute: ${RPM}, tokensPerMinute: 100000000, maxInFlight: ${IN_FLIGHT} }\n`);
+  fs.writeFileSync(
+    cfg,
+    `kind: judge\nbaseURL: ${server.baseURL}\nmodel: judge-small\napiKeyEnv: JUDGE_KEY\ntimeoutSeconds: 10\n` +
+      `limits: { requestsPerMinute: ${RPM}, tokensPerMinute: 100000000, maxInFlight: ${IN_FLIGHT} }\n`,
+  );
   console.log(`${ITEMS} judgements, 2 processes sharing a limit of ${RPM} requests/min (the server enforces it too), ${IN_FLIGHT} in flight at most\n`);
   const t0 = Date.now();
   const a = judge(dir, 0, cfg);
@@ -49,7 +78,16 @@ async function main(): Promise<void> {
   const times = server.stats.admitted.map((x) => x.at).sort((x, y) => x - y);
   const span = (times[times.length - 1] - times[0]) / 60000;
   const achieved = (times.length - 1) / span;
-  const labelled = [0, 1].reduce((s, k) => s + fs.readFileSync(path.join(dir, `out${k}.jsonl`), 'utf8').trim().split('\n').filter((l) => JSON.parse(l).label_status === 'ok').length, 0);
+  const labelled = [0, 1].reduce(
+    (s, k) =>
+      s +
+      fs
+        .readFileSync(path.join(dir, `out${k}.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => JSON.parse(l).label_status === 'ok').length,
+    0,
+  );
   const distinct = server.stats.paidByRequest.size;
   const repeated = server.stats.ok - distinct;
   console.log(`exit codes ${ra.code}, ${rb.code}; wall ${wall.toFixed(1)} s; killed process 1 after ${okAtKill} paid calls in all`);

@@ -20,7 +20,12 @@ async function ceiling(modelDir: string, input: string, batchTokens: number): Pr
   const records = await readSampleRecords(input);
   const enc = records.map((r) => scorer.encode({ prompt: r.prompt as never, response: responseText(r.output)! }));
   const plan = scorer.plan(enc);
-  const padded = plan.map((b) => padBatch(b.map((i) => enc[i].ids), scorer.model.padTokenId));
+  const padded = plan.map((b) =>
+    padBatch(
+      b.map((i) => enc[i].ids),
+      scorer.model.padTokenId,
+    ),
+  );
   await scorer.session.run(padBatch([enc[0].ids], scorer.model.padTokenId)); // warm-up
   let best = Infinity;
   for (let rep = 0; rep < 3; rep++) {
@@ -37,8 +42,12 @@ async function main(): Promise<void> {
   const input = path.join(dir, 'samples.jsonl');
   const lines = fs.readFileSync(path.join(ROOT, 'examples/quickstart/prompts.jsonl'), 'utf8').trim().split('\n');
   const out: string[] = [];
-  for (let r = 0; r < REPEAT; r++) lines.forEach((l, i) => JSON.parse(l).candidates.forEach((c: string, j: number) =>
-    out.push(JSON.stringify({ prompt_id: `p${r}_${i}`, sample_id: j, prompt: JSON.parse(l).prompt, output: `${c} (variant ${r})` }))));
+  for (let r = 0; r < REPEAT; r++)
+    lines.forEach((l, i) =>
+      JSON.parse(l).candidates.forEach((c: string, j: number) =>
+        out.push(JSON.stringify({ prompt_id: `p${r}_${i}`, sample_id: j, prompt: JSON.parse(l).prompt, output: `${c} (variant ${r})` })),
+      ),
+    );
   fs.writeFileSync(input, out.join('\n') + '\n');
   console.log(`${out.length} records, ${os.cpus().length} cores, node ${process.version}\n`);
   const models: [string, string][] = [
@@ -51,8 +60,22 @@ async function main(): Promise<void> {
   ];
   for (const [name, model] of models) {
     const batchTokens = 8192;
-    const cli = execFileSync(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'score', '--model', model, '--in', input,
-      '--out', path.join(dir, 'out.jsonl'), '--batch-tokens', String(batchTokens)], { encoding: 'utf8' });
+    const cli = execFileSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'dist/cli/main.js'),
+        'score',
+        '--model',
+        model,
+        '--in',
+        input,
+        '--out',
+        path.join(dir, 'out.jsonl'),
+        '--batch-tokens',
+        String(batchTokens),
+      ],
+      { encoding: 'utf8' },
+    );
     const secs = Number(/in ([\d.]+) s/.exec(cli)![1]);
     const share = /templating\+tokenization ([\d.]+)%/.exec(cli)![1];
     const c = await ceiling(model, input, batchTokens);
@@ -67,4 +90,7 @@ async function main(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-main();
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -8,13 +8,7 @@ import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CampaignConfig, CampaignSchema } from './schema';
 import { loadTemplate } from '../activities/judge/template';
-
-export class ConfigError extends Error {
-  constructor(readonly file: string, readonly problems: string[]) {
-    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+import { ConfigError } from './errors';
 
 interface Problem {
   path: (string | number)[];
@@ -27,7 +21,10 @@ export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<str
   const method = c.trainer.method;
   const type = c.feedback.type;
   if (method === 'dpo' && type !== 'pairwise') {
-    out.push({ path: ['feedback', 'type'], message: `DPO trains on pairs: feedback.type must be pairwise, not ${type} (a DPO trainer given ${type} data runs zero steps and reports success)` });
+    out.push({
+      path: ['feedback', 'type'],
+      message: `DPO trains on pairs: feedback.type must be pairwise, not ${type} (a DPO trainer given ${type} data runs zero steps and reports success)`,
+    });
   }
   if (method === 'kto' && type === 'scalar') {
     out.push({ path: ['feedback', 'type'], message: 'KTO needs binary or pairwise feedback, not scalar' });
@@ -40,7 +37,10 @@ export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<str
       out.push({ path: ['sampler', 'samplesPerPrompt'], message: `pairwise feedback needs at least 2 samples per prompt, got ${c.sampler.samplesPerPrompt}` });
     }
     if (c.feedback.threshold !== undefined && (typeof c.feedback.threshold !== 'number' || c.feedback.threshold < 0)) {
-      out.push({ path: ['feedback', 'threshold'], message: `pairwise needs a number >= 0 (the minimum reward gap of a pair), got ${JSON.stringify(c.feedback.threshold)}` });
+      out.push({
+        path: ['feedback', 'threshold'],
+        message: `pairwise needs a number >= 0 (the minimum reward gap of a pair), got ${JSON.stringify(c.feedback.threshold)}`,
+      });
     }
     if (c.feedback.perPrompt) out.push({ path: ['feedback', 'perPrompt'], message: 'perPrompt thresholds apply to binary feedback only' });
   } else if (c.feedback.mode !== undefined) {
@@ -48,10 +48,17 @@ export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<str
   }
   if (c.labeler.kind === 'judge' && c.labeler.mode === 'pairwise') {
     if (type !== 'pairwise') {
-      out.push({ path: ['feedback', 'type'], message: `a pairwise judge produces pairwise feedback directly: feedback.type must be pairwise, not ${type} (or use labeler.mode: pointwise for rewards per sample)` });
+      out.push({
+        path: ['feedback', 'type'],
+        message: `a pairwise judge produces pairwise feedback directly: feedback.type must be pairwise, not ${type} (or use labeler.mode: pointwise for rewards per sample)`,
+      });
     }
     for (const k of ['mode', 'threshold'] as const) {
-      if (c.feedback[k] !== undefined) out.push({ path: ['feedback', k], message: `the pairwise judge picks and decides the pairs itself: remove feedback.${k} (pairs are chosen by labeler.pairing)` });
+      if (c.feedback[k] !== undefined)
+        out.push({
+          path: ['feedback', k],
+          message: `the pairwise judge picks and decides the pairs itself: remove feedback.${k} (pairs are chosen by labeler.pairing)`,
+        });
     }
   } else if (c.labeler.kind === 'judge') {
     for (const k of ['pairing', 'maxPairsPerPrompt', 'swap'] as const) {
@@ -65,7 +72,8 @@ export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<str
 function zodProblems(err: z.ZodError): Problem[] {
   return err.issues.map((i) => {
     let message = i.message;
-    if (i.code === 'unrecognized_keys') message = `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling)`;
+    if (i.code === 'unrecognized_keys')
+      message = `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling)`;
     else if (i.code === 'invalid_type' && /received undefined/.test(i.message)) message = `required (${i.message.replace(/^Invalid input: /, '')})`;
     else if (i.code === 'invalid_union' && 'discriminator' in i) message = `${i.message}; supported kinds: see README "Campaign file"`;
     return { path: i.path as (string | number)[], message };
@@ -89,7 +97,10 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `line ${lc.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => `line ${lc.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
+    );
   }
   const raw = doc.toJS();
   const where = (p: (string | number)[]): string => {

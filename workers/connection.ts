@@ -1,8 +1,10 @@
 /** Where Temporal is: TEMPORAL_ADDRESS (+ Temporal's standard env configuration) or the embedded dev server. */
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { DefaultLogger, LogLevel, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Logger, LogLevel, NativeConnection, Runtime } from '@temporalio/worker';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { EXIT, UserError } from '../config/errors';
 import { ensureEmbeddedServer } from './dev-server';
 
 export interface Target {
@@ -16,18 +18,36 @@ export interface Target {
 
 export const STATE_DIR = () => path.resolve(process.env.ALIGNLOOP_HOME ?? '.alignloop');
 
-export async function resolveTarget(opts: { startEmbedded: boolean; log?: (s: string) => void }): Promise<Target> {
-  if (process.env.TEMPORAL_ADDRESS) {
-    const cfg = loadClientConnectConfig();
-    const address = (cfg.connectionOptions.address as string | undefined) ?? process.env.TEMPORAL_ADDRESS;
-    return { address, namespace: cfg.namespace ?? 'default', connectionOptions: { ...cfg.connectionOptions, address }, embedded: false };
+/**
+ * Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_PROFILE,
+ * TEMPORAL_API_KEY, TEMPORAL_TLS_*, profiles in temporal.toml) is always read: a user whose
+ * profile names a server gets that server, never a silently started embedded one.
+ */
+export function configuredTarget(): Target | null {
+  let cfg: ReturnType<typeof loadClientConnectConfig>;
+  try {
+    cfg = loadClientConnectConfig();
+  } catch (e) {
+    throw new UserError(`Temporal environment configuration: ${(e as Error).message} (check TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE)`, EXIT.usage);
   }
-  if (!opts.startEmbedded) {
-    const fs = await import('node:fs');
-    const rec = path.join(STATE_DIR(), 'server.json');
-    if (!fs.existsSync(rec)) {
-      throw new Error('no Temporal server: set TEMPORAL_ADDRESS, or start one with `alignloop dev-server` or `alignloop run`');
-    }
+  const address = (cfg.connectionOptions.address as string | undefined) ?? process.env.TEMPORAL_ADDRESS;
+  if (address) return { address, namespace: cfg.namespace ?? 'default', connectionOptions: { ...cfg.connectionOptions, address }, embedded: false };
+  if (process.env.TEMPORAL_PROFILE) {
+    throw new UserError(
+      `Temporal profile "${process.env.TEMPORAL_PROFILE}" names no address; add address = "host:port" to it, or unset TEMPORAL_PROFILE to use the embedded server`,
+      EXIT.usage,
+    );
+  }
+  return null;
+}
+
+export async function resolveTarget(opts: { startEmbedded: boolean; log?: (s: string) => void }): Promise<Target> {
+  const configured = configuredTarget();
+  if (configured) return configured;
+  if (!opts.startEmbedded && !fs.existsSync(path.join(STATE_DIR(), 'server.json'))) {
+    throw new UserError(
+      'no Temporal server: set TEMPORAL_ADDRESS (or a profile in temporal.toml), or start one with `alignloop dev-server` or `alignloop run`',
+    );
   }
   const s = await ensureEmbeddedServer(STATE_DIR(), opts.log);
   return { address: s.address, namespace: 'default', connectionOptions: { address: s.address }, embedded: true, uiPort: s.uiPort };
@@ -44,9 +64,22 @@ function installRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const level = (process.env.ALIGNLOOP_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
+  // Role workers other than control poll activities only, by design: the SDK's warning about it is noise.
+  const expected = new Set(['No workflows registered, not polling for workflow tasks']);
+  const inner = new DefaultLogger(level);
+  const logger: Logger = {
+    log: (l, message, meta) => (expected.has(message) ? undefined : inner.log(l, message, meta)),
+    trace: (m, meta) => logger.log('TRACE', m, meta),
+    debug: (m, meta) => logger.log('DEBUG', m, meta),
+    info: (m, meta) => logger.log('INFO', m, meta),
+    warn: (m, meta) => logger.log('WARN', m, meta),
+    error: (m, meta) => logger.log('ERROR', m, meta),
+  };
   try {
-    Runtime.install({ logger: new DefaultLogger(level) });
-  } catch { /* already installed by the host process */ }
+    Runtime.install({ logger });
+  } catch {
+    /* already installed by the host process */
+  }
 }
 
 export async function connectWorker(t: Target): Promise<NativeConnection> {

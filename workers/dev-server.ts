@@ -8,15 +8,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { DevServerError } from '../config/errors';
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
-
-export class DevServerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DevServerError';
-  }
-}
 
 const NO_CLI =
   'the Temporal CLI is not installed: run `bash scripts/ensure-temporal.sh` (builds it with Go), or set ALIGNLOOP_TEMPORAL_BIN to a temporal binary, or TEMPORAL_ADDRESS to a running server';
@@ -51,7 +45,15 @@ export async function startWithSdkDownload(o: DevServerOptions): Promise<{ addre
   }
   try {
     const env = await testing.TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'cached-download' }, dbFilename: o.dbFile, ip: '127.0.0.1', port: o.port, ui: true, uiPort: o.uiPort, namespace: 'default' },
+      server: {
+        executable: { type: 'cached-download' },
+        dbFilename: o.dbFile,
+        ip: '127.0.0.1',
+        port: o.port,
+        ui: true,
+        uiPort: o.uiPort,
+        namespace: 'default',
+      },
     });
     return { address: `127.0.0.1:${o.port}`, stop: () => env.teardown() };
   } catch (e) {
@@ -68,8 +70,20 @@ export interface DevServerOptions {
 
 export function devServerArgs(o: DevServerOptions): string[] {
   return [
-    'server', 'start-dev', '--db-filename', o.dbFile, '--ip', '127.0.0.1', '--port', String(o.port), '--ui-port', String(o.uiPort),
-    '--log-level', 'warn', '--namespace', 'default',
+    'server',
+    'start-dev',
+    '--db-filename',
+    o.dbFile,
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--ui-port',
+    String(o.uiPort),
+    '--log-level',
+    'warn',
+    '--namespace',
+    'default',
   ];
 }
 
@@ -88,7 +102,10 @@ export async function freePort(): Promise<number> {
 export async function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
     sock.once('error', () => resolve(false));
   });
 }
@@ -175,7 +192,9 @@ export async function ensureEmbeddedServer(stateDir: string, log: (s: string) =>
         await waitForServer(r.address, 10000);
         return { pid: r.pid, address: r.address, uiPort: r.uiPort, started: false };
       }
-    } catch { /* stale record: start a new server */ }
+    } catch {
+      /* stale record: start a new server */
+    }
   }
   const port = (await portInUse(7233)) ? await freePort() : 7233;
   const uiPort = (await portInUse(8233)) ? await freePort() : 8233;
@@ -199,4 +218,45 @@ export function stopEmbeddedServer(stateDir: string): boolean {
   if (!alive(r.pid)) return false;
   process.kill(-r.pid, 'SIGTERM');
   return true;
+}
+
+/**
+ * `alignloop dev-server`: the project's server in the foreground (Ctrl-C stops it), recorded in
+ * <stateDir>/server.json while it runs so other commands find it. Resolves with its exit code.
+ */
+export async function runDevServerInForeground(stateDir: string, ports: { port: number; uiPort: number }, log: (s: string) => void): Promise<number> {
+  fs.mkdirSync(stateDir, { recursive: true });
+  const { port, uiPort } = ports;
+  if (await portInUse(port))
+    throw new DevServerError(`port ${port} is in use (is a dev server already running? \`alignloop dev-server --stop\`), or pass --port`);
+  const dbFile = path.join(stateDir, 'temporal.db');
+  const banner = (address: string) => `Temporal dev server on ${address}, Web UI http://127.0.0.1:${uiPort}, data ${dbFile} (Ctrl-C stops it)`;
+  const interrupted = () =>
+    new Promise<void>((r) => {
+      process.once('SIGINT', () => r());
+      process.once('SIGTERM', () => r());
+    });
+  if (!findTemporalBinary()) {
+    log('no Temporal CLI built here: downloading it through the Temporal SDK (needs internet)');
+    const d = await startWithSdkDownload({ dbFile, port, uiPort });
+    log(banner(d.address));
+    await interrupted();
+    await d.stop();
+    return 0;
+  }
+  const address = `127.0.0.1:${port}`;
+  const child = spawn(temporalBinary(), devServerArgs({ dbFile, port, uiPort }), { stdio: 'inherit' });
+  const recordFile = path.join(stateDir, 'server.json');
+  fs.writeFileSync(recordFile, JSON.stringify({ pid: child.pid!, address, uiPort, dbFile } satisfies ServerRecord));
+  log(banner(address));
+  void waitForServer(address).then(
+    () => extendRetention(address),
+    () => undefined,
+  );
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? 0)));
+  fs.rmSync(recordFile, { force: true });
+  return code;
 }

@@ -2,7 +2,10 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as activities from '../activities/campaign-activities';
+import { createControlActivities } from '../activities/control';
+import { createJudgeActivities, createScoreActivities } from '../activities/label';
+import { createSampleActivities } from '../activities/sample';
+import { createTrainActivities } from '../activities/train';
 import { closeCachedSessions } from '../activities/score/ort-session';
 import { QUEUES, Role } from '../config/queues';
 
@@ -13,6 +16,15 @@ function workflowSource(): { workflowBundle: { codePath: string } } | { workflow
   if (fs.existsSync(WORKFLOW_BUNDLE)) return { workflowBundle: { codePath: WORKFLOW_BUNDLE } };
   return { workflowsPath: require.resolve('../workflows') };
 }
+
+/** Each queue's worker registers that queue's activities only. */
+const ROLE_ACTIVITIES: Record<Role, () => object> = {
+  control: createControlActivities,
+  sample: createSampleActivities,
+  score: createScoreActivities,
+  judge: createJudgeActivities,
+  train: createTrainActivities,
+};
 
 const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number; shutdownGraceTime?: number }> = {
   control: { maxConcurrentActivityTaskExecutions: 8 },
@@ -28,7 +40,10 @@ export async function createWorkers(connection: NativeConnection, namespace: str
   for (const role of roles) {
     workers.push(
       await Worker.create({
-        connection, namespace, taskQueue: QUEUES[role], activities,
+        connection,
+        namespace,
+        taskQueue: QUEUES[role],
+        activities: ROLE_ACTIVITIES[role](),
         ...(role === 'control' ? workflowSource() : {}),
         ...ROLE_SETTINGS[role],
       }),

@@ -1,5 +1,9 @@
 import { proxyActivities, RetryPolicy } from '@temporalio/workflow';
-import type * as activities from '../activities/campaign-activities';
+import type { ControlActivities } from '../activities/control';
+import type { JudgeActivities, ScoreActivities } from '../activities/label';
+import type { SampleActivities } from '../activities/sample';
+import type { TrainActivities } from '../activities/train';
+import { NON_RETRYABLE_ERROR_TYPES } from '../config/errors';
 import { QUEUES } from '../config/queues';
 
 const retry: RetryPolicy = {
@@ -7,20 +11,20 @@ const retry: RetryPolicy = {
   backoffCoefficient: 2,
   maximumInterval: '30s',
   maximumAttempts: 20,
-  nonRetryableErrorTypes: ['InputError', 'ModelFolderError', 'FeedbackOptionsError', 'ConfigError', 'InvariantViolation', 'JudgeConfigError', 'JudgeSystemicError', 'JudgeBudgetExhausted'],
+  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
 };
 
-/** Activity stubs per task queue; heartbeat timeouts come from the campaign file. */
+/** Activity stubs, one per task queue and typed by that queue's activities; heartbeat timeouts come from the campaign file. */
 export function activityProxies(heartbeatTimeoutSeconds: number) {
   const hb = heartbeatTimeoutSeconds * 1000;
+  // Every activity heartbeats, so one held by a dead worker is retried after the heartbeat
+  // timeout rather than after its start-to-close timeout.
   return {
-    // Every activity heartbeats, so one held by a dead worker is retried after the heartbeat
-    // timeout rather than after its start-to-close timeout.
-    control: proxyActivities<typeof activities>({ taskQueue: QUEUES.control, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
-    sample: proxyActivities<typeof activities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
-    score: proxyActivities<typeof activities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
-    judge: proxyActivities<typeof activities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
-    train: proxyActivities<typeof activities>({ taskQueue: QUEUES.train, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
+    control: proxyActivities<ControlActivities>({ taskQueue: QUEUES.control, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
+    sample: proxyActivities<SampleActivities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
+    score: proxyActivities<ScoreActivities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
+    judge: proxyActivities<JudgeActivities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
+    train: proxyActivities<TrainActivities>({ taskQueue: QUEUES.train, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
   };
 }
 
@@ -29,8 +33,16 @@ export function activityProxies(heartbeatTimeoutSeconds: number) {
  * retry interval is the poll interval, so nothing is held open and history does not grow per poll.
  */
 export function batchPoller(pollSeconds: number, heartbeatTimeoutSeconds: number) {
-  return proxyActivities<typeof activities>({
-    taskQueue: QUEUES.judge, startToCloseTimeout: '2m', heartbeatTimeout: heartbeatTimeoutSeconds * 1000, scheduleToCloseTimeout: '26h',
-    retry: { initialInterval: pollSeconds * 1000, backoffCoefficient: 1, maximumInterval: pollSeconds * 1000, nonRetryableErrorTypes: retry.nonRetryableErrorTypes },
+  return proxyActivities<Pick<JudgeActivities, 'awaitJudgeBatch'>>({
+    taskQueue: QUEUES.judge,
+    startToCloseTimeout: '2m',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    scheduleToCloseTimeout: '26h',
+    retry: {
+      initialInterval: pollSeconds * 1000,
+      backoffCoefficient: 1,
+      maximumInterval: pollSeconds * 1000,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
   });
 }

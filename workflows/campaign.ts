@@ -39,8 +39,15 @@ export const iterationWorkflowId = (campaignId: string, n: number) => `${campaig
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignResult> {
   const { campaignId, config } = input;
   const s: CampaignCarry = input.carry ?? {
-    nextIteration: 0, initial: null, policy: null, summaries: [], paused: false, stopRequested: false,
-    spentUsd: 0, budgetUsd: config.budget?.usd ?? null, pauseReason: null,
+    nextIteration: 0,
+    initial: null,
+    policy: null,
+    summaries: [],
+    paused: false,
+    stopRequested: false,
+    spentUsd: 0,
+    budgetUsd: config.budget?.usd ?? null,
+    pauseReason: null,
   };
   const spent = () => s.spentUsd + (s.partialSpentUsd ?? 0);
   const checkBudget = (force = false) => {
@@ -70,9 +77,18 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   });
   setHandler(stopSignal, () => void (s.stopRequested = true));
   setHandler(campaignStatusQuery, () => ({
-    campaignId, name: config.name, state: state(), iterations: config.iterations, completed: s.nextIteration,
-    currentIteration: current, childWorkflowId: current === null ? null : iterationWorkflowId(campaignId, current),
-    artifactsRoot: config.artifacts.root, summaries: s.summaries, spentUsd: spent(), budgetUsd: s.budgetUsd, pauseReason: s.pauseReason,
+    campaignId,
+    name: config.name,
+    state: state(),
+    iterations: config.iterations,
+    completed: s.nextIteration,
+    currentIteration: current,
+    childWorkflowId: current === null ? null : iterationWorkflowId(campaignId, current),
+    artifactsRoot: config.artifacts.root,
+    summaries: s.summaries,
+    spentUsd: spent(),
+    budgetUsd: s.budgetUsd,
+    pauseReason: s.pauseReason,
   }));
 
   if (!s.initial) {
@@ -113,4 +129,3 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   await condition(allHandlersFinished);
   return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });
 }
-

@@ -1,6 +1,8 @@
 import { ActivityFailure, ApplicationFailure, setHandler } from '@temporalio/workflow';
-import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
-import { activityProxies, batchPoller } from './activity-proxies';
+import type { FileRef, IterationScope, IterationSummary, ScoreShardResult } from '../activities/types';
+import { ERROR_TYPE } from '../config/errors';
+import { activityProxies } from './activity-proxies';
+import { labelShard } from './label-stage';
 import { iterationStatusQuery, IterationStatus, Stage } from './messages';
 
 export interface IterationInput extends IterationScope {
@@ -12,12 +14,11 @@ export interface IterationInput extends IterationScope {
 
 /** Done, or stopped short because the judge budget ran out (the campaign pauses; a rerun resumes from the cache). */
 export type IterationOutput =
-  | { summary: IterationSummary; checkpoint: FileRef; budgetExhausted?: undefined }
-  | { budgetExhausted: { message: string; spentUsd: number } };
+  { summary: IterationSummary; checkpoint: FileRef; budgetExhausted?: undefined } | { budgetExhausted: { message: string; spentUsd: number } };
 
 function budgetFailure(e: unknown): { message: string; spentUsd: number } | null {
   const cause = e instanceof ActivityFailure ? e.cause : e;
-  if (cause instanceof ApplicationFailure && cause.type === 'JudgeBudgetExhausted') {
+  if (cause instanceof ApplicationFailure && cause.type === ERROR_TYPE.JudgeBudgetExhausted) {
     const d = (cause.details?.[0] ?? {}) as { spentUsd?: number };
     return { message: cause.message, spentUsd: d.spentUsd ?? 0 };
   }
@@ -40,31 +41,32 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
     timings[name] = (Date.now() - t0) / 1000;
     return out;
   };
-  const counted = <T>(p: Promise<T>) => p.then((r) => { status.shardsDone++; return r; });
+  const counted = <T>(p: Promise<T>) =>
+    p.then((r) => {
+      status.shardsDone++;
+      return r;
+    });
 
   const prompts = await stage('prompts', 1, () => acts.control.preparePrompts(scope));
   const samples = await stage('sample', prompts.shards.length, () =>
     Promise.all(prompts.shards.map((p, shard) => counted(acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
   );
   const budgetUsd = input.budgetUsd ?? null;
-  const label = (s: SampleShardResult, shard: number): Promise<ScoreShardResult> => {
-    const l = config.labeler;
-    if (l.kind !== 'judge') return acts.score.scoreShard({ ...scope, shard, samples: s.ref });
-    const shardInput = { ...scope, shard, samples: s.ref, budgetUsd };
-    if (!l.batch.enabled) return acts.judge.judgeShard(shardInput);
-    return (async () => {
-      const sub = await acts.judge.submitJudgeBatch(shardInput);
-      if (sub.batchId) await batchPoller(l.batch.pollSeconds, config.durability.heartbeatTimeoutSeconds).awaitJudgeBatch({ config, batchId: sub.batchId });
-      return acts.judge.collectJudgeBatch({ ...shardInput, batchId: sub.batchId });
-    })();
-  };
   // Any other failure fails the iteration at once; a spent budget lets the other shards finish what
   // they can (they stop at the same shared budget), then hands the campaign a pause, not a failure.
-  const outcomes = await stage('score', samples.length, () => Promise.all(samples.map((s, shard) => counted(label(s, shard).catch((e) => {
-    const b = budgetFailure(e);
-    if (!b) throw e;
-    return b;
-  })))));
+  const outcomes = await stage('score', samples.length, () =>
+    Promise.all(
+      samples.map((s, shard) =>
+        counted(
+          labelShard(scope, shard, s.ref, budgetUsd).catch((e) => {
+            const b = budgetFailure(e);
+            if (!b) throw e;
+            return b;
+          }),
+        ),
+      ),
+    ),
+  );
   const short = outcomes.filter((o): o is { message: string; spentUsd: number } => !('ref' in o));
   if (short.length > 0) {
     status.stage = 'done';
@@ -74,11 +76,27 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
   const feedback = await stage('feedback', 1, () => acts.control.buildIterationFeedback({ ...scope, scored: scored.map((s) => s.ref) }));
   const train = await stage('train', 1, () =>
     acts.train.trainPolicy({
-      ...scope, feedback: feedback.files?.jsonl ?? null, emptyReason: feedback.stats.empty_reason, policy: input.policy, reference: input.reference, prompts: prompts.shards,
+      ...scope,
+      feedback: feedback.files?.jsonl ?? null,
+      emptyReason: feedback.stats.empty_reason,
+      policy: input.policy,
+      reference: input.reference,
+      prompts: prompts.shards,
     }),
   );
   const summary = await stage('manifest', 1, () =>
-    acts.control.writeIterationManifest({ ...scope, policyIn: input.policy, reference: input.reference, prompts, samples, scored, feedback, train, timings, startedAt }),
+    acts.control.writeIterationManifest({
+      ...scope,
+      policyIn: input.policy,
+      reference: input.reference,
+      prompts,
+      samples,
+      scored,
+      feedback,
+      train,
+      timings,
+      startedAt,
+    }),
   );
   status.stage = 'done';
   return { summary, checkpoint: train.checkpoint };

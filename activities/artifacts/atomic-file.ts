@@ -43,7 +43,11 @@ export function writeFileAtomic(target: string, pieces: Iterable<string> | strin
     fs.closeSync(fd);
     fs.renameSync(tmp, target);
   } catch (e) {
-    try { fs.closeSync(fd); } catch { /* already closed */ }
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     fs.rmSync(tmp, { force: true });
     throw e;
   }

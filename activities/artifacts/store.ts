@@ -53,7 +53,7 @@ export function markComplete<E>(ref: FileRef, extra: E): DoneManifest<E> {
   return m;
 }
 
-/** Checks a referenced input before use (durability rule 7: invariants on resume). */
+/** Checks a referenced input before use (docs/durability.md rule 7: invariants on resume). */
 export function verifyRef(ref: FileRef, what: string): void {
   if (!fs.existsSync(ref.path)) throw new Error(`${what} ${ref.path} is missing (was the artifact store moved or cleaned?)`);
   const sha = sha256File(ref.path);

@@ -1,10 +1,11 @@
 /**
- * Feedback building (spec/feedback.md sections 2, 3 and 6): scored samples -> pairwise, binary
+ * Feedback building (docs/feedback-format.md sections 2, 3 and 6): scored samples -> pairwise, binary
  * or scalar examples, with the statistics every conversion reports. Pure and deterministic:
  * the same input order, seed, mode and threshold give the same examples.
  */
 import { Rng, seededRng, shuffleInPlace } from './rng';
 import type { ScoredSample, Turn } from './scored-samples';
+import { FeedbackOptionsError } from '../../config/errors';
 
 export type FeedbackType = 'pairwise' | 'binary' | 'scalar';
 export type PairMode = 'random' | 'max' | 'min';
@@ -81,16 +82,11 @@ export interface FeedbackStats {
   judge_pairs?: { pairs: number; decided: number; ties: number; inconsistent: number };
 }
 
-export class FeedbackOptionsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FeedbackOptionsError';
-  }
-}
-
 export function summarize(values: number[]): RewardSummary | null {
   if (values.length === 0) return null;
-  let sum = 0, min = Infinity, max = -Infinity;
+  let sum = 0,
+    min = Infinity,
+    max = -Infinity;
   for (const v of values) {
     sum += v;
     if (v < min) min = v;
@@ -137,11 +133,13 @@ function candidatePairs(group: Labelled[], mode: PairMode, t: number, rng: Rng):
   if (mode === 'max') {
     // Stable sort by reward descending: the first of equal rewards stays first.
     const sorted = group.map((s, i) => ({ s, i })).sort((p, q) => q.s.reward - p.s.reward || p.i - q.i);
-    const best = sorted[0].s, worst = sorted[sorted.length - 1].s;
+    const best = sorted[0].s,
+      worst = sorted[sorted.length - 1].s;
     return best.reward - worst.reward > t ? { pairs: [[best, worst]], dropped: 0, odd: 0 } : { pairs: [], dropped: 1, odd: 0 };
   }
   // min: the smallest admissible gap d (d >= t within tolerance, d > 0), every pair at that gap.
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity,
+    hi = -Infinity;
   for (const s of group) {
     if (s.reward < lo) lo = s.reward;
     if (s.reward > hi) hi = s.reward;
@@ -194,14 +192,30 @@ export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: Feedbac
   validateOptions(opts);
   const seed = opts.seed ?? 0;
   const rng = seededRng(seed);
-  const mode = opts.type === 'pairwise' ? opts.mode ?? 'max' : null;
+  const mode = opts.type === 'pairwise' ? (opts.mode ?? 'max') : null;
   const stats: FeedbackStats = {
-    type: opts.type, mode, threshold_rule: '', threshold: null, seed,
-    prompts_in: groups.size, samples_in: 0, labelled: 0, unlabelled: {}, non_finite: 0,
-    prompts_skipped_too_few_labelled: 0, prompts_dropped_by_threshold: 0, pairs_dropped_by_threshold: 0,
-    samples_unpaired_odd: 0, prompts_out: 0, examples_out: 0,
-    label_balance: { desirable_or_a: 0, undesirable_or_b: 0 }, swapped: 0,
-    reward: null, mean_margin: null, notes: [], empty_reason: null,
+    type: opts.type,
+    mode,
+    threshold_rule: '',
+    threshold: null,
+    seed,
+    prompts_in: groups.size,
+    samples_in: 0,
+    labelled: 0,
+    unlabelled: {},
+    non_finite: 0,
+    prompts_skipped_too_few_labelled: 0,
+    prompts_dropped_by_threshold: 0,
+    pairs_dropped_by_threshold: 0,
+    samples_unpaired_odd: 0,
+    prompts_out: 0,
+    examples_out: 0,
+    label_balance: { desirable_or_a: 0, undesirable_or_b: 0 },
+    swapped: 0,
+    reward: null,
+    mean_margin: null,
+    notes: [],
+    empty_reason: null,
   };
 
   const labelledGroups: Labelled[][] = [];
@@ -239,7 +253,12 @@ export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: Feedbac
     stats.threshold = global;
     for (const lab of labelledGroups) {
       if (lab.length === 0) continue;
-      const tau = perPrompt ? resolveThreshold(rule, lab.map((s) => s.reward)) : (global as number);
+      const tau = perPrompt
+        ? resolveThreshold(
+            rule,
+            lab.map((s) => s.reward),
+          )
+        : (global as number);
       stats.prompts_out++;
       for (const s of lab) {
         const label = s.reward >= tau ? 1 : 0;
@@ -285,7 +304,8 @@ export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: Feedbac
 
 function explainEmpty(s: FeedbackStats): string {
   const unl = s.samples_in - s.labelled;
-  if (s.labelled === 0) return `0 ${s.type === 'pairwise' ? 'pairs' : 'examples'}: none of the ${s.samples_in} samples is labelled (${unl} unlabelled or non-finite)`;
+  if (s.labelled === 0)
+    return `0 ${s.type === 'pairwise' ? 'pairs' : 'examples'}: none of the ${s.samples_in} samples is labelled (${unl} unlabelled or non-finite)`;
   if (s.type !== 'pairwise') return `0 examples from ${s.samples_in} samples`;
   const parts: string[] = [];
   if (s.prompts_dropped_by_threshold > 0) {

@@ -1,5 +1,5 @@
 /**
- * Output shapes (spec/feedback.md section 4). Key order is part of the contract: the object
+ * Output shapes (docs/feedback-format.md section 4). Key order is part of the contract: the object
  * literals below are written in the order the spec shows.
  */
 import type { FeedbackExample, PairExample, SingleExample } from './build';
@@ -11,7 +11,8 @@ function halosRecord(ex: FeedbackExample): Record<string, unknown> {
   if (ex.kind === 'pair') {
     const rec: Record<string, unknown> = { prompt_id: ex.prompt_id, prompt: ex.prompt, output_A: ex.a.output, output_B: ex.b.output, label: ex.label };
     // A judge that gives only a verdict gives no rewards: leave them out rather than invent them.
-    if (ex.a.reward !== null && ex.b.reward !== null) Object.assign(rec, { reward_A: ex.a.reward, reward_B: ex.b.reward, reward_difference: Math.abs(ex.a.reward - ex.b.reward) });
+    if (ex.a.reward !== null && ex.b.reward !== null)
+      Object.assign(rec, { reward_A: ex.a.reward, reward_B: ex.b.reward, reward_difference: Math.abs(ex.a.reward - ex.b.reward) });
     rec.type = 'pairwise_feedback';
     return rec;
   }

@@ -5,9 +5,10 @@
  * output order is swapped with probability 0.5 (seeded) so trainers that read A/B see no position.
  */
 import { seededRng } from './rng';
-import { forEachJsonLine } from './files';
+import { forEachJsonLine } from '../artifacts/json-lines';
 import type { FeedbackStats, PairExample } from './build';
-import { InputError, validateRecord } from './scored-samples';
+import { validateRecord } from './scored-samples';
+import { InputError } from '../../config/errors';
 
 /** A line of a judged-pairs file (written by the pairwise judge). */
 export function isJudgedPair(raw: unknown): boolean {
@@ -17,11 +18,28 @@ export function isJudgedPair(raw: unknown): boolean {
 
 export function emptyJudgeStats(seed: number): FeedbackStats {
   return {
-    type: 'pairwise', mode: 'judge', threshold_rule: 'judge verdict', threshold: null, seed,
-    prompts_in: 0, samples_in: 0, labelled: 0, unlabelled: {}, non_finite: 0,
-    prompts_skipped_too_few_labelled: 0, prompts_dropped_by_threshold: 0, pairs_dropped_by_threshold: 0,
-    samples_unpaired_odd: 0, prompts_out: 0, examples_out: 0,
-    label_balance: { desirable_or_a: 0, undesirable_or_b: 0 }, swapped: 0, reward: null, mean_margin: null, notes: [], empty_reason: null,
+    type: 'pairwise',
+    mode: 'judge',
+    threshold_rule: 'judge verdict',
+    threshold: null,
+    seed,
+    prompts_in: 0,
+    samples_in: 0,
+    labelled: 0,
+    unlabelled: {},
+    non_finite: 0,
+    prompts_skipped_too_few_labelled: 0,
+    prompts_dropped_by_threshold: 0,
+    pairs_dropped_by_threshold: 0,
+    samples_unpaired_odd: 0,
+    prompts_out: 0,
+    examples_out: 0,
+    label_balance: { desirable_or_a: 0, undesirable_or_b: 0 },
+    swapped: 0,
+    reward: null,
+    mean_margin: null,
+    notes: [],
+    empty_reason: null,
     judge_pairs: { pairs: 0, decided: 0, ties: 0, inconsistent: 0 },
   };
 }
@@ -44,7 +62,18 @@ export class JudgedPairCollector {
 
   add(raw: unknown, file: string, line: number): void {
     if (!isJudgedPair(raw)) throw new InputError(file, line, 'not a judged pair (needs sample_ids, outputs and winner)', 'pass the output of a pairwise judge');
-    const r = raw as { prompt_id: string; prompt: unknown; sample_ids: number[]; outputs: unknown[]; winner: string | null; label_status: string; scores: [number, number] | null; iteration?: number; presented?: unknown; verdicts?: unknown };
+    const r = raw as {
+      prompt_id: string;
+      prompt: unknown;
+      sample_ids: number[];
+      outputs: unknown[];
+      winner: string | null;
+      label_status: string;
+      scores: [number, number] | null;
+      iteration?: number;
+      presented?: unknown;
+      verdicts?: unknown;
+    };
     const jp = this.stats.judge_pairs!;
     const s = this.stats;
     jp.pairs++;
@@ -55,16 +84,34 @@ export class JudgedPairCollector {
     else if (r.winner !== 'x' && r.winner !== 'y') s.unlabelled[r.label_status] = (s.unlabelled[r.label_status] ?? 0) + 1;
     if (r.winner !== 'x' && r.winner !== 'y') return;
     jp.decided++;
-    const side = (k: 0 | 1) => validateRecord({
-      prompt_id: r.prompt_id, sample_id: r.sample_ids[k], prompt: r.prompt, output: r.outputs[k],
-      reward: r.scores ? r.scores[k] : null, label_status: r.scores ? 'ok' : 'no_judge_score', ...(typeof r.iteration === 'number' ? { iteration: r.iteration } : {}),
-    }, file, line, r.sample_ids[k]);
+    const side = (k: 0 | 1) =>
+      validateRecord(
+        {
+          prompt_id: r.prompt_id,
+          sample_id: r.sample_ids[k],
+          prompt: r.prompt,
+          output: r.outputs[k],
+          reward: r.scores ? r.scores[k] : null,
+          label_status: r.scores ? 'ok' : 'no_judge_score',
+          ...(typeof r.iteration === 'number' ? { iteration: r.iteration } : {}),
+        },
+        file,
+        line,
+        r.sample_ids[k],
+      );
     const [x, y] = [side(0), side(1)];
     const swapped = this.rng.next() < 0.5;
     const [a, b] = swapped ? [y, x] : [x, y];
     const aWins = (r.winner === 'x') !== swapped;
     const ex: PairExample = {
-      kind: 'pair', prompt_id: r.prompt_id, prompt: x.prompt, a, b, label: aWins ? 1 : 0, swapped, threshold: null,
+      kind: 'pair',
+      prompt_id: r.prompt_id,
+      prompt: x.prompt,
+      a,
+      b,
+      label: aWins ? 1 : 0,
+      swapped,
+      threshold: null,
       audit: { judge_presented: r.presented ?? null, judge_verdicts: r.verdicts ?? null },
     };
     if (swapped) s.swapped++;

@@ -39,7 +39,10 @@ export function seededRng(seed: number | string): Rng {
     if (seed < 0) hi = (hi ^ 0x80000000) >>> 0;
   }
   const mix = splitmix32(lo ^ Math.imul(hi, 0x27d4eb2d));
-  let a = mix(), b = mix(), c = mix(), d = mix();
+  let a = mix(),
+    b = mix(),
+    c = mix(),
+    d = mix();
   const next32 = (): number => {
     const t = (((a + b) >>> 0) + d) >>> 0;
     d = (d + 1) >>> 0;

@@ -1,7 +1,10 @@
 /**
- * Scored samples (spec/feedback.md section 1): parsing and validation of one record, with
+ * Scored samples (docs/feedback-format.md section 1): parsing and validation of one record, with
  * errors that name the file and line. Pure: no I/O here (see files.ts).
  */
+import { InputError } from '../../config/errors';
+import { isNonFiniteSentinel, parseJsonAllowingNonFinite } from '../artifacts/lenient-json';
+
 export interface Turn {
   role: string;
   content: string;
@@ -23,44 +26,8 @@ export interface ScoredSample {
   line: number;
 }
 
-/** Bad input: what is wrong, where, and how to fix it. */
-export class InputError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number | undefined,
-    readonly problem: string,
-    readonly fix?: string,
-  ) {
-    super(`${file}${line !== undefined ? `:${line}` : ''}: ${problem}${fix ? ` (${fix})` : ''}`);
-    this.name = 'InputError';
-  }
-}
-
-const NONFINITE_PREFIX = '\u0000alignloop-nonfinite:';
-const NONFINITE_TOKEN = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;
-
-/**
- * JSON.parse that also accepts the NaN / Infinity literals Python's json module writes; they
- * come back as sentinels that validateRecord turns into label_status "non_finite".
- */
-export function parseJsonAllowingNonFinite(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (first) {
-    if (!/NaN|Infinity/.test(text)) throw first;
-    const patched = text.replace(NONFINITE_TOKEN, (m) => (m[0] === '"' ? m : JSON.stringify(NONFINITE_PREFIX + m)));
-    return JSON.parse(patched);
-  }
-}
-
-function isNonFiniteSentinel(v: unknown): boolean {
-  return typeof v === 'string' && v.startsWith(NONFINITE_PREFIX);
-}
-
 function isTurn(v: unknown): v is Turn {
-  return (
-    typeof v === 'object' && v !== null && typeof (v as Turn).role === 'string' && typeof (v as Turn).content === 'string'
-  );
+  return typeof v === 'object' && v !== null && typeof (v as Turn).role === 'string' && typeof (v as Turn).content === 'string';
 }
 
 function describe(v: unknown): string {

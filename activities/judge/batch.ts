@@ -12,8 +12,10 @@ import { writeJsonAtomic } from '../artifacts/atomic-file';
 import type { BudgetLedger } from './budget-ledger';
 import { JudgementCache } from './cache';
 import { costUsd, JudgeConfig } from './config';
-import { entryFromReply, estimateTokens, JudgeConfigError, requestBody } from './judge-caller';
-import { JudgeBudgetExhausted, JudgeFileResult, JudgePlan, judgePlanned, JudgeRunOptions, planJudging } from './judge-file';
+import { entryFromReply, estimateTokens, requestBody } from './judge-caller';
+import { parseJsonLines } from '../artifacts/json-lines';
+import { JudgeFileResult, JudgePlan, judgePlanned, JudgeRunOptions, planJudging } from './judge-file';
+import { JudgeConfigError, JudgeBudgetExhausted } from '../../config/errors';
 
 export interface BatchRecord {
   batchId: string | null;
@@ -35,8 +37,10 @@ export function batchClient(c: JudgeConfig, apiKey: string): OpenAI {
 
 /** 401/403/404 from the batch endpoints are configuration errors, as for online calls. */
 function classifyApiError(e: unknown, c: JudgeConfig): never {
-  if (e instanceof OpenAI.APIError && (e.status === 401 || e.status === 403)) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} rejected the API key (HTTP ${e.status}); check the key in $${c.apiKeyEnv}`);
-  if (e instanceof OpenAI.APIError && e.status === 404) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} has no Batch API (HTTP 404 on ${e.message}); turn labeler.batch.enabled off`);
+  if (e instanceof OpenAI.APIError && (e.status === 401 || e.status === 403))
+    throw new JudgeConfigError(`the judge endpoint ${c.baseURL} rejected the API key (HTTP ${e.status}); check the key in $${c.apiKeyEnv}`);
+  if (e instanceof OpenAI.APIError && e.status === 404)
+    throw new JudgeConfigError(`the judge endpoint ${c.baseURL} has no Batch API (HTTP 404 on ${e.message}); turn labeler.batch.enabled off`);
   throw e;
 }
 
@@ -49,7 +53,10 @@ async function findByKey(client: OpenAI, key: string): Promise<string | null> {
   return null;
 }
 
-export async function submitBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir: string; recordFile: string; key: string; ledger: BudgetLedger | null }): Promise<BatchRecord> {
+export async function submitBatch(
+  plan: JudgePlan,
+  o: { client: OpenAI; cacheDir: string; recordFile: string; key: string; ledger: BudgetLedger | null },
+): Promise<BatchRecord> {
   if (fs.existsSync(o.recordFile)) return JSON.parse(fs.readFileSync(o.recordFile, 'utf8')) as BatchRecord;
   const c = plan.config;
   const cache = new JudgementCache(o.cacheDir);
@@ -70,7 +77,8 @@ export async function submitBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir
     if (o.ledger && record.reservation === null) {
       throw new JudgeBudgetExhausted(
         `the judge budget does not cover this batch: ${lines.length} judgements, up to $${estimatedUsd.toFixed(4)}, with $${((o.ledger.b.limitUsd ?? 0) - o.ledger.spent()).toFixed(4)} left ` +
-          'before what other shards hold; raise it with `alignloop resume ID --budget USD`', o.ledger.spent(),
+          'before what other shards hold; raise it with `alignloop resume ID --budget USD`',
+        o.ledger.spent(),
       );
     }
     try {
@@ -78,7 +86,10 @@ export async function submitBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir
       if (!record.batchId) {
         const file = await o.client.files.create({ file: await toFile(Buffer.from(lines.join('')), 'alignloop-judge-batch.jsonl'), purpose: 'batch' });
         const batch = await o.client.batches.create({
-          input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: c.batch.completionWindow, metadata: { alignloop_key: o.key },
+          input_file_id: file.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: c.batch.completionWindow,
+          metadata: { alignloop_key: o.key },
         });
         record.batchId = batch.id;
       }
@@ -91,7 +102,11 @@ export async function submitBatch(plan: JudgePlan, o: { client: OpenAI; cacheDir
   return record;
 }
 
-export async function batchStatus(client: OpenAI, c: JudgeConfig, batchId: string): Promise<{ status: string; terminal: boolean; completed: number; failed: number; total: number }> {
+export async function batchStatus(
+  client: OpenAI,
+  c: JudgeConfig,
+  batchId: string,
+): Promise<{ status: string; terminal: boolean; completed: number; failed: number; total: number }> {
   try {
     const b = await client.batches.retrieve(batchId);
     const rc = b.request_counts ?? { completed: 0, failed: 0, total: 0 };
@@ -112,7 +127,19 @@ function failureOf(status: number): string {
  * Downloads a finished batch's results into the cache. Returns why each unanswered unit has no
  * judgement, and the spend newly booked (results already cached by an earlier attempt are not booked twice).
  */
-export async function collectBatch(plan: JudgePlan, o: { client: OpenAI; cache: JudgementCache; batchId: string; ledger: BudgetLedger | null; reservation?: string | null }) {
+interface BatchResultLine {
+  custom_id?: string;
+  response?: {
+    status_code?: number;
+    body?: { choices?: { message?: { content?: string | null } }[]; usage?: { prompt_tokens?: number; completion_tokens?: number } };
+  } | null;
+  error?: { code?: string } | null;
+}
+
+export async function collectBatch(
+  plan: JudgePlan,
+  o: { client: OpenAI; cache: JudgementCache; batchId: string; ledger: BudgetLedger | null; reservation?: string | null },
+) {
   const c = plan.config;
   const b = await o.client.batches.retrieve(o.batchId).catch((e) => classifyApiError(e, c));
   const units = new Map(plan.units.map((u) => [u.key, u]));
@@ -123,14 +150,8 @@ export async function collectBatch(plan: JudgePlan, o: { client: OpenAI; cache: 
   for (const fileId of [b.output_file_id, b.error_file_id]) {
     if (!fileId) continue;
     const text = await (await o.client.files.content(fileId)).text();
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      let item: { custom_id?: string; response?: { status_code?: number; body?: { choices?: { message?: { content?: string | null } }[]; usage?: { prompt_tokens?: number; completion_tokens?: number } } } | null; error?: { code?: string } | null };
-      try {
-        item = JSON.parse(line);
-      } catch {
-        continue; // a torn line: the unit stays unanswered and is reported below
-      }
+    // A torn line is skipped: its unit stays unanswered and is reported below.
+    for (const item of parseJsonLines<BatchResultLine>(text, 'skip')) {
       const u = item.custom_id ? units.get(item.custom_id) : undefined;
       if (!u || cache.get(u.key)) continue;
       const status = item.response?.status_code ?? 0;
@@ -157,14 +178,23 @@ export async function collectBatch(plan: JudgePlan, o: { client: OpenAI; cache: 
  * the cache, then the file is written from the cache alone, through the same cache instance.
  */
 export async function judgeFromBatch(
-  plan: JudgePlan, outPath: string, o: JudgeRunOptions, batch: { client: OpenAI; batchId: string; ledger: BudgetLedger | null; reservation?: string | null } | null,
+  plan: JudgePlan,
+  outPath: string,
+  o: JudgeRunOptions,
+  batch: { client: OpenAI; batchId: string; ledger: BudgetLedger | null; reservation?: string | null } | null,
 ): Promise<JudgeFileResult> {
   const cache = new JudgementCache(o.cacheDir);
   const got = batch ? await collectBatch(plan, { ...batch, cache }) : null;
   const r = await judgePlanned(plan, outPath, { ...o, cacheOnly: (u) => got?.failures.get(u.key) ?? `batch_${got?.status ?? 'none'}` }, cache);
   if (!got) return r;
   // Written from the cache; what was bought is what the batch brought.
-  return Object.assign(r, { paidCalls: got.bought, cacheHits: r.cacheHits - got.bought, promptTokens: got.promptTokens, completionTokens: got.completionTokens, costUsd: got.costUsd });
+  return Object.assign(r, {
+    paidCalls: got.bought,
+    cacheHits: r.cacheHits - got.bought,
+    promptTokens: got.promptTokens,
+    completionTokens: got.completionTokens,
+    costUsd: got.costUsd,
+  });
 }
 
 /**
@@ -172,13 +202,18 @@ export async function judgeFromBatch(
  * The batch record sits beside the output, so running the command again after a crash resumes the wait.
  */
 export async function judgeFileViaBatch(
-  inPath: string, outPath: string, o: JudgeRunOptions & { onStatus?: (s: { status: string; completed: number; failed: number; total: number }) => void },
+  inPath: string,
+  outPath: string,
+  o: JudgeRunOptions & { onStatus?: (s: { status: string; completed: number; failed: number; total: number }) => void },
 ): Promise<JudgeFileResult> {
   const c = o.config;
   const client = batchClient(c, o.apiKey);
   const plan = await planJudging(inPath, c);
   const recordFile = `${outPath}.batch.json`;
-  const key = createHash('sha256').update(JSON.stringify([path.resolve(outPath), plan.units.map((u) => u.key)])).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(JSON.stringify([path.resolve(outPath), plan.units.map((u) => u.key)]))
+    .digest('hex')
+    .slice(0, 32);
   const rec = await submitBatch(plan, { client, cacheDir: o.cacheDir, recordFile, key, ledger: null });
   if (rec.batchId) {
     for (;;) {

@@ -26,7 +26,8 @@ export function sizes(l: Limits) {
   const capReq = Math.min(l.requestsPerWindow, Math.max(1, l.requestsPerWindow * l.burstShare));
   const capTok = Math.min(l.tokensPerWindow, Math.max(1, l.tokensPerWindow * l.burstShare));
   return {
-    capReq, capTok,
+    capReq,
+    capTok,
     rateReq: Math.max(l.requestsPerWindow - capReq, l.requestsPerWindow * 0.01) / l.windowMs,
     rateTok: Math.max(l.tokensPerWindow - capTok, l.tokensPerWindow * 0.01) / l.windowMs,
   };

@@ -14,7 +14,12 @@ function live(s: LedgerState, now: number): LedgerState {
   return { spent: s.spent, reserved: s.reserved.filter((r) => r.until > now) };
 }
 
-export function reserve(s0: LedgerState, now: number, r: { id: string; scope: string; usd: number; until: number }, limitUsd: number): { state: LedgerState; ok: boolean } {
+export function reserve(
+  s0: LedgerState,
+  now: number,
+  r: { id: string; scope: string; usd: number; until: number },
+  limitUsd: number,
+): { state: LedgerState; ok: boolean } {
   const s = live(s0, now);
   const committed = (s.spent[r.scope] ?? 0) + s.reserved.filter((x) => x.scope === r.scope).reduce((a, x) => a + x.usd, 0);
   if (committed + r.usd > limitUsd + 1e-12) return { state: s, ok: false };

@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseJsonLines } from '../artifacts/json-lines';
 
 export interface CachedJudgement {
   key: string;
@@ -29,8 +30,17 @@ export interface CachedJudgement {
   at: string;
 }
 
-export function judgementKey(parts: { model: string; templateSha256: string; decoding: Record<string, unknown>; prompt: unknown; response: string | string[]; order: string }): string {
-  return createHash('sha256').update(JSON.stringify([parts.model, parts.templateSha256, parts.decoding, parts.prompt, parts.response, parts.order])).digest('hex');
+export function judgementKey(parts: {
+  model: string;
+  templateSha256: string;
+  decoding: Record<string, unknown>;
+  prompt: unknown;
+  response: string | string[];
+  order: string;
+}): string {
+  return createHash('sha256')
+    .update(JSON.stringify([parts.model, parts.templateSha256, parts.decoding, parts.prompt, parts.response, parts.order]))
+    .digest('hex');
 }
 
 function processAlive(pid: number): boolean {
@@ -74,13 +84,8 @@ export class JudgementCache {
       }
       const end = buf.lastIndexOf(0x0a);
       if (end < 0) continue;
-      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
-        if (!line) continue;
-        try {
-          const e = JSON.parse(line) as CachedJudgement;
-          this.entries.set(e.key, e);
-        } catch { /* torn line of a killed writer */ }
-      }
+      // A torn line of a killed writer is skipped.
+      for (const e of parseJsonLines<CachedJudgement>(buf.subarray(0, end).toString('utf8'), 'skip')) this.entries.set(e.key, e);
       this.offsets.set(file, from + end + 1);
     }
   }
@@ -115,7 +120,9 @@ export class JudgementCache {
         try {
           if (!this.claimIsStale(file, staleMs)) return false;
           fs.unlinkSync(file);
-        } catch { /* released meanwhile: try again */ }
+        } catch {
+          /* released meanwhile: try again */
+        }
       }
     }
     return false;
@@ -132,7 +139,9 @@ export class JudgementCache {
     const now = new Date();
     try {
       fs.utimesSync(path.join(this.claims, key), now, now);
-    } catch { /* gone: the owner will re-claim on its next look */ }
+    } catch {
+      /* gone: the owner will re-claim on its next look */
+    }
   }
 
   /** Whether another process holds a live claim on `key`. */

@@ -27,29 +27,35 @@ export const JudgeConfigSchema = z.strictObject({
   timeoutSeconds: z.number().positive().default(60),
   /** Attempts on 5xx / timeouts / connection errors before an item is left unlabelled. */
   attempts: z.number().int().positive().default(3),
-  limits: z.strictObject({
-    requestsPerMinute: z.number().positive().default(500),
-    tokensPerMinute: z.number().positive().default(200000),
-    /** Requests in flight across all workers of the campaign. */
-    maxInFlight: z.number().int().positive().default(16),
-    /** Window of the limits in seconds (60 for per-minute limits; smaller in tests). */
-    windowSeconds: z.number().positive().default(60),
-  }).default({ requestsPerMinute: 500, tokensPerMinute: 200000, maxInFlight: 16, windowSeconds: 60 }),
+  limits: z
+    .strictObject({
+      requestsPerMinute: z.number().positive().default(500),
+      tokensPerMinute: z.number().positive().default(200000),
+      /** Requests in flight across all workers of the campaign. */
+      maxInFlight: z.number().int().positive().default(16),
+      /** Window of the limits in seconds (60 for per-minute limits; smaller in tests). */
+      windowSeconds: z.number().positive().default(60),
+    })
+    .default({ requestsPerMinute: 500, tokensPerMinute: 200000, maxInFlight: 16, windowSeconds: 60 }),
   /** A shard whose unlabelled share exceeds this fails loudly: something systemic is wrong. */
   maxUnlabelledShare: z.number().min(0).max(1).default(0.2),
-  prices: z.strictObject({
-    inputPerMTok: z.number().min(0).default(0),
-    outputPerMTok: z.number().min(0).default(0),
-    /** Price factor of Batch API calls (OpenAI: half price). */
-    batchFactor: z.number().min(0).max(1).default(0.5),
-  }).default({ inputPerMTok: 0, outputPerMTok: 0, batchFactor: 0.5 }),
+  prices: z
+    .strictObject({
+      inputPerMTok: z.number().min(0).default(0),
+      outputPerMTok: z.number().min(0).default(0),
+      /** Price factor of Batch API calls (OpenAI: half price). */
+      batchFactor: z.number().min(0).max(1).default(0.5),
+    })
+    .default({ inputPerMTok: 0, outputPerMTok: 0, batchFactor: 0.5 }),
   /** Batch API: upload, create, wait durably (no activity held open), download. For large offline jobs. */
-  batch: z.strictObject({
-    enabled: z.boolean().default(false),
-    completionWindow: z.literal('24h').default('24h'),
-    /** How often the workflow looks at the batch (a durable timer between short polls). */
-    pollSeconds: z.number().positive().default(60),
-  }).default({ enabled: false, completionWindow: '24h', pollSeconds: 60 }),
+  batch: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      completionWindow: z.literal('24h').default('24h'),
+      /** How often the workflow looks at the batch (a durable timer between short polls). */
+      pollSeconds: z.number().positive().default(60),
+    })
+    .default({ enabled: false, completionWindow: '24h', pollSeconds: 60 }),
 });
 
 export type JudgeConfig = z.infer<typeof JudgeConfigSchema>;

@@ -13,14 +13,7 @@ import { CachedJudgement, JudgementCache } from './cache';
 import { costUsd, JudgeConfig } from './config';
 import { PairwiseReply, parsePairwise, parsePointwise, PointwiseReply } from './parse';
 import type { SharedRateLimiter } from './shared-limiter';
-
-/** The judge endpoint refused the configuration: retrying cannot help. */
-export class JudgeConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'JudgeConfigError';
-  }
-}
+import { JudgeConfigError } from '../../config/errors';
 
 /** One request to the judge: a rendered prompt and the cache key of its answer. */
 export interface JudgeUnit {
@@ -51,15 +44,33 @@ export const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 
 export function requestBody(c: JudgeConfig, u: JudgeUnit, structured: boolean) {
   return {
-    model: c.model, temperature: c.temperature, max_tokens: c.maxTokens,
+    model: c.model,
+    temperature: c.temperature,
+    max_tokens: c.maxTokens,
     messages: [{ role: 'user' as const, content: u.content }],
-    ...(structured ? { response_format: zodResponseFormat(u.kind === 'pairwise' ? PairwiseReply : PointwiseReply, u.kind === 'pairwise' ? 'comparison' : 'judgement') } : {}),
+    ...(structured
+      ? { response_format: zodResponseFormat(u.kind === 'pairwise' ? PairwiseReply : PointwiseReply, u.kind === 'pairwise' ? 'comparison' : 'judgement') }
+      : {}),
   };
 }
 
 /** A reply's text -> the cache entry (a parse failure is an entry too: the call was paid). */
-export function entryFromReply(c: JudgeConfig, u: JudgeUnit, raw: string, structured: boolean, tokens: { prompt: number; completion: number }, batch: boolean): CachedJudgement {
-  const base = { key: u.key, raw, promptTokens: tokens.prompt, completionTokens: tokens.completion, at: new Date().toISOString(), ...(batch ? { batch: true } : {}) };
+export function entryFromReply(
+  c: JudgeConfig,
+  u: JudgeUnit,
+  raw: string,
+  structured: boolean,
+  tokens: { prompt: number; completion: number },
+  batch: boolean,
+): CachedJudgement {
+  const base = {
+    key: u.key,
+    raw,
+    promptTokens: tokens.prompt,
+    completionTokens: tokens.completion,
+    at: new Date().toISOString(),
+    ...(batch ? { batch: true } : {}),
+  };
   if (u.kind === 'pairwise') {
     const v = parsePairwise(raw, c.scale, structured);
     return v.ok ? { ...base, status: 'ok', winner: v.winner, scoreA: v.scoreA, scoreB: v.scoreB } : { ...base, status: v.reason, winner: null };
@@ -186,7 +197,8 @@ export class JudgeCaller {
             await this.limiter.holdUntil(Date.now() + ms);
             continue; // waiting for a rate limit is not a failed attempt
           }
-          if (status === 401 || status === 403) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} rejected the API key (HTTP ${status}); check the key in $${c.apiKeyEnv}`);
+          if (status === 401 || status === 403)
+            throw new JudgeConfigError(`the judge endpoint ${c.baseURL} rejected the API key (HTTP ${status}); check the key in $${c.apiKeyEnv}`);
           if (status === 404) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} does not know model "${c.model}" (HTTP 404); check labeler.model`);
           if (status === 400 && sentStructured && c.structured === 'auto' && /response_format|json_schema|structured/i.test(e.message)) {
             this.structured = false; // the server lacks structured output: parse text replies instead

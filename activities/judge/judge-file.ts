@@ -12,28 +12,11 @@ import { responseText } from '../score/scorer';
 import { BudgetLedger, BudgetScope } from './budget-ledger';
 import { judgementKey, JudgementCache } from './cache';
 import { decodingOf, JudgeConfig } from './config';
-import { CallStats, JudgeCaller, JudgeConfigError, JudgeUnit, Outcome } from './judge-caller';
+import { CallStats, JudgeCaller, JudgeUnit, Outcome } from './judge-caller';
 import { PairPlan, planPairs, Presentation, resolvePair } from './pairwise';
 import { SharedRateLimiter } from './shared-limiter';
 import { JudgeTemplate, loadTemplate, renderPairwise, renderPointwise } from './template';
-
-export { JudgeConfigError };
-
-/** Too many items unlabelled: something systemic is wrong (output was still written for audit). */
-export class JudgeSystemicError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'JudgeSystemicError';
-  }
-}
-
-/** The budget ran out before every item was judged: pause, raise the budget, resume (nothing is bought twice). */
-export class JudgeBudgetExhausted extends Error {
-  constructor(message: string, readonly spentUsd: number) {
-    super(message);
-    this.name = 'JudgeBudgetExhausted';
-  }
-}
+import { JudgeBudgetExhausted, JudgeSystemicError } from '../../config/errors';
 
 export interface JudgeRunOptions {
   config: JudgeConfig;
@@ -110,14 +93,16 @@ export async function planJudging(inPath: string, c: JudgeConfig): Promise<Judge
     return { config: c, template, samples, units, pairs: null };
   }
   const pairs = planPairs(perPrompt, c);
-  const units = pairs.pairs.flatMap((p) => p.presentations.map((o): JudgeUnit => {
-    const [a, b] = o === 'xy' ? [p.x.text, p.y.text] : [p.y.text, p.x.text];
-    return {
-      kind: 'pairwise',
-      key: judgementKey({ model: c.model, templateSha256: template.sha256, decoding, prompt: p.x.prompt, response: [a, b], order: 'pairwise' }),
-      content: renderPairwise(template, p.x.prompt, a, b, c.scale),
-    };
-  }));
+  const units = pairs.pairs.flatMap((p) =>
+    p.presentations.map((o): JudgeUnit => {
+      const [a, b] = o === 'xy' ? [p.x.text, p.y.text] : [p.y.text, p.x.text];
+      return {
+        kind: 'pairwise',
+        key: judgementKey({ model: c.model, templateSha256: template.sha256, decoding, prompt: p.x.prompt, response: [a, b], order: 'pairwise' }),
+        content: renderPairwise(template, p.x.prompt, a, b, c.scale),
+      };
+    }),
+  );
   return { config: c, template, samples, units, pairs };
 }
 
@@ -129,13 +114,17 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
 export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRunOptions, cache = new JudgementCache(o.cacheDir)): Promise<JudgeFileResult> {
   const t0 = performance.now();
   const c = o.config;
-  const limiter = new SharedRateLimiter(o.limiterDir, {
-    requestsPerWindow: c.limits.requestsPerMinute * (c.limits.windowSeconds / 60),
-    tokensPerWindow: c.limits.tokensPerMinute * (c.limits.windowSeconds / 60),
-    windowMs: c.limits.windowSeconds * 1000,
-    maxInFlight: c.limits.maxInFlight,
-    burstShare: 0.03,
-  }, c.timeoutSeconds * 1000 + 5000);
+  const limiter = new SharedRateLimiter(
+    o.limiterDir,
+    {
+      requestsPerWindow: c.limits.requestsPerMinute * (c.limits.windowSeconds / 60),
+      tokensPerWindow: c.limits.tokensPerMinute * (c.limits.windowSeconds / 60),
+      windowMs: c.limits.windowSeconds * 1000,
+      maxInFlight: c.limits.maxInFlight,
+      burstShare: 0.03,
+    },
+    c.timeoutSeconds * 1000 + 5000,
+  );
   const ledger = o.budget ? new BudgetLedger(o.budget) : null;
   const caller = new JudgeCaller(c, o.apiKey, cache, limiter, ledger);
 
@@ -174,8 +163,15 @@ export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRun
   const written = writeFileAtomic(outPath, assembled.lines);
   const s: CallStats = caller.stats;
   const result: JudgeFileResult = {
-    ...written, mode: c.mode, items: assembled.items, samples: plan.samples.length, labelled: assembled.labelled, unlabelled: assembled.unlabelled,
-    pairStats: assembled.pairStats, ...s, templateSha256: plan.template.sha256,
+    ...written,
+    mode: c.mode,
+    items: assembled.items,
+    samples: plan.samples.length,
+    labelled: assembled.labelled,
+    unlabelled: assembled.unlabelled,
+    pairStats: assembled.pairStats,
+    ...s,
+    templateSha256: plan.template.sha256,
     totalMs: performance.now() - t0,
   };
   const failed = Object.values(assembled.unlabelled).reduce((a, b) => a + b, 0);
@@ -183,7 +179,9 @@ export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRun
   if (share > c.maxUnlabelledShare) {
     throw new JudgeSystemicError(
       `${path.basename(outPath)}: ${(share * 100).toFixed(0)}% of ${assembled.items} ${c.mode === 'pairwise' ? 'pairs' : 'items'} are unlabelled ` +
-        `(${Object.entries(assembled.unlabelled).map(([k, v]) => `${k}=${v}`).join(', ')}), over the limit of ${(c.maxUnlabelledShare * 100).toFixed(0)}%: ` +
+        `(${Object.entries(assembled.unlabelled)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')}), over the limit of ${(c.maxUnlabelledShare * 100).toFixed(0)}%: ` +
         'something systemic is wrong with the judge (output kept for audit)',
     );
   }
@@ -200,7 +198,8 @@ interface Assembled {
 
 function judgeInfo(plan: JudgePlan, ocs: Outcome[]) {
   return {
-    model: plan.config.model, template_sha256: plan.template.sha256,
+    model: plan.config.model,
+    template_sha256: plan.template.sha256,
     cached: ocs.length === 1 ? ocs[0].cached : ocs.map((x) => x.cached),
     prompt_tokens: ocs.reduce((a, x) => a + (x.entry?.promptTokens ?? 0), 0),
     completion_tokens: ocs.reduce((a, x) => a + (x.entry?.completionTokens ?? 0), 0),
@@ -228,18 +227,30 @@ function assemblePairwise(plan: JudgePlan, outcomes: Outcome[]): Assembled {
   const pp = plan.pairs!;
   const unlabelled: Record<string, number> = {};
   const st: PairStats = {
-    pairs: pp.pairs.length, decided: 0, ties: 0, inconsistent: 0, prompts_too_few: pp.promptsTooFew, unpaired_odd: pp.unpairedOdd,
+    pairs: pp.pairs.length,
+    decided: 0,
+    ties: 0,
+    inconsistent: 0,
+    prompts_too_few: pp.promptsTooFew,
+    unpaired_odd: pp.unpairedOdd,
     lengths: { winner_mean_chars: null, loser_mean_chars: null, longer_won_share: null },
   };
-  let winChars = 0, loseChars = 0, longerWon = 0, unequalLengths = 0;
+  let winChars = 0,
+    loseChars = 0,
+    longerWon = 0,
+    unequalLengths = 0;
   let u = 0;
   const lines = pp.pairs.map((p) => {
     const ocs = outcomes.slice(u, u + p.presentations.length);
     u += p.presentations.length;
     const failed = ocs.find((x) => !x.entry || x.entry.status !== 'ok');
     const rec: Record<string, unknown> = {
-      prompt_id: p.promptId, prompt: p.x.prompt, sample_ids: [p.x.sampleId, p.y.sampleId], outputs: [p.x.record.output, p.y.record.output],
-      iteration: p.x.record.iteration ?? null, presented: p.presentations,
+      prompt_id: p.promptId,
+      prompt: p.x.prompt,
+      sample_ids: [p.x.sampleId, p.y.sampleId],
+      outputs: [p.x.record.output, p.y.record.output],
+      iteration: p.x.record.iteration ?? null,
+      presented: p.presentations,
       verdicts: ocs.map((x) => x.entry?.winner ?? null),
     };
     if (failed) {
@@ -249,7 +260,14 @@ function assemblePairwise(plan: JudgePlan, outcomes: Outcome[]): Assembled {
       Object.assign(rec, { winner: null, label_status: status, scores: null, judge: judgeInfo(plan, ocs), judge_raw: ocs.map((x) => x.entry?.raw ?? null) });
       return JSON.stringify(rec) + '\n';
     }
-    const v = resolvePair(ocs.map((x, k) => ({ presented: p.presentations[k] as Presentation, winner: x.entry!.winner!, scoreA: x.entry!.scoreA ?? null, scoreB: x.entry!.scoreB ?? null })));
+    const v = resolvePair(
+      ocs.map((x, k) => ({
+        presented: p.presentations[k] as Presentation,
+        winner: x.entry!.winner!,
+        scoreA: x.entry!.scoreA ?? null,
+        scoreB: x.entry!.scoreB ?? null,
+      })),
+    );
     let status = 'ok';
     if (v.winner === 'tie') {
       status = v.inconsistent ? 'inconsistent' : 'tie';
@@ -268,6 +286,11 @@ function assemblePairwise(plan: JudgePlan, outcomes: Outcome[]): Assembled {
     Object.assign(rec, { winner: v.winner, label_status: status, scores: v.scores, judge: judgeInfo(plan, ocs) });
     return JSON.stringify(rec) + '\n';
   });
-  if (st.decided) st.lengths = { winner_mean_chars: winChars / st.decided, loser_mean_chars: loseChars / st.decided, longer_won_share: unequalLengths ? longerWon / unequalLengths : null };
+  if (st.decided)
+    st.lengths = {
+      winner_mean_chars: winChars / st.decided,
+      loser_mean_chars: loseChars / st.decided,
+      longer_won_share: unequalLengths ? longerWon / unequalLengths : null,
+    };
   return { lines, items: pp.pairs.length, labelled: st.decided, unlabelled, pairStats: st };
 }

@@ -4,12 +4,17 @@ import * as path from 'node:path';
 import * as lockfile from 'proper-lockfile';
 
 export class LockedJsonFile<S> {
-  constructor(readonly file: string, private readonly initial: () => S) {
+  constructor(
+    readonly file: string,
+    private readonly initial: () => S,
+  ) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     if (!fs.existsSync(file)) {
       try {
         fs.writeFileSync(file, JSON.stringify(initial()), { flag: 'wx' });
-      } catch { /* another worker created it */ }
+      } catch {
+        /* another worker created it */
+      }
     }
   }
 

@@ -16,7 +16,11 @@ export interface Lease {
 export class SharedRateLimiter {
   private readonly state: LockedJsonFile<BucketState>;
 
-  constructor(dir: string, readonly limits: Limits, private readonly leaseMs: number) {
+  constructor(
+    dir: string,
+    readonly limits: Limits,
+    private readonly leaseMs: number,
+  ) {
     this.state = new LockedJsonFile(path.join(dir, 'limiter.json'), () => initialState(limits, Date.now()));
   }
 

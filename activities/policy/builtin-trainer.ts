@@ -72,18 +72,24 @@ async function run(theta0: number[], opts: TrainOptions, step: Step, onEpoch?: O
 export function trainDpo(theta0: number[], ref: number[], data: PairTrainExample[], opts: TrainOptions, onEpoch?: OnEpoch, startEpoch = 0) {
   const T = opts.temperature;
   const refLogp = data.map((d) => logProbs(ref, d.pool, T));
-  return run(theta0, opts, (theta, grad) => {
-    let loss = 0;
-    data.forEach((d, n) => {
-      const lp = logProbs(theta, d.pool, T);
-      const margin = lp[d.chosen] - refLogp[n][d.chosen] - (lp[d.rejected] - refLogp[n][d.rejected]);
-      loss -= logSigmoid(opts.beta * margin);
-      const w = (-opts.beta * (1 - sigmoid(opts.beta * margin))) / data.length;
-      addGradLogP(grad, d.pool, lp, d.chosen, w, T);
-      addGradLogP(grad, d.pool, lp, d.rejected, -w, T);
-    });
-    return loss / Math.max(1, data.length);
-  }, onEpoch, startEpoch);
+  return run(
+    theta0,
+    opts,
+    (theta, grad) => {
+      let loss = 0;
+      data.forEach((d, n) => {
+        const lp = logProbs(theta, d.pool, T);
+        const margin = lp[d.chosen] - refLogp[n][d.chosen] - (lp[d.rejected] - refLogp[n][d.rejected]);
+        loss -= logSigmoid(opts.beta * margin);
+        const w = (-opts.beta * (1 - sigmoid(opts.beta * margin))) / data.length;
+        addGradLogP(grad, d.pool, lp, d.chosen, w, T);
+        addGradLogP(grad, d.pool, lp, d.rejected, -w, T);
+      });
+      return loss / Math.max(1, data.length);
+    },
+    onEpoch,
+    startEpoch,
+  );
 }
 
 function kl(lp: Float64Array, refLp: Float64Array): number {
@@ -100,24 +106,30 @@ function kl(lp: Float64Array, refLp: Float64Array): number {
 export function trainKto(theta0: number[], ref: number[], data: BinaryTrainExample[], opts: TrainOptions, onEpoch?: OnEpoch, startEpoch = 0) {
   const T = opts.temperature;
   const refLogp = data.map((d) => logProbs(ref, d.pool, T));
-  return run(theta0, opts, (theta, grad) => {
-    const lps = data.map((d) => logProbs(theta, d.pool, T));
-    const z0 = Math.max(0, lps.reduce((s, lp, n) => s + kl(lp, refLogp[n]), 0) / Math.max(1, data.length));
-    let loss = 0;
-    data.forEach((d, n) => {
-      const r = lps[n][d.index] - refLogp[n][d.index];
-      if (d.desirable) {
-        const s = sigmoid(opts.beta * (r - z0));
-        loss += opts.desirableWeight * (1 - s);
-        addGradLogP(grad, d.pool, lps[n], d.index, (-opts.desirableWeight * opts.beta * s * (1 - s)) / data.length, T);
-      } else {
-        const s = sigmoid(opts.beta * (z0 - r));
-        loss += opts.undesirableWeight * (1 - s);
-        addGradLogP(grad, d.pool, lps[n], d.index, (opts.undesirableWeight * opts.beta * s * (1 - s)) / data.length, T);
-      }
-    });
-    return loss / Math.max(1, data.length);
-  }, onEpoch, startEpoch);
+  return run(
+    theta0,
+    opts,
+    (theta, grad) => {
+      const lps = data.map((d) => logProbs(theta, d.pool, T));
+      const z0 = Math.max(0, lps.reduce((s, lp, n) => s + kl(lp, refLogp[n]), 0) / Math.max(1, data.length));
+      let loss = 0;
+      data.forEach((d, n) => {
+        const r = lps[n][d.index] - refLogp[n][d.index];
+        if (d.desirable) {
+          const s = sigmoid(opts.beta * (r - z0));
+          loss += opts.desirableWeight * (1 - s);
+          addGradLogP(grad, d.pool, lps[n], d.index, (-opts.desirableWeight * opts.beta * s * (1 - s)) / data.length, T);
+        } else {
+          const s = sigmoid(opts.beta * (z0 - r));
+          loss += opts.undesirableWeight * (1 - s);
+          addGradLogP(grad, d.pool, lps[n], d.index, (opts.undesirableWeight * opts.beta * s * (1 - s)) / data.length, T);
+        }
+      });
+      return loss / Math.max(1, data.length);
+    },
+    onEpoch,
+    startEpoch,
+  );
 }
 
 /**
@@ -132,22 +144,28 @@ export function trainGrpo(theta0: number[], ref: number[], data: GroupTrainExamp
     const sd = Math.sqrt(d.rewards.reduce((a, b) => a + (b - m) * (b - m), 0) / d.rewards.length);
     return d.rewards.map((r) => (r - m) / (sd + 1e-6));
   });
-  return run(theta0, opts, (theta, grad) => {
-    let loss = 0;
-    data.forEach((d, n) => {
-      const lp = logProbs(theta, d.pool, T);
-      d.indices.forEach((i, k) => {
-        loss -= (adv[n][k] * lp[i]) / d.indices.length;
-        addGradLogP(grad, d.pool, lp, i, -adv[n][k] / d.indices.length / data.length, T);
+  return run(
+    theta0,
+    opts,
+    (theta, grad) => {
+      let loss = 0;
+      data.forEach((d, n) => {
+        const lp = logProbs(theta, d.pool, T);
+        d.indices.forEach((i, k) => {
+          loss -= (adv[n][k] * lp[i]) / d.indices.length;
+          addGradLogP(grad, d.pool, lp, i, -adv[n][k] / d.indices.length / data.length, T);
+        });
+        // d KL(pi||ref) / d theta = sum_y pi(y) (log pi(y) - log ref(y) + 1) grad log pi(y); the +1 term sums to 0.
+        const klv = kl(lp, refLogp[n]);
+        loss += opts.beta * klv;
+        for (let j = 0; j < d.pool.length; j++) {
+          const w = (opts.beta * Math.exp(lp[j]) * (lp[j] - refLogp[n][j])) / data.length;
+          addGradLogP(grad, d.pool, lp, j, w, T);
+        }
       });
-      // d KL(pi||ref) / d theta = sum_y pi(y) (log pi(y) - log ref(y) + 1) grad log pi(y); the +1 term sums to 0.
-      const klv = kl(lp, refLogp[n]);
-      loss += opts.beta * klv;
-      for (let j = 0; j < d.pool.length; j++) {
-        const w = (opts.beta * Math.exp(lp[j]) * (lp[j] - refLogp[n][j])) / data.length;
-        addGradLogP(grad, d.pool, lp, j, w, T);
-      }
-    });
-    return loss / Math.max(1, data.length);
-  }, onEpoch, startEpoch);
+      return loss / Math.max(1, data.length);
+    },
+    onEpoch,
+    startEpoch,
+  );
 }

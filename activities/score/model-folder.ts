@@ -5,13 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-export class ModelFolderError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelFolderError';
-  }
-}
+import { ModelFolderError } from '../../config/errors';
 
 export interface ModelFolder {
   dir: string;
@@ -67,14 +61,17 @@ export function loadModelFolder(dir: string): ModelFolder {
   const modelPath = path.join(dir, 'model.onnx');
   if (!fs.existsSync(modelPath)) throw new ModelFolderError(`${modelPath}: missing model.onnx; the folder must hold the exported ONNX graph`);
   const tokenizerJson = readJson(path.join(dir, 'tokenizer.json'), 'tokenizer.json');
-  const tokenizerConfig = fs.existsSync(path.join(dir, 'tokenizer_config.json')) ? readJson(path.join(dir, 'tokenizer_config.json'), 'tokenizer_config.json') : {};
+  const tokenizerConfig = fs.existsSync(path.join(dir, 'tokenizer_config.json'))
+    ? readJson(path.join(dir, 'tokenizer_config.json'), 'tokenizer_config.json')
+    : {};
   const config = fs.existsSync(path.join(dir, 'config.json')) ? readJson(path.join(dir, 'config.json'), 'config.json') : null;
 
   let padTokenId: number | null = null;
   const padToken = tokenString(tokenizerConfig.pad_token);
   if (padToken !== null) {
     padTokenId = tokenId(tokenizerJson, padToken);
-    if (padTokenId === null) throw new ModelFolderError(`${dir}/tokenizer_config.json: pad_token ${JSON.stringify(padToken)} is not in tokenizer.json's vocabulary`);
+    if (padTokenId === null)
+      throw new ModelFolderError(`${dir}/tokenizer_config.json: pad_token ${JSON.stringify(padToken)} is not in tokenizer.json's vocabulary`);
   } else if (config && typeof config.pad_token_id === 'number') {
     padTokenId = config.pad_token_id;
   }
@@ -93,7 +90,13 @@ export function loadModelFolder(dir: string): ModelFolder {
   for (const t of (tokenizerJson.added_tokens as { id: number; special?: boolean }[] | undefined) ?? []) if (t.special) specialIds.add(t.id);
   const mml = tokenizerConfig.model_max_length;
   return {
-    dir, modelPath, tokenizerJson, tokenizerConfig, config, padTokenId, numLabels,
+    dir,
+    modelPath,
+    tokenizerJson,
+    tokenizerConfig,
+    config,
+    padTokenId,
+    numLabels,
     chatTemplate: typeof tokenizerConfig.chat_template === 'string' ? tokenizerConfig.chat_template : null,
     specialIds,
     modelMaxLength: typeof mml === 'number' && mml > 0 && mml < 1e7 ? mml : null,

@@ -2,8 +2,8 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { PaddedBatch } from './batching';
-import { ModelFolderError } from './model-folder';
 import type { OrtThreadInit, OrtThreadMessage } from './ort-thread';
+import { ModelFolderError } from '../../config/errors';
 
 export interface Logits {
   data: Float32Array;
@@ -14,7 +14,11 @@ export interface Logits {
 export class OrtSession {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (l: Logits) => void; reject: (e: Error) => void }>();
-  private constructor(private readonly worker: Worker, readonly inputNames: string[], readonly outputNames: string[]) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly inputNames: string[],
+    readonly outputNames: string[],
+  ) {
     worker.on('message', (m: OrtThreadMessage) => {
       if (m.kind !== 'result' && m.kind !== 'error') return;
       const p = this.pending.get(m.id as number);
@@ -90,5 +94,12 @@ export function cachedSession(init: OrtThreadInit): Promise<OrtSession> {
 export async function closeCachedSessions(): Promise<void> {
   const all = [...cache.values()];
   cache.clear();
-  await Promise.all(all.map((s) => s.then((x) => x.close(), () => undefined)));
+  await Promise.all(
+    all.map((s) =>
+      s.then(
+        (x) => x.close(),
+        () => undefined,
+      ),
+    ),
+  );
 }

@@ -26,12 +26,16 @@ export class TextEncoder {
   private readonly bos: string;
   private readonly eos: string;
 
-  constructor(private readonly model: ModelFolder, readonly maxLength: number) {
+  constructor(
+    private readonly model: ModelFolder,
+    readonly maxLength: number,
+  ) {
     this.tokenizer = new Tokenizer(model.tokenizerJson, model.tokenizerConfig);
     this.template = model.chatTemplate ? new Template(model.chatTemplate) : null;
     // A chat template writes its own special tokens; adding them again would double BOS.
     this.addSpecial = this.template === null;
-    const tok = (v: unknown) => (typeof v === 'string' ? v : typeof (v as { content?: string })?.content === 'string' ? (v as { content: string }).content : '');
+    const tok = (v: unknown) =>
+      typeof v === 'string' ? v : typeof (v as { content?: string })?.content === 'string' ? (v as { content: string }).content : '';
     this.bos = tok(model.tokenizerConfig.bos_token);
     this.eos = tok(model.tokenizerConfig.eos_token);
   }

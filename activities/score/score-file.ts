@@ -5,11 +5,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { forEachJsonLine } from '../feedback/files';
-import { InputError } from '../feedback/scored-samples';
+import { forEachJsonLine, parseJsonLines } from '../artifacts/json-lines';
 import { sha256File, writeFileAtomic, WrittenFile } from '../artifacts/atomic-file';
 import { RewardScorer, responseText } from './scorer';
 import type { Encoded } from './render';
+import { InputError } from '../../config/errors';
 
 export interface ScoreFileProgress {
   batchesDone: number;
@@ -51,21 +51,10 @@ export async function readSampleRecords(file: string): Promise<Record<string, un
 function readProgress(file: string, inputSha: string): Map<number, (number | null)[]> {
   const done = new Map<number, (number | null)[]>();
   if (!fs.existsSync(file)) return done;
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  try {
-    if (JSON.parse(lines[0]).input !== inputSha) return done;
-  } catch {
-    return done;
-  }
-  for (const line of lines.slice(1)) {
-    if (!line) continue;
-    try {
-      const p = JSON.parse(line) as { batch: number; rewards: (number | null)[] };
-      done.set(p.batch, p.rewards);
-    } catch {
-      break; // a torn last line from a kill: that batch is redone
-    }
-  }
+  const [header, ...batches] = parseJsonLines<{ input?: string; batch: number; rewards: (number | null)[] }>(fs.readFileSync(file, 'utf8'), 'stop');
+  if (header?.input !== inputSha) return done;
+  // A torn last line from a kill ends the list: that batch is redone.
+  for (const p of batches) done.set(p.batch, p.rewards);
   return done;
 }
 
@@ -129,7 +118,10 @@ export async function scoreFile(
         result.catch(() => undefined);
         chain = chain.then(async () => {
           const rs = await result;
-          await persist(b, rs.map((v) => (Number.isFinite(v) ? v : null)));
+          await persist(
+            b,
+            rs.map((v) => (Number.isFinite(v) ? v : null)),
+          );
         });
       }
     }
@@ -138,7 +130,10 @@ export async function scoreFile(
     await chain.catch(() => undefined);
     fs.closeSync(fd);
   }
-  let labelled = 0, nonFinite = 0, truncated = 0, tokens = 0;
+  let labelled = 0,
+    nonFinite = 0,
+    truncated = 0,
+    tokens = 0;
   const lines = records.map((r, i) => {
     const reward = rewards[i];
     const out: Record<string, unknown> = { ...r, reward, label_status: reward === null ? 'non_finite' : 'ok' };
@@ -154,7 +149,15 @@ export async function scoreFile(
   const written = writeFileAtomic(outPath, lines);
   fs.rmSync(progressPath, { force: true });
   return {
-    ...written, items: records.length, labelled, nonFinite, truncated, tokens, batches: plan.length, batchesResumed,
-    encodeMs, totalMs: performance.now() - t0,
+    ...written,
+    items: records.length,
+    labelled,
+    nonFinite,
+    truncated,
+    tokens,
+    batches: plan.length,
+    batchesResumed,
+    encodeMs,
+    totalMs: performance.now() - t0,
   };
 }

@@ -2,9 +2,10 @@
 import * as os from 'node:os';
 import type { Turn } from '../feedback/scored-samples';
 import { padBatch, planBatches } from './batching';
-import { defaultRewardIndex, loadModelFolder, ModelFolder, ModelFolderError } from './model-folder';
+import { defaultRewardIndex, loadModelFolder, ModelFolder } from './model-folder';
 import { cachedSession, OrtSession } from './ort-session';
 import { Encoded, TextEncoder } from './render';
+import { ModelFolderError } from '../../config/errors';
 
 export interface ScorerOptions {
   modelDir: string;
@@ -57,12 +58,18 @@ export class RewardScorer {
   }
 
   plan(encoded: Encoded[]): number[][] {
-    return planBatches(encoded.map((e) => e.ids.length), this.batchTokens).batches;
+    return planBatches(
+      encoded.map((e) => e.ids.length),
+      this.batchTokens,
+    ).batches;
   }
 
   /** Rewards for the given items of one batch, in the order of `indices`. Non-finite logits come back as NaN. */
   async runBatch(encoded: Encoded[], indices: number[]): Promise<number[]> {
-    const batch = padBatch(indices.map((i) => encoded[i].ids), this.model.padTokenId);
+    const batch = padBatch(
+      indices.map((i) => encoded[i].ids),
+      this.model.padTokenId,
+    );
     const logits = await this.session.run(batch);
     const numLabels = this.model.numLabels ?? logits.numLabels;
     const idx = this.rewardIndexOverride ?? defaultRewardIndex(numLabels);

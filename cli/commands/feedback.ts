@@ -1,26 +1,27 @@
+/** `alignloop feedback build`: scored samples or judged pairs -> trainer files, no Temporal server needed. */
+import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { isJudgedPair, JudgedPairCollector, readJudgedPairs } from '../../activities/feedback/judged-pairs';
 import { buildFeedback, FeedbackOptions, FeedbackStats, ThresholdRule } from '../../activities/feedback/build';
 import { readScoredSamples } from '../../activities/feedback/files';
 import { FEEDBACK_FORMATS, FeedbackFormat, formatFile } from '../../activities/feedback/formats';
 import { writeFileAtomic } from '../../activities/artifacts/atomic-file';
-import { EXIT_EMPTY_RESULT, EXIT_USAGE, UserError } from '../errors';
+import { EXIT, UserError } from '../../config/errors';
+import { exitWith, info, integer, oneOf, out } from '../context';
 
-export const FEEDBACK_USAGE = `alignloop feedback build --in FILE --type pairwise|binary|scalar --format halos|trl|jsonl --out FILE
-    [--mode random|max|min] [--threshold X|mean|median] [--per-prompt] [--seed N] [--allow-empty] [--json]`;
-
-function parseThreshold(v: string | undefined): ThresholdRule | undefined {
-  if (v === undefined) return undefined;
+function parseThreshold(v: string): ThresholdRule {
   if (v === 'mean' || v === 'median') return v;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new UserError(`--threshold must be a number, mean or median, got "${v}"`, EXIT_USAGE);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`must be a number, mean or median, got "${v}"`);
   return n;
 }
 
 export function formatStats(s: FeedbackStats): string {
   const f = (x: number | null | undefined) => (x === null || x === undefined ? '-' : Number.isInteger(x) ? String(x) : x.toFixed(4));
-  const unl = Object.entries(s.unlabelled).map(([k, v]) => `${k}=${v}`).join(', ') || '0';
+  const unl =
+    Object.entries(s.unlabelled)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ') || '0';
   const lines = [
     `type ${s.type}${s.mode ? ` (mode ${s.mode})` : ''}, threshold ${s.threshold_rule}${s.threshold !== null ? ` = ${f(s.threshold)}` : ''}, seed ${s.seed}`,
     `prompts in ${s.prompts_in}, samples in ${s.samples_in}, labelled ${s.labelled}, unlabelled ${unl}, non-finite ${s.non_finite}`,
@@ -33,7 +34,10 @@ export function formatStats(s: FeedbackStats): string {
         `swapped ${s.swapped}, mean chosen-rejected margin ${f(s.mean_margin)}`,
     );
   } else {
-    lines.push(`examples out ${s.examples_out} from ${s.prompts_out} prompts` + (s.type === 'binary' ? `, desirable/undesirable ${s.label_balance.desirable_or_a}/${s.label_balance.undesirable_or_b}` : ''));
+    lines.push(
+      `examples out ${s.examples_out} from ${s.prompts_out} prompts` +
+        (s.type === 'binary' ? `, desirable/undesirable ${s.label_balance.desirable_or_a}/${s.label_balance.undesirable_or_b}` : ''),
+    );
   }
   if (s.judge_pairs) {
     const j = s.judge_pairs;
@@ -61,46 +65,59 @@ async function firstRecordIsJudgedPair(file: string): Promise<boolean> {
 
 /** A pairwise judge's output is feedback already: only the format (and the A/B swap seed) is chosen here. */
 async function fromJudgedPairs(file: string, opts: FeedbackOptions) {
-  if (opts.type !== 'pairwise') throw new UserError(`${file} holds judged pairs (a pairwise judge's output): use --type pairwise`, EXIT_USAGE);
-  if (opts.mode !== undefined || opts.threshold !== undefined) throw new UserError(`${file} holds judged pairs: the judge already chose and decided the pairs; drop --mode and --threshold`, EXIT_USAGE);
+  if (opts.type !== 'pairwise') throw new UserError(`${file} holds judged pairs (a pairwise judge's output): use --type pairwise`, EXIT.usage);
+  if (opts.mode !== undefined || opts.threshold !== undefined)
+    throw new UserError(`${file} holds judged pairs: the judge already chose and decided the pairs; drop --mode and --threshold`, EXIT.usage);
   const c = new JudgedPairCollector(opts.seed ?? 0);
   await readJudgedPairs(file, c);
   return c.finish();
 }
 
-export async function feedbackCommand(argv: string[]): Promise<number> {
-  if (argv[0] !== 'build') throw new UserError(`usage: ${FEEDBACK_USAGE}`, EXIT_USAGE);
-  const { values } = parseArgs({
-    args: argv.slice(1),
-    options: {
-      in: { type: 'string' }, out: { type: 'string' }, type: { type: 'string' }, format: { type: 'string' },
-      mode: { type: 'string' }, threshold: { type: 'string' }, 'per-prompt': { type: 'boolean' }, seed: { type: 'string' },
-      'allow-empty': { type: 'boolean' }, json: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  for (const req of ['in', 'out', 'type', 'format'] as const) {
-    if (!values[req]) throw new UserError(`missing --${req}; usage: ${FEEDBACK_USAGE}`, EXIT_USAGE);
+interface BuildOptions {
+  in: string;
+  out: string;
+  type: FeedbackOptions['type'];
+  format: FeedbackFormat;
+  mode?: FeedbackOptions['mode'];
+  threshold?: ThresholdRule;
+  perPrompt?: boolean;
+  seed?: number;
+  allowEmpty?: boolean;
+  json?: boolean;
+}
+
+async function build(o: BuildOptions): Promise<number> {
+  const opts: FeedbackOptions = { type: o.type, mode: o.mode, threshold: o.threshold, thresholdScope: o.perPrompt ? 'prompt' : undefined, seed: o.seed };
+  const { examples, stats } = (await firstRecordIsJudgedPair(o.in))
+    ? await fromJudgedPairs(o.in, opts)
+    : buildFeedback((await readScoredSamples(o.in)).groups, opts);
+  out(o.json ? JSON.stringify(stats, null, 2) : formatStats(stats));
+  if (stats.empty_reason && !o.allowEmpty) {
+    info(`alignloop: ${stats.empty_reason}; nothing written to ${o.out} (pass --allow-empty to write an empty file)`);
+    return EXIT.emptyResult;
   }
-  const format = values.format as FeedbackFormat;
-  if (!FEEDBACK_FORMATS.includes(format)) throw new UserError(`--format must be one of ${FEEDBACK_FORMATS.join(', ')}, got "${values.format}"`, EXIT_USAGE);
-  const seed = values.seed === undefined ? undefined : Number(values.seed);
-  if (seed !== undefined && !Number.isSafeInteger(seed)) throw new UserError(`--seed must be an integer, got "${values.seed}"`, EXIT_USAGE);
-  const opts: FeedbackOptions = {
-    type: values.type as FeedbackOptions['type'],
-    mode: values.mode as FeedbackOptions['mode'],
-    threshold: parseThreshold(values.threshold),
-    thresholdScope: values['per-prompt'] ? 'prompt' : undefined,
-    seed,
-  };
-  const { examples, stats } = (await firstRecordIsJudgedPair(values.in!)) ? await fromJudgedPairs(values.in!, opts) : buildFeedback((await readScoredSamples(values.in!)).groups, opts);
-  if (values.json) process.stdout.write(JSON.stringify(stats, null, 2) + '\n');
-  else process.stdout.write(formatStats(stats) + '\n');
-  if (stats.empty_reason && !values['allow-empty']) {
-    process.stderr.write(`alignloop: ${stats.empty_reason}; nothing written to ${values.out} (pass --allow-empty to write an empty file)\n`);
-    return EXIT_EMPTY_RESULT;
-  }
-  const written = writeFileAtomic(values.out!, formatFile(examples, format));
-  if (!values.json) process.stdout.write(`wrote ${stats.examples_out} ${stats.type === 'pairwise' ? 'pairs' : 'examples'} to ${written.path} (${written.bytes} bytes, sha256 ${written.sha256.slice(0, 12)}…)\n`);
+  const written = writeFileAtomic(o.out, formatFile(examples, o.format));
+  if (!o.json)
+    out(
+      `wrote ${stats.examples_out} ${stats.type === 'pairwise' ? 'pairs' : 'examples'} to ${written.path} (${written.bytes} bytes, sha256 ${written.sha256.slice(0, 12)}…)`,
+    );
   return 0;
+}
+
+export function registerFeedbackCommand(program: Command): void {
+  const feedback = program.command('feedback').description('feedback files for trainers (HALOs, TRL, native JSONL), no Temporal server needed');
+  feedback
+    .command('build')
+    .description("turn scored samples (or a pairwise judge's judged pairs) into pairwise, binary or scalar feedback")
+    .requiredOption('--in <file>', 'scored samples (JSONL or a JSON array) or judged pairs (JSONL)')
+    .requiredOption('--out <file>', 'output file (written atomically)')
+    .requiredOption('--type <type>', 'pairwise, binary or scalar', oneOf(['pairwise', 'binary', 'scalar'] as const))
+    .requiredOption('--format <format>', FEEDBACK_FORMATS.join(', '), oneOf(FEEDBACK_FORMATS))
+    .option('--mode <mode>', 'pairwise: random, max or min', oneOf(['random', 'max', 'min'] as const))
+    .option('--threshold <x>', 'pairwise: minimum reward gap; binary: a number, mean or median', parseThreshold)
+    .option('--per-prompt', 'binary: mean/median threshold per prompt')
+    .option('--seed <n>', 'seed for random pairing and the A/B swap', integer)
+    .option('--allow-empty', 'write an empty file instead of exiting 3')
+    .option('--json', 'statistics as JSON')
+    .action((o: BuildOptions) => exitWith(build(o)));
 }

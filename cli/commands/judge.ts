@@ -1,74 +1,70 @@
-import * as fs from 'node:fs';
+/** `alignloop judge`: LLM-judge labeling of a samples file, no Temporal server needed. */
+import type { Command } from 'commander';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
-import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
-import { judgeFile, JudgeConfigError, JudgeSystemicError } from '../../activities/judge/judge-file';
-import { judgeFileViaBatch } from '../../activities/judge/batch';
-import { STATE_DIR } from '../../workers/connection';
-import { EXIT_USAGE, UserError } from '../errors';
+import { loadJudgeConfig } from '../../config/load-judge';
+import { exitWith } from '../context';
 
-export const JUDGE_USAGE = 'alignloop judge --in FILE --out FILE --config JUDGE.yaml [--cache-dir DIR] [--limiter-dir DIR]';
-
-export function loadJudgeConfig(file: string): JudgeConfig {
-  let raw: unknown;
-  try {
-    raw = parseYaml(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${file}: ${(e as Error).message.split('\n')[0]}`, EXIT_USAGE);
-  }
-  const obj = (raw as { labeler?: unknown })?.labeler ?? raw;
-  const r = JudgeConfigSchema.safeParse(obj);
-  if (!r.success) {
-    throw new UserError(`${file}: ${r.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`, EXIT_USAGE);
-  }
-  if (r.data.template) r.data.template = path.resolve(path.dirname(file), r.data.template);
-  return r.data;
+interface JudgeOptions {
+  in: string;
+  out: string;
+  config: string;
+  cacheDir?: string;
+  limiterDir?: string;
+  quiet?: boolean;
 }
 
-export async function judgeCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { in: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' }, 'cache-dir': { type: 'string' }, 'limiter-dir': { type: 'string' }, quiet: { type: 'boolean' } },
-  });
-  for (const req of ['in', 'out', 'config'] as const) if (!values[req]) throw new UserError(`missing --${req}; usage: ${JUDGE_USAGE}`, EXIT_USAGE);
-  const config = loadJudgeConfig(values.config!);
+async function judge(o: JudgeOptions): Promise<number> {
+  const config = loadJudgeConfig(o.config);
+  const { judgeFile } = await import('../../activities/judge/judge-file');
+  const { judgeFileViaBatch } = await import('../../activities/judge/batch');
+  const { STATE_DIR } = await import('../../workers/connection');
   const apiKey = process.env[config.apiKeyEnv];
   if (!apiKey) process.stderr.write(`alignloop: $${config.apiKeyEnv} is not set; calling ${config.baseURL} without an API key\n`);
   let last = 0;
-  try {
-    const opts = {
-      config, apiKey: apiKey || 'none',
-      cacheDir: values['cache-dir'] ?? path.join(STATE_DIR(), 'judge-cache'),
-      limiterDir: values['limiter-dir'] ?? path.join(STATE_DIR(), 'judge-limiter'),
-      onProgress: (p: { done: number; items: number }) => {
-        if (!values.quiet && process.stderr.isTTY && Date.now() - last > 200) {
-          last = Date.now();
-          process.stderr.write(`\rjudging: ${p.done}/${p.items}`);
-        }
-      },
-      onStatus: (b: { status: string; completed: number; failed: number; total: number }) => {
-        if (!values.quiet) process.stderr.write(`batch ${b.status}: ${b.completed} done, ${b.failed} failed of ${b.total}\n`);
-      },
-    };
-    const r = config.batch.enabled ? await judgeFileViaBatch(values.in!, values.out!, opts) : await judgeFile(values.in!, values.out!, opts);
-    if (!values.quiet && process.stderr.isTTY) process.stderr.write('\n');
-    const s = r.totalMs / 1000;
-    const unl = Object.entries(r.unlabelled).map(([k, v]) => `${k}=${v}`).join(', ') || '0';
-    const p = r.pairStats;
-    const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
-    process.stdout.write(
-      (p
-        ? `judged ${p.pairs} pairs of ${r.samples} samples in ${s.toFixed(1)} s: ${p.decided} decided, ${p.ties} ties, ${p.inconsistent} inconsistent across orders, unlabelled ${unl}\n` +
-          `length check: winners ${p.lengths.winner_mean_chars?.toFixed(0) ?? '-'} chars vs losers ${p.lengths.loser_mean_chars?.toFixed(0) ?? '-'}; the longer answer won ${pct(p.lengths.longer_won_share)}\n`
-        : `judged ${r.items} items in ${s.toFixed(1)} s: ${r.labelled} labelled, unlabelled ${unl}\n`) +
-        `paid calls ${r.paidCalls}, cache hits ${r.cacheHits}, 429s ${r.rateLimited}, tokens ${r.promptTokens}+${r.completionTokens}, cost $${r.costUsd.toFixed(4)}\n` +
-        `template sha256 ${r.templateSha256.slice(0, 12)}…; wrote ${r.path}\n`,
-    );
-    return 0;
-  } catch (e) {
-    if (e instanceof JudgeConfigError) throw new UserError(e.message, EXIT_USAGE);
-    if (e instanceof JudgeSystemicError) throw new UserError(e.message, 1);
-    throw e;
-  }
+  const opts = {
+    config,
+    apiKey: apiKey || 'none',
+    cacheDir: o.cacheDir ?? path.join(STATE_DIR(), 'judge-cache'),
+    limiterDir: o.limiterDir ?? path.join(STATE_DIR(), 'judge-limiter'),
+    onProgress: (p: { done: number; items: number }) => {
+      if (!o.quiet && process.stderr.isTTY && Date.now() - last > 200) {
+        last = Date.now();
+        process.stderr.write(`\rjudging: ${p.done}/${p.items}`);
+      }
+    },
+    onStatus: (b: { status: string; completed: number; failed: number; total: number }) => {
+      if (!o.quiet) process.stderr.write(`batch ${b.status}: ${b.completed} done, ${b.failed} failed of ${b.total}\n`);
+    },
+  };
+  const r = config.batch.enabled ? await judgeFileViaBatch(o.in, o.out, opts) : await judgeFile(o.in, o.out, opts);
+  if (!o.quiet && process.stderr.isTTY) process.stderr.write('\n');
+  const s = r.totalMs / 1000;
+  const unl =
+    Object.entries(r.unlabelled)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ') || '0';
+  const p = r.pairStats;
+  const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
+  process.stdout.write(
+    (p
+      ? `judged ${p.pairs} pairs of ${r.samples} samples in ${s.toFixed(1)} s: ${p.decided} decided, ${p.ties} ties, ${p.inconsistent} inconsistent across orders, unlabelled ${unl}\n` +
+        `length check: winners ${p.lengths.winner_mean_chars?.toFixed(0) ?? '-'} chars vs losers ${p.lengths.loser_mean_chars?.toFixed(0) ?? '-'}; the longer answer won ${pct(p.lengths.longer_won_share)}\n`
+      : `judged ${r.items} items in ${s.toFixed(1)} s: ${r.labelled} labelled, unlabelled ${unl}\n`) +
+      `paid calls ${r.paidCalls}, cache hits ${r.cacheHits}, 429s ${r.rateLimited}, tokens ${r.promptTokens}+${r.completionTokens}, cost $${r.costUsd.toFixed(4)}\n` +
+      `template sha256 ${r.templateSha256.slice(0, 12)}…; wrote ${r.path}\n`,
+  );
+  return 0;
+}
+
+export function registerJudgeCommand(program: Command): void {
+  program
+    .command('judge')
+    .description('label a samples file with an LLM judge (pointwise or pairwise, online or Batch API), no Temporal server needed')
+    .requiredOption('--in <file>', 'samples JSONL')
+    .requiredOption('--out <file>', 'judged samples (or judged pairs) JSONL')
+    .requiredOption('--config <file>', 'judge config YAML: a campaign `labeler` block, or the block alone')
+    .option('--cache-dir <dir>', 'judgement cache (default .alignloop/judge-cache)')
+    .option('--limiter-dir <dir>', 'shared rate-limiter state (default .alignloop/judge-limiter)')
+    .option('--quiet', 'no progress on stderr')
+    .action((o: JudgeOptions) => exitWith(judge(o)));
 }

@@ -1,52 +1,41 @@
-import { parseArgs } from 'node:util';
-import { ModelFolderError } from '../../activities/score/model-folder';
-import { scoreFile } from '../../activities/score/score-file';
-import { RewardScorer } from '../../activities/score/scorer';
-import { EXIT_USAGE, UserError } from '../errors';
+/** `alignloop score`: reward-model scoring of a samples file, no Temporal server needed. */
+import type { Command } from 'commander';
+import { exitWith, nonNegativeInt, oneOf } from '../context';
 
-export const SCORE_USAGE =
-  'alignloop score --model DIR --in FILE --out FILE [--batch-tokens N] [--max-length N] [--threads N] [--provider cpu|cuda] [--device N] [--reward-index N]';
-
-function intOpt(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`--${name} must be a non-negative integer, got "${v}"`, EXIT_USAGE);
-  return n;
+interface ScoreOptions {
+  model: string;
+  in: string;
+  out: string;
+  batchTokens?: number;
+  maxLength?: number;
+  threads?: number;
+  provider: 'cpu' | 'cuda';
+  device?: number;
+  rewardIndex?: number;
+  quiet?: boolean;
 }
 
-export async function scoreCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, 'batch-tokens': { type: 'string' },
-      'max-length': { type: 'string' }, threads: { type: 'string' }, provider: { type: 'string' }, device: { type: 'string' },
-      'reward-index': { type: 'string' }, quiet: { type: 'boolean' },
-    },
-    strict: true,
+async function score(o: ScoreOptions): Promise<number> {
+  const { RewardScorer } = await import('../../activities/score/scorer');
+  const { scoreFile } = await import('../../activities/score/score-file');
+  const scorer = await RewardScorer.open({
+    modelDir: o.model,
+    provider: o.provider,
+    deviceId: o.device,
+    threads: o.threads,
+    batchTokens: o.batchTokens,
+    maxLength: o.maxLength,
+    rewardIndex: o.rewardIndex,
   });
-  for (const req of ['model', 'in', 'out'] as const) if (!values[req]) throw new UserError(`missing --${req}; usage: ${SCORE_USAGE}`, EXIT_USAGE);
-  const provider = (values.provider ?? 'cpu') as 'cpu' | 'cuda';
-  if (provider !== 'cpu' && provider !== 'cuda') throw new UserError(`--provider must be cpu or cuda, got "${values.provider}"`, EXIT_USAGE);
-  let scorer: RewardScorer;
-  try {
-    scorer = await RewardScorer.open({
-      modelDir: values.model!, provider, deviceId: intOpt(values.device, 'device'), threads: intOpt(values.threads, 'threads'),
-      batchTokens: intOpt(values['batch-tokens'], 'batch-tokens'), maxLength: intOpt(values['max-length'], 'max-length'),
-      rewardIndex: intOpt(values['reward-index'], 'reward-index'),
-    });
-  } catch (e) {
-    if (e instanceof ModelFolderError) throw new UserError(e.message, EXIT_USAGE);
-    throw e;
-  }
   let last = 0;
-  const r = await scoreFile(scorer, values.in!, values.out!, (p) => {
+  const r = await scoreFile(scorer, o.in, o.out, (p) => {
     const now = Date.now();
-    if (!values.quiet && process.stderr.isTTY && now - last > 200) {
+    if (!o.quiet && process.stderr.isTTY && now - last > 200) {
       last = now;
       process.stderr.write(`\rscoring: batch ${p.batchesDone}/${p.batches}, ${p.itemsDone}/${p.items} items`);
     }
   });
-  if (!values.quiet && process.stderr.isTTY) process.stderr.write('\n');
+  if (!o.quiet && process.stderr.isTTY) process.stderr.write('\n');
   const s = r.totalMs / 1000;
   process.stdout.write(
     `scored ${r.items} items (${r.labelled} labelled, ${r.nonFinite} non-finite) in ${s.toFixed(2)} s: ${(r.items / s).toFixed(0)} items/s, ${(r.tokens / s).toFixed(0)} tokens/s\n` +
@@ -55,4 +44,21 @@ export async function scoreCommand(argv: string[]): Promise<number> {
       `wrote ${r.path} (sha256 ${r.sha256.slice(0, 12)}…)\n`,
   );
   return 0;
+}
+
+export function registerScoreCommand(program: Command): void {
+  program
+    .command('score')
+    .description('score a samples file with an exported reward model (ONNX), no Temporal server needed')
+    .requiredOption('--model <dir>', 'reward-model folder (model.onnx, tokenizer.json, tokenizer_config.json)')
+    .requiredOption('--in <file>', 'samples JSONL')
+    .requiredOption('--out <file>', 'scored samples JSONL (written atomically)')
+    .option('--batch-tokens <n>', 'padded tokens per batch', nonNegativeInt)
+    .option('--max-length <n>', 'truncate conversations to this many tokens', nonNegativeInt)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads', nonNegativeInt)
+    .option('--provider <name>', 'execution provider: cpu or cuda', oneOf(['cpu', 'cuda'] as const), 'cpu')
+    .option('--device <n>', 'CUDA device id', nonNegativeInt)
+    .option('--reward-index <n>', 'which logit is the reward (default: 0 for one label, 1 for two)', nonNegativeInt)
+    .option('--quiet', 'no progress on stderr')
+    .action((o: ScoreOptions) => exitWith(score(o)));
 }

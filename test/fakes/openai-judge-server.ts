@@ -113,7 +113,17 @@ function judgedText(promptText: string): string {
 
 export class FakeJudgeServer {
   readonly stats: FakeJudgeStats = {
-    calls: 0, ok: 0, rateLimited: 0, errors: {}, maxInFlight: 0, admitted: [], paidByText: new Map(), paidByRequest: new Map(), filesUploaded: 0, batchesCreated: 0, batchItems: 0,
+    calls: 0,
+    ok: 0,
+    rateLimited: 0,
+    errors: {},
+    maxInFlight: 0,
+    admitted: [],
+    paidByText: new Map(),
+    paidByRequest: new Map(),
+    filesUploaded: 0,
+    batchesCreated: 0,
+    batchItems: 0,
   };
   readonly files = new Map<string, string>();
   readonly batches = new Map<string, FakeBatch>();
@@ -187,12 +197,23 @@ export class FakeJudgeServer {
     if (!boundary) return this.error(res, 400, 'invalid_request_error', 'expected multipart/form-data');
     const parts = raw.toString('utf8').split(`--${boundary[1] ?? boundary[2]}`);
     const filePart = parts.find((p) => /name="file"/.test(p));
-    const purpose = parts.find((p) => /name="purpose"/.test(p))?.split('\r\n\r\n')[1]?.trim();
+    const purpose = parts
+      .find((p) => /name="purpose"/.test(p))
+      ?.split('\r\n\r\n')[1]
+      ?.trim();
     if (!filePart || purpose !== 'batch') return this.error(res, 400, 'invalid_request_error', 'a file and purpose=batch are required');
     const content = filePart.slice(filePart.indexOf('\r\n\r\n') + 4).replace(/\r\n$/, '');
     const id = `file-${++this.stats.filesUploaded}`;
     this.files.set(id, content);
-    this.send(res, 200, { id, object: 'file', bytes: Buffer.byteLength(content), created_at: Math.floor(Date.now() / 1000), filename: 'input.jsonl', purpose: 'batch', status: 'processed' });
+    this.send(res, 200, {
+      id,
+      object: 'file',
+      bytes: Buffer.byteLength(content),
+      created_at: Math.floor(Date.now() / 1000),
+      filename: 'input.jsonl',
+      purpose: 'batch',
+      status: 'processed',
+    });
   }
 
   private createBatch(raw: Buffer, res: http.ServerResponse): void {
@@ -201,8 +222,16 @@ export class FakeJudgeServer {
     if (input === undefined) return this.error(res, 400, 'invalid_request_error', `no file ${body.input_file_id}`);
     const lines = input.split('\n').filter((l) => l.trim());
     const b: FakeBatch = {
-      id: `batch_${++this.stats.batchesCreated}`, object: 'batch', endpoint: body.endpoint, input_file_id: body.input_file_id, completion_window: body.completion_window,
-      status: 'validating', output_file_id: null, error_file_id: null, created_at: Math.floor(Date.now() / 1000), metadata: body.metadata ?? null,
+      id: `batch_${++this.stats.batchesCreated}`,
+      object: 'batch',
+      endpoint: body.endpoint,
+      input_file_id: body.input_file_id,
+      completion_window: body.completion_window,
+      status: 'validating',
+      output_file_id: null,
+      error_file_id: null,
+      created_at: Math.floor(Date.now() / 1000),
+      metadata: body.metadata ?? null,
       request_counts: { total: lines.length, completed: 0, failed: 0 },
     };
     this.batches.set(b.id, b);
@@ -223,7 +252,12 @@ export class FakeJudgeServer {
     for (const line of answered) {
       const item = JSON.parse(line) as { custom_id: string; body: ChatBody };
       const r = this.answer(item.body, true);
-      const rec = { id: `batch_req_${out.length + errs.length}`, custom_id: item.custom_id, response: { status_code: r.status, request_id: 'req', body: r.body }, error: null };
+      const rec = {
+        id: `batch_req_${out.length + errs.length}`,
+        custom_id: item.custom_id,
+        response: { status_code: r.status, request_id: 'req', body: r.body },
+        error: null,
+      };
       (r.status === 200 ? out : errs).push(JSON.stringify(rec));
       if (r.status === 200) b.request_counts.completed++;
       else b.request_counts.failed++;
@@ -247,9 +281,11 @@ export class FakeJudgeServer {
       return { status: 500, body: { error: { message: 'The server had an error while processing your request.', type: 'server_error' } } };
     }
     let content: string;
-    const a = extract('response_a', promptText), b = extract('response_b', promptText);
+    const a = extract('response_a', promptText),
+      b = extract('response_b', promptText);
     if (a !== null && b !== null) {
-      const sa = hiddenScore(a), sb = hiddenScore(b);
+      const sa = hiddenScore(a),
+        sb = hiddenScore(b);
       const biased = hash01(promptText) < (this.opts.positionBias ?? 0);
       const winner = biased ? 'A' : sa === sb ? 'tie' : sa > sb ? 'A' : 'B';
       content = judged.includes('FAULT_GARBAGE')
@@ -271,7 +307,10 @@ export class FakeJudgeServer {
     return {
       status: 200,
       body: {
-        id: `chatcmpl-${this.stats.calls}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: body.model,
+        id: `chatcmpl-${this.stats.calls}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: body.model,
         choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
         usage: { prompt_tokens: estimateTokens(promptText), completion_tokens: completionTokens, total_tokens: estimateTokens(promptText) + completionTokens },
       },
@@ -300,18 +339,26 @@ export class FakeJudgeServer {
     const tokLimit = this.opts.tokensPerWindow ?? Infinity;
     // Time until the oldest admitted request leaves the window, as OpenAI's duration strings ("850ms").
     const reset = `${Math.max(0, (win.recent[0]?.at ?? now) + win.w - now)}ms`;
-    const rlHeaders = (): Record<string, string> => this.opts.rateLimitHeaders === false ? {} : ({
-      'x-ratelimit-limit-requests': String(reqLimit), 'x-ratelimit-remaining-requests': String(Math.max(0, reqLimit - win.requests - 1)),
-      'x-ratelimit-limit-tokens': String(tokLimit), 'x-ratelimit-remaining-tokens': String(Math.max(0, tokLimit - win.tokens - tokens)),
-      'x-ratelimit-reset-requests': reset, 'x-ratelimit-reset-tokens': reset,
-    });
+    const rlHeaders = (): Record<string, string> =>
+      this.opts.rateLimitHeaders === false
+        ? {}
+        : {
+            'x-ratelimit-limit-requests': String(reqLimit),
+            'x-ratelimit-remaining-requests': String(Math.max(0, reqLimit - win.requests - 1)),
+            'x-ratelimit-limit-tokens': String(tokLimit),
+            'x-ratelimit-remaining-tokens': String(Math.max(0, tokLimit - win.tokens - tokens)),
+            'x-ratelimit-reset-requests': reset,
+            'x-ratelimit-reset-tokens': reset,
+          };
     if (win.requests + 1 > reqLimit || win.tokens + tokens > tokLimit) {
       // Retry when enough of the window has slid by.
       const oldest = win.recent[0]?.at ?? now;
       const waitMs = Math.max(50, oldest + win.w - now);
       this.stats.rateLimited++;
       return this.error(res, 429, 'rate_limit_exceeded', 'Rate limit reached', {
-        'retry-after': String(Math.ceil(waitMs / 1000)), 'retry-after-ms': String(waitMs), ...rlHeaders(),
+        'retry-after': String(Math.ceil(waitMs / 1000)),
+        'retry-after-ms': String(waitMs),
+        ...rlHeaders(),
       });
     }
     this.stats.admitted.push({ at: now, tokens });
@@ -328,7 +375,7 @@ export class FakeJudgeServer {
         this.seenFlaky.add(judged);
         return this.error(res, 503, 'server_error', 'overloaded', headers);
       }
-      const delay = (this.opts.latencyMs ?? 0) + (judged.includes('FAULT_SLOW') ? this.opts.slowMs ?? 2000 : 0);
+      const delay = (this.opts.latencyMs ?? 0) + (judged.includes('FAULT_SLOW') ? (this.opts.slowMs ?? 2000) : 0);
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       const r = this.answer(body, false);
       this.send(res, r.status, r.body, headers);

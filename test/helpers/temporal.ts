@@ -30,11 +30,17 @@ export async function startTestServer(dbFile: string, ports?: { port: number; ui
   const uiPort = ports?.uiPort ?? (await freePort());
   const s = await startDetached({ dbFile, port, uiPort, logFile: `${dbFile}.log` });
   return {
-    address: s.address, port, uiPort, dbFile, pid: s.pid,
+    address: s.address,
+    port,
+    uiPort,
+    dbFile,
+    pid: s.pid,
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       try {
         process.kill(-s.pid, signal);
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
       await waitGone(s.pid);
     },
   };
@@ -61,19 +67,22 @@ export interface CampaignOverrides {
 /** A small campaign on the quickstart data, written into dir with absolute paths. */
 export function writeCampaign(dir: string, name: string, o: CampaignOverrides = {}): string {
   const file = path.join(dir, `${name}.yaml`);
-  fs.writeFileSync(file, [
-    `name: ${name}`,
-    `iterations: ${o.iterations ?? 3}`,
-    `prompts: { path: ${QUICKSTART_PROMPTS}, perIteration: ${o.perIteration ?? 16}, seed: 3 }`,
-    `sampler: { kind: builtin, samplesPerPrompt: ${o.samplesPerPrompt ?? 4}, temperature: 1.0, seed: 5 }`,
-    `labeler: ${o.labeler ?? `{ kind: reward-model, model: ${MODELS.bt}, batchTokens: ${o.batchTokens ?? 8192}, threads: 1 }`}`,
-    `feedback: ${o.feedback ?? '{ type: pairwise, mode: max, threshold: 0.01, seed: 1 }'}`,
-    `trainer: ${o.trainer ?? `{ kind: builtin, method: dpo, beta: 0.1, epochs: ${o.epochs ?? 30} }`}`,
-    `sharding: { promptsPerShard: ${o.promptsPerShard ?? 4} }`,
-    `artifacts: { root: ${path.join(dir, 'artifacts')} }`,
-    `durability: { heartbeatTimeoutSeconds: ${o.heartbeatTimeoutSeconds ?? 3} }`,
-    o.extra ?? '',
-  ].join('\n') + '\n');
+  fs.writeFileSync(
+    file,
+    [
+      `name: ${name}`,
+      `iterations: ${o.iterations ?? 3}`,
+      `prompts: { path: ${QUICKSTART_PROMPTS}, perIteration: ${o.perIteration ?? 16}, seed: 3 }`,
+      `sampler: { kind: builtin, samplesPerPrompt: ${o.samplesPerPrompt ?? 4}, temperature: 1.0, seed: 5 }`,
+      `labeler: ${o.labeler ?? `{ kind: reward-model, model: ${MODELS.bt}, batchTokens: ${o.batchTokens ?? 8192}, threads: 1 }`}`,
+      `feedback: ${o.feedback ?? '{ type: pairwise, mode: max, threshold: 0.01, seed: 1 }'}`,
+      `trainer: ${o.trainer ?? `{ kind: builtin, method: dpo, beta: 0.1, epochs: ${o.epochs ?? 30} }`}`,
+      `sharding: { promptsPerShard: ${o.promptsPerShard ?? 4} }`,
+      `artifacts: { root: ${path.join(dir, 'artifacts')} }`,
+      `durability: { heartbeatTimeoutSeconds: ${o.heartbeatTimeoutSeconds ?? 3} }`,
+      o.extra ?? '',
+    ].join('\n') + '\n',
+  );
   return file;
 }
 
@@ -100,7 +109,12 @@ export async function killHard(child: ChildProcess): Promise<void> {
   await closed;
 }
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 120000, everyMs = 25): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 120000,
+  everyMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

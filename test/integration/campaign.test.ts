@@ -43,7 +43,14 @@ describe('a full small campaign', () => {
     expect(ms[2].lineage.policy_in.sha256).toBe(ms[1].lineage.checkpoint_out.sha256);
     // disjoint prompt slices
     const ids = ms.map((m: { artifacts: { prompts: { path: string }[] } }) =>
-      m.artifacts.prompts.flatMap((p) => fs.readFileSync(p.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).prompt_id)));
+      m.artifacts.prompts.flatMap((p) =>
+        fs
+          .readFileSync(p.path, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).prompt_id),
+      ),
+    );
     expect(new Set(ids.flat()).size).toBe(48);
   });
 
@@ -83,7 +90,10 @@ describe('pause, resume, stop', () => {
       const status = () => h.query(campaignStatusQuery).catch(() => null);
       await waitFor('iteration 0 to start', async () => (await status())?.currentIteration === 0);
       expect(cli(['pause', 'ctl-1'], env).status).toBe(0);
-      const paused = await waitFor('paused state', async () => { const s = await status(); return s?.state === 'paused' ? s : null; });
+      const paused = await waitFor('paused state', async () => {
+        const s = await status();
+        return s?.state === 'paused' ? s : null;
+      });
       const done = paused.completed;
       await new Promise((r) => setTimeout(r, 3000));
       const still = await status();
@@ -113,7 +123,11 @@ describe('invalid campaign files', () => {
   const cases: [string, string, RegExp[]][] = [
     ['not yaml', 'name: x\n  iterations: [\n', [/line \d+/]],
     ['missing sections', 'name: x\niterations: 2\n', [/prompts: required/, /sampler: /, /labeler: /, /feedback: /, /trainer: /]],
-    ['unknown key and bad types', 'name: x\niterations: -1\nitterations: 3\nprompts: { path: p.jsonl, perIteration: 0 }\n', [/line 2: iterations:/, /unknown key "itterations"/, /line 4: prompts.perIteration/]],
+    [
+      'unknown key and bad types',
+      'name: x\niterations: -1\nitterations: 3\nprompts: { path: p.jsonl, perIteration: 0 }\n',
+      [/line 2: iterations:/, /unknown key "itterations"/, /line 4: prompts.perIteration/],
+    ],
     ['DPO with binary feedback', null as never, [/feedback.type: DPO trains on pairs/]],
     ['pairwise with 1 sample per prompt', null as never, [/sampler.samplesPerPrompt: pairwise feedback needs at least 2 samples per prompt/]],
     ['pairwise with median threshold', null as never, [/feedback.threshold: pairwise needs a number/]],
@@ -133,11 +147,18 @@ describe('invalid campaign files', () => {
     else if (name.startsWith('pairwise with 1')) file = writeCampaign(ctx.dir, id, { samplesPerPrompt: 1 });
     else if (name.startsWith('pairwise with median')) file = writeCampaign(ctx.dir, id, { feedback: '{ type: pairwise, threshold: median }' });
     else if (name.startsWith('pairwise judge with binary')) {
-      file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, mode: pairwise, baseURL: http://127.0.0.1:9/v1, model: m }', feedback: '{ type: binary }', trainer: '{ kind: builtin, method: kto }' });
+      file = writeCampaign(ctx.dir, id, {
+        labeler: '{ kind: judge, mode: pairwise, baseURL: http://127.0.0.1:9/v1, model: m }',
+        feedback: '{ type: binary }',
+        trainer: '{ kind: builtin, method: kto }',
+      });
     } else if (name.startsWith('judge with a swap')) {
       file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, mode: pairwise, swap: twice, baseURL: http://127.0.0.1:9/v1, model: m }' });
     } else if (name.startsWith('pairwise judge with a')) {
-      file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, mode: pairwise, baseURL: http://127.0.0.1:9/v1, model: m }', feedback: '{ type: pairwise, mode: max }' });
+      file = writeCampaign(ctx.dir, id, {
+        labeler: '{ kind: judge, mode: pairwise, baseURL: http://127.0.0.1:9/v1, model: m }',
+        feedback: '{ type: pairwise, mode: max }',
+      });
     } else if (name.startsWith('pointwise judge')) {
       file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, swap: both, baseURL: http://127.0.0.1:9/v1, model: m }' });
     } else file = writeCampaign(ctx.dir, id, { iterations: 1000, perIteration: 30 });
@@ -148,9 +169,14 @@ describe('invalid campaign files', () => {
       expect(r.stderr).toContain(path.basename(file));
       for (const p of patterns) expect(r.stderr).toMatch(p);
     }
-    return ctx.client.workflow.getHandle(id).describe().then(
-      () => { throw new Error('a workflow was started'); },
-      (e) => expect(e.name).toBe('WorkflowNotFoundError'),
-    );
+    return ctx.client.workflow
+      .getHandle(id)
+      .describe()
+      .then(
+        () => {
+          throw new Error('a workflow was started');
+        },
+        (e) => expect(e.name).toBe('WorkflowNotFoundError'),
+      );
   });
 });

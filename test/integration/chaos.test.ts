@@ -10,7 +10,8 @@ const OUTPUTS = (rel: string) => /feedback\/feedback\.|train\/checkpoint\.json$|
 
 function doneManifests(root: string): Map<string, { mtimeMs: number; body: string }> {
   const out = new Map<string, { mtimeMs: number; body: string }>();
-  for (const [rel, buf] of filesUnder(root, (r) => r.endsWith('.done.json'))) out.set(rel, { mtimeMs: fs.statSync(path.join(root, rel)).mtimeMs, body: buf.toString() });
+  for (const [rel, buf] of filesUnder(root, (r) => r.endsWith('.done.json')))
+    out.set(rel, { mtimeMs: fs.statSync(path.join(root, rel)).mtimeMs, body: buf.toString() });
   return out;
 }
 
@@ -21,7 +22,13 @@ function expectUntouched(before: Map<string, { mtimeMs: number; body: string }>,
   }
 }
 
-const progressLines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.startsWith('{')).length : 0);
+const progressLines = (f: string) =>
+  fs.existsSync(f)
+    ? fs
+        .readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{')).length
+    : 0;
 
 test('SIGKILL the worker during labeling and during training: the campaign completes, outputs are byte-identical, no completed shard is redone', async () => {
   // An uninterrupted reference run with the same seeds.
@@ -83,8 +90,9 @@ test('SIGKILL the worker during labeling and during training: the campaign compl
   expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
   expect(a.size).toBeGreaterThan(30);
   for (const [rel, buf] of a) expect({ rel, same: buf.equals(b.get(rel)!) }).toEqual({ rel, same: true });
-  // eslint-disable-next-line no-console
-  console.log(`chaos: labeling kill resumed after ${resumeSeconds.toFixed(1)} s (heartbeat timeout 3 s); ${batchesBefore} batches kept; training resumed from epoch ${trainDone.extra.resumedFromEpoch}`);
+  console.log(
+    `chaos: labeling kill resumed after ${resumeSeconds.toFixed(1)} s (heartbeat timeout 3 s); ${batchesBefore} batches kept; training resumed from epoch ${trainDone.extra.resumedFromEpoch}`,
+  );
 });
 
 test('stop the dev server mid-campaign and start it again on the same SQLite file: the campaign completes', async () => {

@@ -18,7 +18,8 @@ afterAll(async () => {
 });
 
 test('the budget stops judge calls inside an iteration: the campaign pauses (not fails) and resuming with more finishes it', async () => {
-  const labeler = `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+  const labeler =
+    `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
     `prices: { inputPerMTok: 100, outputPerMTok: 400 }, limits: { requestsPerMinute: 6000, tokensPerMinute: 10000000, maxInFlight: 4 } }`;
   // ~32 judgements per iteration at ~$0.02 each: $0.3 runs out inside the first iteration.
   const file = writeCampaign(ctx.dir, 'judged', { iterations: 3, perIteration: 8, labeler, extra: 'budget: { usd: 0.3 }' });
@@ -58,10 +59,17 @@ test('the budget stops judge calls inside an iteration: the campaign pauses (not
     expect(m.cost.judge_usd).toBeGreaterThan(m.cost.judge_usd_final_attempts);
     expect(m.cost.paid_calls + m.cost.cache_hits).toBe(32);
     expect(m.lineage.labeler).toMatchObject({ kind: 'judge', model: 'judge-small' });
-    const scored = fs.readFileSync(m.artifacts.scored[0].path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const scored = fs
+      .readFileSync(m.artifacts.scored[0].path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     for (const r of scored) expect(r.reward).toBe(hiddenScore(r.output));
     const final = await h.query(campaignStatusQuery);
-    expect(final.spentUsd).toBeCloseTo(result.summaries.reduce((a: number, x: { costUsd: number }) => a + x.costUsd, 0), 10);
+    expect(final.spentUsd).toBeCloseTo(
+      result.summaries.reduce((a: number, x: { costUsd: number }) => a + x.costUsd, 0),
+      10,
+    );
     // the key never reaches artifacts or workflow history
     const hist = JSON.stringify(await h.fetchHistory());
     expect(hist).not.toContain('sk-campaign-key');
@@ -78,7 +86,8 @@ test('the budget stops judge calls inside an iteration: the campaign pauses (not
 test('a pairwise judge campaign (swap both, position-biased judge): DPO trains on the decided pairs only', async () => {
   const biased = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', structuredOutput: true, positionBias: 0.3 }).start();
   try {
-    const labeler = `{ kind: judge, mode: pairwise, swap: both, seed: 4, baseURL: ${biased.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+    const labeler =
+      `{ kind: judge, mode: pairwise, swap: both, seed: 4, baseURL: ${biased.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
       `limits: { requestsPerMinute: 60000, tokensPerMinute: 100000000, maxInFlight: 4 } }`;
     const file = writeCampaign(ctx.dir, 'pairjudge', { iterations: 2, perIteration: 8, samplesPerPrompt: 4, labeler, feedback: '{ type: pairwise, seed: 2 }' });
     const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
@@ -97,7 +106,12 @@ test('a pairwise judge campaign (swap both, position-biased judge): DPO trains o
       expect(m.feedback.mode).toBe('judge');
       expect(m.counts.examples).toBe(m.judged_pairs.decided);
       expect(m.cost.paid_calls + m.cost.cache_hits).toBe(32); // both orders of every pair
-      const pairs = fs.readFileSync(m.artifacts.feedback.jsonl.path, 'utf8').trim().split('\n').filter(Boolean).map((l: string) => JSON.parse(l));
+      const pairs = fs
+        .readFileSync(m.artifacts.feedback.jsonl.path, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l: string) => JSON.parse(l));
       for (const p of pairs) {
         const [w, l] = p.label === 1 ? [p.output_A, p.output_B] : [p.output_B, p.output_A];
         expect(hiddenScore(w[0].content)).toBeGreaterThan(hiddenScore(l[0].content));
@@ -124,10 +138,15 @@ test('a Batch API campaign waits in the workflow; a judge worker SIGKILLed durin
       await killHard(judgeWorker);
       judgeWorker = spawnWorker(env, 'judge');
       // `status` shows the wait as progress, not as an error
-      const st = await waitFor('status shows the batch wait', () => {
-        const out = cli(['status', 'batched-1'], env).stdout;
-        return /waiting: batch batch_\d+ is (validating|in_progress): \d+\/\d+ done/.test(out) ? out : null;
-      }, 30000, 200);
+      const st = await waitFor(
+        'status shows the batch wait',
+        () => {
+          const out = cli(['status', 'batched-1'], env).stdout;
+          return /waiting: batch batch_\d+ is (validating|in_progress): \d+\/\d+ done/.test(out) ? out : null;
+        },
+        30000,
+        200,
+      );
       expect(st).not.toMatch(/last error/);
       const result = await ctx.client.workflow.getHandle('batched-1').result();
       expect(result.state).toBe('completed');
@@ -137,7 +156,11 @@ test('a Batch API campaign waits in the workflow; a judge worker SIGKILLed durin
       expect(m.counts.scored).toBe(32);
       expect(m.cost.paid_calls).toBe(slowBatch.stats.batchItems);
       for (const ref of m.artifacts.scored) {
-        for (const l of fs.readFileSync(ref.path, 'utf8').trim().split('\n').map((x: string) => JSON.parse(x))) {
+        for (const l of fs
+          .readFileSync(ref.path, 'utf8')
+          .trim()
+          .split('\n')
+          .map((x: string) => JSON.parse(x))) {
           expect(l.reward).toBe(hiddenScore(l.output));
           expect(l.judge.batch).toBe(true);
         }
@@ -155,10 +178,12 @@ test('a Batch API campaign waits in the workflow; a judge worker SIGKILLed durin
 });
 
 test('two judge workers of one campaign share the limit: no window over it, no 429, at least 90% of it used', async () => {
-  const windowMs = 2000, perWindow = 20;
+  const windowMs = 2000,
+    perWindow = 20;
   const limited = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', requestsPerWindow: perWindow, windowMs, latencyMs: 20 }).start();
   try {
-    const labeler = `{ kind: judge, baseURL: ${limited.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+    const labeler =
+      `{ kind: judge, baseURL: ${limited.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
       `limits: { requestsPerMinute: ${perWindow * (60000 / windowMs)}, tokensPerMinute: 100000000, maxInFlight: 8, windowSeconds: ${windowMs / 1000} } }`;
     // 4 shards of 16 prompts x 4 samples: 256 judgements (some texts repeat) spread over both judge workers.
     const file = writeCampaign(ctx.dir, 'twojudges', { iterations: 1, perIteration: 64, promptsPerShard: 16, labeler });
@@ -179,7 +204,6 @@ test('two judge workers of one campaign share the limit: no window over it, no 4
     for (let i = 0; i < times.length; i++) expect(times.filter((t) => t >= times[i] && t < times[i] + windowMs).length).toBeLessThanOrEqual(perWindow);
     const achieved = (times.length - 1) / (times[times.length - 1] - times[0]);
     expect(achieved / (perWindow / windowMs)).toBeGreaterThanOrEqual(0.9);
-    // eslint-disable-next-line no-console
     console.log(`two judge workers: ${times.length} requests at ${((achieved / (perWindow / windowMs)) * 100).toFixed(1)}% of the limit, 0 429s`);
   } finally {
     await limited.stop();
@@ -189,7 +213,8 @@ test('two judge workers of one campaign share the limit: no window over it, no 4
 test('SIGKILL the judge worker mid-shard: the campaign completes and paid calls = distinct judgements + at most those in flight', async () => {
   const slow = await new FakeJudgeServer({ apiKey: 'sk-campaign-key', latencyMs: 40 }).start();
   try {
-    const labeler = `{ kind: judge, baseURL: ${slow.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+    const labeler =
+      `{ kind: judge, baseURL: ${slow.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
       `limits: { requestsPerMinute: 60000, tokensPerMinute: 100000000, maxInFlight: 2 } }`;
     const file = writeCampaign(ctx.dir, 'judgekill', { iterations: 2, perIteration: 16, labeler });
     const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-campaign-key' });
@@ -211,7 +236,12 @@ test('SIGKILL the judge worker mid-shard: the campaign completes and paid calls 
         const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'judgekill-1', it, 'manifest.json'), 'utf8'));
         expect(m.counts.scored).toBe(64);
         for (const ref of m.artifacts.scored) {
-          for (const l of fs.readFileSync(ref.path, 'utf8').trim().split('\n').map((x: string) => JSON.parse(x))) expect(l.reward).toBe(hiddenScore(l.output));
+          for (const l of fs
+            .readFileSync(ref.path, 'utf8')
+            .trim()
+            .split('\n')
+            .map((x: string) => JSON.parse(x)))
+            expect(l.reward).toBe(hiddenScore(l.output));
         }
       }
     } finally {

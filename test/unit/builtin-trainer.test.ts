@@ -7,7 +7,15 @@ const pools = [
   ['first plan the steps then check the result', 'whatever figure it out', 'I do not know', 'step one gather tools step two build'],
   ['here is a clear plan', 'no', 'maybe try something', 'first read then practice then review'],
 ].map((p) => p.map((t) => features(t, DIMS)));
-const opts = (o: Partial<TrainOptions> = {}): TrainOptions => ({ beta: 0.5, learningRate: 1e-3, epochs: 1, temperature: 0.7, desirableWeight: 1, undesirableWeight: 1.3, ...o });
+const opts = (o: Partial<TrainOptions> = {}): TrainOptions => ({
+  beta: 0.5,
+  learningRate: 1e-3,
+  epochs: 1,
+  temperature: 0.7,
+  desirableWeight: 1,
+  undesirableWeight: 1.3,
+  ...o,
+});
 const theta0 = Array.from({ length: DIMS }, (_, i) => Math.sin(i) * 0.3);
 const ref = Array.from({ length: DIMS }, (_, i) => Math.cos(i) * 0.2);
 
@@ -21,7 +29,8 @@ async function numericGrad(lossAt: (t: number[]) => Promise<number>): Promise<nu
   const h = 1e-6;
   const g: number[] = [];
   for (let i = 0; i < DIMS; i++) {
-    const p = theta0.slice(), m = theta0.slice();
+    const p = theta0.slice(),
+      m = theta0.slice();
     p[i] += h;
     m[i] -= h;
     g.push(((await lossAt(p)) - (await lossAt(m))) / (2 * h));
@@ -36,7 +45,10 @@ function expectClose(a: number[], b: number[]): void {
 }
 
 test('DPO gradient matches finite differences of the DPO loss', async () => {
-  const data = [{ pool: pools[0], chosen: 0, rejected: 1 }, { pool: pools[1], chosen: 3, rejected: 2 }];
+  const data = [
+    { pool: pools[0], chosen: 0, rejected: 1 },
+    { pool: pools[1], chosen: 3, rejected: 2 },
+  ];
   const lr = 1e-7;
   const a = await analyticGrad((t) => trainDpo(t, ref, data, opts({ learningRate: lr })), lr);
   const n = await numericGrad(async (t) => (await trainDpo(t, ref, data, opts({ learningRate: 0 }))).losses[0]);
@@ -44,7 +56,10 @@ test('DPO gradient matches finite differences of the DPO loss', async () => {
 });
 
 test('GRPO gradient matches finite differences (advantage term + exact KL)', async () => {
-  const data = [{ pool: pools[0], indices: [0, 1, 1, 3], rewards: [0.9, -0.5, -0.5, 0.4] }, { pool: pools[1], indices: [2, 0, 3], rewards: [0.1, 0.8, 0.2] }];
+  const data = [
+    { pool: pools[0], indices: [0, 1, 1, 3], rewards: [0.9, -0.5, -0.5, 0.4] },
+    { pool: pools[1], indices: [2, 0, 3], rewards: [0.1, 0.8, 0.2] },
+  ];
   const lr = 1e-7;
   const a = await analyticGrad((t) => trainGrpo(t, ref, data, opts({ learningRate: lr, beta: 0.3 })), lr);
   const n = await numericGrad(async (t) => (await trainGrpo(t, ref, data, opts({ learningRate: 0, beta: 0.3 }))).losses[0]);
@@ -52,9 +67,14 @@ test('GRPO gradient matches finite differences (advantage term + exact KL)', asy
 });
 
 test('KTO raises desirable and lowers undesirable log-probabilities', async () => {
-  const data = [{ pool: pools[0], index: 0, desirable: true }, { pool: pools[0], index: 1, desirable: false }, { pool: pools[1], index: 3, desirable: true }];
+  const data = [
+    { pool: pools[0], index: 0, desirable: true },
+    { pool: pools[0], index: 1, desirable: false },
+    { pool: pools[1], index: 3, desirable: true },
+  ];
   const { theta, losses } = await trainKto(theta0, ref, data, opts({ learningRate: 0.5, epochs: 40 }));
-  const before0 = logProbs(theta0, pools[0], 0.7), after0 = logProbs(theta, pools[0], 0.7);
+  const before0 = logProbs(theta0, pools[0], 0.7),
+    after0 = logProbs(theta, pools[0], 0.7);
   expect(after0[0]).toBeGreaterThan(before0[0]);
   expect(after0[1]).toBeLessThan(before0[1]);
   expect(logProbs(theta, pools[1], 0.7)[3]).toBeGreaterThan(logProbs(theta0, pools[1], 0.7)[3]);
@@ -62,11 +82,16 @@ test('KTO raises desirable and lowers undesirable log-probabilities', async () =
 });
 
 test('DPO training moves probability to chosen responses; resuming from an epoch gives the same result', async () => {
-  const data = [{ pool: pools[0], chosen: 0, rejected: 1 }, { pool: pools[1], chosen: 3, rejected: 1 }];
+  const data = [
+    { pool: pools[0], chosen: 0, rejected: 1 },
+    { pool: pools[1], chosen: 3, rejected: 1 },
+  ];
   const full = await trainDpo(theta0, ref, data, opts({ learningRate: 0.5, epochs: 20 }));
   expect(logProbs(full.theta, pools[0], 0.7)[0]).toBeGreaterThan(logProbs(theta0, pools[0], 0.7)[0]);
   let mid: number[] = [];
-  await trainDpo(theta0, ref, data, opts({ learningRate: 0.5, epochs: 20 }), (r, t) => { if (r.epoch === 8) mid = Array.from(t); });
+  await trainDpo(theta0, ref, data, opts({ learningRate: 0.5, epochs: 20 }), (r, t) => {
+    if (r.epoch === 8) mid = Array.from(t);
+  });
   const resumed = await trainDpo(mid, ref, data, opts({ learningRate: 0.5, epochs: 20 }), undefined, 8);
   expect(resumed.theta).toEqual(full.theta);
 });

@@ -1,7 +1,8 @@
 import { buildFeedback, PairExample, SingleExample } from '../../activities/feedback/build';
 import { formatFile } from '../../activities/feedback/formats';
-import { InputError, ScoredSampleCollector } from '../../activities/feedback/scored-samples';
+import { ScoredSampleCollector } from '../../activities/feedback/scored-samples';
 import { groupsOf } from '../helpers/scored';
+import { InputError } from '../../config/errors';
 
 const pairsOf = (ex: unknown[]) => (ex as PairExample[]).map((p) => [p.a.sample_id, p.b.sample_id].sort((x, y) => x - y));
 
@@ -28,7 +29,10 @@ describe('pairwise max', () => {
 describe('pairwise min', () => {
   test('t = 0: ties and self-pairs never pair; every pair at the smallest positive gap', () => {
     const { examples } = buildFeedback(groupsOf({ p: [1, 1, 2, 4] }), { type: 'pairwise', mode: 'min', threshold: 0 });
-    expect(pairsOf(examples)).toEqual([[0, 2], [1, 2]]);
+    expect(pairsOf(examples)).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
   });
   test('t > 0: smallest gap at least t', () => {
     const { examples } = buildFeedback(groupsOf({ p: [1, 1, 2, 4] }), { type: 'pairwise', mode: 'min', threshold: 1.5 });
@@ -146,7 +150,10 @@ describe('formats', () => {
     expect(arr.map((r: { label: number }) => r.label)).toEqual([0, 1]);
   });
   test('TRL pairwise: chosen is the higher reward', () => {
-    const lines = text(groupsOf({ p: [0, 1], q: [5, 2], r: [7, 9] }), 'pairwise', 'trl').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = text(groupsOf({ p: [0, 1], q: [5, 2], r: [7, 9] }), 'pairwise', 'trl')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(3);
     for (const l of lines) {
       expect(Object.keys(l)).toEqual(['prompt', 'chosen', 'rejected', 'score_chosen', 'score_rejected']);
@@ -155,9 +162,15 @@ describe('formats', () => {
     expect(lines[1].chosen[0].content).toBe('a0');
   });
   test('TRL binary has boolean labels; scalar carries reward', () => {
-    const b = text(groupsOf({ p: [0, 1] }), 'binary', 'trl').trim().split('\n').map((l) => JSON.parse(l));
+    const b = text(groupsOf({ p: [0, 1] }), 'binary', 'trl')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(b.map((r) => r.label)).toEqual([false, true]);
-    const s = text(groupsOf({ p: [0.5] }), 'scalar', 'trl').trim().split('\n').map((l) => JSON.parse(l));
+    const s = text(groupsOf({ p: [0.5] }), 'scalar', 'trl')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(s).toEqual([{ prompt: [{ role: 'user', content: 'q p' }], completion: [{ role: 'assistant', content: 'a0' }], reward: 0.5 }]);
   });
   test('native JSONL traces every pair to its samples', () => {

@@ -9,7 +9,8 @@ const reward = fc.oneof(
   { weight: 1, arbitrary: fc.constant(null) },
   { weight: 1, arbitrary: fc.constant('nan' as const) },
 );
-const groupsArb = fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.array(reward, { minLength: 0, maxLength: 9 }), { maxKeys: 12 })
+const groupsArb = fc
+  .dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.array(reward, { minLength: 0, maxLength: 9 }), { maxKeys: 12 })
   .filter((d) => Object.values(d).every((g) => g.length > 0));
 const modeArb = fc.constantFrom<PairMode>('random', 'max', 'min');
 const thresholdArb = fc.constantFrom(0, 0.25, 0.5, 1, 0.3);
@@ -35,12 +36,16 @@ describe('pairwise properties', () => {
           const byPrompt = new Map<string, number[]>();
           for (const p of pairs) byPrompt.set(p.prompt_id, [...(byPrompt.get(p.prompt_id) ?? []), Math.abs(p.a.reward! - p.b.reward!)]);
           for (const [pid, gaps] of byPrompt) {
-            const rs = groups.get(pid)!.filter((s) => s.label_status === 'ok').map((s) => s.reward!);
+            const rs = groups
+              .get(pid)!
+              .filter((s) => s.label_status === 'ok')
+              .map((s) => s.reward!);
             let d = Infinity;
-            for (let i = 0; i < rs.length; i++) for (let j = i + 1; j < rs.length; j++) {
-              const g = Math.abs(rs[i] - rs[j]);
-              if (g > 0 && g >= t - 1e-12) d = Math.min(d, g);
-            }
+            for (let i = 0; i < rs.length; i++)
+              for (let j = i + 1; j < rs.length; j++) {
+                const g = Math.abs(rs[i] - rs[j]);
+                if (g > 0 && g >= t - 1e-12) d = Math.min(d, g);
+              }
             for (const g of gaps) expect(Math.abs(g - d)).toBeLessThanOrEqual(1e-12);
           }
         }
@@ -51,7 +56,10 @@ describe('pairwise properties', () => {
         expect(stats.label_balance.desirable_or_a + stats.label_balance.undesirable_or_b).toBe(stats.examples_out);
         if (mode === 'random') {
           // Every labelled sample of a prompt with 2+ labelled is in a kept pair, a dropped pair, or the odd leftover.
-          const eligible = [...groups.values()].map((g) => g.filter((s) => s.label_status === 'ok').length).filter((n) => n >= 2).reduce((a, b) => a + b, 0);
+          const eligible = [...groups.values()]
+            .map((g) => g.filter((s) => s.label_status === 'ok').length)
+            .filter((n) => n >= 2)
+            .reduce((a, b) => a + b, 0);
           expect(2 * (stats.examples_out + stats.pairs_dropped_by_threshold) + stats.samples_unpaired_odd).toBe(eligible);
         }
       }),

@@ -4,10 +4,11 @@ import { collectBatch, judgeFileViaBatch, submitBatch, batchClient } from '../..
 import { BudgetLedger } from '../../activities/judge/budget-ledger';
 import { JudgementCache } from '../../activities/judge/cache';
 import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
-import { judgeFile, JudgeBudgetExhausted, JudgeSystemicError, planJudging } from '../../activities/judge/judge-file';
+import { judgeFile, planJudging } from '../../activities/judge/judge-file';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
 import { useFakeJudges } from '../helpers/judge';
 import { quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
+import { JudgeSystemicError, JudgeBudgetExhausted } from '../../config/errors';
 
 jest.setTimeout(120_000);
 
@@ -15,8 +16,14 @@ const server = useFakeJudges({ structuredOutput: true });
 
 function config(s: FakeJudgeServer, o: Record<string, unknown> = {}): JudgeConfig {
   return JudgeConfigSchema.parse({
-    kind: 'judge', baseURL: s.baseURL, model: 'judge-small', timeoutSeconds: 2, attempts: 2,
-    limits: { requestsPerMinute: 60000, tokensPerMinute: 1e9, maxInFlight: 4, windowSeconds: 60 }, prices: { inputPerMTok: 100, outputPerMTok: 400 }, ...o,
+    kind: 'judge',
+    baseURL: s.baseURL,
+    model: 'judge-small',
+    timeoutSeconds: 2,
+    attempts: 2,
+    limits: { requestsPerMinute: 60000, tokensPerMinute: 1e9, maxInFlight: 4, windowSeconds: 60 },
+    prices: { inputPerMTok: 100, outputPerMTok: 400 },
+    ...o,
   });
 }
 
@@ -26,7 +33,12 @@ function setup(records: Record<string, unknown>[]) {
   writeJsonl(input, records);
   return { dir, input, out: path.join(dir, 'out.jsonl'), cacheDir: path.join(dir, 'cache'), limiterDir: path.join(dir, 'limiter') };
 }
-const readLines = (f: string) => fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const readLines = (f: string) =>
+  fs
+    .readFileSync(f, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
 describe('budget within a run', () => {
   test('calls stop at the budget (spent never passes it); raising it finishes the rest without buying anything twice', async () => {
@@ -34,8 +46,13 @@ describe('budget within a run', () => {
     const f = setup(quickstartSamples(4)); // 40 judgements
     const c = config(s);
     const budget = { dir: path.join(f.dir, 'budget'), scope: 'iter-0' };
-    const err = await judgeFile(f.input, f.out, { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir, budget: { ...budget, limitUsd: 0.3 } })
-      .catch((e) => e);
+    const err = await judgeFile(f.input, f.out, {
+      config: c,
+      apiKey: 'sk-test-123',
+      cacheDir: f.cacheDir,
+      limiterDir: f.limiterDir,
+      budget: { ...budget, limitUsd: 0.3 },
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(JudgeBudgetExhausted);
     expect(err.message).toMatch(/judge budget is spent: \d+ of 40 judgements not bought/);
     const spent = new BudgetLedger({ ...budget, limitUsd: null }).spent();
@@ -47,7 +64,13 @@ describe('budget within a run', () => {
     expect(paidFirst).toBeLessThan(40);
     expect(fs.existsSync(f.out)).toBe(false); // nothing half-written
 
-    const r = await judgeFile(f.input, f.out, { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir, budget: { ...budget, limitUsd: 100 } });
+    const r = await judgeFile(f.input, f.out, {
+      config: c,
+      apiKey: 'sk-test-123',
+      cacheDir: f.cacheDir,
+      limiterDir: f.limiterDir,
+      budget: { ...budget, limitUsd: 100 },
+    });
     expect(r.cacheHits).toBe(paidFirst);
     expect(r.paidCalls).toBe(40 - paidFirst);
     expect(s.stats.ok).toBe(40);
@@ -68,12 +91,17 @@ test('two workers judging the same texts at the same moment buy each judgement o
   expect(readLines(f.out).map((l) => l.reward)).toEqual(readLines(path.join(f.dir, 'out2.jsonl')).map((l) => l.reward));
 });
 
-test('the server\'s x-ratelimit-remaining-tokens holds every request until the reset (no 429 storm when our limits are too high)', async () => {
+test("the server's x-ratelimit-remaining-tokens holds every request until the reset (no 429 storm when our limits are too high)", async () => {
   // The server allows 4,000 tokens per second; the judge is told 100x that and must learn from the headers.
   // One request in flight, so a hold always comes before the next request is sent.
   const s = await server({ tokensPerWindow: 4000, windowMs: 1000 });
   const f = setup(quickstartSamples(10));
-  const r = await judgeFile(f.input, f.out, { config: config(s, { limits: { requestsPerMinute: 60000, tokensPerMinute: 24_000_000, maxInFlight: 1, windowSeconds: 60 } }), apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir });
+  const r = await judgeFile(f.input, f.out, {
+    config: config(s, { limits: { requestsPerMinute: 60000, tokensPerMinute: 24_000_000, maxInFlight: 1, windowSeconds: 60 } }),
+    apiKey: 'sk-test-123',
+    cacheDir: f.cacheDir,
+    limiterDir: f.limiterDir,
+  });
   expect(r.labelled).toBe(100);
   // Each request is ~450 tokens, so 100 of them span ~12 windows; without the adaptation each window
   // ends in 429s (measured: 17-41 in three runs; with it: 0). A 429 is still possible when the request leaving the window is
@@ -87,7 +115,13 @@ describe('Batch API', () => {
     const f = setup(quickstartSamples(5));
     const c = config(s, { batch: { enabled: true, pollSeconds: 0.1 } });
     const statuses: string[] = [];
-    const r = await judgeFileViaBatch(f.input, f.out, { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir, onStatus: (b) => statuses.push(b.status) });
+    const r = await judgeFileViaBatch(f.input, f.out, {
+      config: c,
+      apiKey: 'sk-test-123',
+      cacheDir: f.cacheDir,
+      limiterDir: f.limiterDir,
+      onStatus: (b) => statuses.push(b.status),
+    });
     expect(s.stats.calls).toBe(0); // no /chat/completions call
     expect(s.stats.batchesCreated).toBe(1);
     expect(s.stats.batchItems).toBe(50);
@@ -102,7 +136,12 @@ describe('Batch API', () => {
     expect(r.costUsd).toBeCloseTo(online * 0.5, 10);
     expect(fs.existsSync(`${f.out}.batch.json`)).toBe(false);
     // the same texts again: everything from the cache, no new batch
-    const again = await judgeFileViaBatch(f.input, path.join(f.dir, 'again.jsonl'), { config: c, apiKey: 'sk-test-123', cacheDir: f.cacheDir, limiterDir: f.limiterDir });
+    const again = await judgeFileViaBatch(f.input, path.join(f.dir, 'again.jsonl'), {
+      config: c,
+      apiKey: 'sk-test-123',
+      cacheDir: f.cacheDir,
+      limiterDir: f.limiterDir,
+    });
     expect(again.paidCalls).toBe(0);
     expect(s.stats.batchesCreated).toBe(1);
   });
@@ -135,7 +174,9 @@ describe('Batch API', () => {
     const ledger = new BudgetLedger({ ...budget, limitUsd: probe.estimatedUsd * 1.5 });
     const first = await submitBatch(half(0), { client, cacheDir: f.cacheDir, recordFile: path.join(f.dir, 'r0.json'), key: 'k0', ledger });
     expect(first.reservation).not.toBeNull();
-    await expect(submitBatch(half(1), { client, cacheDir: f.cacheDir, recordFile: path.join(f.dir, 'r1.json'), key: 'k1', ledger })).rejects.toThrow(JudgeBudgetExhausted);
+    await expect(submitBatch(half(1), { client, cacheDir: f.cacheDir, recordFile: path.join(f.dir, 'r1.json'), key: 'k1', ledger })).rejects.toThrow(
+      JudgeBudgetExhausted,
+    );
     expect(fs.existsSync(path.join(f.dir, 'r1.json'))).toBe(false);
     // collecting settles the hold at the actual (smaller) cost
     await new Promise((r) => setTimeout(r, 400));
@@ -159,6 +200,8 @@ describe('Batch API', () => {
     expect(r.unlabelled).toEqual({ server_error: 1, batch_expired: 10 });
     const strict = config(s, { batch: { enabled: true, pollSeconds: 0.1 }, maxUnlabelledShare: 0.2 });
     const f2 = setup(quickstartSamples(3).slice(20));
-    await expect(judgeFileViaBatch(f2.input, f2.out, { config: strict, apiKey: 'sk-test-123', cacheDir: f2.cacheDir, limiterDir: f2.limiterDir })).rejects.toThrow(JudgeSystemicError);
+    await expect(
+      judgeFileViaBatch(f2.input, f2.out, { config: strict, apiKey: 'sk-test-123', cacheDir: f2.cacheDir, limiterDir: f2.limiterDir }),
+    ).rejects.toThrow(JudgeSystemicError);
   });
 });

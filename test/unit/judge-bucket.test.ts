@@ -5,7 +5,9 @@ describe('shared token bucket', () => {
   test('no sliding window ever admits more than the limit, and throughput stays near it', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 200 }), fc.integer({ min: 100, max: 5000 }), fc.constantFrom(0, 0.03, 0.2),
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 100, max: 5000 }),
+        fc.constantFrom(0, 0.03, 0.2),
         fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 50, maxLength: 300 }),
         (perWindow, windowMs, burstShare, gaps) => {
           const l: Limits = { requestsPerWindow: perWindow, tokensPerWindow: 1e12, windowMs, maxInFlight: 1e9, burstShare };
@@ -17,7 +19,10 @@ describe('shared token bucket', () => {
             for (;;) {
               const r = tryTake(s, l, now, 1, { id: String(now), until: now + 1 });
               s = r.state;
-              if (r.ok) { admitted.push(now + r.delayMs); break; }
+              if (r.ok) {
+                admitted.push(now + r.delayMs);
+                break;
+              }
               now += r.waitMs;
             }
           }

@@ -9,7 +9,7 @@ import { parsePairwise, Winner } from '../../activities/judge/parse';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
 import { useFakeJudges } from '../helpers/judge';
 import { CLI, quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
-import { loadJudgeConfig } from '../../cli/commands/judge';
+import { loadJudgeConfig } from '../../config/load-judge';
 
 jest.setTimeout(120_000);
 
@@ -17,8 +17,14 @@ const server = useFakeJudges();
 
 function config(s: FakeJudgeServer, o: Partial<JudgeConfig> = {}): JudgeConfig {
   return JudgeConfigSchema.parse({
-    kind: 'judge', mode: 'pairwise', baseURL: s.baseURL, model: 'judge-small', timeoutSeconds: 1, attempts: 2,
-    limits: { requestsPerMinute: 60000, tokensPerMinute: 1e9, maxInFlight: 8, windowSeconds: 60 }, ...o,
+    kind: 'judge',
+    mode: 'pairwise',
+    baseURL: s.baseURL,
+    model: 'judge-small',
+    timeoutSeconds: 1,
+    attempts: 2,
+    limits: { requestsPerMinute: 60000, tokensPerMinute: 1e9, maxInFlight: 8, windowSeconds: 60 },
+    ...o,
   });
 }
 
@@ -26,8 +32,22 @@ async function judgePairs(s: FakeJudgeServer, records: Record<string, unknown>[]
   const input = path.join(dir, 'in.jsonl');
   writeJsonl(input, records);
   const out = path.join(dir, 'judged.jsonl');
-  const r = await judgeFile(input, out, { config: config(s, o), apiKey: 'sk-test-123', cacheDir: path.join(dir, 'cache'), limiterDir: path.join(dir, 'limiter') });
-  return { r, dir, out, lines: fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) };
+  const r = await judgeFile(input, out, {
+    config: config(s, o),
+    apiKey: 'sk-test-123',
+    cacheDir: path.join(dir, 'cache'),
+    limiterDir: path.join(dir, 'limiter'),
+  });
+  return {
+    r,
+    dir,
+    out,
+    lines: fs
+      .readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+  };
 }
 
 const truth = (x: string, y: string): PairWinner => (hiddenScore(x) === hiddenScore(y) ? 'tie' : hiddenScore(x) > hiddenScore(y) ? 'x' : 'y');
@@ -37,14 +57,16 @@ describe('pairwise, pure', () => {
   const winner = fc.constantFrom<Winner>('A', 'B', 'tie');
 
   test('swap single: whatever order is shown, a judge that sees the truth gives back the truth (property)', () => {
-    fc.assert(fc.property(fc.string(), fc.nat(1000), fc.nat(1000), fc.integer(), fc.constantFrom<PairWinner>('x', 'y', 'tie'), (pid, xId, yId, seed, t) => {
-      const [p] = presentationsFor(pid, xId, yId, { swap: 'single', seed });
-      // The judge answers about the shown order: A is whichever sample is shown first.
-      const shownFirst: PairWinner = p === 'xy' ? 'x' : 'y';
-      const w: Winner = t === 'tie' ? 'tie' : t === shownFirst ? 'A' : 'B';
-      const v = resolvePair([{ presented: p, winner: w, scoreA: null, scoreB: null }]);
-      expect(v).toEqual({ winner: t, inconsistent: false, scores: null });
-    }));
+    fc.assert(
+      fc.property(fc.string(), fc.nat(1000), fc.nat(1000), fc.integer(), fc.constantFrom<PairWinner>('x', 'y', 'tie'), (pid, xId, yId, seed, t) => {
+        const [p] = presentationsFor(pid, xId, yId, { swap: 'single', seed });
+        // The judge answers about the shown order: A is whichever sample is shown first.
+        const shownFirst: PairWinner = p === 'xy' ? 'x' : 'y';
+        const w: Winner = t === 'tie' ? 'tie' : t === shownFirst ? 'A' : 'B';
+        const v = resolvePair([{ presented: p, winner: w, scoreA: null, scoreB: null }]);
+        expect(v).toEqual({ winner: t, inconsistent: false, scores: null });
+      }),
+    );
   });
 
   test('swap single: the shown order is seeded, recorded, and about half the pairs are swapped', () => {
@@ -56,42 +78,58 @@ describe('pairwise, pure', () => {
   });
 
   test('swap both: orders that disagree make a tie, orders that agree decide (property over random verdicts)', () => {
-    fc.assert(fc.property(winner, winner, fc.option(fc.tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 })), { nil: null }), (w1, w2, sc) => {
-      const v = resolvePair([
-        { presented: 'xy', winner: w1, scoreA: sc?.[0] ?? null, scoreB: sc?.[1] ?? null },
-        { presented: 'yx', winner: w2, scoreA: sc?.[2] ?? null, scoreB: sc?.[3] ?? null },
-      ]);
-      const a = unswap('xy', w1), b = unswap('yx', w2);
-      expect(v.inconsistent).toBe(a !== b);
-      expect(v.winner).toBe(a === b ? a : 'tie');
-      // scores are per sample: x is A in the first order and B in the second
-      if (sc) expect(v.scores).toEqual([(sc[0] + sc[3]) / 2, (sc[1] + sc[2]) / 2]);
-      else expect(v.scores).toBeNull();
-    }));
+    fc.assert(
+      fc.property(
+        winner,
+        winner,
+        fc.option(
+          fc.tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 })),
+          { nil: null },
+        ),
+        (w1, w2, sc) => {
+          const v = resolvePair([
+            { presented: 'xy', winner: w1, scoreA: sc?.[0] ?? null, scoreB: sc?.[1] ?? null },
+            { presented: 'yx', winner: w2, scoreA: sc?.[2] ?? null, scoreB: sc?.[3] ?? null },
+          ]);
+          const a = unswap('xy', w1),
+            b = unswap('yx', w2);
+          expect(v.inconsistent).toBe(a !== b);
+          expect(v.winner).toBe(a === b ? a : 'tie');
+          // scores are per sample: x is A in the first order and B in the second
+          if (sc) expect(v.scores).toEqual([(sc[0] + sc[3]) / 2, (sc[1] + sc[2]) / 2]);
+          else expect(v.scores).toBeNull();
+        },
+      ),
+    );
   });
 
   test('a judge that always picks the same position never decides a pair under swap both', () => {
     for (const w of ['A', 'B'] as const) {
-      const v = resolvePair([{ presented: 'xy', winner: w, scoreA: null, scoreB: null }, { presented: 'yx', winner: w, scoreA: null, scoreB: null }]);
+      const v = resolvePair([
+        { presented: 'xy', winner: w, scoreA: null, scoreB: null },
+        { presented: 'yx', winner: w, scoreA: null, scoreB: null },
+      ]);
       expect(v).toMatchObject({ winner: 'tie', inconsistent: true });
     }
   });
 
   test('random disjoint pairs: no sample twice, floor(k/2) pairs, odd leftovers counted, deterministic', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 30 }), fc.integer(), (sizes, seed) => {
-      const groups = new Map(sizes.map((k, g) => [`p${g}`, Array.from({ length: k }, (_, i) => ({ sampleId: i }))]));
-      const plan = planPairs(groups, { pairing: 'random', swap: 'single', seed });
-      for (const [pid, members] of groups) {
-        const mine = plan.pairs.filter((p) => p.promptId === pid);
-        expect(mine).toHaveLength(Math.floor(members.length / 2));
-        const used = mine.flatMap((p) => [p.x.sampleId, p.y.sampleId]);
-        expect(new Set(used).size).toBe(used.length);
-        for (const p of mine) expect(p.x).not.toBe(p.y);
-      }
-      expect(plan.unpairedOdd).toBe(sizes.filter((k) => k >= 2 && k % 2 === 1).length);
-      expect(plan.promptsTooFew).toBe(sizes.filter((k) => k < 2).length);
-      expect(planPairs(groups, { pairing: 'random', swap: 'single', seed })).toEqual(plan);
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 30 }), fc.integer(), (sizes, seed) => {
+        const groups = new Map(sizes.map((k, g) => [`p${g}`, Array.from({ length: k }, (_, i) => ({ sampleId: i }))]));
+        const plan = planPairs(groups, { pairing: 'random', swap: 'single', seed });
+        for (const [pid, members] of groups) {
+          const mine = plan.pairs.filter((p) => p.promptId === pid);
+          expect(mine).toHaveLength(Math.floor(members.length / 2));
+          const used = mine.flatMap((p) => [p.x.sampleId, p.y.sampleId]);
+          expect(new Set(used).size).toBe(used.length);
+          for (const p of mine) expect(p.x).not.toBe(p.y);
+        }
+        expect(plan.unpairedOdd).toBe(sizes.filter((k) => k >= 2 && k % 2 === 1).length);
+        expect(plan.promptsTooFew).toBe(sizes.filter((k) => k < 2).length);
+        expect(planPairs(groups, { pairing: 'random', swap: 'single', seed })).toEqual(plan);
+      }),
+    );
   });
 
   test('pairing all gives every pair once; maxPairsPerPrompt caps; swap both shows both orders', () => {
@@ -159,13 +197,20 @@ test('swap both against a position-biased judge: inconsistent verdicts become ti
   }
   // the same biased judge under swap single gets some labels wrong: that is what swap both is for
   const single = await judgePairs(s, quickstartSamples(16), { swap: 'single', seed: 3 });
-  expect(single.lines.filter((l) => (l.winner === 'x' || l.winner === 'y') && l.winner !== truth(textOf(l.outputs[0]), textOf(l.outputs[1]))).length).toBeGreaterThan(0);
+  expect(
+    single.lines.filter((l) => (l.winner === 'x' || l.winner === 'y') && l.winner !== truth(textOf(l.outputs[0]), textOf(l.outputs[1]))).length,
+  ).toBeGreaterThan(0);
 });
 
 test('a pair whose judgement failed is unlabelled with the reason, never decided', async () => {
   const s = await server({ structuredOutput: false });
   const prompt = [{ role: 'user', content: 'how do I plan?' }];
-  const records = ['first plan FAULT_500', 'first check', 'FAULT_GARBAGE here', 'next step', 'step FAULT_HANG', 'review it'].map((output, i) => ({ prompt_id: `p${i >> 1}`, sample_id: i % 2, prompt, output }));
+  const records = ['first plan FAULT_500', 'first check', 'FAULT_GARBAGE here', 'next step', 'step FAULT_HANG', 'review it'].map((output, i) => ({
+    prompt_id: `p${i >> 1}`,
+    sample_id: i % 2,
+    prompt,
+    output,
+  }));
   const { r, lines } = await judgePairs(s, records, { maxUnlabelledShare: 1 });
   const byText = (t: string) => lines.find((l) => l.outputs.includes(t));
   expect(byText('first check')).toMatchObject({ winner: null, label_status: 'server_error', scores: null });
@@ -176,7 +221,7 @@ test('a pair whose judgement failed is unlabelled with the reason, never decided
   expect(r.labelled).toBe(0);
 });
 
-test('judged pairs -> pairwise feedback directly (alignloop feedback build): chosen = the judge\'s winner', async () => {
+test("judged pairs -> pairwise feedback directly (alignloop feedback build): chosen = the judge's winner", async () => {
   const s = await server({ structuredOutput: true });
   const { out, dir, lines } = await judgePairs(s, quickstartSamples(10));
   const decided = lines.filter((l) => l.label_status === 'ok');
@@ -184,7 +229,11 @@ test('judged pairs -> pairwise feedback directly (alignloop feedback build): cho
   const res = spawnSync(process.execPath, [CLI, 'feedback', 'build', '--in', out, '--type', 'pairwise', '--format', 'trl', '--out', trl], { encoding: 'utf8' });
   expect(res.status).toBe(0);
   expect(res.stdout).toMatch(new RegExp(`judged pairs ${lines.length}: decided ${decided.length}, ties ${lines.length - decided.length}`));
-  const rows = fs.readFileSync(trl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const rows = fs
+    .readFileSync(trl, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(rows).toHaveLength(decided.length);
   for (const row of rows) {
     expect(hiddenScore(textOf(row.chosen))).toBeGreaterThan(hiddenScore(textOf(row.rejected)));
@@ -199,11 +248,16 @@ test('judged pairs -> pairwise feedback directly (alignloop feedback build): cho
   }
   // a judge without scores gives labels only: no invented rewards
   const noScores = path.join(dir, 'noscores.jsonl');
-  writeJsonl(noScores, decided.map((l) => ({ ...l, scores: null })));
+  writeJsonl(
+    noScores,
+    decided.map((l) => ({ ...l, scores: null })),
+  );
   expect(spawnSync(process.execPath, [CLI, 'feedback', 'build', '--in', noScores, '--type', 'pairwise', '--format', 'halos', '--out', halos]).status).toBe(0);
   for (const e of JSON.parse(fs.readFileSync(halos, 'utf8'))) expect(Object.keys(e)).toEqual(['prompt_id', 'prompt', 'output_A', 'output_B', 'label', 'type']);
   // mode and threshold make no sense for judged pairs
-  const bad = spawnSync(process.execPath, [CLI, 'feedback', 'build', '--in', out, '--type', 'pairwise', '--mode', 'max', '--format', 'trl', '--out', trl], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [CLI, 'feedback', 'build', '--in', out, '--type', 'pairwise', '--mode', 'max', '--format', 'trl', '--out', trl], {
+    encoding: 'utf8',
+  });
   expect(bad.status).toBe(2);
   expect(bad.stderr).toMatch(/judged pairs: the judge already chose and decided the pairs/);
 });
@@ -213,7 +267,9 @@ test('a pairwise template without its placeholders is refused with the names mis
   const dir = tmpDir('alignloop-pairs-');
   const t = path.join(dir, 't.txt');
   fs.writeFileSync(t, 'Compare {{prompt}} and {{response}}');
-  await expect(judgePairs(s, quickstartSamples(1), { template: t }, dir)).rejects.toThrow(/needs the placeholders \{\{prompt\}\}, \{\{response_a\}\}, \{\{response_b\}\}; missing \{\{response_a\}\}, \{\{response_b\}\}/);
+  await expect(judgePairs(s, quickstartSamples(1), { template: t }, dir)).rejects.toThrow(
+    /needs the placeholders \{\{prompt\}\}, \{\{response_a\}\}, \{\{response_b\}\}; missing \{\{response_a\}\}, \{\{response_b\}\}/,
+  );
 });
 
 test('the judge examples are valid (campaign file and standalone config)', () => {

@@ -2,11 +2,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { JudgeConfig, JudgeConfigSchema } from '../../activities/judge/config';
-import { judgeFile, JudgeConfigError, JudgeSystemicError } from '../../activities/judge/judge-file';
+import { judgeFile } from '../../activities/judge/judge-file';
 import { parsePointwise } from '../../activities/judge/parse';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
 import { useFakeJudges } from '../helpers/judge';
 import { CLI, quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
+import { JudgeConfigError, JudgeSystemicError } from '../../config/errors';
 
 jest.setTimeout(120_000);
 
@@ -24,14 +25,33 @@ async function run(s: FakeJudgeServer, outputs: string[], o: Partial<JudgeConfig
   const input = path.join(dir, 'in.jsonl');
   writeJsonl(input, samples(outputs));
   const out = path.join(dir, 'out.jsonl');
-  const r = await judgeFile(input, out, { config: config(s, o), apiKey: 'sk-test-123', cacheDir: path.join(dir, 'cache'), limiterDir: path.join(dir, 'limiter') });
-  return { r, dir, input, out, lines: fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) };
+  const r = await judgeFile(input, out, {
+    config: config(s, o),
+    apiKey: 'sk-test-123',
+    cacheDir: path.join(dir, 'cache'),
+    limiterDir: path.join(dir, 'limiter'),
+  });
+  return {
+    r,
+    dir,
+    input,
+    out,
+    lines: fs
+      .readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+  };
 }
 
 describe('parsePointwise', () => {
   const scale = { min: 1, max: 10 };
   test.each([
-    ['Good.\nScore: 7', 7], ['Rating: 3', 3], ['I give it 8/10.', 8], ['score = 9.5', 9.5], ['It mentions 3 steps. Score: 6', 6],
+    ['Good.\nScore: 7', 7],
+    ['Rating: 3', 3],
+    ['I give it 8/10.', 8],
+    ['score = 9.5', 9.5],
+    ['It mentions 3 steps. Score: 6', 6],
   ])('%j -> %d', (text, n) => expect(parsePointwise(text, scale, false)).toEqual({ ok: true, score: n }));
   test('structured JSON, with text fallback', () => {
     expect(parsePointwise('{"reasoning":"x","score":4}', scale, true)).toEqual({ ok: true, score: 4 });
@@ -91,8 +111,15 @@ test('bad key, unknown model and malformed requests stop with a clear, key-free 
   const dir = tmpDir('alignloop-judge-');
   const input = path.join(dir, 'in.jsonl');
   writeJsonl(input, samples(['first']));
-  const opts = (o: Partial<JudgeConfig>, apiKey = 'sk-test-123') => ({ config: config(s, o), apiKey, cacheDir: path.join(dir, 'c'), limiterDir: path.join(dir, 'l') });
-  await expect(judgeFile(input, path.join(dir, 'o'), opts({}, 'sk-wrong-key'))).rejects.toThrow(/rejected the API key \(HTTP 401\); check the key in \$OPENAI_API_KEY/);
+  const opts = (o: Partial<JudgeConfig>, apiKey = 'sk-test-123') => ({
+    config: config(s, o),
+    apiKey,
+    cacheDir: path.join(dir, 'c'),
+    limiterDir: path.join(dir, 'l'),
+  });
+  await expect(judgeFile(input, path.join(dir, 'o'), opts({}, 'sk-wrong-key'))).rejects.toThrow(
+    /rejected the API key \(HTTP 401\); check the key in \$OPENAI_API_KEY/,
+  );
   await expect(judgeFile(input, path.join(dir, 'o'), opts({}, 'sk-wrong-key'))).rejects.not.toThrow(/sk-wrong-key/);
   await expect(judgeFile(input, path.join(dir, 'o'), opts({ model: 'nope' }))).rejects.toThrow(JudgeConfigError);
   await expect(judgeFile(input, path.join(dir, 'o'), opts({ model: 'nope' }))).rejects.toThrow(/does not know model "nope"/);
@@ -106,7 +133,10 @@ test('never pay twice: a rerun reads every judgement back', async () => {
   const paid = s.stats.ok;
   expect(first.r.paidCalls).toBe(outputs.length);
   const again = await judgeFile(first.input, path.join(first.dir, 'out2.jsonl'), {
-    config: config(s), apiKey: 'sk-test-123', cacheDir: path.join(first.dir, 'cache'), limiterDir: path.join(first.dir, 'limiter'),
+    config: config(s),
+    apiKey: 'sk-test-123',
+    cacheDir: path.join(first.dir, 'cache'),
+    limiterDir: path.join(first.dir, 'limiter'),
   });
   expect(again.paidCalls).toBe(0);
   expect(again.cacheHits).toBe(outputs.length);
@@ -117,10 +147,20 @@ test('identical items in one run are bought once, even when judged concurrently'
   const s2 = await server({ latencyMs: 30 });
   const dir = tmpDir('alignloop-judge-');
   const input = path.join(dir, 'in.jsonl');
-  writeJsonl(input, Array.from({ length: 12 }, (_, i) => ({ prompt_id: 'p', sample_id: i, prompt: [{ role: 'user', content: 'same question' }], output: 'first the same answer' })));
+  writeJsonl(
+    input,
+    Array.from({ length: 12 }, (_, i) => ({
+      prompt_id: 'p',
+      sample_id: i,
+      prompt: [{ role: 'user', content: 'same question' }],
+      output: 'first the same answer',
+    })),
+  );
   const r2 = await judgeFile(input, path.join(dir, 'out.jsonl'), {
     config: config(s2, { limits: { requestsPerMinute: 60000, tokensPerMinute: 1e9, maxInFlight: 8, windowSeconds: 60 } }),
-    apiKey: 'sk-test-123', cacheDir: path.join(dir, 'cache'), limiterDir: path.join(dir, 'limiter'),
+    apiKey: 'sk-test-123',
+    cacheDir: path.join(dir, 'cache'),
+    limiterDir: path.join(dir, 'limiter'),
   });
   expect(s2.stats.ok).toBe(1);
   expect(r2.paidCalls).toBe(1);
@@ -139,9 +179,14 @@ test('429 with Retry-After is waited out, not failed', async () => {
 });
 
 function judgeCli(dir: string, input: string, out: string, cfg: string) {
-  return spawn(process.execPath, [CLI, 'judge', '--in', input, '--out', out, '--config', cfg, '--cache-dir', path.join(dir, 'cache'), '--limiter-dir', path.join(dir, 'limiter')], {
-    env: { ...process.env, JUDGE_KEY: 'sk-test-123' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawn(
+    process.execPath,
+    [CLI, 'judge', '--in', input, '--out', out, '--config', cfg, '--cache-dir', path.join(dir, 'cache'), '--limiter-dir', path.join(dir, 'limiter')],
+    {
+      env: { ...process.env, JUDGE_KEY: 'sk-test-123' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
 }
 function writeCfg(dir: string, s: FakeJudgeServer, limits: string): string {
   const f = path.join(dir, 'judge.yaml');
@@ -172,15 +217,24 @@ test('SIGKILL mid-run: the rerun completes and paid calls = distinct judgements 
   expect(Math.max(...s.stats.paidByRequest.values())).toBeLessThanOrEqual(2);
   expect([...s.stats.paidByRequest.values()].filter((n) => n > 1).length).toBeLessThanOrEqual(maxInFlight);
   expect(stdout).toMatch(/cache hits (\d+)/);
-  const lines = fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = fs
+    .readFileSync(path.join(dir, 'out.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   lines.forEach((l, i) => expect(l.reward).toBe(hiddenScore(outputs[i])));
 });
 
 test('two judge processes together stay under the server limits and reach at least 90% of them', async () => {
-  const windowMs = 2000, perWindow = 20;
+  const windowMs = 2000,
+    perWindow = 20;
   const s = await server({ requestsPerWindow: perWindow, windowMs });
   const dir = tmpDir('alignloop-judge-');
-  const cfg = writeCfg(dir, s, `{ requestsPerMinute: ${perWindow * (60000 / windowMs)}, tokensPerMinute: 100000000, maxInFlight: 8, windowSeconds: ${windowMs / 1000} }`);
+  const cfg = writeCfg(
+    dir,
+    s,
+    `{ requestsPerMinute: ${perWindow * (60000 / windowMs)}, tokensPerMinute: 100000000, maxInFlight: 8, windowSeconds: ${windowMs / 1000} }`,
+  );
   const inputs = [0, 1].map((k) => {
     const f = path.join(dir, `in${k}.jsonl`);
     writeJsonl(f, samples(Array.from({ length: 60 }, (_, i) => `first plan ${k}-${i}`)));
@@ -200,8 +254,9 @@ test('two judge processes together stay under the server limits and reach at lea
   const achieved = (times.length - 1) / span; // requests per ms
   const limit = perWindow / windowMs;
   expect(achieved / limit).toBeGreaterThanOrEqual(0.9);
-  // eslint-disable-next-line no-console
-  console.log(`judge limiter: 2 processes, ${times.length} requests in ${(span / 1000).toFixed(1)} s (wall ${(elapsed / 1000).toFixed(1)} s): ${((achieved / limit) * 100).toFixed(1)}% of the limit, 0 429s`);
+  console.log(
+    `judge limiter: 2 processes, ${times.length} requests in ${(span / 1000).toFixed(1)} s (wall ${(elapsed / 1000).toFixed(1)} s): ${((achieved / limit) * 100).toFixed(1)}% of the limit, 0 429s`,
+  );
 });
 
 test('alignloop judge CLI: a bad config file is one line and exit 2', () => {

@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ModelFolderError } from '../../activities/score/model-folder';
 import { scoreFile } from '../../activities/score/score-file';
 import { closeCachedSessions } from '../../activities/score/ort-session';
 import { RewardScorer } from '../../activities/score/scorer';
 import { CLI, MODELS, quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
+import { ModelFolderError } from '../../config/errors';
 
 jest.setTimeout(60000);
 afterAll(closeCachedSessions);
@@ -70,7 +70,10 @@ describe('truncation', () => {
     expect(cut.ids[0]).toBe(full.ids[0]); // BOS kept
     const long = scorer.encode({ prompt, response: 'skills '.repeat(60) + 'finally keep it to one page' });
     const dec = long.ids.slice(-8);
-    const tail = (await RewardScorer.open({ modelDir: MODELS.decoder, maxLength: 4096 })).encode({ prompt, response: 'skills '.repeat(60) + 'finally keep it to one page' });
+    const tail = (await RewardScorer.open({ modelDir: MODELS.decoder, maxLength: 4096 })).encode({
+      prompt,
+      response: 'skills '.repeat(60) + 'finally keep it to one page',
+    });
     expect(dec).toEqual(tail.ids.slice(-8));
   });
 });
@@ -82,7 +85,11 @@ describe('scoreFile', () => {
     writeJsonl(input, quickstartSamples(2));
     const scorer = await RewardScorer.open({ modelDir: MODELS.bt, batchTokens: 64 });
     const r = await scoreFile(scorer, input, path.join(dir, 'out.jsonl'));
-    const out = fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const out = fs
+      .readFileSync(path.join(dir, 'out.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(out.map((o) => [o.prompt_id, o.sample_id])).toEqual(quickstartSamples(2).map((o) => [o.prompt_id, o.sample_id]));
     expect(r.batches).toBeGreaterThan(3);
     expect(out.every((o) => o.label_status === 'ok' && typeof o.reward === 'number')).toBe(true);
@@ -148,11 +155,17 @@ test('SIGKILL during alignloop score: the rerun resumes from persisted batches a
         resolve();
       }
     }, 5);
-    child.on('exit', () => { clearInterval(t); reject(new Error('scorer finished before it could be killed')); });
+    child.on('exit', () => {
+      clearInterval(t);
+      reject(new Error('scorer finished before it could be killed'));
+    });
   });
   await new Promise((r) => child.on('close', r));
   expect(fs.existsSync(out)).toBe(false);
-  const before = fs.readFileSync(progress, 'utf8').split('\n').filter((l) => l.startsWith('{')).length;
+  const before = fs
+    .readFileSync(progress, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{')).length;
   const rerun = spawnSync(process.execPath, args(out), { encoding: 'utf8' });
   expect(rerun.status).toBe(0);
   const resumed = Number(/\((\d+) resumed from progress\)/.exec(rerun.stdout)?.[1]);

@@ -1,0 +1,138 @@
+/**
+ * Activities of the `alignloop-control` queue: the cheap steps around the shards (the initial
+ * policy, the iteration's prompt slice, the feedback stage, the manifest).
+ */
+import * as path from 'node:path';
+import { InputError } from '../config/errors';
+import { sha256File, writeFileAtomic, writeJsonAtomic } from './artifacts/atomic-file';
+import { campaignDir, FileRef, findComplete, iterationDir, markComplete, shardFile, verifyRef } from './artifacts/store';
+import { guarded, refOf } from './durable';
+import { buildFeedback, ThresholdRule } from './feedback/build';
+import { readScoredSamples } from './feedback/files';
+import { formatFile } from './feedback/formats';
+import { JudgedPairCollector, readJudgedPairs } from './feedback/judged-pairs';
+import { ScoredSampleCollector } from './feedback/scored-samples';
+import { BudgetLedger } from './judge/budget-ledger';
+import { judgeBudget } from './judge/campaign-paths';
+import { buildIterationManifest, ManifestInput } from './manifest';
+import { iterationSlice, loadPrompts } from './prompts';
+import { trainerFor } from './trainers';
+import type { CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts } from './types';
+
+async function feedbackFromScores(c: CampaignConfig, scored: FileRef[]) {
+  const collector = new ScoredSampleCollector('scored shards');
+  for (const ref of scored) {
+    verifyRef(ref, 'scored shard');
+    collector.file = ref.path; // errors name the shard they come from
+    await readScoredSamples(ref.path, collector);
+  }
+  const f = c.feedback;
+  return buildFeedback(collector.groups, {
+    type: f.type,
+    mode: f.mode,
+    threshold: f.threshold as ThresholdRule | undefined,
+    thresholdScope: f.perPrompt ? 'prompt' : 'global',
+    seed: f.seed,
+  });
+}
+
+/** The pairwise judge's verdicts are the feedback: no reward gaps to pair on. */
+async function feedbackFromJudgedPairs(c: CampaignConfig, scored: FileRef[]) {
+  const pairs = new JudgedPairCollector(c.feedback.seed);
+  for (const ref of scored) {
+    verifyRef(ref, 'judged-pairs shard');
+    await readJudgedPairs(ref.path, pairs);
+  }
+  return pairs.finish();
+}
+
+export function createControlActivities() {
+  return {
+    async initPolicy(input: { campaignId: string; config: CampaignConfig }): Promise<FileRef> {
+      const c = input.config;
+      const trainer = trainerFor(c.trainer.kind);
+      const file = path.join(campaignDir(c.artifacts.root, input.campaignId), 'initial', trainer.checkpointName);
+      const done = findComplete(file);
+      if (done) return done.ref;
+      return guarded(async () => {
+        const ref = refOf(trainer.writeInitialPolicy(c, file), 1);
+        markComplete(ref, {});
+        return ref;
+      });
+    },
+
+    async preparePrompts(scope: IterationScope): Promise<PreparedPrompts> {
+      const { config: c, campaignId, iteration } = scope;
+      const indexFile = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'prompts', 'index.json');
+      const done = findComplete<PreparedPrompts>(indexFile);
+      if (done) return done.extra;
+      return guarded(async () => {
+        const all = await loadPrompts(c.prompts.path);
+        const slice = iterationSlice(all.length, c.prompts.perIteration, iteration, c.prompts.seed);
+        if (!c.prompts.reuse && (iteration + 1) * c.prompts.perIteration > all.length) {
+          throw new InputError(
+            c.prompts.path,
+            undefined,
+            `iteration ${iteration} needs prompts beyond the ${all.length} in the file`,
+            'set prompts.reuse: true or fewer iterations',
+          );
+        }
+        const shards: FileRef[] = [];
+        for (let k = 0; k * c.sharding.promptsPerShard < slice.length; k++) {
+          const part = slice.slice(k * c.sharding.promptsPerShard, (k + 1) * c.sharding.promptsPerShard).map((i) => all[i]);
+          const file = shardFile(c.artifacts.root, campaignId, iteration, 'prompts', k);
+          shards.push(
+            refOf(
+              writeFileAtomic(
+                file,
+                part.map((p) => JSON.stringify(p) + '\n'),
+              ),
+              part.length,
+            ),
+          );
+        }
+        const result: PreparedPrompts = { shards, promptsFileSha256: sha256File(c.prompts.path), promptsIn: slice.length };
+        markComplete(refOf(writeJsonAtomic(indexFile, result), shards.length), result);
+        return result;
+      });
+    },
+
+    async buildIterationFeedback(input: IterationScope & { scored: FileRef[] }): Promise<FeedbackResult> {
+      const { config: c, campaignId, iteration } = input;
+      const dir = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'feedback');
+      const statsFile = path.join(dir, 'stats.json');
+      const done = findComplete<FeedbackResult>(statsFile);
+      if (done) return done.extra;
+      return guarded(async () => {
+        const pairwiseJudge = c.labeler.kind === 'judge' && c.labeler.mode === 'pairwise';
+        const { examples, stats } = pairwiseJudge ? await feedbackFromJudgedPairs(c, input.scored) : await feedbackFromScores(c, input.scored);
+        let files: FeedbackResult['files'] = null;
+        if (examples.length > 0) {
+          files = {
+            jsonl: refOf(writeFileAtomic(path.join(dir, 'feedback.jsonl'), formatFile(examples, 'jsonl')), examples.length),
+            halos: refOf(writeFileAtomic(path.join(dir, 'feedback.halos.json'), formatFile(examples, 'halos')), examples.length),
+            trl: refOf(writeFileAtomic(path.join(dir, 'feedback.trl.jsonl'), formatFile(examples, 'trl')), examples.length),
+          };
+        }
+        const result: FeedbackResult = { files, stats };
+        markComplete(refOf(writeJsonAtomic(statsFile, stats), stats.examples_out), result);
+        return result;
+      });
+    },
+
+    async writeIterationManifest(input: ManifestInput): Promise<IterationSummary> {
+      const { config: c, campaignId, iteration } = input;
+      const file = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'manifest.json');
+      const done = findComplete<IterationSummary>(file);
+      if (done) return done.extra;
+      return guarded(async () => {
+        const ledgerSpent = c.labeler.kind === 'judge' ? new BudgetLedger(judgeBudget(c, campaignId, iteration, null)).spent() : 0;
+        const { manifest, summary } = buildIterationManifest(input, file, ledgerSpent);
+        markComplete(refOf(writeJsonAtomic(file, manifest), 1), summary);
+        return summary;
+      });
+    },
+  };
+}
+
+export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -1,0 +1,53 @@
+/**
+ * What every campaign activity shares: its errors classified for Temporal from the one error model,
+ * heartbeats while it runs, and idempotence (a retried activity that finds its recorded output
+ * returns it instead of redoing the work; see docs/durability.md).
+ */
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { AlignloopError } from '../config/errors';
+import { DoneManifest, FileRef, findComplete, markComplete } from './artifacts/store';
+
+/** Non-retryable errors of the error model become non-retryable failures; anything else is retried. */
+export function toActivityFailure(e: unknown): unknown {
+  if (e instanceof AlignloopError && !e.retryable) {
+    return ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: true, details: e.details() });
+  }
+  if (e instanceof AlignloopError) return ApplicationFailure.create({ message: e.message, type: e.name, details: e.details() });
+  return e;
+}
+
+/** Classifies errors and heartbeats every second while fn runs (so a dead worker is noticed fast). */
+export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  const beat = setInterval(() => heartbeat(), 1000);
+  try {
+    return await fn();
+  } catch (e) {
+    throw toActivityFailure(e);
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/**
+ * Returns the recorded output at `file` when it is complete and hash-valid, else computes it
+ * (guarded: classified errors, heartbeats) and records it with its completion manifest.
+ */
+export async function once<E>(file: string, compute: () => Promise<{ ref: FileRef; extra: E }>): Promise<{ ref: FileRef } & E> {
+  const done: DoneManifest<E> | null = findComplete<E>(file);
+  if (done) return { ref: done.ref, ...done.extra };
+  return guarded(async () => {
+    const { ref, extra } = await compute();
+    markComplete(ref, extra);
+    return { ref, ...extra };
+  });
+}
+
+export function refOf(written: { path: string; sha256: string; bytes: number }, count: number): FileRef {
+  return { path: written.path, sha256: written.sha256, bytes: written.bytes, count };
+}
+
+/** Fault injection for crash tests: ALIGNLOOP_TEST_SLOW_MS slows each batch / epoch in this worker. */
+export async function testSlowdown(): Promise<void> {
+  const ms = Number(process.env.ALIGNLOOP_TEST_SLOW_MS ?? 0);
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,181 @@
+/**
+ * Activities of the labeling queues: `alignloop-score` (reward-model scoring with ONNX Runtime)
+ * and `alignloop-judge` (LLM judging, online or through the Batch API). Each turns one samples
+ * shard into one scored shard (or, for a pairwise judge, one judged-pairs shard).
+ */
+import { heartbeat } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigError, JudgeBatchPending } from '../config/errors';
+import type { JudgeConfig } from './judge/config';
+import { FileRef, findComplete, iterationDir, shardFile, verifyRef } from './artifacts/store';
+import { BatchRecord, batchClient, batchStatus, judgeFromBatch, submitBatch } from './judge/batch';
+import { BudgetLedger } from './judge/budget-ledger';
+import { judgeBudget, judgeDirs } from './judge/campaign-paths';
+import { judgeFile, JudgeFileResult, planJudging } from './judge/judge-file';
+import { guarded, once, refOf, testSlowdown } from './durable';
+import { scoreFile } from './score/score-file';
+import { RewardScorer } from './score/scorer';
+import type { CampaignConfig, IterationScope, ScoreShardResult } from './types';
+
+export type LabelShardInput = IterationScope & { shard: number; samples: FileRef };
+export type JudgeShardInput = LabelShardInput & { budgetUsd: number | null };
+
+const scoredFile = (input: LabelShardInput) => shardFile(input.config.artifacts.root, input.campaignId, input.iteration, 'scored', input.shard);
+
+export function createScoreActivities() {
+  return {
+    async scoreShard(input: LabelShardInput): Promise<ScoreShardResult> {
+      const l = input.config.labeler;
+      const file = scoredFile(input);
+      return once(file, async () => {
+        verifyRef(input.samples, 'sample shard');
+        if (l.kind !== 'reward-model') throw new ConfigError('campaign', ['scoreShard needs a reward-model labeler']);
+        const scorer = await RewardScorer.open({
+          modelDir: l.model,
+          provider: l.provider,
+          deviceId: l.deviceId,
+          batchTokens: l.batchTokens,
+          maxLength: l.maxLength,
+          threads: l.threads,
+          rewardIndex: l.rewardIndex,
+        });
+        const r = await scoreFile(scorer, input.samples.path, file, async (p) => {
+          heartbeat(p);
+          await testSlowdown();
+        });
+        return {
+          ref: refOf(r, r.items),
+          extra: {
+            samples: r.items,
+            labelled: r.labelled,
+            unlabelled: (r.nonFinite ? { non_finite: r.nonFinite } : {}) as Record<string, number>,
+            truncated: r.truncated,
+            batchesResumed: r.batchesResumed,
+          },
+        };
+      });
+    },
+  };
+}
+
+function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {
+  return {
+    samples: r.samples,
+    labelled: r.labelled,
+    unlabelled: r.unlabelled,
+    truncated: 0,
+    batchesResumed: 0,
+    ...(r.pairStats ? { pairs: r.pairStats } : {}),
+    cost: {
+      usd: r.costUsd,
+      paidCalls: r.paidCalls,
+      cacheHits: r.cacheHits,
+      rateLimited: r.rateLimited,
+      promptTokens: r.promptTokens,
+      completionTokens: r.completionTokens,
+      templateSha256: r.templateSha256,
+    },
+  };
+}
+
+/** The judge settings; the key comes from this worker's environment and never enters inputs, history or artifacts. */
+function judgeOf(c: CampaignConfig): { judge: JudgeConfig; apiKey: string } {
+  if (c.labeler.kind !== 'judge') throw new ConfigError('campaign', ['this activity needs a judge labeler']);
+  return { judge: c.labeler, apiKey: process.env[c.labeler.apiKeyEnv] || 'none' };
+}
+
+function batchRecordFile(input: LabelShardInput): string {
+  return path.join(
+    iterationDir(input.config.artifacts.root, input.campaignId, input.iteration),
+    'judge-batches',
+    `shard-${String(input.shard).padStart(5, '0')}.json`,
+  );
+}
+
+export function createJudgeActivities() {
+  return {
+    async judgeShard(input: JudgeShardInput): Promise<ScoreShardResult> {
+      const { config: c, campaignId, iteration } = input;
+      const file = scoredFile(input);
+      return once(file, async () => {
+        const { judge, apiKey } = judgeOf(c);
+        verifyRef(input.samples, 'sample shard');
+        // once() keeps heartbeating while rate limits hold requests back; progress goes out as it comes.
+        const r = await judgeFile(input.samples.path, file, {
+          config: judge,
+          apiKey,
+          ...judgeDirs(c, campaignId),
+          budget: judgeBudget(c, campaignId, iteration, input.budgetUsd),
+          onProgress: async (p) => {
+            heartbeat(p);
+            await testSlowdown();
+          },
+        });
+        return { ref: refOf(r, r.items), extra: judgeShardExtra(r) };
+      });
+    },
+
+    /** Batch mode, step 1: upload what the cache lacks and create the batch (idempotent: see judge/batch.ts). */
+    async submitJudgeBatch(input: JudgeShardInput): Promise<{ batchId: string | null; requests: number }> {
+      const { config: c, campaignId, iteration, shard } = input;
+      if (findComplete(scoredFile(input))) return { batchId: null, requests: 0 };
+      return guarded(async () => {
+        const { judge, apiKey } = judgeOf(c);
+        verifyRef(input.samples, 'sample shard');
+        const plan = await planJudging(input.samples.path, judge);
+        const key = createHash('sha256')
+          .update(JSON.stringify([campaignId, iteration, shard, input.samples.sha256, plan.template.sha256]))
+          .digest('hex')
+          .slice(0, 32);
+        const rec = await submitBatch(plan, {
+          client: batchClient(judge, apiKey),
+          cacheDir: judgeDirs(c, campaignId).cacheDir,
+          key,
+          recordFile: batchRecordFile(input),
+          ledger: new BudgetLedger(judgeBudget(c, campaignId, iteration, input.budgetUsd)),
+        });
+        return { batchId: rec.batchId, requests: rec.requests };
+      });
+    },
+
+    /** Batch mode, step 2: one short look at the batch. Not finished: a retryable failure; the retry policy is the poll interval. */
+    async awaitJudgeBatch(input: { config: CampaignConfig; batchId: string }): Promise<{ status: string; completed: number; failed: number; total: number }> {
+      return guarded(async () => {
+        const { judge, apiKey } = judgeOf(input.config);
+        const s = await batchStatus(batchClient(judge, apiKey), judge, input.batchId);
+        if (!s.terminal) throw new JudgeBatchPending(`batch ${input.batchId} is ${s.status}: ${s.completed + s.failed}/${s.total} done`);
+        return s;
+      });
+    },
+
+    /** Batch mode, step 3: download the results into the cache, then write the shard from the cache alone. */
+    async collectJudgeBatch(input: JudgeShardInput & { batchId: string | null }): Promise<ScoreShardResult> {
+      const { config: c, campaignId, iteration } = input;
+      const file = scoredFile(input);
+      return once(file, async () => {
+        const { judge, apiKey } = judgeOf(c);
+        verifyRef(input.samples, 'sample shard');
+        const record = input.batchId ? (JSON.parse(fs.readFileSync(batchRecordFile(input), 'utf8')) as BatchRecord) : null;
+        const r = await judgeFromBatch(
+          await planJudging(input.samples.path, judge),
+          file,
+          { config: judge, apiKey, ...judgeDirs(c, campaignId), onProgress: (p) => heartbeat(p) },
+          input.batchId
+            ? {
+                client: batchClient(judge, apiKey),
+                batchId: input.batchId,
+                ledger: new BudgetLedger(judgeBudget(c, campaignId, iteration, null)),
+                reservation: record?.reservation,
+              }
+            : null,
+        );
+        return { ref: refOf(r, r.items), extra: judgeShardExtra(r) };
+      });
+    },
+  };
+}
+
+export type ScoreActivities = ReturnType<typeof createScoreActivities>;
+export type JudgeActivities = ReturnType<typeof createJudgeActivities>;

@@ -1,0 +1,117 @@
+/** The iteration manifest: what an iteration consumed and produced, with counts that must add up. */
+import { InvariantViolation } from '../config/errors';
+import type { FileRef } from './artifacts/store';
+import type { FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult } from './types';
+
+export interface ManifestInput extends IterationScope {
+  policyIn: FileRef;
+  reference: FileRef;
+  prompts: PreparedPrompts;
+  samples: SampleShardResult[];
+  scored: ScoreShardResult[];
+  feedback: FeedbackResult;
+  train: TrainResult;
+  timings: Record<string, number>;
+  startedAt: string;
+}
+
+/**
+ * The iteration's manifest (counts, feedback statistics, cost, timings, lineage, every file's
+ * reference) and its one-row summary. Throws when counts do not add up. Pure: no I/O.
+ */
+export function buildIterationManifest(
+  input: ManifestInput,
+  file: string,
+  ledgerSpentUsd: number,
+): { manifest: Record<string, unknown>; summary: IterationSummary } {
+  const { config: c, campaignId, iteration } = input;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const merge = (rs: Record<string, number>[]) =>
+    rs.reduce(
+      (acc, r) => {
+        for (const [k, v] of Object.entries(r)) acc[k] = (acc[k] ?? 0) + v;
+        return acc;
+      },
+      {} as Record<string, number>,
+    );
+  const counts = {
+    prompts_in: input.prompts.promptsIn,
+    prompts_sampled: sum(input.samples.map((s) => s.promptsSampled)),
+    prompts_skipped: merge(input.samples.map((s) => s.skipped)),
+    samples: sum(input.samples.map((s) => s.ref.count)),
+    scored: sum(input.scored.map((s) => s.labelled)),
+    unlabelled: merge(input.scored.map((s) => s.unlabelled)),
+    truncated: sum(input.scored.map((s) => s.truncated)),
+    examples: input.feedback.stats.examples_out,
+  };
+  // Counts add up (for judged pairs: decided + tied + unlabelled = judged).
+  const skipped = sum(Object.values(counts.prompts_skipped));
+  const unl = sum(Object.values(counts.unlabelled));
+  const pairs = input.scored.some((s) => s.pairs)
+    ? {
+        pairs: sum(input.scored.map((s) => s.pairs?.pairs ?? 0)),
+        decided: sum(input.scored.map((s) => s.pairs?.decided ?? 0)),
+        ties: sum(input.scored.map((s) => s.pairs?.ties ?? 0)),
+        inconsistent: sum(input.scored.map((s) => s.pairs?.inconsistent ?? 0)),
+      }
+    : null;
+  const labelAddsUp = pairs ? pairs.decided + pairs.ties + pairs.inconsistent + unl === pairs.pairs : counts.scored + unl === counts.samples;
+  if (counts.prompts_sampled + skipped !== counts.prompts_in || !labelAddsUp) {
+    throw new InvariantViolation(`iteration ${iteration}: counts do not add up: ${JSON.stringify(counts)}`);
+  }
+  const judgeUsd = c.labeler.kind === 'judge' ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
+  const manifest = {
+    campaign: campaignId,
+    iteration,
+    started_at: input.startedAt,
+    config_name: c.name,
+    counts,
+    feedback: input.feedback.stats,
+    reward: input.feedback.stats.reward,
+    empty_reason: input.feedback.stats.empty_reason,
+    ...(pairs ? { judged_pairs: pairs } : {}),
+    cost: {
+      judge_usd: judgeUsd,
+      // What this iteration's shards bought in their final attempts; judge_usd also counts attempts cut short (budget pause, kill).
+      judge_usd_final_attempts: sum(input.scored.map((s) => s.cost?.usd ?? 0)),
+      paid_calls: sum(input.scored.map((s) => s.cost?.paidCalls ?? 0)),
+      cache_hits: sum(input.scored.map((s) => s.cost?.cacheHits ?? 0)),
+      rate_limited: sum(input.scored.map((s) => s.cost?.rateLimited ?? 0)),
+      prompt_tokens: sum(input.scored.map((s) => s.cost?.promptTokens ?? 0)),
+      completion_tokens: sum(input.scored.map((s) => s.cost?.completionTokens ?? 0)),
+    },
+    timings_seconds: input.timings,
+    train: input.train,
+    lineage: {
+      prompts_file: { path: c.prompts.path, sha256: input.prompts.promptsFileSha256 },
+      policy_in: input.policyIn,
+      reference: input.reference,
+      checkpoint_out: input.train.checkpoint,
+      labeler:
+        c.labeler.kind === 'judge'
+          ? { kind: 'judge', model: c.labeler.model, base_url: c.labeler.baseURL, template_sha256: input.scored[0]?.cost?.templateSha256 ?? null }
+          : { kind: c.labeler.kind, model: c.labeler.model },
+    },
+    artifacts: {
+      prompts: input.prompts.shards,
+      samples: input.samples.map((s) => s.ref),
+      scored: input.scored.map((s) => s.ref),
+      feedback: input.feedback.files,
+    },
+  };
+  const summary: IterationSummary = {
+    iteration,
+    prompts: counts.prompts_in,
+    samples: counts.samples,
+    labelled: counts.scored,
+    examples: counts.examples,
+    rewardMean: input.feedback.stats.reward?.mean ?? null,
+    checkpoint: input.train.checkpoint.path,
+    checkpointSha256: input.train.checkpoint.sha256,
+    manifest: file,
+    wallSeconds: sum(Object.values(input.timings)),
+    emptyReason: input.feedback.stats.empty_reason,
+    costUsd: judgeUsd,
+  };
+  return { manifest, summary };
+}

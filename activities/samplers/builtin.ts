@@ -1,0 +1,40 @@
+/** The built-in miniature policy as a sampler: draws from each prompt's candidate pool. */
+import { InputError } from '../../config/errors';
+import { seededRng } from '../feedback/rng';
+import { features, logProbs, sampleIndices } from '../policy/builtin-policy';
+import { loadBuiltinCheckpoint } from '../policy/checkpoint-file';
+import type { SampleRecord, Sampler } from './sampler';
+
+export const builtinSampler: Sampler = {
+  async sample(job) {
+    const { config: c, iteration, prompts } = job;
+    const policy = loadBuiltinCheckpoint(job.policy, 'policy checkpoint');
+    const records: SampleRecord[] = [];
+    const skipped: Record<string, number> = {};
+    let promptsSampled = 0;
+    const generator = `builtin@${job.policy.sha256.slice(0, 12)}`;
+    prompts.forEach((p, n) => {
+      if (!p.candidates || p.candidates.length === 0) {
+        skipped.no_candidates = (skipped.no_candidates ?? 0) + 1;
+        return;
+      }
+      const pool = p.candidates.map((t) => features(t, policy.dims));
+      const logp = logProbs(policy.theta, pool, c.sampler.temperature);
+      const rng = seededRng(`${c.sampler.seed}:${iteration}:${p.prompt_id}`);
+      sampleIndices(logp, c.sampler.samplesPerPrompt, rng).forEach((ci, s) => {
+        records.push({ prompt_id: p.prompt_id, sample_id: s, prompt: p.prompt, output: p.candidates![ci], iteration, generator, candidate_index: ci });
+      });
+      promptsSampled++;
+      if (n % 64 === 0) job.progress({ promptsDone: n, prompts: prompts.length });
+    });
+    if (promptsSampled === 0 && prompts.length > 0) {
+      throw new InputError(
+        c.prompts.path,
+        undefined,
+        'the built-in sampler needs "candidates" for each prompt and found none',
+        'add a candidates list per prompt or use another sampler',
+      );
+    }
+    return { records, promptsSampled, skipped };
+  },
+};

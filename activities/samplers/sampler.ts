@@ -1,0 +1,38 @@
+/** What a sampler kind implements. Adding a kind is a new file here and one line in index.ts. */
+import type { CampaignConfig } from '../../config/schema';
+import type { FileRef } from '../artifacts/store';
+import type { PromptRecord } from '../prompts';
+import type { Turn } from '../feedback/scored-samples';
+
+/** One line of a samples shard. */
+export interface SampleRecord {
+  prompt_id: string;
+  sample_id: number;
+  prompt: Turn[];
+  output: string;
+  iteration: number;
+  generator: string;
+  [extra: string]: unknown;
+}
+
+export interface SampleJob {
+  config: CampaignConfig;
+  campaignId: string;
+  iteration: number;
+  shard: number;
+  prompts: PromptRecord[];
+  /** The policy checkpoint this iteration samples from (verified before the sampler runs). */
+  policy: FileRef;
+  progress(p: { promptsDone: number; prompts: number }): void;
+}
+
+export interface SampleOutcome {
+  records: SampleRecord[];
+  promptsSampled: number;
+  /** Prompts not sampled, by reason; they are counted in the manifest so counts add up. */
+  skipped: Record<string, number>;
+}
+
+export interface Sampler {
+  sample(job: SampleJob): Promise<SampleOutcome>;
+}

@@ -1,0 +1,51 @@
+/** Running the pieces of a deployment: `worker` and `dev-server`. */
+import type { Command } from 'commander';
+import { EXIT, UserError } from '../../config/errors';
+import { Role, ROLES } from '../../config/queues';
+import { exitWith, info, nonNegativeInt, out } from '../context';
+
+async function worker(opts: { roles?: string }): Promise<number> {
+  const roles = (opts.roles ?? ROLES.join(','))
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean) as Role[];
+  for (const r of roles) if (!ROLES.includes(r)) throw new UserError(`unknown role "${r}"; roles are ${ROLES.join(', ')}`, EXIT.usage);
+  const { connectWorker, resolveTarget } = await import('../../workers/connection');
+  const { createWorkers, runWorkers } = await import('../../workers/workers');
+  const target = await resolveTarget({ startEmbedded: false });
+  const conn = await connectWorker(target);
+  const workers = await createWorkers(conn, target.namespace, roles);
+  const stop = new Promise<void>((r) => {
+    process.once('SIGINT', r);
+    process.once('SIGTERM', r);
+  });
+  info(`alignloop worker: roles ${roles.join(',')} on ${target.address} (${target.namespace})`);
+  await runWorkers(workers, stop);
+  await conn.close();
+  return 0;
+}
+
+async function devServer(opts: { stop?: boolean; port: number; uiPort: number }): Promise<number> {
+  const { STATE_DIR } = await import('../../workers/connection');
+  const dev = await import('../../workers/dev-server');
+  if (opts.stop) {
+    out(dev.stopEmbeddedServer(STATE_DIR()) ? 'stopped the embedded Temporal dev server' : 'no embedded Temporal dev server was running');
+    return 0;
+  }
+  return dev.runDevServerInForeground(STATE_DIR(), { port: opts.port, uiPort: opts.uiPort }, info);
+}
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('worker')
+    .description('run role workers against TEMPORAL_ADDRESS (or the embedded server)')
+    .option('--roles <roles>', `comma-separated roles: ${ROLES.join(',')} (default: all)`)
+    .action((opts: { roles?: string }) => exitWith(worker(opts)));
+  program
+    .command('dev-server')
+    .description('run the embedded Temporal dev server in the foreground, or stop the background one')
+    .option('--port <n>', 'gRPC port', nonNegativeInt, 7233)
+    .option('--ui-port <n>', 'Web UI port', nonNegativeInt, 8233)
+    .option('--stop', 'stop the background dev server that `alignloop run` started')
+    .action((opts: { stop?: boolean; port: number; uiPort: number }) => exitWith(devServer(opts)));
+}

@@ -1,0 +1,46 @@
+/** How campaigns look in a terminal: the live progress line, the per-iteration table, failure causes. */
+import type { IterationSummary } from '../activities/types';
+import type { CampaignStatus, IterationStatus } from '../workflows/messages';
+
+export function progressLine(s: CampaignStatus, it: IterationStatus | null): string {
+  const spend =
+    s.budgetUsd !== null || s.spentUsd > 0 ? `, spent $${s.spentUsd.toFixed(4)}${s.budgetUsd !== null ? ` of $${s.budgetUsd.toFixed(4)}` : ''}` : '';
+  const base = `[${s.campaignId}] ${s.state}${s.pauseReason ? ` (${s.pauseReason})` : ''}: ${s.completed}/${s.iterations} iterations done${spend}`;
+  if (!it) return base;
+  return `${base}; iteration ${it.iteration}: ${it.stage}${it.shardsTotal > 1 ? ` (shards ${it.shardsDone}/${it.shardsTotal})` : ''}`;
+}
+
+function fmt(x: number | null, d = 4): string {
+  return x === null || x === undefined ? '-' : x.toFixed(d);
+}
+
+export function summaryTable(rows: IterationSummary[]): string {
+  const withCost = rows.some((r) => (r.costUsd ?? 0) > 0);
+  const header = ['iter', 'prompts', 'samples', 'labelled', 'pairs/examples', 'reward mean', 'checkpoint', 'wall s', ...(withCost ? ['cost $'] : [])];
+  const body = rows.map((r) => [
+    String(r.iteration),
+    String(r.prompts),
+    String(r.samples),
+    String(r.labelled),
+    String(r.examples),
+    fmt(r.rewardMean),
+    r.checkpointSha256.slice(0, 12),
+    r.wallSeconds.toFixed(1),
+    ...(withCost ? [(r.costUsd ?? 0).toFixed(4)] : []),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  const notes = rows.filter((r) => r.emptyReason).map((r) => `iteration ${r.iteration}: ${r.emptyReason}; training skipped`);
+  return [line(header), ...body.map(line), ...notes].join('\n');
+}
+
+/** "Child Workflow execution failed" says nothing: follow the causes down to the one a user can act on. */
+export function rootCause(e: unknown): string {
+  const chain: string[] = [];
+  let cur = e as (Error & { cause?: unknown }) | undefined;
+  while (cur && chain.length < 10) {
+    if (cur.message) chain.push(cur.message);
+    cur = cur.cause as (Error & { cause?: unknown }) | undefined;
+  }
+  return chain.length > 1 ? `${chain[chain.length - 1]} (via: ${chain.slice(0, -1).join(' <- ')})` : (chain[0] ?? String(e));
+}

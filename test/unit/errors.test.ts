@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { AlignloopError, ERROR_KINDS, EXIT, InputError, JudgeBudgetExhausted, NON_RETRYABLE_ERROR_TYPES, UserError } from '../../config/errors';
+import { CLI } from '../helpers/paths';
+
+describe('one error model', () => {
+  test('the non-retryable list is exactly the kinds marked non-retryable', () => {
+    for (const [name, kind] of Object.entries(ERROR_KINDS)) expect(NON_RETRYABLE_ERROR_TYPES.includes(name)).toBe(!kind.retryable);
+    expect(NON_RETRYABLE_ERROR_TYPES).toEqual(
+      expect.arrayContaining(['InputError', 'ConfigError', 'ModelFolderError', 'JudgeBudgetExhausted', 'InvariantViolation']),
+    );
+    expect(NON_RETRYABLE_ERROR_TYPES).not.toContain('JudgeBatchPending');
+  });
+
+  test('errors carry their kind, exit code and details', () => {
+    const e = new InputError('p.jsonl', 3, 'not valid JSON', 'fix the line');
+    expect(e).toBeInstanceOf(AlignloopError);
+    expect(e.name).toBe('InputError');
+    expect(e.message).toBe('p.jsonl:3: not valid JSON (fix the line)');
+    expect(e.exitCode).toBe(EXIT.usage);
+    expect(e.retryable).toBe(false);
+    expect(new JudgeBudgetExhausted('spent', 1.5).details()).toEqual([{ spentUsd: 1.5 }]);
+    expect(new UserError('x', EXIT.emptyResult).exitCode).toBe(EXIT.emptyResult);
+  });
+});
+
+describe('CLI', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, TEMPORAL_ADDRESS: '' } });
+  const commands = [
+    'run',
+    'start',
+    'validate',
+    'status',
+    'list',
+    'pause',
+    'resume',
+    'stop',
+    'history',
+    'worker',
+    'dev-server',
+    'score',
+    'judge',
+    'feedback',
+    'help',
+  ];
+
+  test('--help for the program and every command exits 0 and names the command', () => {
+    const top = run('--help');
+    expect(top.status).toBe(0);
+    for (const c of commands.filter((x) => x !== 'help')) expect(top.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
+    for (const c of commands) {
+      const r = run(c, '--help');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: alignloop /);
+    }
+    expect(run('feedback', 'build', '--help').stdout).toMatch(/--threshold <x>/);
+  });
+
+  test.each([
+    [['bogus'], /unknown command 'bogus'/],
+    [['score', '--model', 'm'], /required option '--in <file>' not specified/],
+    [['score', '--model', 'm', '--in', 'a', '--out', 'b', '--threads', 'two'], /--threads <n>.*must be a non-negative integer, got "two"/],
+    [['feedback', 'build', '--in', 'a', '--out', 'b', '--type', 'pairs', '--format', 'halos'], /must be one of pairwise, binary, scalar/],
+    [['resume', 'x', '--budget', '-1'], /must be a positive number/],
+    [['validate'], /missing required argument 'file'/],
+    [['validate', '/nonexistent/campaign.yaml'], /file not found/],
+  ])('%j: one line on stderr, exit 2, no stack trace', (args, message) => {
+    const r = run(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^alignloop: /);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('no arguments prints the help and exits 2', () => {
+    const r = run();
+    expect(r.status).toBe(2);
+    expect(r.stdout).toMatch(/^Usage: alignloop/);
+  });
+});

@@ -53,9 +53,22 @@ export async function resolveTarget(opts: { startEmbedded: boolean; log?: (s: st
   return { address: s.address, namespace: 'default', connectionOptions: { address: s.address }, embedded: true, uiPort: s.uiPort };
 }
 
+/** One line with the address and what to do, instead of a gRPC stack trace. */
+function unreachable(t: Target, e: unknown): UserError {
+  const why = ((e as Error)?.message ?? String(e)).split('\n')[0];
+  const fix = t.embedded
+    ? 'the embedded dev server is not answering: `alignloop dev-server --stop`, then `alignloop run` starts a fresh one'
+    : 'check TEMPORAL_ADDRESS (or the address in your temporal.toml profile) and that the server is up';
+  return new UserError(`cannot reach Temporal at ${t.address} (${why}); ${fix}`);
+}
+
 export async function connectClient(t: Target): Promise<Client> {
-  const connection = await Connection.connect(t.connectionOptions as never);
-  return new Client({ connection, namespace: t.namespace });
+  try {
+    const connection = await Connection.connect({ connectTimeout: 5000, ...(t.connectionOptions as object) });
+    return new Client({ connection, namespace: t.namespace });
+  } catch (e) {
+    throw unreachable(t, e);
+  }
 }
 
 let runtimeInstalled = false;
@@ -84,5 +97,9 @@ function installRuntime(): void {
 
 export async function connectWorker(t: Target): Promise<NativeConnection> {
   installRuntime();
-  return NativeConnection.connect(t.connectionOptions as never);
+  try {
+    return await NativeConnection.connect(t.connectionOptions as never);
+  } catch (e) {
+    throw unreachable(t, e);
+  }
 }

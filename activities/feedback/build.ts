@@ -187,19 +187,15 @@ export function validateOptions(opts: FeedbackOptions): void {
   if (opts.seed !== undefined && !Number.isSafeInteger(opts.seed)) throw new FeedbackOptionsError(`seed must be an integer, got ${opts.seed}`);
 }
 
-/** Groups: prompt_id -> samples, in first-seen order (as ScoredSampleCollector builds them). */
-export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: FeedbackOptions): { examples: FeedbackExample[]; stats: FeedbackStats } {
-  validateOptions(opts);
-  const seed = opts.seed ?? 0;
-  const rng = seededRng(seed);
-  const mode = opts.type === 'pairwise' ? (opts.mode ?? 'max') : null;
-  const stats: FeedbackStats = {
-    type: opts.type,
+/** Statistics with every count at zero, filled in as a conversion goes. */
+export function zeroStats(type: FeedbackStats['type'], mode: FeedbackStats['mode'], seed: number, promptsIn = 0): FeedbackStats {
+  return {
+    type,
     mode,
     threshold_rule: '',
     threshold: null,
     seed,
-    prompts_in: groups.size,
+    prompts_in: promptsIn,
     samples_in: 0,
     labelled: 0,
     unlabelled: {},
@@ -217,6 +213,15 @@ export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: Feedbac
     notes: [],
     empty_reason: null,
   };
+}
+
+/** Groups: prompt_id -> samples, in first-seen order (as ScoredSampleCollector builds them). */
+export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: FeedbackOptions): { examples: FeedbackExample[]; stats: FeedbackStats } {
+  validateOptions(opts);
+  const seed = opts.seed ?? 0;
+  const rng = seededRng(seed);
+  const mode = opts.type === 'pairwise' ? (opts.mode ?? 'max') : null;
+  const stats = zeroStats(opts.type, mode, seed, groups.size);
 
   const labelledGroups: Labelled[][] = [];
   const allRewards: number[] = [];

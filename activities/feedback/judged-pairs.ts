@@ -6,7 +6,7 @@
  */
 import { seededRng } from './rng';
 import { forEachJsonLine } from '../artifacts/json-lines';
-import type { FeedbackStats, PairExample } from './build';
+import { zeroStats, type FeedbackStats, type PairExample } from './build';
 import { validateRecord } from './scored-samples';
 import { InputError } from '../../config/errors';
 
@@ -17,31 +17,7 @@ export function isJudgedPair(raw: unknown): boolean {
 }
 
 export function emptyJudgeStats(seed: number): FeedbackStats {
-  return {
-    type: 'pairwise',
-    mode: 'judge',
-    threshold_rule: 'judge verdict',
-    threshold: null,
-    seed,
-    prompts_in: 0,
-    samples_in: 0,
-    labelled: 0,
-    unlabelled: {},
-    non_finite: 0,
-    prompts_skipped_too_few_labelled: 0,
-    prompts_dropped_by_threshold: 0,
-    pairs_dropped_by_threshold: 0,
-    samples_unpaired_odd: 0,
-    prompts_out: 0,
-    examples_out: 0,
-    label_balance: { desirable_or_a: 0, undesirable_or_b: 0 },
-    swapped: 0,
-    reward: null,
-    mean_margin: null,
-    notes: [],
-    empty_reason: null,
-    judge_pairs: { pairs: 0, decided: 0, ties: 0, inconsistent: 0 },
-  };
+  return { ...zeroStats('pairwise', 'judge', seed), threshold_rule: 'judge verdict', judge_pairs: { pairs: 0, decided: 0, ties: 0, inconsistent: 0 } };
 }
 
 /** Collects judged pairs from one or more files into examples and statistics. */

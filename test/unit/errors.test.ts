@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AlignloopError, ERROR_KINDS, EXIT, InputError, JudgeBudgetExhausted, NON_RETRYABLE_ERROR_TYPES, UserError } from '../../config/errors';
-import { CLI } from '../helpers/paths';
+import { CLI, tmpDir } from '../helpers/paths';
 
 describe('one error model', () => {
   test('the non-retryable list is exactly the kinds marked non-retryable', () => {
@@ -75,5 +77,34 @@ describe('CLI', () => {
     const r = run();
     expect(r.status).toBe(2);
     expect(r.stdout).toMatch(/^Usage: alignloop/);
+  });
+});
+
+describe('Temporal environment configuration', () => {
+  const dir = tmpDir();
+  const toml = path.join(dir, 'temporal.toml');
+  fs.writeFileSync(toml, '[profile.default]\nnamespace = "ns1"\n\n[profile.remote]\naddress = "127.0.0.1:1"\nnamespace = "team"\n');
+  const home = path.join(dir, 'home');
+  const run = (profile: string) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: profile, ALIGNLOOP_HOME: home };
+    delete env.TEMPORAL_ADDRESS;
+    return spawnSync(process.execPath, [CLI, 'list'], { encoding: 'utf8', env });
+  };
+
+  test('a profile that names a server is used, never the embedded one; unreachable is one line with the address', () => {
+    const r = run('remote');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^alignloop: cannot reach Temporal at 127\.0\.0\.1:1 .*check TEMPORAL_ADDRESS/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fs.existsSync(home)).toBe(false); // nothing embedded was started
+  });
+
+  test('a missing profile, or one without an address, is a configuration error', () => {
+    expect(run('nope').stderr).toMatch(/Profile 'nope' not found/);
+    expect(run('nope').status).toBe(2);
+    const r = run('default');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/profile "default" names no address/);
+    expect(fs.existsSync(home)).toBe(false);
   });
 });

@@ -3,17 +3,25 @@
  * heartbeats while it runs, and idempotence (a retried activity that finds its recorded output
  * returns it instead of redoing the work; see docs/durability.md).
  */
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { AlignloopError } from '../config/errors';
 import { DoneManifest, FileRef, findComplete, markComplete } from './artifacts/store';
 
-/** Non-retryable errors of the error model become non-retryable failures; anything else is retried. */
+/**
+ * Errors of the error model become failures of their type (non-retryable where the model says so),
+ * with the attempt they ended in, so the campaign can record it; anything else is retried.
+ */
 export function toActivityFailure(e: unknown): unknown {
-  if (e instanceof AlignloopError && !e.retryable) {
-    return ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: true, details: e.details() });
+  if (!(e instanceof AlignloopError)) return e;
+  let attempt: number | null = null;
+  try {
+    attempt = Context.current().info.attempt;
+  } catch {
+    /* not inside an activity (a unit test) */
   }
-  if (e instanceof AlignloopError) return ApplicationFailure.create({ message: e.message, type: e.name, details: e.details() });
-  return e;
+  const [first, ...rest] = e.details();
+  const details = [{ ...(first as object | undefined), attempt }, ...rest];
+  return ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: !e.retryable, details });
 }
 
 /** Classifies errors and heartbeats every second while fn runs (so a dead worker is noticed fast). */

@@ -2,7 +2,7 @@
 import type { IterationSummary } from '../activities/types';
 import type { CampaignStatus, IterationStatus } from '../workflows/messages';
 
-export function progressLine(s: CampaignStatus, it: IterationStatus | null): string {
+export function progressLine(s: Omit<CampaignStatus, 'summaries'>, it: IterationStatus | null): string {
   const spend =
     s.budgetUsd !== null || s.spentUsd > 0 ? `, spent $${s.spentUsd.toFixed(4)}${s.budgetUsd !== null ? ` of $${s.budgetUsd.toFixed(4)}` : ''}` : '';
   const base = `[${s.campaignId}] ${s.state}${s.pauseReason ? ` (${s.pauseReason})` : ''}: ${s.completed}/${s.iterations} iterations done${spend}`;

@@ -38,6 +38,8 @@ export const ERROR_KINDS = {
   JudgeBudgetExhausted: { retryable: false, exitCode: EXIT.failure },
   /** A judge batch is not finished yet: its retry interval is the poll interval. */
   JudgeBatchPending: { retryable: true, exitCode: EXIT.failure },
+  /** A recorded artifact is missing or no longer hashes to what was recorded (moved, edited, tampered with). */
+  ArtifactError: { retryable: false, exitCode: EXIT.failure },
   /** Recorded counts do not add up: a bug or tampering, never retried blindly. */
   InvariantViolation: { retryable: false, exitCode: EXIT.failure },
   /** The embedded Temporal server could not be found or started. */
@@ -138,6 +140,12 @@ export class JudgeBudgetExhausted extends AlignloopError {
 export class JudgeBatchPending extends AlignloopError {
   constructor(message: string) {
     super('JudgeBatchPending', message);
+  }
+}
+
+export class ArtifactError extends AlignloopError {
+  constructor(message: string) {
+    super('ArtifactError', message);
   }
 }
 

@@ -9,3 +9,23 @@ export const QUEUES = {
 
 export type Role = keyof typeof QUEUES;
 export const ROLES = Object.keys(QUEUES) as Role[];
+
+/** The queue each campaign activity runs on (for `alignloop status`: which role's workers a stage waits for). */
+const ACTIVITY_QUEUES: Record<string, Role> = {
+  initPolicy: 'control',
+  preparePrompts: 'control',
+  buildIterationFeedback: 'control',
+  writeIterationManifest: 'control',
+  sampleShard: 'sample',
+  scoreShard: 'score',
+  judgeShard: 'judge',
+  submitJudgeBatch: 'judge',
+  awaitJudgeBatch: 'judge',
+  collectJudgeBatch: 'judge',
+  trainPolicy: 'train',
+};
+
+export function queueOfActivity(activityType: string): string | null {
+  const role = ACTIVITY_QUEUES[activityType];
+  return role ? QUEUES[role] : null;
+}

@@ -6,11 +6,15 @@ import type { TrainActivities } from '../activities/train';
 import { NON_RETRYABLE_ERROR_TYPES } from '../config/errors';
 import { QUEUES } from '../config/queues';
 
+/**
+ * Transient errors retry with backoff and no attempt cap: an outage of hours is waited out (the
+ * interval is capped, not the count). What retrying cannot fix is non-retryable by the error model,
+ * and the iteration turns it into a pause of the campaign.
+ */
 const retry: RetryPolicy = {
   initialInterval: '1s',
   backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts: 20,
+  maximumInterval: '60s',
   nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
 };
 

@@ -1,9 +1,10 @@
-import { allHandlersFinished, condition, continueAsNew, executeChild, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, executeChild, setHandler, upsertMemo } from '@temporalio/workflow';
 import type { CampaignConfig, FileRef, IterationSummary } from '../activities/types';
 import { QUEUES } from '../config/queues';
 import { activityProxies } from './activity-proxies';
+import { describeFailure, failureReason, StageFailure } from './failures';
 import { iterationWorkflow } from './iteration';
-import { CampaignState, campaignStatusQuery, pauseSignal, resumeSignal, stopSignal } from './messages';
+import { CampaignState, CampaignStatus, campaignStatusQuery, pauseSignal, resumeSignal, stopSignal } from './messages';
 
 /** Carried across continue-as-new: references and a small summary per iteration, never data. */
 export interface CampaignCarry {
@@ -20,6 +21,8 @@ export interface CampaignCarry {
   partialSpentUsd?: number;
   /** The budget stopped an iteration: resuming needs a new budget. */
   budgetBlocked?: boolean;
+  /** The failure the campaign is paused on (cleared by resume, which retries the iteration). */
+  failure?: StageFailure | null;
 }
 
 export interface CampaignInput {
@@ -56,27 +59,21 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
       s.pauseReason = `budget reached: $${spent().toFixed(4)} spent of $${s.budgetUsd.toFixed(4)}; raise it with \`alignloop resume ${campaignId} --budget USD\``;
     }
   };
+  const pauseOnFailure = (f: StageFailure) => {
+    s.failure = f;
+    s.paused = true;
+    s.pauseReason = failureReason(f, campaignId);
+  };
   let current: number | null = null;
+  let lastRequest: string | null = null;
   const state = (): CampaignState => {
     if (s.nextIteration >= config.iterations) return 'completed';
     if (s.stopRequested) return current === null ? 'stopped' : 'stopping';
+    if (s.paused && s.failure && current === null) return 'failed-paused';
     if (s.paused) return current === null ? 'paused' : 'pausing';
     return 'running';
   };
-  setHandler(pauseSignal, () => void (s.paused = true));
-  setHandler(resumeSignal, (args) => {
-    if (args?.budgetUsd !== undefined) {
-      s.budgetUsd = args.budgetUsd;
-      s.budgetBlocked = false;
-    }
-    // An iteration stopped by the budget would stop again at once: only a new budget releases it.
-    if (s.budgetBlocked) return;
-    s.paused = false;
-    s.pauseReason = null;
-    checkBudget(); // resuming without enough budget stays paused, with the reason
-  });
-  setHandler(stopSignal, () => void (s.stopRequested = true));
-  setHandler(campaignStatusQuery, () => ({
+  const status = (): CampaignStatus => ({
     campaignId,
     name: config.name,
     state: state(),
@@ -89,33 +86,96 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     spentUsd: spent(),
     budgetUsd: s.budgetUsd,
     pauseReason: s.pauseReason,
-  }));
+    failure: s.failure ?? null,
+    lastRequest,
+  });
+  // The state in the memo too, so `alignloop status` reads it from the server even when no worker runs.
+  const publish = () => {
+    const { summaries: _omitted, ...small } = status();
+    upsertMemo({ status: small });
+  };
+  setHandler(pauseSignal, (args) => {
+    s.paused = true;
+    lastRequest = args?.requestId ?? null;
+    publish();
+  });
+  setHandler(resumeSignal, (args) => {
+    lastRequest = args?.requestId ?? null;
+    if (args?.budgetUsd !== undefined) {
+      s.budgetUsd = args.budgetUsd;
+      s.budgetBlocked = false;
+    }
+    // An iteration stopped by the budget would stop again at once: only a new budget releases it.
+    if (!s.budgetBlocked) {
+      s.paused = false;
+      s.pauseReason = null;
+      s.failure = null; // the failed iteration is retried; what it finished is kept
+      checkBudget(); // resuming without enough budget stays paused, with the reason
+    }
+    publish();
+  });
+  setHandler(stopSignal, (args) => {
+    s.stopRequested = true;
+    lastRequest = args?.requestId ?? null;
+    publish();
+  });
+  setHandler(campaignStatusQuery, status);
 
-  if (!s.initial) {
-    const acts = activityProxies(config.durability.heartbeatTimeoutSeconds);
-    s.initial = await acts.control.initPolicy({ campaignId, config });
-    s.policy = s.initial;
+  const finish = (): CampaignResult => {
+    publish();
+    return { campaignId, state: s.nextIteration >= config.iterations ? 'completed' : 'stopped', summaries: s.summaries };
+  };
+  const waitWhilePaused = async () => {
+    publish();
+    await condition(() => !s.paused || s.stopRequested);
+  };
+
+  while (!s.initial) {
+    try {
+      s.initial = await activityProxies(config.durability.heartbeatTimeoutSeconds).control.initPolicy({ campaignId, config });
+      s.policy = s.initial;
+    } catch (e) {
+      const f = describeFailure(e, null, 'initial policy');
+      if (!f) throw e;
+      pauseOnFailure(f);
+      await waitWhilePaused();
+      if (s.stopRequested) return finish();
+    }
   }
-  const finish = (): CampaignResult => ({ campaignId, state: s.nextIteration >= config.iterations ? 'completed' : 'stopped', summaries: s.summaries });
   if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
 
   checkBudget();
-  await condition(() => !s.paused || s.stopRequested);
+  await waitWhilePaused();
   if (s.stopRequested) return finish();
 
   current = s.nextIteration;
-  const reference = config.trainer.reference === 'initial' ? s.initial! : s.policy!;
-  const out = await executeChild(iterationWorkflow, {
-    workflowId: iterationWorkflowId(campaignId, current),
-    taskQueue: QUEUES.control,
-    args: [{ campaignId, iteration: current, config, policy: s.policy!, reference, budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd }],
-  });
+  publish();
+  const reference = config.trainer.reference === 'initial' ? s.initial : s.policy!;
+  let out;
+  try {
+    out = await executeChild(iterationWorkflow, {
+      workflowId: iterationWorkflowId(campaignId, current),
+      taskQueue: QUEUES.control,
+      args: [{ campaignId, iteration: current, config, policy: s.policy!, reference, budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd }],
+    });
+  } catch (e) {
+    // The iteration workflow itself ended badly (terminated, timed out): pause, do not die.
+    const f = describeFailure(e, current, 'iteration');
+    if (!f) throw e;
+    out = { failed: f };
+  }
   current = null;
-  if (out.budgetExhausted) {
-    // Pause, not fail: after `resume --budget`, the same iteration runs again and reads back what it bought.
-    s.partialSpentUsd = out.budgetExhausted.spentUsd;
-    s.budgetBlocked = true;
-    checkBudget(true);
+  if (out.budgetExhausted || out.failed) {
+    // Pause, not fail: after `resume` (with a new budget, or once the cause is fixed), the same
+    // iteration runs again and reads back what it finished or bought.
+    if (out.budgetExhausted) {
+      s.partialSpentUsd = out.budgetExhausted.spentUsd;
+      s.budgetBlocked = true;
+      checkBudget(true);
+    } else {
+      pauseOnFailure(out.failed);
+    }
+    publish();
     await condition(allHandlersFinished);
     return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });
   }
@@ -126,6 +186,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   s.spentUsd += out.summary.costUsd;
   checkBudget();
   if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
+  publish();
   await condition(allHandlersFinished);
   return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });
 }

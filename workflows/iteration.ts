@@ -1,7 +1,8 @@
-import { ActivityFailure, ApplicationFailure, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, setHandler, upsertMemo } from '@temporalio/workflow';
 import type { FileRef, IterationScope, IterationSummary, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
 import { activityProxies } from './activity-proxies';
+import { describeFailure, StageFailure, tagShard } from './failures';
 import { labelShard } from './label-stage';
 import { iterationStatusQuery, IterationStatus, Stage } from './messages';
 
@@ -12,9 +13,14 @@ export interface IterationInput extends IterationScope {
   budgetUsd?: number | null;
 }
 
-/** Done, or stopped short because the judge budget ran out (the campaign pauses; a rerun resumes from the cache). */
+/**
+ * Done, or stopped short: the judge budget ran out, or a stage failed for good. Either way the
+ * campaign pauses, and a rerun of the iteration redoes nothing that finished (every activity is idempotent).
+ */
 export type IterationOutput =
-  { summary: IterationSummary; checkpoint: FileRef; budgetExhausted?: undefined } | { budgetExhausted: { message: string; spentUsd: number } };
+  | { summary: IterationSummary; checkpoint: FileRef; budgetExhausted?: undefined; failed?: undefined }
+  | { budgetExhausted: { message: string; spentUsd: number }; failed?: undefined }
+  | { failed: StageFailure; budgetExhausted?: undefined };
 
 function budgetFailure(e: unknown): { message: string; spentUsd: number } | null {
   const cause = e instanceof ActivityFailure ? e.cause : e;
@@ -27,29 +33,49 @@ function budgetFailure(e: unknown): { message: string; spentUsd: number } | null
 
 /** One iteration: prompts slice -> sample shards -> label shards -> feedback -> train -> manifest. */
 export async function iterationWorkflow(input: IterationInput): Promise<IterationOutput> {
+  const status: IterationStatus = { iteration: input.iteration, stage: 'starting', shardsDone: 0, shardsTotal: 0 };
+  setHandler(iterationStatusQuery, () => status);
+  try {
+    return await runIteration(input, status);
+  } catch (e) {
+    // A failure that retrying cannot fix pauses the campaign instead of killing it.
+    const failed = describeFailure(e, input.iteration, status.stage);
+    if (!failed) throw e;
+    status.stage = 'failed';
+    publish(status);
+    return { failed };
+  }
+}
+
+/** Progress in the memo too, so `alignloop status` reads it from the server even when no worker runs. */
+function publish(status: IterationStatus): void {
+  upsertMemo({ progress: { ...status } });
+}
+
+async function runIteration(input: IterationInput, status: IterationStatus): Promise<IterationOutput> {
   const { campaignId, iteration, config } = input;
   const scope = { campaignId, iteration, config };
-  const status: IterationStatus = { iteration, stage: 'starting', shardsDone: 0, shardsTotal: 0 };
-  setHandler(iterationStatusQuery, () => status);
   const acts = activityProxies(config.durability.heartbeatTimeoutSeconds);
   const timings: Record<string, number> = {};
   const startedAt = new Date().toISOString();
   const stage = async <T>(name: Stage, shards: number, fn: () => Promise<T>): Promise<T> => {
     Object.assign(status, { stage: name, shardsDone: 0, shardsTotal: shards });
+    publish(status);
     const t0 = Date.now();
     const out = await fn();
     timings[name] = (Date.now() - t0) / 1000;
     return out;
   };
-  const counted = <T>(p: Promise<T>) =>
-    p.then((r) => {
+  const counted = <T>(shard: number, p: Promise<T>) =>
+    tagShard(shard, p).then((r) => {
       status.shardsDone++;
+      publish(status);
       return r;
     });
 
   const prompts = await stage('prompts', 1, () => acts.control.preparePrompts(scope));
   const samples = await stage('sample', prompts.shards.length, () =>
-    Promise.all(prompts.shards.map((p, shard) => counted(acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
+    Promise.all(prompts.shards.map((p, shard) => counted(shard, acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
   );
   const budgetUsd = input.budgetUsd ?? null;
   // Any other failure fails the iteration at once; a spent budget lets the other shards finish what
@@ -58,6 +84,7 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
     Promise.all(
       samples.map((s, shard) =>
         counted(
+          shard,
           labelShard(scope, shard, s.ref, budgetUsd).catch((e) => {
             const b = budgetFailure(e);
             if (!b) throw e;
@@ -70,6 +97,7 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
   const short = outcomes.filter((o): o is { message: string; spentUsd: number } => !('ref' in o));
   if (short.length > 0) {
     status.stage = 'done';
+    publish(status);
     return { budgetExhausted: { message: short[0].message, spentUsd: Math.max(...short.map((b) => b.spentUsd)) } };
   }
   const scored = outcomes as ScoreShardResult[];
@@ -99,5 +127,6 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
     }),
   );
   status.stage = 'done';
+  publish(status);
   return { summary, checkpoint: train.checkpoint };
 }

@@ -1,7 +1,8 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { IterationSummary } from '../activities/types';
+import type { StageFailure } from './failures';
 
-export type Stage = 'starting' | 'prompts' | 'sample' | 'score' | 'feedback' | 'train' | 'manifest' | 'done';
+export type Stage = 'starting' | 'prompts' | 'sample' | 'score' | 'feedback' | 'train' | 'manifest' | 'done' | 'failed';
 
 export interface IterationStatus {
   iteration: number;
@@ -10,8 +11,11 @@ export interface IterationStatus {
   shardsTotal: number;
 }
 
-/** pausing / stopping: requested, the iteration in flight finishes first. */
-export type CampaignState = 'running' | 'pausing' | 'paused' | 'stopping' | 'completed' | 'stopped';
+/**
+ * pausing / stopping: requested, the iteration in flight finishes first. failed-paused: a stage
+ * failed in a way retrying cannot fix; the campaign waits, alive, for `resume` once the cause is fixed.
+ */
+export type CampaignState = 'running' | 'pausing' | 'paused' | 'failed-paused' | 'stopping' | 'completed' | 'stopped';
 
 export interface CampaignStatus {
   campaignId: string;
@@ -26,17 +30,25 @@ export interface CampaignStatus {
   summaries: IterationSummary[];
   spentUsd: number;
   budgetUsd: number | null;
-  /** Why the campaign is paused, e.g. the budget was reached. */
+  /** Why the campaign is paused, e.g. the budget was reached, or a stage failed (and what to do). */
   pauseReason: string | null;
+  /** The failure a failed-paused campaign waits on. */
+  failure: StageFailure | null;
+  /** The requestId of the last signal handled. */
+  lastRequest: string | null;
 }
 
-export const pauseSignal = defineSignal('pause');
-export interface ResumeArgs {
+/** Lets the CLI see that the workflow handled its signal: the id comes back in the memo (`status.lastRequest`). */
+export interface SignalArgs {
+  requestId?: string;
+}
+export const pauseSignal = defineSignal<[SignalArgs?]>('pause');
+export interface ResumeArgs extends SignalArgs {
   /** A new campaign budget in USD (after a budget pause). */
   budgetUsd?: number;
 }
 export const resumeSignal = defineSignal<[ResumeArgs?]>('resume');
 /** Finish the current iteration, then end. */
-export const stopSignal = defineSignal('stop');
+export const stopSignal = defineSignal<[SignalArgs?]>('stop');
 export const campaignStatusQuery = defineQuery<CampaignStatus>('campaignStatus');
 export const iterationStatusQuery = defineQuery<IterationStatus>('iterationStatus');

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ArtifactError } from '../../config/errors';
 import { sha256File, writeJsonAtomic } from './atomic-file';
 
 /** What workflows carry instead of data. */
@@ -55,7 +56,11 @@ export function markComplete<E>(ref: FileRef, extra: E): DoneManifest<E> {
 
 /** Checks a referenced input before use (docs/durability.md rule 7: invariants on resume). */
 export function verifyRef(ref: FileRef, what: string): void {
-  if (!fs.existsSync(ref.path)) throw new Error(`${what} ${ref.path} is missing (was the artifact store moved or cleaned?)`);
+  if (!fs.existsSync(ref.path)) throw new ArtifactError(`${what} ${ref.path} is missing (was the artifact store moved or cleaned? restore it, then resume)`);
   const sha = sha256File(ref.path);
-  if (sha !== ref.sha256) throw new Error(`${what} ${ref.path} changed since it was recorded (sha256 ${sha.slice(0, 12)} != ${ref.sha256.slice(0, 12)})`);
+  if (sha !== ref.sha256) {
+    throw new ArtifactError(
+      `${what} ${ref.path} changed since it was recorded (sha256 ${sha.slice(0, 12)} != ${ref.sha256.slice(0, 12)}): restore the recorded file, or start a new campaign`,
+    );
+  }
 }

@@ -3,9 +3,9 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import * as path from 'node:path';
 import type { IterationSummary } from '../../activities/types';
-import { UserError } from '../../config/errors';
+import { EXIT, UserError } from '../../config/errors';
 import { QUEUES, ROLES } from '../../config/queues';
-import { campaignStatusQuery } from '../../workflows/messages';
+import { CampaignStatus, campaignStatusQuery, resumeSignal } from '../../workflows/messages';
 import { loadCampaignFile } from '../../config/load';
 import { campaignIdOf, exitWith, info, out, temporalClient } from '../context';
 import { progressLine, rootCause, summaryTable } from '../progress';
@@ -83,14 +83,27 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
     () => (finished = true),
     () => (finished = true),
   );
+  let resumed = false;
+  let pausedOn: CampaignStatus | null = null;
   while (!finished) {
     try {
       const s = await handle.query(campaignStatusQuery);
+      if (s.state === 'failed-paused' && !fresh && !resumed) {
+        // Running the file again after fixing the cause is how a user says "try again".
+        info(`resuming campaign ${id}, which was paused on: ${s.pauseReason}`);
+        await handle.signal(resumeSignal, {});
+        resumed = true;
+        continue;
+      }
       const line = progressLine(s, await iterationStatus(client, s));
       if (line !== last) {
         if (tty) process.stderr.write(`\r\x1b[K${line}`);
         else info(line);
         last = line;
+      }
+      if (s.state === 'failed-paused' || s.state === 'paused') {
+        pausedOn = s;
+        break;
       }
     } catch {
       /* between runs (continue-as-new): try again */
@@ -99,6 +112,16 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
   }
   if (tty) process.stderr.write('\n');
   try {
+    if (pausedOn) {
+      // The campaign lives on in Temporal, paused; this command stops following it.
+      if (pausedOn.state === 'failed-paused') {
+        info(`alignloop: campaign ${id} is paused on a failure: ${pausedOn.pauseReason}`);
+        info(`after fixing it, \`alignloop run ${file}${opts.id ? ` --id ${opts.id}` : ''}\` (or \`alignloop resume ${id}\` with workers running) continues`);
+        return EXIT.failure;
+      }
+      info(`campaign ${id} is paused${pausedOn.pauseReason ? `: ${pausedOn.pauseReason}` : ''}; \`alignloop resume ${id}\` continues it`);
+      return pausedOn.pauseReason ? EXIT.failure : EXIT.ok;
+    }
     const r = (await result) as { state: string; summaries: IterationSummary[] };
     out(summaryTable(r.summaries));
     out(`campaign ${id} ${r.state} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -3,10 +3,11 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ERROR_TYPE, UserError } from '../../config/errors';
-import { CampaignStatus, campaignStatusQuery, IterationStatus, iterationStatusQuery } from '../../workflows/messages';
+import { EXIT, UserError } from '../../config/errors';
+import { CampaignStatus, IterationStatus, iterationStatusQuery } from '../../workflows/messages';
 import { exitWith, out, temporalClient } from '../context';
 import { progressLine, summaryTable } from '../progress';
+import { CampaignSnapshot, campaignSnapshot } from '../snapshot';
 
 export async function iterationStatus(c: Client, s: CampaignStatus): Promise<IterationStatus | null> {
   if (!s.childWorkflowId) return null;
@@ -17,64 +18,32 @@ export async function iterationStatus(c: Client, s: CampaignStatus): Promise<Ite
   }
 }
 
-/** The last activity error, and the judge batches still being waited for (their "not done yet" is progress, not an error). */
-async function pendingActivities(c: Client, s: CampaignStatus): Promise<{ lastError: string | null; batches: string[] }> {
-  const r = { lastError: null as string | null, batches: [] as string[] };
-  if (!s.childWorkflowId) return r;
-  try {
-    const d = await c.workflow.getHandle(s.childWorkflowId).describe();
-    for (const a of d.raw.pendingActivities ?? []) {
-      const msg = a.lastFailure?.message;
-      if (!msg) continue;
-      if (a.lastFailure?.applicationFailureInfo?.type === ERROR_TYPE.JudgeBatchPending) r.batches.push(msg);
-      else r.lastError ??= `${a.activityType?.name} attempt ${a.attempt}: ${msg}`;
-    }
-  } catch {
-    /* child gone */
-  }
-  return r;
-}
-
 async function runningCampaigns(c: Client): Promise<string[]> {
   const ids: string[] = [];
   for await (const w of c.workflow.list({ query: `WorkflowType = 'campaignWorkflow' AND ExecutionStatus = 'Running'` })) ids.push(w.workflowId);
   return ids;
 }
 
+export function snapshotLines(a: CampaignSnapshot): string[] {
+  const lines = [a.status && a.workflowStatus === 'RUNNING' ? progressLine(a.status, a.iteration) : `[${a.campaignId}] ${a.state}`];
+  if (a.closedFailure) lines.push(`  failure: ${a.closedFailure}`);
+  for (const b of a.judgeBatches) lines.push(`  waiting: ${b}`);
+  for (const r of a.retrying) lines.push(`  retrying: ${r.activity} attempt ${r.attempt}: ${r.error}`);
+  for (const q of a.noWorker) lines.push(`  waiting: no worker polls ${q}`);
+  if (a.next) lines.push(`  next: ${a.next}`);
+  return lines;
+}
+
+/** Exit 1 when a campaign shown needs a person (failed, terminated, timed out, paused on a failure). */
 async function status(ids: string[], opts: { json?: boolean }): Promise<number> {
-  const { WorkflowNotFoundError } = await import('@temporalio/client');
   const { client: c } = await temporalClient();
   const which = ids.length ? ids : await runningCampaigns(c);
-  const all = [];
-  for (const id of which) {
-    const h = c.workflow.getHandle(id);
-    let desc;
-    try {
-      desc = await h.describe();
-    } catch (e) {
-      if (e instanceof WorkflowNotFoundError) throw new UserError(`no campaign with id "${id}"; see \`alignloop list\``);
-      throw e;
-    }
-    let s: CampaignStatus | null = null;
-    try {
-      s = await h.query(campaignStatusQuery);
-    } catch {
-      /* closed and not queryable */
-    }
-    const it = s ? await iterationStatus(c, s) : null;
-    const pending = s ? await pendingActivities(c, s) : { lastError: null, batches: [] };
-    all.push({ campaignId: id, workflowStatus: desc.status.name, status: s, iteration: it, lastError: pending.lastError, judgeBatches: pending.batches });
-  }
+  const all: CampaignSnapshot[] = [];
+  for (const id of which) all.push(await campaignSnapshot(c, id));
   if (opts.json) out(JSON.stringify(ids.length === 1 ? all[0] : all, null, 2));
   else if (all.length === 0) out('no running campaigns');
-  else {
-    for (const a of all) {
-      out(a.status ? progressLine(a.status, a.iteration) : `[${a.campaignId}] ${a.workflowStatus.toLowerCase()}`);
-      for (const b of a.judgeBatches) out(`  waiting: ${b}`);
-      if (a.lastError) out(`  last error: ${a.lastError}`);
-    }
-  }
-  return 0;
+  else for (const a of all) out(snapshotLines(a).join('\n'));
+  return all.some((a) => a.needsAttention) ? EXIT.failure : EXIT.ok;
 }
 
 async function list(opts: { json?: boolean }): Promise<number> {
@@ -139,7 +108,10 @@ async function history(id: string, opts: { json?: boolean; root?: string }): Pro
 export function registerInspectCommands(program: Command): void {
   program
     .command('status')
-    .description('state, iteration, stage, shard progress and the last activity error (all running campaigns when no id is given)')
+    .description(
+      'state, iteration, stage, shard progress, retries and their errors, queues without workers, what to do next ' +
+        '(all running campaigns when no id is given); exit 1 when a campaign failed or is paused on a failure',
+    )
     .argument('[ids...]', 'campaign ids')
     .option('--json', 'machine-readable output')
     .action((ids: string[], opts: { json?: boolean }) => exitWith(status(ids, opts)));

@@ -43,7 +43,9 @@ test('the budget stops judge calls inside an iteration: the campaign pauses (not
     const st = cli(['status', 'judged-1'], env);
     expect(st.stdout).toMatch(/paused \(budget reached/);
     // resuming without more budget stays paused, says why, and buys nothing
-    expect(cli(['resume', 'judged-1'], env).status).toBe(0);
+    const stillPaused = cli(['resume', 'judged-1'], env);
+    expect(stillPaused.status).toBe(1);
+    expect(stillPaused.stdout).toMatch(/judged-1 is still paused: budget reached/);
     await new Promise((r) => setTimeout(r, 1500));
     expect(await h.query(campaignStatusQuery)).toMatchObject({ state: 'paused', pauseReason: expect.stringMatching(/budget reached/) });
     expect(judge.stats.ok).toBe(paidAtPause);

@@ -1,0 +1,125 @@
+/**
+ * What a campaign is doing, read from the Temporal server alone (describe results and the memos the
+ * workflows keep), so it tells the truth with no worker running: closed failed / terminated / timed
+ * out runs, failed-paused campaigns, activities being retried and why, queues nobody polls.
+ */
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import { ERROR_TYPE, UserError } from '../config/errors';
+import { QUEUES, queueOfActivity } from '../config/queues';
+import type { CampaignStatus, IterationStatus } from '../workflows/messages';
+import { rootCause } from './progress';
+
+export interface CampaignSnapshot {
+  campaignId: string;
+  /** Temporal's view: RUNNING, COMPLETED, FAILED, TERMINATED, TIMED_OUT, CANCELED. */
+  workflowStatus: string;
+  /** The workflow's own state, or the closed run's status in lower case. */
+  state: string;
+  status: Omit<CampaignStatus, 'summaries'> | null;
+  iteration: IterationStatus | null;
+  /** The first activity that is failing and being retried, with its attempt. */
+  lastError: string | null;
+  retrying: { activity: string; attempt: number; error: string }[];
+  judgeBatches: string[];
+  /** Task queues the campaign waits on that no worker polls. */
+  noWorker: string[];
+  /** Why a closed run failed. */
+  closedFailure: string | null;
+  /** What the user can do next. */
+  next: string | null;
+  /** True when the campaign needs a person: failed, terminated, timed out, or paused on a failure. */
+  needsAttention: boolean;
+}
+
+const RECENT_POLL_MS = 90_000;
+
+async function queueHasWorker(c: Client, queue: string, kind: 'workflow' | 'activity'): Promise<boolean> {
+  const r = await c.workflowService.describeTaskQueue({
+    namespace: c.options.namespace,
+    taskQueue: { name: queue, kind: 1 },
+    taskQueueType: kind === 'workflow' ? 1 : 2,
+  });
+  const now = Date.now();
+  return (r.pollers ?? []).some((p) => {
+    const t = p.lastAccessTime;
+    const ms = t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : 0;
+    return now - ms < RECENT_POLL_MS;
+  });
+}
+
+function memoOf<T>(d: WorkflowExecutionDescription, key: string): T | null {
+  return (d.memo?.[key] as T | undefined) ?? null;
+}
+
+export async function campaignSnapshot(c: Client, id: string): Promise<CampaignSnapshot> {
+  const { WorkflowNotFoundError } = await import('@temporalio/client');
+  const h = c.workflow.getHandle(id);
+  let d: WorkflowExecutionDescription;
+  try {
+    d = await h.describe();
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) throw new UserError(`no campaign with id "${id}"; see \`alignloop list\``);
+    throw e;
+  }
+  const snap: CampaignSnapshot = {
+    campaignId: id,
+    workflowStatus: d.status.name,
+    state: d.status.name.toLowerCase(),
+    status: memoOf(d, 'status'),
+    iteration: null,
+    lastError: null,
+    retrying: [],
+    judgeBatches: [],
+    noWorker: [],
+    closedFailure: null,
+    next: null,
+    needsAttention: false,
+  };
+  if (d.status.name !== 'RUNNING') {
+    if (d.status.name !== 'COMPLETED') {
+      snap.closedFailure = await h.result().then(
+        () => null,
+        (e) => rootCause(e),
+      );
+      snap.needsAttention = true;
+      snap.next = `this run of the campaign ended (${snap.state}); its finished iterations are in \`alignloop history ${id}\`; start it again under a new --id`;
+    } else if (snap.status) snap.state = snap.status.state;
+    return snap;
+  }
+  if (snap.status) snap.state = snap.status.state;
+  const waiting = new Set<string>();
+  if (!(await queueHasWorker(c, QUEUES.control, 'workflow'))) waiting.add(QUEUES.control);
+  const child = snap.status?.childWorkflowId;
+  if (child) {
+    try {
+      const cd = await c.workflow.getHandle(child).describe();
+      snap.iteration = (memoOf<IterationStatus>(cd, 'progress') as IterationStatus | null) ?? null;
+      for (const a of cd.raw.pendingActivities ?? []) {
+        const name = a.activityType?.name ?? 'activity';
+        const queue = queueOfActivity(name);
+        if (queue && !(await queueHasWorker(c, queue, 'activity'))) waiting.add(queue);
+        const msg = a.lastFailure?.message;
+        if (!msg) continue;
+        if (a.lastFailure?.applicationFailureInfo?.type === ERROR_TYPE.JudgeBatchPending) {
+          snap.judgeBatches.push(msg);
+          continue;
+        }
+        const attempt = a.attempt ?? 1;
+        snap.retrying.push({ activity: name, attempt, error: msg });
+        snap.lastError ??= `${name} attempt ${attempt}: ${msg}`;
+      }
+    } catch {
+      /* between iterations */
+    }
+  }
+  snap.noWorker = [...waiting];
+  if (snap.state === 'failed-paused') {
+    snap.needsAttention = true;
+    snap.next = `fix the cause, then \`alignloop resume ${id}\` (finished shards are kept, nothing paid is bought again)`;
+  } else if (snap.state === 'paused') {
+    snap.next = snap.status?.pauseReason?.includes('budget') ? `\`alignloop resume ${id} --budget USD\`` : `\`alignloop resume ${id}\``;
+  } else if (snap.noWorker.length) {
+    snap.next = `start a worker for ${snap.noWorker.join(', ')}: \`alignloop worker --roles ${snap.noWorker.map((q) => q.replace(/^alignloop-/, '')).join(',')}\``;
+  }
+  return snap;
+}

@@ -1,0 +1,147 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { campaignStatusQuery } from '../../workflows/messages';
+import { MODELS } from '../helpers/paths';
+import { cli, cliEnv, killHard, spawnWorker, startTestServer, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+
+jest.setTimeout(600_000);
+
+const ctx = useTestServer('alignloop-fail-');
+
+/** mtime of every completion manifest below dir: a rewritten one means the work was redone. */
+function doneTimes(dir: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.done.json')) out.set(path.relative(dir, p), fs.statSync(p).mtimeMs);
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return out;
+}
+
+describe('status with no worker', () => {
+  test('a campaign nobody works on: status names the queue without a worker and how to start one', async () => {
+    const server = await startTestServer(path.join(ctx.dir, 'lonely.db'));
+    try {
+      const env = cliEnv(server.address);
+      const file = writeCampaign(ctx.dir, 'lonely', { iterations: 1, perIteration: 4 });
+      expect(cli(['start', file, '--id', 'lonely-1'], env).status).toBe(0);
+      const st = cli(['status', 'lonely-1'], env);
+      expect(st.status).toBe(0);
+      expect(st.stdout).toMatch(/waiting: no worker polls alignloop-control/);
+      expect(st.stdout).toMatch(/next: start a worker for alignloop-control: `alignloop worker --roles control`/);
+    } finally {
+      await server.kill();
+    }
+  });
+});
+
+describe('a failure pauses the campaign instead of killing it', () => {
+  test('reward model folder gone mid-campaign: failed-paused, status tells the truth with no worker, resume after restoring redoes nothing', async () => {
+    const model = path.join(ctx.dir, 'rm');
+    fs.cpSync(MODELS.bt, model, { recursive: true });
+    const file = writeCampaign(ctx.dir, 'gone', {
+      iterations: 2,
+      perIteration: 8,
+      labeler: `{ kind: reward-model, model: ${model}, batchTokens: 8192, threads: 1 }`,
+    });
+    const env = cliEnv(ctx.server.address);
+    const artifacts = path.join(ctx.dir, 'artifacts', 'gone-1');
+    // Slow enough that the pause lands while iteration 0 is in flight.
+    let worker = spawnWorker({ ...env, ALIGNLOOP_TEST_SLOW_MS: '150' });
+    try {
+      expect(cli(['start', file, '--id', 'gone-1'], env).status).toBe(0);
+      const h = ctx.client.workflow.getHandle('gone-1');
+      await waitFor('iteration 0 in flight', async () => (await h.query(campaignStatusQuery).catch(() => null))?.currentIteration === 0);
+      // Iteration 0 finishes, then the campaign waits.
+      expect(cli(['pause', 'gone-1'], env).status).toBe(0);
+      await waitFor('iteration 0 done and paused', async () => {
+        const s = await h.query(campaignStatusQuery).catch(() => null);
+        return s?.state === 'paused' && s.completed === 1;
+      });
+      // A fresh worker (no cached ORT session) and no model folder.
+      await killHard(worker);
+      fs.renameSync(model, `${model}.away`);
+      worker = spawnWorker(env);
+      const r = cli(['resume', 'gone-1'], env);
+      expect(r.status).toBe(0);
+      // What the server holds (the workflow's memo), not just what a worker answers to a query.
+      await waitFor('failed-paused', () => JSON.parse(cli(['status', 'gone-1', '--json'], env).stdout).state === 'failed-paused', 120000, 250);
+      await killHard(worker);
+
+      // No worker runs now: status reads the server alone.
+      const st = cli(['status', 'gone-1'], env);
+      expect(st.status).toBe(1);
+      expect(st.stdout).toMatch(/failed-paused/);
+      expect(st.stdout).toMatch(/iteration 1, stage score, shard \d: ModelFolderError \(attempt 1\)/);
+      expect(st.stdout).toContain(model);
+      expect(st.stdout).toMatch(/next: fix the cause, then `alignloop resume gone-1`/);
+      const json = JSON.parse(cli(['status', 'gone-1', '--json'], env).stdout);
+      expect(json).toMatchObject({ workflowStatus: 'RUNNING', state: 'failed-paused', needsAttention: true });
+      expect(json.status.failure).toMatchObject({ iteration: 1, stage: 'score', errorType: 'ModelFolderError', activity: 'scoreShard' });
+      expect(json.status.failure.attempt).toBe(1); // non-retryable: not retried 20 times first
+
+      const before = doneTimes(artifacts);
+      expect([...before.keys()].some((k) => k.startsWith('iter-001/samples/'))).toBe(true);
+      fs.renameSync(`${model}.away`, model);
+      worker = spawnWorker(env);
+      const res = cli(['resume', 'gone-1', '--wait', '90'], env);
+      expect(res.status).toBe(0);
+      expect(res.stdout).toMatch(/resumed gone-1/);
+      const result = await h.result();
+      expect(result.state).toBe('completed');
+      expect(result.summaries.map((s: { iteration: number }) => s.iteration)).toEqual([0, 1]);
+      // Nothing finished before the failure was redone.
+      const after = doneTimes(artifacts);
+      for (const [k, t] of before) expect(after.get(k)).toBe(t);
+      expect(cli(['status', 'gone-1'], env).status).toBe(0);
+    } finally {
+      await killHard(worker);
+    }
+  });
+
+  test('a tampered artifact is caught, named, and not retried: the campaign pauses until it is restored', async () => {
+    const file = writeCampaign(ctx.dir, 'tamper', { iterations: 1, perIteration: 8, epochs: 60 });
+    const env = cliEnv(ctx.server.address, { ALIGNLOOP_TEST_SLOW_MS: '100' });
+    const feedback = path.join(ctx.dir, 'artifacts', 'tamper-1', 'iter-000', 'feedback', 'feedback.jsonl');
+    let worker = spawnWorker(env);
+    try {
+      expect(cli(['start', file, '--id', 'tamper-1'], env).status).toBe(0);
+      const h = ctx.client.workflow.getHandle('tamper-1');
+      // Kill the worker while it trains, then edit the feedback it trains on.
+      await waitFor('training under way', () => fs.existsSync(path.join(path.dirname(feedback), '..', 'train', 'progress.json')), 120000);
+      await killHard(worker);
+      const original = fs.readFileSync(feedback);
+      fs.writeFileSync(feedback, original.toString().replace(/"label":1/, '"label":0'));
+      worker = spawnWorker(env);
+      await waitFor('failed-paused', async () => (await h.query(campaignStatusQuery).catch(() => null))?.state === 'failed-paused');
+      const s = await h.query(campaignStatusQuery);
+      expect(s.failure).toMatchObject({ stage: 'train', errorType: 'ArtifactError', attempt: 2 });
+      expect(s.pauseReason).toContain(feedback);
+      expect(s.pauseReason).toMatch(/changed since it was recorded/);
+      fs.writeFileSync(feedback, original);
+      expect(cli(['resume', 'tamper-1'], env).status).toBe(0);
+      expect((await h.result()).state).toBe('completed');
+    } finally {
+      await killHard(worker);
+    }
+  });
+
+  test('a terminated campaign: status says so with no worker, exits 1, and says what to do', async () => {
+    const file = writeCampaign(ctx.dir, 'term', { iterations: 1, perIteration: 4 });
+    const env = cliEnv(ctx.server.address);
+    expect(cli(['start', file, '--id', 'term-1'], env).status).toBe(0);
+    await ctx.client.workflow.getHandle('term-1').terminate('operator pulled the plug');
+    const st = cli(['status', 'term-1'], env);
+    expect(st.status).toBe(1);
+    expect(st.stdout).toMatch(/\[term-1\] terminated/);
+    expect(st.stdout).toMatch(/failure: .*operator pulled the plug/);
+    expect(st.stdout).toMatch(/next: .*new --id/);
+    const r = cli(['resume', 'term-1'], env);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/is not running \(terminated\)/);
+  });
+});

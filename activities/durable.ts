@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { AlignloopError } from '../config/errors';
+import { redact } from '../config/redact';
 import { DoneManifest, FileRef, findComplete, markComplete } from './artifacts/store';
 
 /**
@@ -12,7 +13,13 @@ import { DoneManifest, FileRef, findComplete, markComplete } from './artifacts/s
  * with the attempt they ended in, so the campaign can record it; anything else is retried.
  */
 export function toActivityFailure(e: unknown): unknown {
-  if (!(e instanceof AlignloopError)) return e;
+  if (!(e instanceof AlignloopError)) {
+    // Still a retryable failure of the same type, but with secrets redacted from its message and stack.
+    const err = e as Error;
+    const f = ApplicationFailure.create({ message: redact(err?.message ?? String(e)), type: err?.name ?? 'Error' });
+    f.stack = redact(err?.stack ?? f.stack ?? '');
+    return f;
+  }
   let attempt: number | null = null;
   try {
     attempt = Context.current().info.attempt;
@@ -21,7 +28,9 @@ export function toActivityFailure(e: unknown): unknown {
   }
   const [first, ...rest] = e.details();
   const details = [{ ...(first as object | undefined), attempt }, ...rest];
-  return ApplicationFailure.create({ message: e.message, type: e.name, nonRetryable: !e.retryable, details });
+  const f = ApplicationFailure.create({ message: redact(e.message), type: e.name, nonRetryable: !e.retryable, details });
+  f.stack = redact(e.stack ?? '');
+  return f;
 }
 
 /** Classifies errors and heartbeats every second while fn runs (so a dead worker is noticed fast). */

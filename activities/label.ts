@@ -8,13 +8,15 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, JudgeBatchPending } from '../config/errors';
+import { registerSecret } from '../config/redact';
 import type { JudgeConfig } from './judge/config';
-import { FileRef, findComplete, iterationDir, shardFile, verifyRef } from './artifacts/store';
+import { campaignDir, FileRef, findComplete, iterationDir, shardFile, verifyRef } from './artifacts/store';
 import { BatchRecord, batchClient, batchStatus, judgeFromBatch, submitBatch } from './judge/batch';
 import { BudgetLedger } from './judge/budget-ledger';
 import { judgeBudget, judgeDirs } from './judge/campaign-paths';
 import { judgeFile, JudgeFileResult, planJudging } from './judge/judge-file';
 import { guarded, once, refOf, testSlowdown } from './durable';
+import { checkLabelerIdentity, modelFingerprint } from './score/model-fingerprint';
 import { scoreFile } from './score/score-file';
 import { RewardScorer } from './score/scorer';
 import type { CampaignConfig, IterationScope, ScoreShardResult } from './types';
@@ -41,6 +43,15 @@ export function createScoreActivities() {
           threads: l.threads,
           rewardIndex: l.rewardIndex,
         });
+        // The model that labels is part of the record: a changed folder is caught, not silently used.
+        const fp = modelFingerprint(l.model);
+        const version = checkLabelerIdentity(
+          path.join(campaignDir(input.config.artifacts.root, input.campaignId), 'labeler.json'),
+          l.model,
+          fp,
+          input.iteration,
+          l.allowModelChange,
+        );
         const r = await scoreFile(scorer, input.samples.path, file, async (p) => {
           heartbeat(p);
           await testSlowdown();
@@ -48,6 +59,7 @@ export function createScoreActivities() {
         return {
           ref: refOf(r, r.items),
           extra: {
+            model: { sha256: fp.sha256, files: fp.files, version },
             samples: r.items,
             labelled: r.labelled,
             unlabelled: (r.nonFinite ? { non_finite: r.nonFinite } : {}) as Record<string, number>,
@@ -83,7 +95,9 @@ function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {
 /** The judge settings; the key comes from this worker's environment and never enters inputs, history or artifacts. */
 function judgeOf(c: CampaignConfig): { judge: JudgeConfig; apiKey: string } {
   if (c.labeler.kind !== 'judge') throw new ConfigError('campaign', ['this activity needs a judge labeler']);
-  return { judge: c.labeler, apiKey: process.env[c.labeler.apiKeyEnv] || 'none' };
+  const apiKey = process.env[c.labeler.apiKeyEnv];
+  registerSecret(apiKey);
+  return { judge: c.labeler, apiKey: apiKey || 'none' };
 }
 
 function batchRecordFile(input: LabelShardInput): string {

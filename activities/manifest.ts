@@ -15,6 +15,13 @@ export interface ManifestInput extends IterationScope {
   startedAt: string;
 }
 
+/** The reward model's fingerprint(s) this iteration's shards were scored with. */
+function labelerModel(scored: ScoreShardResult[]) {
+  const models = [...new Map(scored.filter((s) => s.model).map((s) => [s.model!.sha256, s.model!])).values()];
+  if (models.length === 0) return {};
+  return { model_sha256: models.map((m) => m.sha256).join(','), model_version: models.map((m) => m.version).join(','), model_files: models[0].files };
+}
+
 /**
  * The iteration's manifest (counts, feedback statistics, cost, timings, lineage, every file's
  * reference) and its one-row summary. Throws when counts do not add up. Pure: no I/O.
@@ -90,7 +97,7 @@ export function buildIterationManifest(
       labeler:
         c.labeler.kind === 'judge'
           ? { kind: 'judge', model: c.labeler.model, base_url: c.labeler.baseURL, template_sha256: input.scored[0]?.cost?.templateSha256 ?? null }
-          : { kind: c.labeler.kind, model: c.labeler.model },
+          : { kind: c.labeler.kind, model: c.labeler.model, ...labelerModel(input.scored) },
     },
     artifacts: {
       prompts: input.prompts.shards,

@@ -19,7 +19,8 @@ export function promptId(turns: Turn[]): string {
   return `p_${h.digest('hex').slice(0, 16)}`;
 }
 
-export async function loadPrompts(file: string): Promise<PromptRecord[]> {
+/** Every prompt of a prompts file, validated line by line (file:line errors); onRecord sees each with its line. */
+export async function loadPrompts(file: string, onRecord?: (p: PromptRecord, line: number) => void): Promise<PromptRecord[]> {
   const out: PromptRecord[] = [];
   const seen = new Map<string, number>();
   await forEachLine(file, (text, line) => {
@@ -31,6 +32,7 @@ export async function loadPrompts(file: string): Promise<PromptRecord[]> {
     }
     if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new InputError(file, line, 'expected a JSON object with a "prompt"');
     let turns: Turn[];
+    if (typeof r.prompt === 'string' && r.prompt.trim() === '') throw new InputError(file, line, 'prompt is empty');
     if (typeof r.prompt === 'string') turns = [{ role: 'user', content: r.prompt }];
     else if (Array.isArray(r.prompt) && r.prompt.length > 0 && r.prompt.every((t) => t && typeof t.role === 'string' && typeof t.content === 'string'))
       turns = r.prompt as Turn[];
@@ -42,7 +44,9 @@ export async function loadPrompts(file: string): Promise<PromptRecord[]> {
     if (seen.has(id))
       throw new InputError(file, line, `duplicate prompt (same turns as line ${seen.get(id)})`, 'remove the duplicate so each prompt is sampled once per pass');
     seen.set(id, line);
-    out.push({ prompt_id: id, prompt: turns, candidates: r.candidates as string[] | undefined });
+    const record = { prompt_id: id, prompt: turns, candidates: r.candidates as string[] | undefined };
+    out.push(record);
+    onRecord?.(record, line);
   });
   return out;
 }

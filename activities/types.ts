@@ -41,6 +41,8 @@ export interface ScoreShardResult {
     unpaired_odd: number;
     lengths: Record<string, number | null>;
   };
+  /** Reward-model labeling only: the model's fingerprint and the campaign's labeler version it is. */
+  model?: { sha256: string; files: Record<string, string>; version: number };
   /** Judge labeling only. */
   cost?: { usd: number; paidCalls: number; cacheHits: number; rateLimited: number; promptTokens: number; completionTokens: number; templateSha256: string };
 }

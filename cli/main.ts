@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AlignloopError, EXIT } from '../config/errors';
+import { redact } from '../config/redact';
 import { registerCampaignCommands } from './commands/campaign';
 import { registerControlCommands } from './commands/control';
 import { registerFeedbackCommand } from './commands/feedback';
@@ -55,10 +56,10 @@ export async function main(argv: string[]): Promise<number> {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : EXIT.usage;
     }
     if (e instanceof AlignloopError) {
-      process.stderr.write(`alignloop: ${e.message}\n`);
+      process.stderr.write(`alignloop: ${redact(e.message)}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`alignloop: internal error: ${(e as Error)?.stack ?? e}\n`);
+    process.stderr.write(`alignloop: internal error: ${redact(String((e as Error)?.stack ?? e))}\n`);
     return EXIT.failure;
   }
 }

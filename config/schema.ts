@@ -30,6 +30,8 @@ export const RewardModelLabelerSchema = z.strictObject({
   maxLength: posInt.optional(),
   threads: posInt.optional(),
   rewardIndex: z.number().int().nonnegative().optional(),
+  /** Label later shards with a changed model folder (recorded as a new labeler version) instead of pausing the campaign. */
+  allowModelChange: z.boolean().default(false),
 });
 
 export const LabelerSchema = z.discriminatedUnion('kind', [RewardModelLabelerSchema, JudgeConfigSchema]);

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export interface WrittenFile {
@@ -14,10 +15,58 @@ export interface WrittenFile {
 
 const FLUSH_AT = 1 << 20;
 
+const HOST = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+/** A temp file of another host is only removed once it is this old (its writer may still be at work there). */
+const FOREIGN_STALE_MS = 24 * 3600 * 1000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files a killed writer left beside `target` (`<name>.tmp-<host>-<pid>-<rand>`): on this
+ * host when their process is gone, from other hosts (shared storage) when they are a day old.
+ */
+export function removeStaleTemps(target: string): string[] {
+  const dir = path.dirname(target);
+  const prefix = `${path.basename(target)}.tmp-`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.startsWith(prefix));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^(.*)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
+    const file = path.join(dir, name);
+    let stale: boolean;
+    if (m && m[1] === HOST) stale = Number(m[2]) !== process.pid && !alive(Number(m[2]));
+    else {
+      try {
+        stale = Date.now() - fs.statSync(file).mtimeMs > FOREIGN_STALE_MS;
+      } catch {
+        stale = false;
+      }
+    }
+    if (stale) {
+      fs.rmSync(file, { force: true });
+      removed.push(file);
+    }
+  }
+  return removed;
+}
+
 /** Write the pieces atomically; returns the sha256 and size of what was written. */
 export function writeFileAtomic(target: string, pieces: Iterable<string> | string): WrittenFile {
   fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  removeStaleTemps(target);
+  const tmp = `${target}.tmp-${HOST}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const hash = createHash('sha256');
   let bytes = 0;
   const fd = fs.openSync(tmp, 'w');

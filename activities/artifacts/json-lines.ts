@@ -8,13 +8,15 @@ import { parseJsonAllowingNonFinite } from './lenient-json';
 
 const CHUNK = 1 << 20;
 
-/** Calls onLine for every non-blank line (1-based line numbers), reading the file in chunks. */
+/** Calls onLine for every non-blank line (1-based line numbers), reading the file in chunks. A leading BOM is dropped. */
 export async function forEachLine(file: string, onLine: (text: string, line: number) => void): Promise<void> {
   const stream = fs.createReadStream(file, { encoding: 'utf8', highWaterMark: CHUNK });
   let rest = '';
   let line = 0;
+  let first = true;
   for await (const chunk of stream as AsyncIterable<string>) {
-    const text = rest + chunk;
+    const text = rest + (first && chunk.startsWith('\uFEFF') ? chunk.slice(1) : chunk);
+    first = false;
     let start = 0;
     let nl: number;
     while ((nl = text.indexOf('\n', start)) !== -1) {

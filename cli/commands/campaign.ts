@@ -11,8 +11,16 @@ import { campaignIdOf, exitWith, info, out, temporalClient } from '../context';
 import { progressLine, rootCause, summaryTable } from '../progress';
 import { iterationStatus } from './inspect';
 
-function validate(file: string): number {
-  const { config: c } = loadCampaignFile(file);
+/** The campaign file, checked in depth (prompts, model, endpoint) before any workflow exists. */
+async function checkedCampaign(file: string) {
+  const loaded = loadCampaignFile(file);
+  const { preflight } = await import('../../config/preflight');
+  await preflight(file, loaded.config, { warn: info });
+  return loaded;
+}
+
+async function validate(file: string): Promise<number> {
+  const { config: c } = await checkedCampaign(file);
   out(
     `ok: ${c.name}: ${c.iterations} iterations x ${c.prompts.perIteration} prompts, ${c.sampler.kind} sampler (${c.sampler.samplesPerPrompt}/prompt), ` +
       `${c.labeler.kind} labeler, ${c.feedback.type} feedback, ${c.trainer.kind} ${c.trainer.method} trainer`,
@@ -44,7 +52,7 @@ async function startCampaign(c: Client, file: string, id: string | undefined): P
 }
 
 async function start(file: string, opts: { id?: string }): Promise<number> {
-  loadCampaignFile(file); // config errors before any connection
+  await checkedCampaign(file); // config errors before any connection
   const { client } = await temporalClient(true);
   const { id, fresh } = await startCampaign(client, file, opts.id);
   out(fresh ? `started campaign ${id}` : `campaign ${id} is already running`);
@@ -52,7 +60,7 @@ async function start(file: string, opts: { id?: string }): Promise<number> {
 }
 
 async function run(file: string, opts: { id?: string; worker: boolean }): Promise<number> {
-  loadCampaignFile(file);
+  await checkedCampaign(file);
   const t0 = Date.now();
   const { client, target } = await temporalClient(true);
   const { handle, fresh, id } = await startCampaign(client, file, opts.id);

@@ -3,7 +3,9 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EXIT, UserError } from '../../config/errors';
+import { sha256File } from '../../activities/artifacts/atomic-file';
+import { findComplete } from '../../activities/artifacts/store';
+import { ArtifactError, EXIT, UserError } from '../../config/errors';
 import { CampaignStatus, IterationStatus, iterationStatusQuery } from '../../workflows/messages';
 import { exitWith, out, temporalClient } from '../context';
 import { progressLine, summaryTable } from '../progress';
@@ -59,7 +61,10 @@ async function list(opts: { json?: boolean }): Promise<number> {
   return 0;
 }
 
-/** The iteration manifests of a campaign, oldest first. */
+/**
+ * The iteration manifests of a campaign, oldest first, each checked against the sha256 recorded when
+ * it was written: an edited manifest is refused (naming the file), never shown as if it were true.
+ */
 export function readManifests(root: string, id: string): Record<string, unknown>[] {
   const dir = path.join(root, id);
   if (!fs.existsSync(dir)) return [];
@@ -69,7 +74,18 @@ export function readManifests(root: string, id: string): Record<string, unknown>
     .sort()
     .flatMap((d) => {
       const f = path.join(dir, d, 'manifest.json');
-      return fs.existsSync(f) ? [JSON.parse(fs.readFileSync(f, 'utf8'))] : [];
+      if (!fs.existsSync(f)) return [];
+      if (!findComplete(f)) {
+        const recorded = fs.existsSync(`${f}.done.json`)
+          ? (JSON.parse(fs.readFileSync(`${f}.done.json`, 'utf8')) as { ref?: { sha256?: string } }).ref?.sha256
+          : null;
+        throw new ArtifactError(
+          recorded
+            ? `${f} changed since it was recorded (sha256 ${sha256File(f).slice(0, 12)} != ${recorded.slice(0, 12)}); restore it from a backup`
+            : `${f} has no completion record (${f}.done.json), so it cannot be trusted; restore both from a backup`,
+        );
+      }
+      return [JSON.parse(fs.readFileSync(f, 'utf8'))];
     });
 }
 

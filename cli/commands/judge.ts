@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
 import { loadJudgeConfig } from '../../config/load-judge';
+import { registerSecret } from '../../config/redact';
 import { exitWith } from '../context';
 
 interface JudgeOptions {
@@ -19,6 +20,7 @@ async function judge(o: JudgeOptions): Promise<number> {
   const { judgeFileViaBatch } = await import('../../activities/judge/batch');
   const { STATE_DIR } = await import('../../workers/connection');
   const apiKey = process.env[config.apiKeyEnv];
+  registerSecret(apiKey);
   if (!apiKey) process.stderr.write(`alignloop: $${config.apiKeyEnv} is not set; calling ${config.baseURL} without an API key\n`);
   let last = 0;
   const opts = {

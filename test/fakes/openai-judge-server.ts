@@ -35,6 +35,8 @@ export interface FakeJudgeOptions {
   /** Batch API: how long a batch takes, and how it ends (expired: only the first half of its items answered). */
   batchDelayMs?: number;
   batchOutcome?: 'completed' | 'expired' | 'failed';
+  /** Answer every chat request 400 with the request's headers (API key included) echoed in the body, as some gateways do. */
+  echoHeadersOnError?: boolean;
 }
 
 export interface FakeJudgeStats {
@@ -174,6 +176,10 @@ export class FakeJudgeServer {
     if (this.opts.apiKey && req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
       this.stats.calls++;
       return this.error(res, 401, 'invalid_api_key', 'Incorrect API key provided.');
+    }
+    if (route === 'POST /chat/completions' && this.opts.echoHeadersOnError) {
+      this.stats.calls++;
+      return this.error(res, 400, 'invalid_request_error', `request rejected by gateway policy; received headers: ${JSON.stringify(req.headers)}`);
     }
     if (route === 'POST /chat/completions') return this.chat(raw, res);
     if (route === 'POST /files') return this.upload(raw, String(req.headers['content-type'] ?? ''), res);

@@ -62,6 +62,7 @@ export interface CampaignOverrides {
   feedback?: string;
   trainer?: string;
   labeler?: string;
+  promptsPath?: string;
 }
 
 /** A small campaign on the quickstart data, written into dir with absolute paths. */
@@ -72,7 +73,7 @@ export function writeCampaign(dir: string, name: string, o: CampaignOverrides = 
     [
       `name: ${name}`,
       `iterations: ${o.iterations ?? 3}`,
-      `prompts: { path: ${QUICKSTART_PROMPTS}, perIteration: ${o.perIteration ?? 16}, seed: 3 }`,
+      `prompts: { path: ${o.promptsPath ?? QUICKSTART_PROMPTS}, perIteration: ${o.perIteration ?? 16}, seed: 3 }`,
       `sampler: { kind: builtin, samplesPerPrompt: ${o.samplesPerPrompt ?? 4}, temperature: 1.0, seed: 5 }`,
       `labeler: ${o.labeler ?? `{ kind: reward-model, model: ${MODELS.bt}, batchTokens: ${o.batchTokens ?? 8192}, threads: 1 }`}`,
       `feedback: ${o.feedback ?? '{ type: pairwise, mode: max, threshold: 0.01, seed: 1 }'}`,

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { WORKFLOW_BUNDLE } from '../../workers/workers';
+import { MODELS } from '../helpers/paths';
 import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
@@ -52,6 +53,18 @@ describe('a full small campaign', () => {
       ),
     );
     expect(new Set(ids.flat()).size).toBe(48);
+  });
+
+  test('an edited manifest is refused by history, naming the file', () => {
+    const m = path.join(ctx.dir, 'artifacts', 'full-1', 'iter-001', 'manifest.json');
+    const original = fs.readFileSync(m, 'utf8');
+    fs.writeFileSync(m, original.replace(/"mean": -?[\d.]+/, '"mean": 99'));
+    const r = cli(['history', 'full-1'], cliEnv(ctx.server.address));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${m} changed since it was recorded`);
+    expect(r.stdout).not.toMatch(/99/);
+    fs.writeFileSync(m, original);
+    expect(cli(['history', 'full-1'], cliEnv(ctx.server.address)).status).toBe(0);
   });
 
   test('continue-as-new after every iteration keeps each run small', async () => {
@@ -119,6 +132,18 @@ describe('pause, resume, stop', () => {
   });
 });
 
+describe('prompt files as people write them', () => {
+  test('a BOM, CRLF line ends and blank lines are accepted', () => {
+    const f = path.join(ctx.dir, 'bom.jsonl');
+    const lines = Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `q ${i}`, candidates: ['yes', 'no'] }));
+    fs.writeFileSync(f, '\uFEFF' + lines.join('\r\n') + '\r\n\r\n');
+    const file = writeCampaign(ctx.dir, 'bom', { perIteration: 4, iterations: 2, promptsPath: f });
+    const r = cli(['validate', file], cliEnv(ctx.server.address));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
+
 describe('invalid campaign files', () => {
   const cases: [string, string, RegExp[]][] = [
     ['not yaml', 'name: x\n  iterations: [\n', [/line \d+/]],
@@ -136,7 +161,24 @@ describe('invalid campaign files', () => {
     ['judge with a swap typo', null as never, [/line 5: labeler.swap: Invalid option: expected one of "single"\|"both"/]],
     ['pairwise judge with a feedback mode', null as never, [/feedback.mode: the pairwise judge picks and decides the pairs itself/]],
     ['pointwise judge with pairwise-only options', null as never, [/labeler.swap: labeler.swap applies to mode: pairwise only/]],
+    ['a bad prompt line', null as never, [/prompts.path: .*bad-prompts.jsonl:3: not valid JSON/]],
+    ['duplicate prompts', null as never, [/prompts.path: .*dup-prompts.jsonl:2: duplicate prompt \(same turns as line 1\)/]],
+    ['prompts without candidates', null as never, [/prompts.path: .*nocand.jsonl:1: 30 of 30 prompts have no "candidates"/]],
+    ['a corrupt model.onnx', null as never, [/labeler.model: .*corrupt-rm/]],
+    ['a model folder without a tokenizer', null as never, [/labeler.model: .*notok-rm\/tokenizer.json: missing tokenizer.json/]],
   ];
+  const promptsFile = (name: string, lines: string[]) => {
+    const f = path.join(ctx.dir, name);
+    fs.writeFileSync(f, lines.join('\n') + '\n');
+    return f;
+  };
+  const modelCopy = (name: string, change: (dir: string) => void) => {
+    const d = path.join(ctx.dir, name);
+    fs.cpSync(MODELS.bt, d, { recursive: true });
+    change(d);
+    return `{ kind: reward-model, model: ${d} }`;
+  };
+  const prompts = (i: number) => JSON.stringify({ prompt: `question ${i}`, candidates: ['a', 'b'] });
   test.each(cases)('%s: exit 2, every problem listed, nothing started', (name, text, patterns) => {
     const id = `bad-${name.replace(/\W+/g, '-')}`;
     let file: string;
@@ -161,6 +203,21 @@ describe('invalid campaign files', () => {
       });
     } else if (name.startsWith('pointwise judge')) {
       file = writeCampaign(ctx.dir, id, { labeler: '{ kind: judge, swap: both, baseURL: http://127.0.0.1:9/v1, model: m }' });
+    } else if (name === 'a bad prompt line') {
+      file = writeCampaign(ctx.dir, id, {
+        perIteration: 1,
+        iterations: 1,
+        promptsPath: promptsFile('bad-prompts.jsonl', [prompts(1), prompts(2), '{"prompt": "x",', prompts(4)]),
+      });
+    } else if (name === 'duplicate prompts') {
+      file = writeCampaign(ctx.dir, id, { perIteration: 1, iterations: 1, promptsPath: promptsFile('dup-prompts.jsonl', [prompts(1), prompts(1)]) });
+    } else if (name === 'prompts without candidates') {
+      const lines = Array.from({ length: 30 }, (_, i) => JSON.stringify({ prompt: [{ role: 'user', content: `q${i}` }] }));
+      file = writeCampaign(ctx.dir, id, { perIteration: 10, iterations: 1, promptsPath: promptsFile('nocand.jsonl', lines) });
+    } else if (name === 'a corrupt model.onnx') {
+      file = writeCampaign(ctx.dir, id, { labeler: modelCopy('corrupt-rm', (d) => fs.writeFileSync(path.join(d, 'model.onnx'), 'not a model')) });
+    } else if (name === 'a model folder without a tokenizer') {
+      file = writeCampaign(ctx.dir, id, { labeler: modelCopy('notok-rm', (d) => fs.rmSync(path.join(d, 'tokenizer.json'))) });
     } else file = writeCampaign(ctx.dir, id, { iterations: 1000, perIteration: 30 });
     for (const cmd of ['start', 'run', 'validate']) {
       const r = cli([cmd, file, '--id', id].slice(0, cmd === 'validate' ? 2 : 4), cliEnv(ctx.server.address));

@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
-import { MODELS } from '../helpers/paths';
-import { cli, cliEnv, killHard, spawnWorker, startTestServer, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { FakeJudgeServer } from '../fakes/openai-judge-server';
+import { CLI, MODELS } from '../helpers/paths';
+import { cli, cliEnv, filesUnder, killHard, spawnWorker, startTestServer, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -103,6 +105,47 @@ describe('a failure pauses the campaign instead of killing it', () => {
     }
   });
 
+  test('a reward model that changes mid-campaign is refused, named, and recorded per iteration', async () => {
+    const model = path.join(ctx.dir, 'rm-changing');
+    fs.cpSync(MODELS.bt, model, { recursive: true });
+    const file = writeCampaign(ctx.dir, 'swap', { iterations: 2, perIteration: 8, labeler: `{ kind: reward-model, model: ${model}, threads: 1 }` });
+    const env = cliEnv(ctx.server.address);
+    const worker = spawnWorker({ ...env, ALIGNLOOP_TEST_SLOW_MS: '150' });
+    try {
+      expect(cli(['start', file, '--id', 'swap-1'], env).status).toBe(0);
+      const h = ctx.client.workflow.getHandle('swap-1');
+      await waitFor('iteration 0 in flight', async () => (await h.query(campaignStatusQuery).catch(() => null))?.currentIteration === 0);
+      expect(cli(['pause', 'swap-1'], env).status).toBe(0);
+      await waitFor('paused after iteration 0', async () => {
+        const s = await h.query(campaignStatusQuery).catch(() => null);
+        return s?.state === 'paused' && s.completed === 1;
+      });
+      const cfg = path.join(model, 'tokenizer_config.json');
+      const original = fs.readFileSync(cfg);
+      fs.writeFileSync(cfg, original.toString() + '\n');
+      expect(cli(['resume', 'swap-1'], env).status).toBe(0);
+      await waitFor('failed-paused', async () => (await h.query(campaignStatusQuery).catch(() => null))?.state === 'failed-paused');
+      const s = await h.query(campaignStatusQuery);
+      expect(s.failure).toMatchObject({ iteration: 1, stage: 'score', errorType: 'ArtifactError', attempt: 1 });
+      expect(s.pauseReason).toMatch(
+        /the reward model in .*rm-changing changed since this campaign recorded it \(tokenizer_config.json: [0-9a-f]{12} -> [0-9a-f]{12}\)/,
+      );
+      expect(s.pauseReason).toMatch(/allowModelChange/);
+      fs.writeFileSync(cfg, original);
+      expect(cli(['resume', 'swap-1'], env).status).toBe(0);
+      expect((await h.result()).state).toBe('completed');
+      const manifests = [0, 1].map((i) => JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'swap-1', `iter-00${i}`, 'manifest.json'), 'utf8')));
+      for (const m of manifests) {
+        expect(m.lineage.labeler.model_sha256).toMatch(/^[0-9a-f]{64}$/);
+        expect(m.lineage.labeler.model_files['model.onnx']).toMatch(/^[0-9a-f]{64}$/);
+        expect(m.lineage.labeler.model_version).toBe('1');
+      }
+      expect(manifests[1].lineage.labeler.model_sha256).toBe(manifests[0].lineage.labeler.model_sha256);
+    } finally {
+      await killHard(worker);
+    }
+  });
+
   test('a tampered artifact is caught, named, and not retried: the campaign pauses until it is restored', async () => {
     const file = writeCampaign(ctx.dir, 'tamper', { iterations: 1, perIteration: 8, epochs: 60 });
     const env = cliEnv(ctx.server.address, { ALIGNLOOP_TEST_SLOW_MS: '100' });
@@ -143,5 +186,53 @@ describe('a failure pauses the campaign instead of killing it', () => {
     const r = cli(['resume', 'term-1'], env);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/is not running \(terminated\)/);
+  });
+});
+
+describe('secrets', () => {
+  test('a 4xx body that echoes the request headers puts the API key nowhere: history, database, logs, artifacts, CLI', async () => {
+    const key = 'tok_9f8e7d6c5b4a3921';
+    const judge = await new FakeJudgeServer({ apiKey: key, echoHeadersOnError: true }).start();
+    const log = path.join(ctx.dir, 'echo-worker.log');
+    const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: key, ALIGNLOOP_LOG_LEVEL: 'INFO' });
+    const fd = fs.openSync(log, 'w');
+    const worker = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    try {
+      const labeler = `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5 }`;
+      const file = writeCampaign(ctx.dir, 'echo', { iterations: 1, perIteration: 4, labeler });
+      expect(cli(['start', file, '--id', 'echo-1'], env).status).toBe(0);
+      const h = ctx.client.workflow.getHandle('echo-1');
+      await waitFor('failed-paused', async () => (await h.query(campaignStatusQuery).catch(() => null))?.state === 'failed-paused');
+      const s = await h.query(campaignStatusQuery);
+      expect(s.failure?.errorType).toBe('JudgeConfigError');
+      expect(s.pauseReason).toMatch(/received headers/); // the body did reach the message, redacted
+      expect(s.pauseReason).toMatch(/\[REDACTED\]/);
+      const st = cli(['status', 'echo-1', '--json'], env);
+      const history = JSON.stringify(await h.fetchHistory());
+      const children = [];
+      for await (const w of ctx.client.workflow.list({ query: `WorkflowId = 'echo-1/iter-0'` }))
+        children.push(JSON.stringify(await ctx.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()));
+      expect(children.length).toBeGreaterThan(0);
+      const db = fs
+        .readdirSync(path.dirname(ctx.server.dbFile))
+        .filter((f) => f.startsWith(path.basename(ctx.server.dbFile)))
+        .map((f) => fs.readFileSync(path.join(path.dirname(ctx.server.dbFile), f)).toString('latin1'));
+      const artifacts = filesUnder(path.join(ctx.dir, 'artifacts', 'echo-1'), () => true);
+      expect(judge.stats.calls).toBeGreaterThan(0);
+      for (const [where, text] of [
+        ['status', st.stdout + st.stderr],
+        ['history', history],
+        ['iteration history', children.join()],
+        ['worker log', fs.readFileSync(log, 'utf8')],
+        ...db.map((t, i) => [`database file ${i}`, t]),
+        ...[...artifacts].map(([f, b]) => [f, b.toString('utf8')]),
+      ]) {
+        expect([where, text.includes(key)]).toEqual([where, false]);
+      }
+    } finally {
+      await killHard(worker);
+      await judge.stop();
+    }
   });
 });

@@ -37,6 +37,7 @@ export function toActivityFailure(e: unknown): unknown {
 export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   const beat = setInterval(() => heartbeat(), 1000);
   try {
+    injectTestFault();
     return await fn();
   } catch (e) {
     throw toActivityFailure(e);
@@ -61,6 +62,19 @@ export async function once<E>(file: string, compute: () => Promise<{ ref: FileRe
 
 export function refOf(written: { path: string; sha256: string; bytes: number }, count: number): FileRef {
   return { path: written.path, sha256: written.sha256, bytes: written.bytes, count };
+}
+
+/**
+ * Fault injection for outage tests: ALIGNLOOP_TEST_FAIL_ACTIVITY=<activity type> fails that activity
+ * with a transient error for its first ALIGNLOOP_TEST_FAIL_ATTEMPTS attempts in this worker.
+ */
+function injectTestFault(): void {
+  const name = process.env.ALIGNLOOP_TEST_FAIL_ACTIVITY;
+  if (!name) return;
+  const info = Context.current().info;
+  if (info.activityType === name && info.attempt <= Number(process.env.ALIGNLOOP_TEST_FAIL_ATTEMPTS ?? 0)) {
+    throw new Error(`injected transient failure (attempt ${info.attempt})`);
+  }
 }
 
 /** Fault injection for crash tests: ALIGNLOOP_TEST_SLOW_MS slows each batch / epoch in this worker. */

@@ -71,7 +71,14 @@ export const CampaignSchema = z.strictObject({
   sharding: z.strictObject({ promptsPerShard: posInt.default(256) }).default({ promptsPerShard: 256 }),
   artifacts: z.strictObject({ root: z.string().min(1).default('.alignloop/artifacts') }).default({ root: '.alignloop/artifacts' }),
   /** How fast a dead worker is noticed: an activity without a heartbeat for this long is retried elsewhere. */
-  durability: z.strictObject({ heartbeatTimeoutSeconds: posInt.default(30) }).default({ heartbeatTimeoutSeconds: 30 }),
+  durability: z
+    .strictObject({
+      heartbeatTimeoutSeconds: posInt.default(30),
+      /** Transient failures are retried without an attempt cap, waiting from retryInitialSeconds, doubling up to retryMaxIntervalSeconds. */
+      retryInitialSeconds: z.number().positive().default(1),
+      retryMaxIntervalSeconds: z.number().positive().default(60),
+    })
+    .default({ heartbeatTimeoutSeconds: 30, retryInitialSeconds: 1, retryMaxIntervalSeconds: 60 }),
   /** Paid labeling budget: reaching it pauses the campaign (raise it with `alignloop resume ID --budget USD`). */
   budget: z.strictObject({ usd: z.number().positive() }).optional(),
 });

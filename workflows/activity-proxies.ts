@@ -5,22 +5,29 @@ import type { SampleActivities } from '../activities/sample';
 import type { TrainActivities } from '../activities/train';
 import { NON_RETRYABLE_ERROR_TYPES } from '../config/errors';
 import { QUEUES } from '../config/queues';
+import type { CampaignConfig } from '../config/schema';
+
+/** Optional fields: campaigns started before they existed carry configs without them. */
+type Durability = Pick<CampaignConfig['durability'], 'heartbeatTimeoutSeconds'> & Partial<CampaignConfig['durability']>;
 
 /**
  * Transient errors retry with backoff and no attempt cap: an outage of hours is waited out (the
  * interval is capped, not the count). What retrying cannot fix is non-retryable by the error model,
  * and the iteration turns it into a pause of the campaign.
  */
-const retry: RetryPolicy = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '60s',
-  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-};
+function retryPolicy(d: Durability): RetryPolicy {
+  return {
+    initialInterval: (d.retryInitialSeconds ?? 1) * 1000,
+    backoffCoefficient: 2,
+    maximumInterval: Math.max(d.retryMaxIntervalSeconds ?? 60, d.retryInitialSeconds ?? 1) * 1000,
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  };
+}
 
-/** Activity stubs, one per task queue and typed by that queue's activities; heartbeat timeouts come from the campaign file. */
-export function activityProxies(heartbeatTimeoutSeconds: number) {
-  const hb = heartbeatTimeoutSeconds * 1000;
+/** Activity stubs, one per task queue and typed by that queue's activities; heartbeat timeout and retry intervals come from the campaign file. */
+export function activityProxies(d: Durability) {
+  const hb = d.heartbeatTimeoutSeconds * 1000;
+  const retry = retryPolicy(d);
   // Every activity heartbeats, so one held by a dead worker is retried after the heartbeat
   // timeout rather than after its start-to-close timeout.
   return {
@@ -36,11 +43,11 @@ export function activityProxies(heartbeatTimeoutSeconds: number) {
  * Waiting for a judge batch (up to its 24 h window plus slack): each attempt is one short look, and the
  * retry interval is the poll interval, so nothing is held open and history does not grow per poll.
  */
-export function batchPoller(pollSeconds: number, heartbeatTimeoutSeconds: number) {
+export function batchPoller(pollSeconds: number, d: Durability) {
   return proxyActivities<Pick<JudgeActivities, 'awaitJudgeBatch'>>({
     taskQueue: QUEUES.judge,
     startToCloseTimeout: '2m',
-    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    heartbeatTimeout: d.heartbeatTimeoutSeconds * 1000,
     scheduleToCloseTimeout: '26h',
     retry: {
       initialInterval: pollSeconds * 1000,

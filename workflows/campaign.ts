@@ -132,7 +132,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
 
   while (!s.initial) {
     try {
-      s.initial = await activityProxies(config.durability.heartbeatTimeoutSeconds).control.initPolicy({ campaignId, config });
+      s.initial = await activityProxies(config.durability).control.initPolicy({ campaignId, config });
       s.policy = s.initial;
     } catch (e) {
       const f = describeFailure(e, null, 'initial policy');

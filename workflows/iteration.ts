@@ -55,7 +55,7 @@ function publish(status: IterationStatus): void {
 async function runIteration(input: IterationInput, status: IterationStatus): Promise<IterationOutput> {
   const { campaignId, iteration, config } = input;
   const scope = { campaignId, iteration, config };
-  const acts = activityProxies(config.durability.heartbeatTimeoutSeconds);
+  const acts = activityProxies(config.durability);
   const timings: Record<string, number> = {};
   const startedAt = new Date().toISOString();
   const stage = async <T>(name: Stage, shards: number, fn: () => Promise<T>): Promise<T> => {

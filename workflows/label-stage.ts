@@ -4,14 +4,14 @@ import { activityProxies, batchPoller } from './activity-proxies';
 
 export function labelShard(scope: IterationScope, shard: number, samples: FileRef, budgetUsd: number | null): Promise<ScoreShardResult> {
   const { config } = scope;
-  const acts = activityProxies(config.durability.heartbeatTimeoutSeconds);
+  const acts = activityProxies(config.durability);
   const l = config.labeler;
   if (l.kind === 'reward-model') return acts.score.scoreShard({ ...scope, shard, samples });
   const input = { ...scope, shard, samples, budgetUsd };
   if (!l.batch.enabled) return acts.judge.judgeShard(input);
   return (async () => {
     const sub = await acts.judge.submitJudgeBatch(input);
-    if (sub.batchId) await batchPoller(l.batch.pollSeconds, config.durability.heartbeatTimeoutSeconds).awaitJudgeBatch({ config, batchId: sub.batchId });
+    if (sub.batchId) await batchPoller(l.batch.pollSeconds, config.durability).awaitJudgeBatch({ config, batchId: sub.batchId });
     return acts.judge.collectJudgeBatch({ ...input, batchId: sub.batchId });
   })();
 }

@@ -32,6 +32,15 @@ async function startCampaign(c: Client, file: string, id: string | undefined): P
   const { WorkflowExecutionAlreadyStartedError } = await import('@temporalio/client');
   const { config } = loadCampaignFile(file);
   const cid = campaignIdOf(id, config.name);
+  // Re-attach to a running campaign (after continue-as-new its run id is not the first one).
+  const running = await c.workflow
+    .getHandle(cid)
+    .describe()
+    .then(
+      (d) => d.status.name === 'RUNNING',
+      () => false,
+    );
+  if (running) return { handle: c.workflow.getHandle(cid), fresh: false, id: cid };
   try {
     const handle = await c.workflow.start('campaignWorkflow', {
       workflowId: cid,
@@ -41,8 +50,7 @@ async function startCampaign(c: Client, file: string, id: string | undefined): P
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       memo: { name: config.name, artifactsRoot: config.artifacts.root, file: path.resolve(file) },
     });
-    const started = (await handle.describe()).runId === handle.firstExecutionRunId;
-    return { handle, fresh: started, id: cid };
+    return { handle, fresh: true, id: cid };
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError) {
       throw new UserError(`campaign "${cid}" already ran to the end; see \`alignloop history ${cid}\`, or pass --id NEW_ID to run it again`);

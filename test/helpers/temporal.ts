@@ -63,6 +63,8 @@ export interface CampaignOverrides {
   trainer?: string;
   labeler?: string;
   promptsPath?: string;
+  /** More durability keys, e.g. "retryMaxIntervalSeconds: 1". */
+  durability?: string;
 }
 
 /** A small campaign on the quickstart data, written into dir with absolute paths. */
@@ -80,7 +82,7 @@ export function writeCampaign(dir: string, name: string, o: CampaignOverrides = 
       `trainer: ${o.trainer ?? `{ kind: builtin, method: dpo, beta: 0.1, epochs: ${o.epochs ?? 30} }`}`,
       `sharding: { promptsPerShard: ${o.promptsPerShard ?? 4} }`,
       `artifacts: { root: ${path.join(dir, 'artifacts')} }`,
-      `durability: { heartbeatTimeoutSeconds: ${o.heartbeatTimeoutSeconds ?? 3} }`,
+      `durability: { heartbeatTimeoutSeconds: ${o.heartbeatTimeoutSeconds ?? 3}${o.durability ? `, ${o.durability}` : ''} }`,
       o.extra ?? '',
     ].join('\n') + '\n',
   );

@@ -146,6 +146,35 @@ describe('a failure pauses the campaign instead of killing it', () => {
     }
   });
 
+  test('a transient failure that outlasts the old 20-attempt budget is retried until it passes; status shows the retries', async () => {
+    // Retries every ~1 s here (the default backs off to 60 s): 25 failing attempts take about 25 s.
+    const file = writeCampaign(ctx.dir, 'outage', { iterations: 1, perIteration: 4, durability: 'retryInitialSeconds: 0.5, retryMaxIntervalSeconds: 1' });
+    const env = cliEnv(ctx.server.address);
+    const worker = spawnWorker({ ...env, ALIGNLOOP_TEST_FAIL_ACTIVITY: 'scoreShard', ALIGNLOOP_TEST_FAIL_ATTEMPTS: '25' });
+    try {
+      expect(cli(['start', file, '--id', 'outage-1'], env).status).toBe(0);
+      const seen = await waitFor(
+        'a retry shown by status',
+        () => {
+          const out = cli(['status', 'outage-1'], env).stdout;
+          return /retrying: scoreShard attempt \d+: injected transient failure/.test(out) ? out : null;
+        },
+        120000,
+        500,
+      );
+      expect(seen).toMatch(/running/);
+      const result = await ctx.client.workflow.getHandle('outage-1').result();
+      expect(result.state).toBe('completed');
+      const history = await ctx.client.workflow.getHandle('outage-1/iter-0').fetchHistory();
+      const failedAttempts = history.events!.filter((e) => e.activityTaskCompletedEventAttributes).length;
+      expect(failedAttempts).toBeGreaterThan(0);
+      const started = history.events!.find((e) => e.activityTaskStartedEventAttributes && (e.activityTaskStartedEventAttributes.attempt ?? 0) > 25);
+      expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(26);
+    } finally {
+      await killHard(worker);
+    }
+  });
+
   test('a tampered artifact is caught, named, and not retried: the campaign pauses until it is restored', async () => {
     const file = writeCampaign(ctx.dir, 'tamper', { iterations: 1, perIteration: 8, epochs: 60 });
     const env = cliEnv(ctx.server.address, { ALIGNLOOP_TEST_SLOW_MS: '100' });
@@ -234,5 +263,48 @@ describe('secrets', () => {
       await killHard(worker);
       await judge.stop();
     }
+  });
+});
+
+describe('alignloop run and failures', () => {
+  /** run in a child process without blocking this one (the fake judge server lives in this process). */
+  const runCli = (args: string[], env: NodeJS.ProcessEnv) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('exit', (status) => resolve({ status, stdout, stderr }));
+    });
+
+  test('run stops following a campaign paused on a failure (exit 1, how to continue); run again after the fix resumes it', async () => {
+    const judge = await new FakeJudgeServer({ apiKey: 'sk-run-key', echoHeadersOnError: true }).start();
+    try {
+      const labeler = `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5 }`;
+      const file = writeCampaign(ctx.dir, 'runfail', { iterations: 1, perIteration: 4, labeler });
+      const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-run-key' });
+      const first = await runCli(['run', file, '--id', 'runfail-1'], env);
+      expect(first.status).toBe(1);
+      expect(first.stderr).toMatch(/campaign runfail-1 is paused on a failure: failed in iteration 0, stage score, shard 0: JudgeConfigError/);
+      expect(first.stderr).toMatch(/`alignloop run .*runfail.yaml --id runfail-1`/);
+      expect(first.stderr).not.toContain('sk-run-key');
+      judge.opts.echoHeadersOnError = false; // the operator fixed the gateway
+      const second = await runCli(['run', file, '--id', 'runfail-1'], env);
+      expect(second.stderr).toMatch(/resuming campaign runfail-1, which was paused on: failed in iteration 0/);
+      expect(second.status).toBe(0);
+      expect(second.stdout).toMatch(/campaign runfail-1 completed/);
+    } finally {
+      await judge.stop();
+    }
+  });
+
+  test('a judge endpoint that does not answer is a warning at validate time, not an error', () => {
+    const labeler = '{ kind: judge, baseURL: http://127.0.0.1:9/v1, model: m, apiKeyEnv: NO_SUCH_KEY_VAR }';
+    const file = writeCampaign(ctx.dir, 'offline', { iterations: 1, perIteration: 4, labeler });
+    const r = cli(['validate', file], cliEnv(ctx.server.address));
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/warning: \$NO_SUCH_KEY_VAR is not set here/);
+    expect(r.stderr).toMatch(/warning: the judge endpoint http:\/\/127.0.0.1:9\/v1 is not reachable from here/);
   });
 });

@@ -86,6 +86,11 @@ export async function campaignSnapshot(c: Client, id: string): Promise<CampaignS
     } else if (snap.status) snap.state = snap.status.state;
     return snap;
   }
+  if (!snap.status) {
+    // A campaign started before the workflows kept their state in the memo: ask a worker, briefly.
+    const { campaignStatusQuery } = await import('../workflows/messages');
+    snap.status = await Promise.race([h.query(campaignStatusQuery).catch(() => null), new Promise<null>((r) => setTimeout(() => r(null), 3000).unref())]);
+  }
   if (snap.status) snap.state = snap.status.state;
   const waiting = new Set<string>();
   if (!(await queueHasWorker(c, QUEUES.control, 'workflow'))) waiting.add(QUEUES.control);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { processAlive } from '../activities/artifacts/host';
 import { DevServerError } from '../config/errors';
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -170,15 +171,6 @@ interface ServerRecord {
   dbFile: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The project's embedded server: reuse the one recorded in <stateDir>/server.json when it is up,
  * else start one on 7233 (or a free port when 7233 is taken) with <stateDir>/temporal.db.
@@ -188,7 +180,7 @@ export async function ensureEmbeddedServer(stateDir: string, log: (s: string) =>
   if (fs.existsSync(recordFile)) {
     try {
       const r = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as ServerRecord;
-      if (alive(r.pid)) {
+      if (processAlive(r.pid)) {
         await waitForServer(r.address, 10000);
         return { pid: r.pid, address: r.address, uiPort: r.uiPort, started: false };
       }
@@ -215,7 +207,7 @@ export function stopEmbeddedServer(stateDir: string): boolean {
   if (!fs.existsSync(recordFile)) return false;
   const r = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as ServerRecord;
   fs.rmSync(recordFile);
-  if (!alive(r.pid)) return false;
+  if (!processAlive(r.pid)) return false;
   process.kill(-r.pid, 'SIGTERM');
   return true;
 }

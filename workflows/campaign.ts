@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, executeChild, setHandler, upsertMemo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, executeChild, makeContinueAsNewFunc, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { CampaignConfig, FileRef, IterationSummary } from '../activities/types';
 import { QUEUES } from '../config/queues';
 import { activityProxies } from './activity-proxies';
@@ -121,6 +121,8 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   });
   setHandler(campaignStatusQuery, status);
 
+  // The next run starts with this run's memo, so `status` never sees a run without its state.
+  const continueWith = (carry: CampaignCarry) => makeContinueAsNewFunc<typeof campaignWorkflow>({ memo: workflowInfo().memo })({ campaignId, config, carry });
   const finish = (): CampaignResult => {
     publish();
     return { campaignId, state: s.nextIteration >= config.iterations ? 'completed' : 'stopped', summaries: s.summaries };
@@ -177,7 +179,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     }
     publish();
     await condition(allHandlersFinished);
-    return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });
+    return continueWith(s);
   }
   s.partialSpentUsd = 0;
   s.summaries.push(out.summary);
@@ -188,5 +190,5 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
   publish();
   await condition(allHandlersFinished);
-  return continueAsNew<typeof campaignWorkflow>({ campaignId, config, carry: s });
+  return continueWith(s);
 }

@@ -4,8 +4,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { HOST, processAlive } from './host';
 
 export interface WrittenFile {
   path: string;
@@ -15,18 +15,8 @@ export interface WrittenFile {
 
 const FLUSH_AT = 1 << 20;
 
-const HOST = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
 /** A temp file of another host is only removed once it is this old (its writer may still be at work there). */
 const FOREIGN_STALE_MS = 24 * 3600 * 1000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes temp files a killed writer left beside `target` (`<name>.tmp-<host>-<pid>-<rand>`): on this
@@ -46,7 +36,7 @@ export function removeStaleTemps(target: string): string[] {
     const m = /^(.*)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length));
     const file = path.join(dir, name);
     let stale: boolean;
-    if (m && m[1] === HOST) stale = Number(m[2]) !== process.pid && !alive(Number(m[2]));
+    if (m && m[1] === HOST) stale = Number(m[2]) !== process.pid && !processAlive(Number(m[2]));
     else {
       try {
         stale = Date.now() - fs.statSync(file).mtimeMs > FOREIGN_STALE_MS;

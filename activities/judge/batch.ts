@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeJsonAtomic } from '../artifacts/atomic-file';
-import type { BudgetLedger } from './budget-ledger';
+import { BudgetLedger } from './budget-ledger';
 import { JudgementCache } from './cache';
 import { costUsd, JudgeConfig } from './config';
 import { entryFromReply, estimateTokens, requestBody } from './judge-caller';
@@ -131,7 +131,10 @@ interface BatchResultLine {
   custom_id?: string;
   response?: {
     status_code?: number;
-    body?: { choices?: { message?: { content?: string | null } }[]; usage?: { prompt_tokens?: number; completion_tokens?: number } };
+    body?: {
+      choices?: { message?: { content?: string | null }; finish_reason?: string | null }[];
+      usage?: { prompt_tokens?: number; completion_tokens?: number };
+    };
   } | null;
   error?: { code?: string } | null;
 }
@@ -155,14 +158,20 @@ export async function collectBatch(
       const u = item.custom_id ? units.get(item.custom_id) : undefined;
       if (!u || cache.get(u.key)) continue;
       const status = item.response?.status_code ?? 0;
-      if (status === 200 && item.response?.body) {
-        const usage = item.response.body.usage ?? {};
-        const tokens = { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 };
-        cache.put(entryFromReply(c, u, item.response.body.choices?.[0]?.message?.content ?? '', structured, tokens, true));
+      const choice = item.response?.body?.choices?.[0];
+      if (status === 200 && choice && (typeof choice.message?.content === 'string' || choice.message?.content == null)) {
+        const content = choice.message?.content ?? '';
+        const usage = item.response!.body!.usage;
+        const tokens = usage
+          ? { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 }
+          : { prompt: estimateTokens(u.content), completion: estimateTokens(content), estimated: true };
+        cache.put(entryFromReply(c, u, content, structured, tokens, true, choice.finish_reason));
         stats.bought++;
         stats.promptTokens += tokens.prompt;
         stats.completionTokens += tokens.completion;
         stats.costUsd += costUsd(c, tokens.prompt, tokens.completion, true);
+      } else if (status === 200) {
+        failures.set(u.key, 'malformed_reply'); // a 200 without a chat completion in it
       } else {
         failures.set(u.key, status ? failureOf(status) : `batch_${item.error?.code ?? 'error'}`);
       }
@@ -206,15 +215,17 @@ export async function judgeFileViaBatch(
   outPath: string,
   o: JudgeRunOptions & { onStatus?: (s: { status: string; completed: number; failed: number; total: number }) => void },
 ): Promise<JudgeFileResult> {
+  const t0 = performance.now(); // the wait for the batch counts: the elapsed time shown is the real one
   const c = o.config;
   const client = batchClient(c, o.apiKey);
   const plan = await planJudging(inPath, c);
+  const ledger = o.budget ? new BudgetLedger(o.budget) : null;
   const recordFile = `${outPath}.batch.json`;
   const key = createHash('sha256')
     .update(JSON.stringify([path.resolve(outPath), plan.units.map((u) => u.key)]))
     .digest('hex')
     .slice(0, 32);
-  const rec = await submitBatch(plan, { client, cacheDir: o.cacheDir, recordFile, key, ledger: null });
+  const rec = await submitBatch(plan, { client, cacheDir: o.cacheDir, recordFile, key, ledger });
   if (rec.batchId) {
     for (;;) {
       const s = await batchStatus(client, c, rec.batchId);
@@ -223,7 +234,7 @@ export async function judgeFileViaBatch(
       await new Promise((r) => setTimeout(r, c.batch.pollSeconds * 1000));
     }
   }
-  const r = await judgeFromBatch(plan, outPath, o, rec.batchId ? { client, batchId: rec.batchId, ledger: null } : null);
+  const r = await judgeFromBatch(plan, outPath, o, rec.batchId ? { client, batchId: rec.batchId, ledger, reservation: rec.reservation } : null);
   fs.rmSync(recordFile, { force: true });
-  return r;
+  return { ...r, totalMs: performance.now() - t0 };
 }

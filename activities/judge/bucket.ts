@@ -1,7 +1,9 @@
 /**
  * Token buckets for request and token limits, sized so no sliding window of length W can see more
- * than the limit L: capacity C = max(f*L, 1 request), refill (L - C) per W, so C + refill*W = L.
- * Sustained throughput is L - C. Plus a "blocked until" time (a 429's Retry-After, or the server's headers
+ * than the limit L even when requests reach the server up to J late (J = arrivalSlackMs: event-loop
+ * and network delays that bunch requests sent apart): capacity C = max(f*L, 1 request), refill
+ * (L - C) per W + J, so any W + J of sends, and so any W of arrivals, holds at most L.
+ * Sustained throughput is (L - C) * W / (W + J). Plus a "blocked until" time (a 429's Retry-After, or the server's headers
  * saying the window is spent) that holds every worker, and leases for the requests in flight. Pure.
  */
 export interface Limits {
@@ -11,6 +13,8 @@ export interface Limits {
   maxInFlight: number;
   /** Share of the limit allowed as a burst; the rest is the sustained rate. */
   burstShare: number;
+  /** How late a request may reach the server relative to its slot without breaking the limit (default 0). */
+  arrivalSlackMs?: number;
 }
 
 export interface BucketState {
@@ -18,7 +22,15 @@ export interface BucketState {
   requests: number;
   tokens: number;
   blockedUntil: number;
-  inFlight: { id: string; until: number }[];
+  inFlight: InFlight[];
+}
+
+/** A request in flight: its lease ends at `until`, or when its process (host, pid) is known to be gone. */
+export interface InFlight {
+  id: string;
+  until: number;
+  host?: string;
+  pid?: number;
 }
 
 /** Bucket capacities and refill rates (per ms) for requests and tokens. */
@@ -28,8 +40,8 @@ export function sizes(l: Limits) {
   return {
     capReq,
     capTok,
-    rateReq: Math.max(l.requestsPerWindow - capReq, l.requestsPerWindow * 0.01) / l.windowMs,
-    rateTok: Math.max(l.tokensPerWindow - capTok, l.tokensPerWindow * 0.01) / l.windowMs,
+    rateReq: Math.max(l.requestsPerWindow - capReq, l.requestsPerWindow * 0.01) / (l.windowMs + (l.arrivalSlackMs ?? 0)),
+    rateTok: Math.max(l.tokensPerWindow - capTok, l.tokensPerWindow * 0.01) / (l.windowMs + (l.arrivalSlackMs ?? 0)),
   };
 }
 
@@ -58,7 +70,7 @@ export type TakeResult = { ok: true; state: BucketState; delayMs: number } | { o
 
 export const MAX_RESERVATION_MS = 10_000;
 
-export function tryTake(s0: BucketState, l: Limits, now: number, tokens: number, lease: { id: string; until: number }): TakeResult {
+export function tryTake(s0: BucketState, l: Limits, now: number, tokens: number, lease: InFlight): TakeResult {
   const s = refill(s0, l, now);
   if (now < s.blockedUntil) return { ok: false, state: s, waitMs: s.blockedUntil - now };
   if (s.inFlight.length >= l.maxInFlight) return { ok: false, state: s, waitMs: 20 };
@@ -69,7 +81,7 @@ export function tryTake(s0: BucketState, l: Limits, now: number, tokens: number,
   const waitTok = s.tokens >= need ? 0 : (need - s.tokens) / z.rateTok;
   const wait = Math.ceil(Math.max(waitReq, waitTok));
   if (wait > MAX_RESERVATION_MS) return { ok: false, state: s, waitMs: MAX_RESERVATION_MS };
-  const taken = { ...s, requests: s.requests - 1, tokens: s.tokens - tokens, inFlight: [...s.inFlight, { id: lease.id, until: lease.until + wait }] };
+  const taken = { ...s, requests: s.requests - 1, tokens: s.tokens - tokens, inFlight: [...s.inFlight, { ...lease, until: lease.until + wait }] };
   return { ok: true, state: taken, delayMs: wait };
 }
 

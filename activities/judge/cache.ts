@@ -10,11 +10,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { processAlive } from '../artifacts/host';
 import { parseJsonLines } from '../artifacts/json-lines';
 
 export interface CachedJudgement {
   key: string;
-  /** "ok" or the reason the reply gives no judgement (unparsable, out_of_range, empty_reply). */
+  /** "ok" or the reason the reply gives no judgement (unparsable, out_of_range, non_integer, empty_reply, truncated). */
   status: string;
   /** pointwise: the rating. */
   score?: number | null;
@@ -25,6 +26,8 @@ export interface CachedJudgement {
   raw: string;
   promptTokens: number;
   completionTokens: number;
+  /** The server sent no usage: the token counts (and so the cost) are our estimate. */
+  tokensEstimated?: boolean;
   /** Bought through the Batch API (priced at the batch factor). */
   batch?: boolean;
   at: string;
@@ -41,15 +44,6 @@ export function judgementKey(parts: {
   return createHash('sha256')
     .update(JSON.stringify([parts.model, parts.templateSha256, parts.decoding, parts.prompt, parts.response, parts.order]))
     .digest('hex');
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class JudgementCache {

@@ -35,6 +35,12 @@ export const JudgeConfigSchema = z.strictObject({
       maxInFlight: z.number().int().positive().default(16),
       /** Window of the limits in seconds (60 for per-minute limits; smaller in tests). */
       windowSeconds: z.number().positive().default(60),
+      /**
+       * How late a request may reach the server (event-loop and network delays bunch requests sent
+       * apart) without the server seeing more than the limit in a window; default 4% of the window,
+       * between 0.1 and 2 s.
+       */
+      arrivalSlackSeconds: z.number().min(0).optional(),
     })
     .default({ requestsPerMinute: 500, tokensPerMinute: 200000, maxInFlight: 16, windowSeconds: 60 }),
   /** A shard whose unlabelled share exceeds this fails loudly: something systemic is wrong. */

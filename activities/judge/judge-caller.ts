@@ -13,7 +13,14 @@ import { CachedJudgement, JudgementCache } from './cache';
 import { costUsd, JudgeConfig } from './config';
 import { PairwiseReply, parsePairwise, parsePointwise, PointwiseReply } from './parse';
 import type { SharedRateLimiter } from './shared-limiter';
-import { JudgeConfigError } from '../../config/errors';
+import { JudgeConfigError, JudgeSystemicError } from '../../config/errors';
+
+function quotaError(c: JudgeConfig, code: string): JudgeSystemicError {
+  return new JudgeSystemicError(
+    `the judge endpoint ${c.baseURL} refused for lack of quota (${code}): the account is out of credit or over its spending limit; ` +
+      'add credit or raise the limit with the provider, then resume',
+  );
+}
 
 /** One request to the judge: a rendered prompt and the cache key of its answer. */
 export interface JudgeUnit {
@@ -60,17 +67,21 @@ export function entryFromReply(
   u: JudgeUnit,
   raw: string,
   structured: boolean,
-  tokens: { prompt: number; completion: number },
+  tokens: { prompt: number; completion: number; estimated?: boolean },
   batch: boolean,
+  finishReason?: string | null,
 ): CachedJudgement {
   const base = {
     key: u.key,
     raw,
     promptTokens: tokens.prompt,
     completionTokens: tokens.completion,
+    ...(tokens.estimated ? { tokensEstimated: true } : {}),
     at: new Date().toISOString(),
     ...(batch ? { batch: true } : {}),
   };
+  // A reply cut at max_tokens may have lost the part that changes the label: never parse one.
+  if (finishReason === 'length') return { ...base, status: 'truncated', ...(u.kind === 'pairwise' ? { winner: null } : { score: null }) };
   if (u.kind === 'pairwise') {
     const v = parsePairwise(raw, c.scale, structured);
     return v.ok ? { ...base, status: 'ok', winner: v.winner, scoreA: v.scoreA, scoreB: v.scoreB } : { ...base, status: v.reason, winner: null };
@@ -80,6 +91,57 @@ export function entryFromReply(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Retry-After as seconds or an HTTP-date, or retry-after-ms; null when the server gave none. */
+export function retryAfterMs(h: Headers | undefined, now = Date.now()): number | null {
+  const ms = Number(h?.get('retry-after-ms'));
+  if (h?.get('retry-after-ms') && Number.isFinite(ms) && ms >= 0) return ms;
+  const ra = h?.get('retry-after')?.trim();
+  if (!ra) return null;
+  if (/^\d+(\.\d+)?$/.test(ra)) return Number(ra) * 1000;
+  const at = Date.parse(ra);
+  return Number.isFinite(at) ? Math.max(0, at - now) : null;
+}
+
+/** 429s that are not rate limits: the account cannot pay. Retrying cannot help. */
+const QUOTA_CODES = new Set(['insufficient_quota', 'billing_hard_limit_reached', 'billing_not_active', 'quota_exceeded', 'access_terminated']);
+
+function errorCode(e: unknown): string | null {
+  const x = e as { code?: unknown; type?: unknown; error?: { code?: unknown; type?: unknown } };
+  for (const v of [x.code, x.error?.code, x.type, x.error?.type]) if (typeof v === 'string') return v;
+  return null;
+}
+
+/** undici surfaces a connection dropped mid-body as "TypeError: terminated" (or a socket error in its cause). */
+function droppedConnection(e: unknown): boolean {
+  const err = e as { name?: string; message?: string; cause?: { code?: string; name?: string } };
+  return (
+    (err?.name === 'TypeError' && /terminated|fetch failed|other side closed/i.test(err.message ?? '')) ||
+    /^UND_ERR|ECONNRESET|EPIPE/.test(err?.cause?.code ?? '') ||
+    err?.cause?.name === 'SocketError'
+  );
+}
+
+/** A 200 whose body is not a chat completion: an {"error": …} from a gateway, no choices, no message. */
+function malformed(data: unknown): string | null {
+  const d = data as { error?: { message?: string; code?: string }; choices?: { message?: { content?: unknown } }[] } | null;
+  if (!d || typeof d !== 'object') return 'the body is not a JSON object';
+  if (d.error) return `the body is an error: ${d.error.code ?? ''} ${d.error.message ?? ''}`.trim();
+  if (!Array.isArray(d.choices) || d.choices.length === 0) return 'the body has no choices';
+  const content = d.choices[0]?.message?.content;
+  if (content !== null && content !== undefined && typeof content !== 'string') return 'the message content is not text';
+  return null;
+}
+
+class MalformedReply extends Error {
+  constructor(
+    message: string,
+    readonly code: string | null,
+  ) {
+    super(message);
+    this.name = 'MalformedReply';
+  }
+}
 
 export class JudgeCaller {
   readonly stats: CallStats = { paidCalls: 0, cacheHits: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, sharedWithOtherWorkers: 0 };
@@ -154,11 +216,12 @@ export class JudgeCaller {
 
   private async buy(u: JudgeUnit): Promise<Outcome> {
     const c = this.c;
-    const est = estimateTokens(u.content) + c.maxTokens;
+    const promptEstimate = estimateTokens(u.content);
+    const est = promptEstimate + c.maxTokens;
     let attempt = 0;
     let lastFailure = 'transient_error';
     while (attempt < c.attempts) {
-      const reservation = this.budget ? await this.budget.reserve(costUsd(c, estimateTokens(u.content) * 1.5, c.maxTokens, false), this.leaseMs) : null;
+      const reservation = this.budget ? await this.budget.reserve(costUsd(c, promptEstimate * 1.5, c.maxTokens, false), this.leaseMs) : null;
       if (this.budget && reservation === null) return { entry: null, failure: 'budget_exhausted', cached: false };
       const lease = await this.limiter.acquire(est);
       const sentStructured = this.structured; // other requests may switch the mode while this one is out
@@ -166,35 +229,54 @@ export class JudgeCaller {
       let spent = 0;
       let released = false;
       try {
-        const { data, response: http } = await this.client.chat.completions.create(requestBody(c, u, sentStructured)).withResponse();
+        // The timeout bounds the whole call, body included (the client's own stops at the headers).
+        const { data, response: http } = await this.client.chat.completions
+          .create(requestBody(c, u, sentStructured), { signal: AbortSignal.timeout(c.timeoutSeconds * 1000) })
+          .withResponse();
+        const bad = malformed(data);
+        if (bad) throw new MalformedReply(`the judge endpoint answered HTTP 200 but ${bad}`, errorCode((data as { error?: unknown }).error ?? {}));
+        const reply = data.choices[0];
+        const content = reply?.message?.content ?? '';
+        // No usage block (some self-hosted servers): count the tokens ourselves, and say so; never $0.
         const usage = data.usage;
-        released = true;
-        await this.limiter.release(lease, usage ? usage.total_tokens : est);
-        await this.adaptToHeaders(http.headers, est);
-        const tokens = { prompt: usage?.prompt_tokens ?? 0, completion: usage?.completion_tokens ?? 0 };
+        const tokens = usage
+          ? { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 }
+          : { prompt: promptEstimate, completion: estimateTokens(content), estimated: true };
         spent = costUsd(c, tokens.prompt, tokens.completion, false);
+        // The paid reply reaches the cache before anything else can block (limiter lock, headers):
+        // a process killed from here on has lost nothing.
+        const entry = entryFromReply(c, u, content, sentStructured, tokens, false, reply?.finish_reason);
+        this.cache.put(entry);
         this.stats.paidCalls++;
         this.stats.promptTokens += tokens.prompt;
         this.stats.completionTokens += tokens.completion;
         this.stats.costUsd += spent;
-        const entry = entryFromReply(c, u, data.choices[0]?.message?.content ?? '', sentStructured, tokens, false);
-        this.cache.put(entry);
+        released = true;
+        await this.limiter.release(lease, tokens.prompt + tokens.completion);
+        await this.adaptToHeaders(http.headers, est);
         return { entry, failure: null, cached: false };
       } catch (e) {
         if (!released) await this.limiter.release(lease, 0);
-        // Some fetch implementations (other realms, e.g. test sandboxes) surface the client's abort
-        // as a plain connection error: one that arrives after the whole timeout is a timeout.
         const timedOut = performance.now() - sentAt >= c.timeoutSeconds * 1000 * 0.98;
-        if (e instanceof OpenAI.APIConnectionTimeoutError || (e instanceof OpenAI.APIConnectionError && timedOut)) {
+        if (e instanceof MalformedReply) {
+          if (e.code && QUOTA_CODES.has(e.code)) throw quotaError(c, e.code);
+          lastFailure = 'malformed_reply';
+        } else if (
+          e instanceof OpenAI.APIConnectionTimeoutError ||
+          e instanceof OpenAI.APIUserAbortError ||
+          (e as Error)?.name === 'TimeoutError' ||
+          ((e instanceof OpenAI.APIConnectionError || droppedConnection(e)) && timedOut)
+        ) {
           lastFailure = 'timeout';
-        } else if (e instanceof OpenAI.APIConnectionError) {
+        } else if (e instanceof OpenAI.APIConnectionError || droppedConnection(e)) {
           lastFailure = 'connection_error';
         } else if (e instanceof OpenAI.APIError) {
           const status = e.status ?? 0;
+          const code = errorCode(e);
+          if (status === 429 && code && QUOTA_CODES.has(code)) throw quotaError(c, code);
           if (status === 429) {
             this.stats.rateLimited++;
-            const ms = Number(e.headers?.get('retry-after-ms')) || Number(e.headers?.get('retry-after')) * 1000 || 1000;
-            await this.limiter.holdUntil(Date.now() + ms);
+            await this.limiter.holdUntil(Date.now() + (retryAfterMs(e.headers) ?? 1000));
             continue; // waiting for a rate limit is not a failed attempt
           }
           if (status === 401 || status === 403)
@@ -206,6 +288,8 @@ export class JudgeCaller {
           }
           if (status >= 400 && status < 500) throw new JudgeConfigError(`the judge endpoint rejected the request (HTTP ${status}): ${e.message}`);
           lastFailure = 'server_error';
+        } else if (e instanceof SyntaxError) {
+          lastFailure = 'malformed_reply'; // a 200 whose body is not JSON
         } else {
           throw e;
         }

@@ -23,8 +23,10 @@ export interface JudgeRunOptions {
   apiKey: string;
   cacheDir: string;
   limiterDir: string;
-  /** Where spend is booked and what it may reach (campaigns); absent: no budget. */
+  /** Where spend is booked and what it may reach; absent: no budget. */
   budget?: BudgetScope;
+  /** How the user raises the budget (campaigns: `alignloop resume ID --budget USD`). */
+  budgetHint?: string;
   onProgress?: (p: { done: number; items: number }) => void | Promise<void>;
   /** Batch mode's last step: use only cached judgements; a miss is unlabelled with the reason given. */
   cacheOnly?: (unit: JudgeUnit) => string;
@@ -110,6 +112,11 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
   return judgePlanned(await planJudging(inPath, o.config), outPath, o);
 }
 
+export function arrivalSlackMs(c: JudgeConfig): number {
+  const s = c.limits.arrivalSlackSeconds ?? Math.min(2, Math.max(0.1, c.limits.windowSeconds * 0.04));
+  return s * 1000;
+}
+
 /** Judges a planned file; `cache` (closed at the end) may be one the caller has already filled. */
 export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRunOptions, cache = new JudgementCache(o.cacheDir)): Promise<JudgeFileResult> {
   const t0 = performance.now();
@@ -121,7 +128,8 @@ export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRun
       tokensPerWindow: c.limits.tokensPerMinute * (c.limits.windowSeconds / 60),
       windowMs: c.limits.windowSeconds * 1000,
       maxInFlight: c.limits.maxInFlight,
-      burstShare: 0.03,
+      burstShare: 0.01,
+      arrivalSlackMs: arrivalSlackMs(c),
     },
     c.timeoutSeconds * 1000 + 5000,
   );
@@ -153,8 +161,8 @@ export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRun
   if (short > 0) {
     const spent = ledger?.spent() ?? caller.stats.costUsd;
     throw new JudgeBudgetExhausted(
-      `the judge budget is spent: ${short} of ${plan.units.length} judgements not bought (this iteration has spent $${spent.toFixed(4)}); ` +
-        `raise it with \`alignloop resume ID --budget USD\` — judgements already bought are kept and not bought again`,
+      `the judge budget is spent: ${short} of ${plan.units.length} judgements not bought ($${spent.toFixed(4)} spent); ` +
+        `${o.budgetHint ?? 'raise it with `alignloop resume ID --budget USD`'} — judgements already bought are kept and not bought again`,
       spent,
     );
   }

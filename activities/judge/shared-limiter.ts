@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
+import { HOST, processAlive } from '../artifacts/host';
 import { LockedJsonFile } from './locked-json';
 import { block, BucketState, initialState, Limits, settle, tryTake } from './bucket';
 
@@ -24,8 +25,9 @@ export class SharedRateLimiter {
     this.state = new LockedJsonFile(path.join(dir, 'limiter.json'), () => initialState(limits, Date.now()));
   }
 
+  /** Leases of killed processes on this host end at once (their pid is gone), not after a timeout. */
   private update<T>(fn: (s: BucketState, now: number) => { state: BucketState; value: T }): Promise<T> {
-    return this.state.update(fn);
+    return this.state.update((s, now) => fn({ ...s, inFlight: s.inFlight.filter((f) => !(f.host === HOST && f.pid && !processAlive(f.pid))) }, now));
   }
 
   /** Waits until a request of about `tokens` tokens may go out under every limit. */
@@ -33,7 +35,7 @@ export class SharedRateLimiter {
     const id = randomBytes(6).toString('hex');
     for (;;) {
       const r = await this.update((s, now) => {
-        const t = tryTake(s, this.limits, now, tokens, { id, until: now + this.leaseMs });
+        const t = tryTake(s, this.limits, now, tokens, { id, until: now + this.leaseMs, host: HOST, pid: process.pid });
         return { state: t.state, value: t };
       });
       if (r.ok) {

@@ -1,11 +1,13 @@
 /** `alignloop judge`: LLM-judge labeling of a samples file, no Temporal server needed. */
 import type { Command } from 'commander';
 import * as path from 'node:path';
-import { loadJudgeConfig } from '../../config/load-judge';
+import { createHash } from 'node:crypto';
+import { loadJudgeConfigWithBudget } from '../../config/load-judge';
 import { registerSecret } from '../../config/redact';
-import { exitWith } from '../context';
+import { exitWith, positiveNumber } from '../context';
 
 interface JudgeOptions {
+  budget?: number;
   in: string;
   out: string;
   config: string;
@@ -15,7 +17,8 @@ interface JudgeOptions {
 }
 
 async function judge(o: JudgeOptions): Promise<number> {
-  const config = loadJudgeConfig(o.config);
+  const { config, budgetUsd } = loadJudgeConfigWithBudget(o.config);
+  const budget = o.budget ?? budgetUsd;
   const { judgeFile } = await import('../../activities/judge/judge-file');
   const { judgeFileViaBatch } = await import('../../activities/judge/batch');
   const { STATE_DIR } = await import('../../workers/connection');
@@ -23,10 +26,24 @@ async function judge(o: JudgeOptions): Promise<number> {
   registerSecret(apiKey);
   if (!apiKey) process.stderr.write(`alignloop: $${config.apiKeyEnv} is not set; calling ${config.baseURL} without an API key\n`);
   let last = 0;
+  const cacheDir = o.cacheDir ?? path.join(STATE_DIR(), 'judge-cache');
+  // Spend is booked per output file, so a rerun after a crash counts what the first run bought.
+  const budgetScope =
+    budget === null
+      ? {}
+      : {
+          budget: {
+            dir: path.join(path.dirname(path.resolve(cacheDir)), 'judge-budget'),
+            scope: `run-${createHash('sha256').update(path.resolve(o.out)).digest('hex').slice(0, 16)}`,
+            limitUsd: budget,
+          },
+          budgetHint: 'run it again with a higher --budget (or budget: in the config)',
+        };
   const opts = {
     config,
     apiKey: apiKey || 'none',
-    cacheDir: o.cacheDir ?? path.join(STATE_DIR(), 'judge-cache'),
+    cacheDir,
+    ...budgetScope,
     limiterDir: o.limiterDir ?? path.join(STATE_DIR(), 'judge-limiter'),
     onProgress: (p: { done: number; items: number }) => {
       if (!o.quiet && process.stderr.isTTY && Date.now() - last > 200) {
@@ -67,6 +84,7 @@ export function registerJudgeCommand(program: Command): void {
     .requiredOption('--config <file>', 'judge config YAML: a campaign `labeler` block, or the block alone')
     .option('--cache-dir <dir>', 'judgement cache (default .alignloop/judge-cache)')
     .option('--limiter-dir <dir>', 'shared rate-limiter state (default .alignloop/judge-limiter)')
+    .option('--budget <usd>', 'stop buying judgements at this spend (also `budget:` in the config); a rerun continues within it', positiveNumber)
     .option('--quiet', 'no progress on stderr')
     .action((o: JudgeOptions) => exitWith(judge(o)));
 }

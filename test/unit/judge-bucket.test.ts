@@ -37,6 +37,42 @@ describe('shared token bucket', () => {
     );
   });
 
+  test('requests that reach the server up to arrivalSlackMs late still never exceed the limit in a window', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100 }),
+        fc.integer({ min: 200, max: 5000 }),
+        fc.integer({ min: 0, max: 300 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 30 }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 50, maxLength: 300 }),
+        (perWindow, windowMs, slack, steps) => {
+          const l: Limits = { requestsPerWindow: perWindow, tokensPerWindow: 1e12, windowMs, maxInFlight: 1e9, burstShare: 0.01, arrivalSlackMs: slack };
+          let s = initialState(l, 0);
+          let now = 0;
+          const arrivals: number[] = [];
+          for (const [gap, late] of steps) {
+            now += gap;
+            for (;;) {
+              const r = tryTake(s, l, now, 1, { id: String(now), until: now + 1 });
+              s = r.state;
+              if (r.ok) {
+                arrivals.push(now + r.delayMs + late * slack); // any delay up to the slack
+                break;
+              }
+              now += r.waitMs;
+            }
+          }
+          arrivals.sort((a, b) => a - b);
+          for (let i = 0; i < arrivals.length; i++) {
+            let n = 0;
+            for (let j = i; j < arrivals.length && arrivals[j] < arrivals[i] + windowMs; j++) n++;
+            expect(n).toBeLessThanOrEqual(perWindow);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   test('a limit below the burst share still admits requests (capacity is at least one)', () => {
     const l: Limits = { requestsPerWindow: 2, tokensPerWindow: 1e9, windowMs: 1000, maxInFlight: 10, burstShare: 0.03 };
     let s = initialState(l, 0);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -44,24 +45,63 @@ async function run(s: FakeJudgeServer, outputs: string[], o: Partial<JudgeConfig
   };
 }
 
-describe('parsePointwise', () => {
+describe('parsePointwise: a label only when the reply states it unambiguously in the requested form', () => {
   const scale = { min: 1, max: 10 };
   test.each([
-    ['Good.\nScore: 7', 7],
-    ['Rating: 3', 3],
-    ['I give it 8/10.', 8],
-    ['score = 9.5', 9.5],
-    ['It mentions 3 steps. Score: 6', 6],
-  ])('%j -> %d', (text, n) => expect(parsePointwise(text, scale, false)).toEqual({ ok: true, score: n }));
-  test('structured JSON, with text fallback', () => {
-    expect(parsePointwise('{"reasoning":"x","score":4}', scale, true)).toEqual({ ok: true, score: 4 });
-    expect(parsePointwise('not json. Score: 5', scale, true)).toEqual({ ok: true, score: 5 });
+    ['Good.\nScore: 7', false, 7],
+    ['It lists 3 steps, 2 of them wrong (2/3). Confidence: 4/5\nScore: 6', false, 6],
+    ['Score: 4\n', false, 4],
+    ['{"reasoning":"x","score":4}', true, 4],
+    ['```json\n{"reasoning": "x", "score": 8}\n```', true, 8],
+    ['the server ignored response_format.\nScore: 5', true, 5],
+  ])('%j (structured %s) -> %d', (text, structured, n) => expect(parsePointwise(text, scale, structured)).toEqual({ ok: true, score: n }));
+  test.each([
+    ['Rating: 3', false, 'unparsable'],
+    ['I give it 8/10.', false, 'unparsable'],
+    ['**Score**: 7', false, 'unparsable'],
+    ['Score: 7\nOn reflection the answer is weak.', false, 'unparsable'],
+    ['It mentions 3 steps. Score: 6', false, 'unparsable'],
+    ['{"reasoning":"x","score":4} I hope this helps, 9/10!', true, 'unparsable'],
+    ['{"reasoning":"x","score":"4"}', true, 'unparsable'],
+    ['Score: 7.5', false, 'non_integer'],
+    ['{"score": 7.5}', true, 'non_integer'],
+    ['Score: 42', false, 'out_of_range'],
+    ['Score: 0', false, 'out_of_range'],
+    ['no idea', false, 'unparsable'],
+    ['', false, 'empty_reply'],
+  ])('%j (structured %s) -> %s', (text, structured, reason) => expect(parsePointwise(text, scale, structured)).toEqual({ ok: false, reason }));
+  test('a fractional scale takes fractions', () => {
+    expect(parsePointwise('Score: 0.75', { min: 0, max: 1.5 }, false)).toEqual({ ok: true, score: 0.75 });
   });
-  test('failures are reasons, never numbers', () => {
-    expect(parsePointwise('no idea', scale, false)).toEqual({ ok: false, reason: 'unparsable' });
-    expect(parsePointwise('Score: 42', scale, false)).toEqual({ ok: false, reason: 'out_of_range' });
-    expect(parsePointwise('Score: 0', scale, false)).toEqual({ ok: false, reason: 'out_of_range' });
-    expect(parsePointwise('', scale, false)).toEqual({ ok: false, reason: 'empty_reply' });
+  // Reasoning full of numbers, fractions and look-alike labels never changes the label.
+  const noise = fc
+    .array(
+      fc.oneof(
+        fc.string(),
+        fc.integer().map((n) => `score ${n}`),
+        fc.tuple(fc.integer(), fc.integer()).map(([a, b]) => `${a}/${b}`),
+        fc.integer().map((n) => `Score: ${n}`),
+        fc.integer().map((n) => `**Score**: ${n}`),
+        fc.double().map((x) => `Confidence: ${x}`),
+      ),
+      { maxLength: 12 },
+    )
+    .map((parts) => parts.join('\n'));
+  test('property: surrounding text never changes a parsed label', () => {
+    fc.assert(
+      fc.property(noise, fc.integer({ min: 1, max: 10 }), (text, n) => {
+        expect(parsePointwise(`${text}\nScore: ${n}`, scale, false)).toEqual({ ok: true, score: n });
+        expect(parsePointwise(`${text}\nScore: ${n}`, scale, true)).toEqual({ ok: true, score: n });
+      }),
+    );
+  });
+  test('property: without the final line there is no number, only a reason', () => {
+    fc.assert(
+      fc.property(noise, (text) => {
+        expect(parsePointwise(`${text}\nThat is my view.`, scale, false).ok).toBe(false);
+        expect(parsePointwise(`${text}\nThat is my view.`, scale, true).ok).toBe(false);
+      }),
+    );
   });
 });
 
@@ -226,8 +266,9 @@ test('SIGKILL mid-run: the rerun completes and paid calls = distinct judgements 
 });
 
 test('two judge processes together stay under the server limits and reach at least 90% of them', async () => {
-  const windowMs = 2000,
-    perWindow = 20;
+  // A 4 s window (60 s in production): the default arrival slack (4% of it) absorbs 160 ms of bunching.
+  const windowMs = 4000,
+    perWindow = 40;
   const s = await server({ requestsPerWindow: perWindow, windowMs });
   const dir = tmpDir('alignloop-judge-');
   const cfg = writeCfg(

@@ -265,6 +265,7 @@ export class JudgeCaller {
           e instanceof OpenAI.APIConnectionTimeoutError ||
           e instanceof OpenAI.APIUserAbortError ||
           (e as Error)?.name === 'TimeoutError' ||
+          (e as Error)?.name === 'AbortError' || // our timeout fired while the body was being read
           ((e instanceof OpenAI.APIConnectionError || droppedConnection(e)) && timedOut)
         ) {
           lastFailure = 'timeout';

@@ -84,9 +84,17 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
     const workers = await createWorkers(conn, target.namespace, ROLES);
     workersDone = runWorkers(workers, new Promise<void>((r) => (stopWorkers = r))).finally(() => conn.close());
   }
-  const onSignal = () => {
-    info('\ninterrupted: the campaign keeps its progress in Temporal; `alignloop run` again re-attaches');
+  // Ctrl-C / SIGTERM: stop following and stop the in-process workers within seconds; the campaign
+  // keeps its progress in Temporal (a killed activity is retried by the next worker).
+  let interrupted: NodeJS.Signals | null = null;
+  let wake: () => void = () => undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = sig;
+    info(`\ninterrupted (${sig}): the campaign keeps its progress in Temporal; \`alignloop run ${file}\` again re-attaches`);
     stopWorkers();
+    wake();
+    setTimeout(() => process.exit(128 + (sig === 'SIGINT' ? 2 : 15)), 5000).unref();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -101,7 +109,7 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
   );
   let resumed = false;
   let pausedOn: CampaignStatus | null = null;
-  while (!finished) {
+  while (!finished && !interrupted) {
     try {
       const s = await handle.query(campaignStatusQuery);
       if (s.state === 'failed-paused' && !fresh && !resumed) {
@@ -124,10 +132,11 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
     } catch {
       /* between runs (continue-as-new): try again */
     }
-    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+    await Promise.race([result.catch(() => undefined), new Promise<void>((r) => ((wake = r), setTimeout(r, 500)))]);
   }
   if (tty) process.stderr.write('\n');
   try {
+    if (interrupted) return 128 + (interrupted === 'SIGINT' ? 2 : 15);
     if (pausedOn) {
       // The campaign lives on in Temporal, paused; this command stops following it.
       if (pausedOn.state === 'failed-paused') {

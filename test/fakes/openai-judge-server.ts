@@ -9,6 +9,12 @@
  *   FAULT_500 (always 500), FAULT_FLAKY (500 on the first call for that text, then fine),
  *   FAULT_HANG (never answers), FAULT_GARBAGE (prose without a score), FAULT_RANGE (score 42),
  *   FAULT_SLOW (answers after slowMs).
+ * Gateway faults (what proxies, load balancers and self-hosted servers do):
+ *   FAULT_DROP (headers and half a body, then the connection is cut), FAULT_STALL (headers and half a
+ *   body, then nothing), FAULT_ERROR200 (HTTP 200 whose body is {"error": …}), FAULT_NOCHOICES (200
+ *   without choices), FAULT_HTML (200 with an HTML page), FAULT_TRUNC (finish_reason "length", the
+ *   reply cut mid-way), FAULT_QUOTA (429 insufficient_quota: the account is out of credit).
+ *   Options: `usage: false` (no usage block), `retryAfter` (how 429s say when to come back).
  *
  * Pairwise prompts (<response_a>/<response_b>) get "Verdict: A|B|tie" (plus "Score A/B" lines) or
  * JSON {reasoning, winner, score_a, score_b}; `positionBias` makes a deterministic share of them
@@ -35,6 +41,10 @@ export interface FakeJudgeOptions {
   /** Batch API: how long a batch takes, and how it ends (expired: only the first half of its items answered). */
   batchDelayMs?: number;
   batchOutcome?: 'completed' | 'expired' | 'failed';
+  /** Send a usage block (default true); some self-hosted servers send none. */
+  usage?: boolean;
+  /** How a 429 says when to retry: seconds (default, with retry-after-ms), an HTTP-date, or retry-after-ms alone. */
+  retryAfter?: 'seconds' | 'date' | 'ms';
   /** Answer every chat request 400 with the request's headers (API key included) echoed in the body, as some gateways do. */
   echoHeadersOnError?: boolean;
 }
@@ -47,6 +57,8 @@ export interface FakeJudgeStats {
   maxInFlight: number;
   /** Tokens and times of the requests that were admitted (not 429). */
   admitted: { at: number; tokens: number }[];
+  /** Rate-limit 429s: when, and the time the reply told the client to come back. */
+  rejections: { at: number; retryAt: number }[];
   /** Successful (paid) calls per judged response text. */
   paidByText: Map<string, number>;
   /** Successful (paid) calls per distinct request content (prompt + response(s)): "never pay twice". */
@@ -121,6 +133,7 @@ export class FakeJudgeServer {
     errors: {},
     maxInFlight: 0,
     admitted: [],
+    rejections: [],
     paidByText: new Map(),
     paidByRequest: new Map(),
     filesUploaded: 0,
@@ -309,6 +322,9 @@ export class FakeJudgeServer {
     if (batch) this.stats.batchItems++;
     this.stats.paidByText.set(judged, (this.stats.paidByText.get(judged) ?? 0) + 1);
     this.stats.paidByRequest.set(promptText, (this.stats.paidByRequest.get(promptText) ?? 0) + 1);
+    // Cut at max_tokens: the final line (with the score) may be lost, or cut to another number.
+    const truncated = judged.includes('FAULT_TRUNC');
+    if (truncated) content = body.response_format ? '{"reasoning": "it is fine", "score": 1' : 'The answer is fine.\nScore: 1'; // was writing "Score: 10"…
     const completionTokens = estimateTokens(content);
     return {
       status: 200,
@@ -317,8 +333,16 @@ export class FakeJudgeServer {
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
         model: body.model,
-        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: estimateTokens(promptText), completion_tokens: completionTokens, total_tokens: estimateTokens(promptText) + completionTokens },
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: truncated ? 'length' : 'stop' }],
+        ...(this.opts.usage === false
+          ? {}
+          : {
+              usage: {
+                prompt_tokens: estimateTokens(promptText),
+                completion_tokens: completionTokens,
+                total_tokens: estimateTokens(promptText) + completionTokens,
+              },
+            }),
       },
     };
   }
@@ -361,11 +385,15 @@ export class FakeJudgeServer {
       const oldest = win.recent[0]?.at ?? now;
       const waitMs = Math.max(50, oldest + win.w - now);
       this.stats.rateLimited++;
-      return this.error(res, 429, 'rate_limit_exceeded', 'Rate limit reached', {
-        'retry-after': String(Math.ceil(waitMs / 1000)),
-        'retry-after-ms': String(waitMs),
-        ...rlHeaders(),
-      });
+      const date = new Date(now + waitMs + 1000).toUTCString(); // HTTP-dates have whole seconds
+      const when: Record<string, string> =
+        this.opts.retryAfter === 'date'
+          ? { 'retry-after': date }
+          : this.opts.retryAfter === 'ms'
+            ? { 'retry-after-ms': String(waitMs) }
+            : { 'retry-after': String(Math.ceil(waitMs / 1000)), 'retry-after-ms': String(waitMs) };
+      this.stats.rejections.push({ at: now, retryAt: this.opts.retryAfter === 'date' ? Date.parse(date) : now + waitMs });
+      return this.error(res, 429, 'rate_limit_exceeded', 'Rate limit reached', { ...when, ...rlHeaders() });
     }
     this.stats.admitted.push({ at: now, tokens });
     const headers = rlHeaders();
@@ -376,6 +404,24 @@ export class FakeJudgeServer {
       if (judged.includes('FAULT_HANG')) {
         this.hanging.add(res);
         return; // never answers; the client must time out
+      }
+      if (judged.includes('FAULT_QUOTA')) {
+        return this.error(res, 429, 'insufficient_quota', 'You exceeded your current quota, please check your plan and billing details.');
+      }
+      if (judged.includes('FAULT_DROP') || judged.includes('FAULT_STALL')) {
+        res.writeHead(200, { 'content-type': 'application/json', ...headers });
+        res.write('{"id":"chatcmpl-x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"The ans');
+        if (judged.includes('FAULT_DROP')) setTimeout(() => res.socket?.destroy(), 20);
+        else this.hanging.add(res);
+        return;
+      }
+      if (judged.includes('FAULT_ERROR200'))
+        return this.send(res, 200, { error: { message: 'upstream provider failed', type: 'server_error', code: 'upstream_error' } }, headers);
+      if (judged.includes('FAULT_NOCHOICES'))
+        return this.send(res, 200, { id: 'chatcmpl-x', object: 'chat.completion', model: body.model, choices: [] }, headers);
+      if (judged.includes('FAULT_HTML')) {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        return void res.end('<html><body>502 Bad Gateway</body></html>');
       }
       if (judged.includes('FAULT_FLAKY') && !this.seenFlaky.has(judged)) {
         this.seenFlaky.add(judged);

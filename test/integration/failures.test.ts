@@ -299,6 +299,25 @@ describe('alignloop run and failures', () => {
     }
   });
 
+  test.each(['SIGTERM', 'SIGINT'] as const)('run stops within seconds on %s; the campaign keeps running in Temporal', async (sig) => {
+    const file = writeCampaign(ctx.dir, `sig-${sig}`, { iterations: 3, perIteration: 8, epochs: 200 });
+    const env = cliEnv(ctx.server.address, { ALIGNLOOP_TEST_SLOW_MS: '200' });
+    const child = spawn(process.execPath, [CLI, 'run', file, '--id', `sig-${sig}`], { env });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await waitFor('iteration 0 under way', () => /iteration 0: (sample|score|feedback|train)/.test(stderr), 120000, 100);
+    const t0 = Date.now();
+    child.kill(sig);
+    const code = await exited;
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(code).toBe(sig === 'SIGINT' ? 130 : 143);
+    expect(stderr).toMatch(new RegExp(`interrupted \\(${sig}\\)`));
+    const d = await ctx.client.workflow.getHandle(`sig-${sig}`).describe();
+    expect(d.status.name).toBe('RUNNING');
+    await ctx.client.workflow.getHandle(`sig-${sig}`).terminate('test done');
+  });
+
   test('a judge endpoint that does not answer is a warning at validate time, not an error', () => {
     const labeler = '{ kind: judge, baseURL: http://127.0.0.1:9/v1, model: m, apiKeyEnv: NO_SUCH_KEY_VAR }';
     const file = writeCampaign(ctx.dir, 'offline', { iterations: 1, perIteration: 4, labeler });

@@ -45,6 +45,8 @@ export function buildIterationManifest(
     prompts_in: input.prompts.promptsIn,
     prompts_sampled: sum(input.samples.map((s) => s.promptsSampled)),
     prompts_skipped: merge(input.samples.map((s) => s.skipped)),
+    samples_failed: merge(input.samples.map((s) => s.samplesFailed ?? {})),
+    samples_dropped: merge(input.samples.map((s) => s.samplesDropped ?? {})),
     samples: sum(input.samples.map((s) => s.ref.count)),
     scored: sum(input.scored.map((s) => s.labelled)),
     unlabelled: merge(input.scored.map((s) => s.unlabelled)),

@@ -27,11 +27,9 @@ export function createSampleActivities() {
           policy: input.policy,
           progress: (p) => heartbeat(p),
         });
-        const lines = out.records.map((r) => JSON.stringify(r) + '\n');
-        return {
-          ref: refOf(writeFileAtomic(file, lines), lines.length),
-          extra: { promptsIn: prompts.length, promptsSampled: out.promptsSampled, skipped: out.skipped },
-        };
+        const { records, ...counts } = out;
+        const lines = records.map((r) => JSON.stringify(r) + '\n');
+        return { ref: refOf(writeFileAtomic(file, lines), lines.length), extra: { promptsIn: prompts.length, ...counts } };
       });
     },
   };

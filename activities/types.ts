@@ -22,6 +22,10 @@ export interface SampleShardResult {
   promptsIn: number;
   promptsSampled: number;
   skipped: Record<string, number>;
+  samplesFailed?: Record<string, number>;
+  samplesDropped?: Record<string, number>;
+  requests?: number;
+  cacheHits?: number;
 }
 
 export interface ScoreShardResult {

@@ -40,6 +40,10 @@ export const ERROR_KINDS = {
   JudgeBatchPending: { retryable: true, exitCode: EXIT.failure },
   /** A recorded artifact is missing or no longer hashes to what was recorded (moved, edited, tampered with). */
   ArtifactError: { retryable: false, exitCode: EXIT.failure },
+  /** The sampling endpoint refused the configuration (bad key, unknown model, malformed request). */
+  SamplerConfigError: { retryable: false, exitCode: EXIT.usage },
+  /** Too many samples failed, or the account is out of quota: something systemic is wrong with the sampler. */
+  SamplerSystemicError: { retryable: false, exitCode: EXIT.failure },
   /** Recorded counts do not add up: a bug or tampering, never retried blindly. */
   InvariantViolation: { retryable: false, exitCode: EXIT.failure },
   /** The embedded Temporal server could not be found or started. */
@@ -146,6 +150,18 @@ export class JudgeBatchPending extends AlignloopError {
 export class ArtifactError extends AlignloopError {
   constructor(message: string) {
     super('ArtifactError', message);
+  }
+}
+
+export class SamplerConfigError extends AlignloopError {
+  constructor(message: string) {
+    super('SamplerConfigError', message);
+  }
+}
+
+export class SamplerSystemicError extends AlignloopError {
+  constructor(message: string) {
+    super('SamplerSystemicError', message);
   }
 }
 

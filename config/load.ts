@@ -32,6 +32,22 @@ export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<str
   if (method === 'grpo' && type === 'pairwise') {
     out.push({ path: ['feedback', 'type'], message: 'GRPO needs scalar (or binary) feedback with rewards per sample, not pairwise' });
   }
+  if (c.sampler.kind === 'openai' && c.trainer.kind === 'builtin') {
+    out.push({
+      path: ['trainer', 'kind'],
+      message:
+        'the built-in trainer trains the built-in miniature policy, not the model an openai sampler serves; use trainer.kind: none (alignloop labels and writes feedback files each iteration)',
+    });
+  }
+  if (c.sampler.kind === 'builtin' && c.trainer.kind !== 'builtin') {
+    out.push({ path: ['trainer', 'kind'], message: 'the built-in sampler samples the built-in policy, which only trainer.kind: builtin trains' });
+  }
+  if (c.sampler.kind === 'openai' && c.sampler.endpoint === 'completions' && !c.sampler.tokenizer) {
+    out.push({
+      path: ['sampler', 'tokenizer'],
+      message: 'endpoint: completions renders the chat template here: set sampler.tokenizer to a folder with tokenizer_config.json',
+    });
+  }
   if (type === 'pairwise') {
     if (c.sampler.samplesPerPrompt < 2) {
       out.push({ path: ['sampler', 'samplesPerPrompt'], message: `pairwise feedback needs at least 2 samples per prompt, got ${c.sampler.samplesPerPrompt}` });

@@ -64,24 +64,23 @@ async function checkRewardModel(c: CampaignConfig, problems: string[]): Promise<
   }
 }
 
-async function checkJudgeEndpoint(c: CampaignConfig, o: PreflightOptions): Promise<void> {
-  if (c.labeler.kind !== 'judge') return;
-  const l = c.labeler;
-  const url = `${l.baseURL.replace(/\/+$/, '')}/models`;
-  const key = process.env[l.apiKeyEnv];
-  if (!key) o.warn(`warning: $${l.apiKeyEnv} is not set here; the judge workers must have it`);
+/** An OpenAI-compatible endpoint answers /models with the model in it; anything else is a warning only. */
+async function checkEndpoint(what: string, ep: { baseURL: string; model: string; apiKeyEnv: string }, o: PreflightOptions): Promise<void> {
+  const url = `${ep.baseURL.replace(/\/+$/, '')}/models`;
+  const key = process.env[ep.apiKeyEnv];
+  if (!key) o.warn(`warning: $${ep.apiKeyEnv} is not set here; the ${what} workers must have it`);
   try {
     const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(o.endpointTimeoutMs ?? 5000) });
     if (res.status === 401 || res.status === 403)
-      o.warn(`warning: the judge endpoint ${l.baseURL} rejected the API key in $${l.apiKeyEnv} (HTTP ${res.status})`);
+      o.warn(`warning: the ${what} endpoint ${ep.baseURL} rejected the API key in $${ep.apiKeyEnv} (HTTP ${res.status})`);
     else if (res.ok) {
       const body = (await res.json().catch(() => null)) as { data?: { id?: string }[] } | null;
       const ids = body?.data?.map((m) => m.id) ?? [];
-      if (ids.length > 0 && !ids.includes(l.model))
-        o.warn(`warning: the judge endpoint ${l.baseURL} does not list model "${l.model}" (it lists ${ids.slice(0, 5).join(', ')})`);
+      if (ids.length > 0 && !ids.includes(ep.model))
+        o.warn(`warning: the ${what} endpoint ${ep.baseURL} does not list model "${ep.model}" (it lists ${ids.slice(0, 5).join(', ')})`);
     }
   } catch (e) {
-    o.warn(`warning: the judge endpoint ${l.baseURL} is not reachable from here (${(e as Error).message}); judge workers will retry when the campaign runs`);
+    o.warn(`warning: the ${what} endpoint ${ep.baseURL} is not reachable from here (${(e as Error).message}); its workers will retry when the campaign runs`);
   }
 }
 
@@ -90,6 +89,8 @@ export async function preflight(file: string, c: CampaignConfig, o: PreflightOpt
   const problems: string[] = [];
   await checkPrompts(c, problems);
   await checkRewardModel(c, problems);
-  await checkJudgeEndpoint(c, o);
+  if (c.labeler.kind === 'judge') await checkEndpoint('judge', c.labeler, o);
+  // A templated model name ({{policy.name}}) is only known per iteration.
+  if (c.sampler.kind === 'openai' && !c.sampler.model.includes('{{')) await checkEndpoint('sampling', c.sampler, o);
   if (problems.length) throw new ConfigError(file, problems);
 }

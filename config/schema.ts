@@ -1,6 +1,7 @@
 /** The campaign file's schema (zod is the source of truth for shapes and defaults). */
 import { z } from 'zod';
 import { JudgeConfigSchema } from '../activities/judge/config';
+import { OpenAISamplerSchema } from '../activities/samplers/openai-config';
 
 const posInt = z.number().int().positive();
 
@@ -19,7 +20,7 @@ export const BuiltinSamplerSchema = z.strictObject({
   seed: z.number().int().default(0),
 });
 
-export const SamplerSchema = z.discriminatedUnion('kind', [BuiltinSamplerSchema]);
+export const SamplerSchema = z.discriminatedUnion('kind', [BuiltinSamplerSchema, OpenAISamplerSchema]);
 
 export const RewardModelLabelerSchema = z.strictObject({
   kind: z.literal('reward-model'),
@@ -58,7 +59,14 @@ export const BuiltinTrainerSchema = z.strictObject({
   dims: posInt.default(512),
 });
 
-export const TrainerSchema = z.discriminatedUnion('kind', [BuiltinTrainerSchema]);
+/** No training by alignloop: the policy stays what the sampler serves; each iteration still labels and writes feedback files. */
+export const NoTrainerSchema = z.strictObject({
+  kind: z.literal('none'),
+  /** What the feedback is for (checked against feedback.type like a real trainer's method). */
+  method: z.enum(['dpo', 'kto', 'grpo']).default('dpo'),
+});
+
+export const TrainerSchema = z.discriminatedUnion('kind', [BuiltinTrainerSchema, NoTrainerSchema]);
 
 export const CampaignSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"'),

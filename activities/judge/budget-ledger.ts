@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { emptyLedger, LedgerState, reserve, settleSpend } from './budget';
-import { LockedJsonFile } from './locked-json';
+import { LockedJsonFile } from '../openai/locked-json';
 
 export interface BudgetScope {
   /** The folder of the ledger (one per campaign). */

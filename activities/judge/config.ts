@@ -1,5 +1,6 @@
 /** The judge labeler's settings (campaign file `labeler: { kind: judge, … }` or `alignloop judge --config`). */
 import { z } from 'zod';
+import { limitsSchema } from '../openai/limits';
 
 export const JudgeConfigSchema = z.strictObject({
   kind: z.literal('judge'),
@@ -27,22 +28,7 @@ export const JudgeConfigSchema = z.strictObject({
   timeoutSeconds: z.number().positive().default(60),
   /** Attempts on 5xx / timeouts / connection errors before an item is left unlabelled. */
   attempts: z.number().int().positive().default(3),
-  limits: z
-    .strictObject({
-      requestsPerMinute: z.number().positive().default(500),
-      tokensPerMinute: z.number().positive().default(200000),
-      /** Requests in flight across all workers of the campaign. */
-      maxInFlight: z.number().int().positive().default(16),
-      /** Window of the limits in seconds (60 for per-minute limits; smaller in tests). */
-      windowSeconds: z.number().positive().default(60),
-      /**
-       * How late a request may reach the server (event-loop and network delays bunch requests sent
-       * apart) without the server seeing more than the limit in a window; default 4% of the window,
-       * between 0.1 and 2 s.
-       */
-      arrivalSlackSeconds: z.number().min(0).optional(),
-    })
-    .default({ requestsPerMinute: 500, tokensPerMinute: 200000, maxInFlight: 16, windowSeconds: 60 }),
+  limits: limitsSchema({ requestsPerMinute: 500, tokensPerMinute: 200000, maxInFlight: 16 }),
   /** A shard whose unlabelled share exceeds this fails loudly: something systemic is wrong. */
   maxUnlabelledShare: z.number().min(0).max(1).default(0.2),
   prices: z

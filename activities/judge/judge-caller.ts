@@ -7,20 +7,14 @@
  */
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
-import { parseResetDuration } from './bucket';
+import { parseResetDuration } from '../openai/bucket';
 import type { BudgetLedger } from './budget-ledger';
 import { CachedJudgement, JudgementCache } from './cache';
 import { costUsd, JudgeConfig } from './config';
 import { PairwiseReply, parsePairwise, parsePointwise, PointwiseReply } from './parse';
-import type { SharedRateLimiter } from './shared-limiter';
+import type { SharedRateLimiter } from '../openai/shared-limiter';
 import { JudgeConfigError, JudgeSystemicError } from '../../config/errors';
-
-function quotaError(c: JudgeConfig, code: string): JudgeSystemicError {
-  return new JudgeSystemicError(
-    `the judge endpoint ${c.baseURL} refused for lack of quota (${code}): the account is out of credit or over its spending limit; ` +
-      'add credit or raise the limit with the provider, then resume',
-  );
-}
+import { classifyCallError, errorCode, MalformedReply, malformedCompletion } from '../openai/call-errors';
 
 /** One request to the judge: a rendered prompt and the cache key of its answer. */
 export interface JudgeUnit {
@@ -91,57 +85,6 @@ export function entryFromReply(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Retry-After as seconds or an HTTP-date, or retry-after-ms; null when the server gave none. */
-export function retryAfterMs(h: Headers | undefined, now = Date.now()): number | null {
-  const ms = Number(h?.get('retry-after-ms'));
-  if (h?.get('retry-after-ms') && Number.isFinite(ms) && ms >= 0) return ms;
-  const ra = h?.get('retry-after')?.trim();
-  if (!ra) return null;
-  if (/^\d+(\.\d+)?$/.test(ra)) return Number(ra) * 1000;
-  const at = Date.parse(ra);
-  return Number.isFinite(at) ? Math.max(0, at - now) : null;
-}
-
-/** 429s that are not rate limits: the account cannot pay. Retrying cannot help. */
-const QUOTA_CODES = new Set(['insufficient_quota', 'billing_hard_limit_reached', 'billing_not_active', 'quota_exceeded', 'access_terminated']);
-
-function errorCode(e: unknown): string | null {
-  const x = e as { code?: unknown; type?: unknown; error?: { code?: unknown; type?: unknown } };
-  for (const v of [x.code, x.error?.code, x.type, x.error?.type]) if (typeof v === 'string') return v;
-  return null;
-}
-
-/** undici surfaces a connection dropped mid-body as "TypeError: terminated" (or a socket error in its cause). */
-function droppedConnection(e: unknown): boolean {
-  const err = e as { name?: string; message?: string; cause?: { code?: string; name?: string } };
-  return (
-    (err?.name === 'TypeError' && /terminated|fetch failed|other side closed/i.test(err.message ?? '')) ||
-    /^UND_ERR|ECONNRESET|EPIPE/.test(err?.cause?.code ?? '') ||
-    err?.cause?.name === 'SocketError'
-  );
-}
-
-/** A 200 whose body is not a chat completion: an {"error": …} from a gateway, no choices, no message. */
-function malformed(data: unknown): string | null {
-  const d = data as { error?: { message?: string; code?: string }; choices?: { message?: { content?: unknown } }[] } | null;
-  if (!d || typeof d !== 'object') return 'the body is not a JSON object';
-  if (d.error) return `the body is an error: ${d.error.code ?? ''} ${d.error.message ?? ''}`.trim();
-  if (!Array.isArray(d.choices) || d.choices.length === 0) return 'the body has no choices';
-  const content = d.choices[0]?.message?.content;
-  if (content !== null && content !== undefined && typeof content !== 'string') return 'the message content is not text';
-  return null;
-}
-
-class MalformedReply extends Error {
-  constructor(
-    message: string,
-    readonly code: string | null,
-  ) {
-    super(message);
-    this.name = 'MalformedReply';
-  }
-}
 
 export class JudgeCaller {
   readonly stats: CallStats = { paidCalls: 0, cacheHits: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, sharedWithOtherWorkers: 0 };
@@ -233,8 +176,8 @@ export class JudgeCaller {
         const { data, response: http } = await this.client.chat.completions
           .create(requestBody(c, u, sentStructured), { signal: AbortSignal.timeout(c.timeoutSeconds * 1000) })
           .withResponse();
-        const bad = malformed(data);
-        if (bad) throw new MalformedReply(`the judge endpoint answered HTTP 200 but ${bad}`, errorCode((data as { error?: unknown }).error ?? {}));
+        const bad = malformedCompletion(data);
+        if (bad) throw new MalformedReply(`${c.baseURL} answered HTTP 200 but ${bad}`, errorCode((data as { error?: unknown }).error));
         const reply = data.choices[0];
         const content = reply?.message?.content ?? '';
         // No usage block (some self-hosted servers): count the tokens ourselves, and say so; never $0.
@@ -258,42 +201,21 @@ export class JudgeCaller {
       } catch (e) {
         if (!released) await this.limiter.release(lease, 0);
         const timedOut = performance.now() - sentAt >= c.timeoutSeconds * 1000 * 0.98;
-        if (e instanceof MalformedReply) {
-          if (e.code && QUOTA_CODES.has(e.code)) throw quotaError(c, e.code);
-          lastFailure = 'malformed_reply';
-        } else if (
-          e instanceof OpenAI.APIConnectionTimeoutError ||
-          e instanceof OpenAI.APIUserAbortError ||
-          (e as Error)?.name === 'TimeoutError' ||
-          (e as Error)?.name === 'AbortError' || // our timeout fired while the body was being read
-          ((e instanceof OpenAI.APIConnectionError || droppedConnection(e)) && timedOut)
-        ) {
-          lastFailure = 'timeout';
-        } else if (e instanceof OpenAI.APIConnectionError || droppedConnection(e)) {
-          lastFailure = 'connection_error';
-        } else if (e instanceof OpenAI.APIError) {
-          const status = e.status ?? 0;
-          const code = errorCode(e);
-          if (status === 429 && code && QUOTA_CODES.has(code)) throw quotaError(c, code);
-          if (status === 429) {
-            this.stats.rateLimited++;
-            await this.limiter.holdUntil(Date.now() + (retryAfterMs(e.headers) ?? 1000));
-            continue; // waiting for a rate limit is not a failed attempt
-          }
-          if (status === 401 || status === 403)
-            throw new JudgeConfigError(`the judge endpoint ${c.baseURL} rejected the API key (HTTP ${status}); check the key in $${c.apiKeyEnv}`);
-          if (status === 404) throw new JudgeConfigError(`the judge endpoint ${c.baseURL} does not know model "${c.model}" (HTTP 404); check labeler.model`);
-          if (status === 400 && sentStructured && c.structured === 'auto' && /response_format|json_schema|structured/i.test(e.message)) {
+        const o = classifyCallError(e, { baseURL: c.baseURL, model: c.model, apiKeyEnv: c.apiKeyEnv, section: 'labeler' }, timedOut);
+        if (o.kind === 'quota') throw new JudgeSystemicError(`the judge endpoint ${o.message}`);
+        if (o.kind === 'rate_limited') {
+          this.stats.rateLimited++;
+          await this.limiter.holdUntil(Date.now() + o.waitMs);
+          continue; // waiting for a rate limit is not a failed attempt
+        }
+        if (o.kind === 'config') {
+          if (o.status === 400 && sentStructured && c.structured === 'auto' && /response_format|json_schema|structured/i.test(o.message)) {
             this.structured = false; // the server lacks structured output: parse text replies instead
             continue;
           }
-          if (status >= 400 && status < 500) throw new JudgeConfigError(`the judge endpoint rejected the request (HTTP ${status}): ${e.message}`);
-          lastFailure = 'server_error';
-        } else if (e instanceof SyntaxError) {
-          lastFailure = 'malformed_reply'; // a 200 whose body is not JSON
-        } else {
-          throw e;
+          throw new JudgeConfigError(`the judge endpoint ${o.message}`);
         }
+        lastFailure = o.failure;
         attempt++;
         if (attempt < c.attempts) await sleep(Math.min(8000, 250 * 2 ** attempt));
       } finally {

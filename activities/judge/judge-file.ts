@@ -14,7 +14,7 @@ import { judgementKey, JudgementCache } from './cache';
 import { decodingOf, JudgeConfig } from './config';
 import { CallStats, JudgeCaller, JudgeUnit, Outcome } from './judge-caller';
 import { PairPlan, planPairs, Presentation, resolvePair } from './pairwise';
-import { SharedRateLimiter } from './shared-limiter';
+import { sharedLimiter } from '../openai/limits';
 import { JudgeTemplate, loadTemplate, renderPairwise, renderPointwise } from './template';
 import { JudgeBudgetExhausted, JudgeSystemicError } from '../../config/errors';
 
@@ -112,27 +112,12 @@ export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOpti
   return judgePlanned(await planJudging(inPath, o.config), outPath, o);
 }
 
-export function arrivalSlackMs(c: JudgeConfig): number {
-  const s = c.limits.arrivalSlackSeconds ?? Math.min(2, Math.max(0.1, c.limits.windowSeconds * 0.04));
-  return s * 1000;
-}
-
 /** Judges a planned file; `cache` (closed at the end) may be one the caller has already filled. */
 export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRunOptions, cache = new JudgementCache(o.cacheDir)): Promise<JudgeFileResult> {
   const t0 = performance.now();
   const c = o.config;
-  const limiter = new SharedRateLimiter(
-    o.limiterDir,
-    {
-      requestsPerWindow: c.limits.requestsPerMinute * (c.limits.windowSeconds / 60),
-      tokensPerWindow: c.limits.tokensPerMinute * (c.limits.windowSeconds / 60),
-      windowMs: c.limits.windowSeconds * 1000,
-      maxInFlight: c.limits.maxInFlight,
-      burstShare: 0.01,
-      arrivalSlackMs: arrivalSlackMs(c),
-    },
-    c.timeoutSeconds * 1000 + 5000,
-  );
+  const limiter = sharedLimiter(o.limiterDir, c.limits, c.timeoutSeconds);
+
   const ledger = o.budget ? new BudgetLedger(o.budget) : null;
   const caller = new JudgeCaller(c, o.apiKey, cache, limiter, ledger);
 

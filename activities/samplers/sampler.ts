@@ -31,6 +31,13 @@ export interface SampleOutcome {
   promptsSampled: number;
   /** Prompts not sampled, by reason; they are counted in the manifest so counts add up. */
   skipped: Record<string, number>;
+  /** Samples asked for but not received, by reason (server_error, timeout, empty_output, …). */
+  samplesFailed?: Record<string, number>;
+  /** Samples received but left out, by reason (truncated). */
+  samplesDropped?: Record<string, number>;
+  /** Requests sent, and samples read back from the cache instead. */
+  requests?: number;
+  cacheHits?: number;
 }
 
 export interface Sampler {

@@ -2,6 +2,7 @@
 import { heartbeat } from '@temporalio/activity';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ConfigError } from '../../config/errors';
 import type { CampaignConfig } from '../../config/schema';
 import { readJsonl, forEachJsonLine } from '../artifacts/json-lines';
 import { writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic-file';
@@ -88,6 +89,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
   const policy = loadBuiltinCheckpoint(job.policy, 'policy checkpoint');
   const reference = loadBuiltinCheckpoint(job.reference, 'reference checkpoint');
   const t = c.trainer;
+  if (t.kind !== 'builtin') throw new ConfigError('campaign', ['the built-in trainer needs trainer.kind: builtin']);
   if (!job.feedback) {
     const next: PolicyCheckpoint = { ...policy, parent: job.policy.sha256, iteration, method: t.method };
     return {
@@ -147,6 +149,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
 
 export const builtinTrainer: Trainer = {
   checkpointName: 'checkpoint.json',
-  writeInitialPolicy: (config, file) => writeFileAtomic(file, JSON.stringify(initialCheckpoint(config.trainer.dims)) + '\n'),
+  writeInitialPolicy: (config, file) =>
+    writeFileAtomic(file, JSON.stringify(initialCheckpoint(config.trainer.kind === 'builtin' ? config.trainer.dims : 512)) + '\n'),
   train,
 };

@@ -1,10 +1,12 @@
 /** Trainer kinds (campaign file `trainer.kind`). */
 import type { CampaignConfig } from '../../config/schema';
 import { builtinTrainer } from './builtin';
+import { noTrainer } from './none';
 import type { Trainer } from './trainer';
 
 const TRAINERS: Record<CampaignConfig['trainer']['kind'], Trainer> = {
   builtin: builtinTrainer,
+  none: noTrainer,
 };
 
 export function trainerFor(kind: CampaignConfig['trainer']['kind']): Trainer {

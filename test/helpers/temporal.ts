@@ -63,6 +63,7 @@ export interface CampaignOverrides {
   trainer?: string;
   labeler?: string;
   promptsPath?: string;
+  sampler?: string;
   /** More durability keys, e.g. "retryMaxIntervalSeconds: 1". */
   durability?: string;
 }
@@ -76,7 +77,7 @@ export function writeCampaign(dir: string, name: string, o: CampaignOverrides = 
       `name: ${name}`,
       `iterations: ${o.iterations ?? 3}`,
       `prompts: { path: ${o.promptsPath ?? QUICKSTART_PROMPTS}, perIteration: ${o.perIteration ?? 16}, seed: 3 }`,
-      `sampler: { kind: builtin, samplesPerPrompt: ${o.samplesPerPrompt ?? 4}, temperature: 1.0, seed: 5 }`,
+      `sampler: ${o.sampler ?? `{ kind: builtin, samplesPerPrompt: ${o.samplesPerPrompt ?? 4}, temperature: 1.0, seed: 5 }`}`,
       `labeler: ${o.labeler ?? `{ kind: reward-model, model: ${MODELS.bt}, batchTokens: ${o.batchTokens ?? 8192}, threads: 1 }`}`,
       `feedback: ${o.feedback ?? '{ type: pairwise, mode: max, threshold: 0.01, seed: 1 }'}`,
       `trainer: ${o.trainer ?? `{ kind: builtin, method: dpo, beta: 0.1, epochs: ${o.epochs ?? 30} }`}`,
@@ -96,6 +97,18 @@ export function cliEnv(address: string, extra: Record<string, string> = {}): Nod
 export function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { env, cwd, encoding: 'utf8', timeout: 300000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** cli() without blocking this process: needed when a fake server the command calls lives in the test process. */
+export function cliAsync(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 export function spawnWorker(env: NodeJS.ProcessEnv, roles?: string): ChildProcess {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { FakeJudgeServer } from '../fakes/openai-judge-server';
 import { CLI, MODELS } from '../helpers/paths';
-import { cli, cliEnv, filesUnder, killHard, spawnWorker, startTestServer, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliAsync, cliEnv, filesUnder, killHard, spawnWorker, startTestServer, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -267,16 +267,7 @@ describe('secrets', () => {
 });
 
 describe('alignloop run and failures', () => {
-  /** run in a child process without blocking this one (the fake judge server lives in this process). */
-  const runCli = (args: string[], env: NodeJS.ProcessEnv) =>
-    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('exit', (status) => resolve({ status, stdout, stderr }));
-    });
+  const runCli = cliAsync;
 
   test('run stops following a campaign paused on a failure (exit 1, how to continue); run again after the fix resumes it', async () => {
     const judge = await new FakeJudgeServer({ apiKey: 'sk-run-key', echoHeadersOnError: true }).start();

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { initialState, Limits, parseResetDuration, settle, tryTake } from '../../activities/judge/bucket';
+import { initialState, Limits, parseResetDuration, settle, tryTake } from '../../activities/openai/bucket';
 
 describe('shared token bucket', () => {
   test('no sliding window ever admits more than the limit, and throughput stays near it', () => {

@@ -1,0 +1,318 @@
+/**
+ * The `openai` sampler: samples from any OpenAI-compatible server with the same machinery as the
+ * judge: shared request/token limits across workers, retries that alignloop owns, failures recorded
+ * per sample with a reason (an empty string is never an answer), and a reply cache so a retried
+ * shard or a restarted worker never asks for a completed sample again.
+ */
+import { Template } from '@huggingface/jinja';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import OpenAI from 'openai';
+import { SamplerConfigError, SamplerSystemicError } from '../../config/errors';
+import { registerSecret } from '../../config/redact';
+import { campaignDir } from '../artifacts/store';
+import type { Turn } from '../feedback/scored-samples';
+import { classifyCallError, errorCode, MalformedReply, malformedCompletion } from '../openai/call-errors';
+import { sharedLimiter } from '../openai/limits';
+import { ReplyCache } from '../openai/reply-cache';
+import type { SharedRateLimiter } from '../openai/shared-limiter';
+import type { PromptRecord } from '../prompts';
+import type { OpenAISamplerConfig } from './openai-config';
+import type { SampleJob, SampleOutcome, SampleRecord, Sampler } from './sampler';
+
+/** One completed sample, as cached. */
+export interface CachedSample {
+  key: string;
+  output: string;
+  finishReason: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  model: string;
+  at: string;
+}
+
+const estimateTokens = (text: string) => Math.ceil(text.length / 4);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** {{policy.name}}, {{policy.sha}}, {{iteration}} in the model name. */
+export function renderModelName(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (m, k: string) => {
+    if (!(k in vars))
+      throw new SamplerConfigError(
+        `sampler.model: unknown placeholder ${m}; use ${Object.keys(vars)
+          .map((v) => `{{${v}}}`)
+          .join(', ')}`,
+      );
+    return vars[k];
+  });
+}
+
+/** The seed of sample s of a prompt: fixed by (campaign seed, iteration, prompt, s), so a retry asks for the same sample. */
+export function sampleSeed(seed: number, iteration: number, promptId: string, s: number): number {
+  return createHash('sha256').update(`${seed}:${iteration}:${promptId}:${s}`).digest().readUInt32BE(0) & 0x7fffffff;
+}
+
+/** The policy's chat template, for endpoint: completions (rendered here, sent as text). */
+function chatRenderer(dir: string): (prompt: Turn[]) => string {
+  const file = path.join(dir, 'tokenizer_config.json');
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new SamplerConfigError(`sampler.tokenizer: cannot read ${file} (${(e as Error).message})`);
+  }
+  const jinja = fs.existsSync(path.join(dir, 'chat_template.jinja')) ? fs.readFileSync(path.join(dir, 'chat_template.jinja'), 'utf8') : cfg.chat_template;
+  if (typeof jinja !== 'string')
+    throw new SamplerConfigError(`sampler.tokenizer: ${dir} has no chat template (chat_template in tokenizer_config.json or chat_template.jinja)`);
+  const tok = (v: unknown) => (typeof v === 'string' ? v : typeof (v as { content?: string })?.content === 'string' ? (v as { content: string }).content : '');
+  const t = new Template(jinja);
+  return (prompt) => t.render({ messages: prompt, bos_token: tok(cfg.bos_token), eos_token: tok(cfg.eos_token), add_generation_prompt: true });
+}
+
+interface Request {
+  prompt: PromptRecord;
+  /** Sample indices this request answers (several with `n`). */
+  samples: number[];
+  seed: number;
+}
+
+class OpenAISamplerRun {
+  private readonly client: OpenAI;
+  private readonly limiter: SharedRateLimiter;
+  readonly cache: ReplyCache<CachedSample>;
+  private readonly render: ((p: Turn[]) => string) | null;
+  /** null: not known yet whether the server honours `n`. */
+  private nWorks: boolean | null;
+  readonly stats = { requests: 0, cacheHits: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0 };
+
+  constructor(
+    private readonly c: OpenAISamplerConfig,
+    private readonly model: string,
+    dirs: { cacheDir: string; limiterDir: string },
+  ) {
+    const apiKey = process.env[c.apiKeyEnv];
+    registerSecret(apiKey);
+    this.client = new OpenAI({ apiKey: apiKey || 'none', baseURL: c.baseURL, maxRetries: 0, timeout: c.timeoutSeconds * 1000 });
+    this.limiter = sharedLimiter(dirs.limiterDir, c.limits, c.timeoutSeconds);
+    this.cache = new ReplyCache<CachedSample>(dirs.cacheDir, 'samples');
+    this.render = c.endpoint === 'completions' ? chatRenderer(c.tokenizer!) : null;
+    this.nWorks = c.useN === 'always' ? true : c.useN === 'never' ? false : null;
+  }
+
+  /** Everything that determines sample s of a prompt: part of its cache key. */
+  key(p: PromptRecord, s: number, iteration: number): string {
+    const c = this.c;
+    const params = [c.endpoint, c.temperature, c.topP, c.maxTokens, c.stop ?? null, sampleSeed(c.seed, iteration, p.prompt_id, s)];
+    return createHash('sha256')
+      .update(JSON.stringify([c.baseURL, this.model, p.prompt, params]))
+      .digest('hex');
+  }
+
+  private body(r: Request, n: number) {
+    const c = this.c;
+    const common = {
+      model: this.model,
+      temperature: c.temperature,
+      top_p: c.topP,
+      max_tokens: c.maxTokens,
+      seed: r.seed,
+      ...(c.stop ? { stop: c.stop } : {}),
+      ...(n > 1 ? { n } : {}),
+    };
+    return this.render ? { ...common, prompt: this.render(r.prompt.prompt) } : { ...common, messages: r.prompt.prompt };
+  }
+
+  /** Buys the samples of one request (or fails them with a reason); every sample is cached as it arrives. */
+  async request(r: Request, keys: string[]): Promise<Map<number, CachedSample | string>> {
+    const c = this.c;
+    const ep = { baseURL: c.baseURL, model: this.model, apiKeyEnv: c.apiKeyEnv, section: 'sampler' };
+    const promptText = r.prompt.prompt.map((t) => t.content).join('\n');
+    const est = estimateTokens(promptText) + c.maxTokens * r.samples.length;
+    let attempt = 0;
+    let failure = 'transient_error';
+    while (attempt < c.attempts) {
+      const lease = await this.limiter.acquire(est);
+      const sentAt = performance.now();
+      let released = false;
+      try {
+        const signal = AbortSignal.timeout(c.timeoutSeconds * 1000);
+        const n = r.samples.length;
+        this.stats.requests++;
+        const { data, response } = this.render
+          ? await this.client.completions.create(this.body(r, n) as OpenAI.CompletionCreateParamsNonStreaming, { signal }).withResponse()
+          : await this.client.chat.completions.create(this.body(r, n) as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal }).withResponse();
+        const bad = malformedCompletion(data);
+        if (bad) throw new MalformedReply(`${c.baseURL} answered HTTP 200 but ${bad}`, errorCode((data as { error?: unknown }).error));
+        const choices = (data as { choices: { index?: number; message?: { content?: string | null }; text?: string; finish_reason?: string | null }[] })
+          .choices;
+        if (n > 1 && choices.length < n) {
+          // The server ignored `n`: remember, and ask one sample per request from now on.
+          this.nWorks = false;
+        } else if (n > 1) this.nWorks = true;
+        const usage = (data as { usage?: { prompt_tokens?: number; completion_tokens?: number } }).usage;
+        const out = new Map<number, CachedSample | string>();
+        choices.slice(0, n).forEach((ch, i) => {
+          const text = (ch.message ? ch.message.content : ch.text) ?? '';
+          const s = r.samples[i];
+          if (!text.trim()) return void out.set(s, 'empty_output'); // never an answer
+          const entry: CachedSample = {
+            key: keys[i],
+            output: text,
+            finishReason: ch.finish_reason ?? null,
+            promptTokens: usage?.prompt_tokens ?? estimateTokens(promptText),
+            completionTokens: Math.round((usage?.completion_tokens ?? estimateTokens(text) * choices.length) / choices.length),
+            model: (data as { model?: string }).model ?? this.model,
+            at: new Date().toISOString(),
+          };
+          this.cache.put(entry); // before anything else can block: a kill from here on loses nothing
+          out.set(s, entry);
+        });
+        this.stats.promptTokens += usage?.prompt_tokens ?? 0;
+        this.stats.completionTokens += usage?.completion_tokens ?? 0;
+        released = true;
+        await this.limiter.release(lease, (usage?.prompt_tokens ?? 0) + (usage?.completion_tokens ?? 0) || est);
+        return out;
+      } catch (e) {
+        if (!released) await this.limiter.release(lease, 0);
+        const o = classifyCallError(e, ep, performance.now() - sentAt >= c.timeoutSeconds * 1000 * 0.98);
+        if (o.kind === 'quota') throw new SamplerSystemicError(`the sampling endpoint ${o.message}`);
+        if (o.kind === 'config') {
+          if (o.status === 400 && r.samples.length > 1 && this.nWorks !== true && /\bn\b|best_of|multiple/i.test(o.message)) {
+            this.nWorks = false; // the server refuses n > 1: one sample per request
+            return new Map();
+          }
+          throw new SamplerConfigError(`the sampling endpoint ${o.message}`);
+        }
+        if (o.kind === 'rate_limited') {
+          this.stats.rateLimited++;
+          await this.limiter.holdUntil(Date.now() + o.waitMs);
+          continue;
+        }
+        failure = o.failure;
+        attempt++;
+        if (attempt < c.attempts) await sleep(Math.min(8000, 250 * 2 ** attempt));
+      }
+    }
+    return new Map(r.samples.map((s) => [s, failure]));
+  }
+
+  /** Whether to ask for several samples in one request. */
+  get useN(): boolean {
+    return this.nWorks !== false;
+  }
+}
+
+async function pool<T>(items: T[], size: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(size, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
+}
+
+export function policyVars(job: SampleJob): Record<string, string> {
+  let name = job.iteration === 0 ? 'initial' : `iter-${job.iteration - 1}`;
+  try {
+    const p = JSON.parse(fs.readFileSync(job.policy.path, 'utf8')) as { name?: unknown };
+    if (typeof p.name === 'string') name = p.name;
+  } catch {
+    /* a checkpoint folder, or not JSON: the default name */
+  }
+  return { 'policy.name': name, 'policy.sha': job.policy.sha256.slice(0, 12), iteration: String(job.iteration) };
+}
+
+export const openaiSampler: Sampler = {
+  async sample(job: SampleJob): Promise<SampleOutcome> {
+    const c = job.config.sampler;
+    if (c.kind !== 'openai') throw new SamplerConfigError('the openai sampler needs sampler.kind: openai');
+    const model = renderModelName(c.model, policyVars(job));
+    const dir = campaignDir(job.config.artifacts.root, job.campaignId);
+    const run = new OpenAISamplerRun(c, model, { cacheDir: path.join(dir, 'sample-cache'), limiterDir: path.join(dir, 'sample-limiter') });
+    const k = c.samplesPerPrompt;
+    const results = new Map<string, (CachedSample | string | undefined)[]>();
+    let done = 0;
+    try {
+      await pool(job.prompts, c.limits.maxInFlight, async (p) => {
+        const keys = Array.from({ length: k }, (_, s) => run.key(p, s, job.iteration));
+        const got: (CachedSample | string | undefined)[] = keys.map((key) => {
+          const hit = run.cache.get(key);
+          if (hit) run.stats.cacheHits++;
+          return hit;
+        });
+        for (let round = 0; round < 3 && got.some((g) => g === undefined); round++) {
+          const missing = got.flatMap((g, s) => (g === undefined ? [s] : []));
+          const asks: Request[] = run.useN
+            ? [{ prompt: p, samples: missing, seed: sampleSeed(c.seed, job.iteration, p.prompt_id, missing[0]) }]
+            : missing.map((s) => ({ prompt: p, samples: [s], seed: sampleSeed(c.seed, job.iteration, p.prompt_id, s) }));
+          for (const a of asks) {
+            const out = await run.request(
+              a,
+              a.samples.map((s) => keys[s]),
+            );
+            for (const [s, v] of out) got[s] = v;
+          }
+        }
+        results.set(p.prompt_id, got);
+        done++;
+        if (done % 16 === 0) job.progress({ promptsDone: done, prompts: job.prompts.length });
+      });
+    } finally {
+      run.cache.close();
+    }
+    const records: SampleRecord[] = [];
+    const skipped: Record<string, number> = {};
+    const failed: Record<string, number> = {};
+    const dropped: Record<string, number> = {};
+    let promptsSampled = 0;
+    let failedSamples = 0;
+    for (const p of job.prompts) {
+      const got = results.get(p.prompt_id) ?? [];
+      let kept = 0;
+      const reasons: string[] = [];
+      got.forEach((g, s) => {
+        if (g === undefined || typeof g === 'string') {
+          const why = g ?? 'not_answered';
+          failed[why] = (failed[why] ?? 0) + 1;
+          failedSamples++;
+          reasons.push(why);
+          return;
+        }
+        const truncated = g.finishReason === 'length';
+        if (truncated && c.dropTruncated) return void (dropped.truncated = (dropped.truncated ?? 0) + 1);
+        records.push({
+          prompt_id: p.prompt_id,
+          sample_id: s,
+          prompt: p.prompt,
+          output: g.output,
+          iteration: job.iteration,
+          generator: `openai:${g.model}`,
+          model: g.model,
+          base_url: c.baseURL,
+          finish_reason: g.finishReason,
+          truncated,
+          prompt_tokens: g.promptTokens,
+          completion_tokens: g.completionTokens,
+        });
+        kept++;
+      });
+      if (kept > 0) promptsSampled++;
+      else {
+        const why = reasons[0] ?? 'all_samples_truncated';
+        skipped[why] = (skipped[why] ?? 0) + 1;
+      }
+    }
+    const total = job.prompts.length * k;
+    if (total > 0 && failedSamples / total > c.maxFailedShare) {
+      throw new SamplerSystemicError(
+        `${failedSamples} of ${total} samples failed (${Object.entries(failed)
+          .map(([r, n]) => `${r}=${n}`)
+          .join(
+            ', ',
+          )}) at ${c.baseURL}: more than sampler.maxFailedShare ${c.maxFailedShare}; check the server, then resume (samples already received are kept)`,
+      );
+    }
+    return { records, promptsSampled, skipped, samplesFailed: failed, samplesDropped: dropped, requests: run.stats.requests, cacheHits: run.stats.cacheHits };
+  },
+};

@@ -7,7 +7,6 @@
  */
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
-import { parseResetDuration } from '../openai/bucket';
 import type { BudgetLedger } from './budget-ledger';
 import { CachedJudgement, JudgementCache } from './cache';
 import { costUsd, JudgeConfig } from './config';
@@ -196,7 +195,7 @@ export class JudgeCaller {
         this.stats.costUsd += spent;
         released = true;
         await this.limiter.release(lease, tokens.prompt + tokens.completion);
-        await this.adaptToHeaders(http.headers, est);
+        await this.limiter.holdFromHeaders(http.headers, est);
         return { entry, failure: null, cached: false };
       } catch (e) {
         if (!released) await this.limiter.release(lease, 0);
@@ -223,15 +222,5 @@ export class JudgeCaller {
       }
     }
     return { entry: null, failure: lastFailure, cached: false };
-  }
-
-  /** The server says a window is (nearly) spent: hold every worker until it resets. */
-  private async adaptToHeaders(h: Headers, nextTokens: number): Promise<void> {
-    const holds: number[] = [];
-    if (h.get('x-ratelimit-remaining-requests') === '0') holds.push(parseResetDuration(h.get('x-ratelimit-reset-requests')) ?? 0);
-    const tok = h.get('x-ratelimit-remaining-tokens');
-    if (tok !== null && Number(tok) < nextTokens) holds.push(parseResetDuration(h.get('x-ratelimit-reset-tokens')) ?? 0);
-    const ms = Math.max(0, ...holds);
-    if (ms > 0) await this.limiter.holdUntil(Date.now() + ms);
   }
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { HOST, processAlive } from '../artifacts/host';
 import { LockedJsonFile } from './locked-json';
-import { block, BucketState, initialState, Limits, settle, tryTake } from './bucket';
+import { block, BucketState, initialState, Limits, parseResetDuration, settle, tryTake } from './bucket';
 
 export interface Lease {
   id: string;
@@ -49,6 +49,16 @@ export class SharedRateLimiter {
 
   async release(lease: Lease, actualTokens: number): Promise<void> {
     await this.update((s, now) => ({ state: settle(s, this.limits, now, lease.id, lease.tokens, actualTokens), value: undefined }));
+  }
+
+  /** The server's x-ratelimit-* headers say a window is (nearly) spent: hold every worker until it resets. */
+  async holdFromHeaders(h: Headers, nextTokens: number): Promise<void> {
+    const holds: number[] = [];
+    if (h.get('x-ratelimit-remaining-requests') === '0') holds.push(parseResetDuration(h.get('x-ratelimit-reset-requests')) ?? 0);
+    const tok = h.get('x-ratelimit-remaining-tokens');
+    if (tok !== null && Number(tok) < nextTokens) holds.push(parseResetDuration(h.get('x-ratelimit-reset-tokens')) ?? 0);
+    const ms = Math.max(0, ...holds);
+    if (ms > 0) await this.holdUntil(Date.now() + ms);
   }
 
   /** Hold every worker until `untilMs` (a 429's Retry-After, or headers saying the window is spent). */

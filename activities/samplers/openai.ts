@@ -172,6 +172,7 @@ class OpenAISamplerRun {
         this.stats.completionTokens += usage?.completion_tokens ?? 0;
         released = true;
         await this.limiter.release(lease, (usage?.prompt_tokens ?? 0) + (usage?.completion_tokens ?? 0) || est);
+        await this.limiter.holdFromHeaders(response.headers, est);
         return out;
       } catch (e) {
         if (!released) await this.limiter.release(lease, 0);

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AlignloopError, ERROR_KINDS, EXIT, InputError, JudgeBudgetExhausted, NON_RETRYABLE_ERROR_TYPES, UserError } from '../../config/errors';
-import { CLI, tmpDir } from '../helpers/paths';
+import { CLI, ROOT, tmpDir } from '../helpers/paths';
 
 describe('one error model', () => {
   test('the non-retryable list is exactly the kinds marked non-retryable', () => {
@@ -106,5 +106,14 @@ describe('Temporal environment configuration', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/profile "default" names no address/);
     expect(fs.existsSync(home)).toBe(false);
+  });
+});
+
+describe('sampling examples', () => {
+  test.each(['vllm', 'llama-cpp'])('examples/%s/campaign.yaml is valid (its server not running here is only a warning)', (name) => {
+    const r = spawnSync(process.execPath, [CLI, 'validate', path.join(ROOT, 'examples', name, 'campaign.yaml')], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/openai sampler/);
+    expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('warning: '))).toEqual([]);
   });
 });

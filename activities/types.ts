@@ -2,6 +2,7 @@
 import type { CampaignConfig } from '../config/schema';
 import type { FeedbackStats } from './feedback/build';
 import type { FileRef } from './artifacts/store';
+import type { SampleOutcome } from './samplers/sampler';
 
 export type { CampaignConfig, FeedbackStats, FileRef };
 
@@ -17,16 +18,8 @@ export interface PreparedPrompts {
   promptsIn: number;
 }
 
-export interface SampleShardResult {
-  ref: FileRef;
-  promptsIn: number;
-  promptsSampled: number;
-  skipped: Record<string, number>;
-  samplesFailed?: Record<string, number>;
-  samplesDropped?: Record<string, number>;
-  requests?: number;
-  cacheHits?: number;
-}
+/** A samples shard and the sampler's counts (prompts skipped, samples failed or dropped, by reason). */
+export type SampleShardResult = { ref: FileRef; promptsIn: number } & Omit<SampleOutcome, 'records'>;
 
 export interface ScoreShardResult {
   ref: FileRef;

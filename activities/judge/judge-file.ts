@@ -140,6 +140,7 @@ export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRun
     await Promise.all(workers);
   } finally {
     cache.close();
+    await limiter.flush().catch(() => undefined);
   }
 
   const short = outcomes.filter((oc) => oc.failure === 'budget_exhausted').length;

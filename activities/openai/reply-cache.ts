@@ -63,10 +63,16 @@ export class ReplyCache<E extends { key: string }> {
   }
 
   put(e: E): void {
+    this.putAll([e]);
+  }
+
+  /** Several replies of one request in one write and one fsync. */
+  putAll(es: E[]): void {
+    if (es.length === 0) return;
     if (this.fd === null) this.fd = fs.openSync(this.file, 'a');
-    fs.writeSync(this.fd, JSON.stringify(e) + '\n');
+    fs.writeSync(this.fd, es.map((e) => JSON.stringify(e) + '\n').join(''));
     fs.fsyncSync(this.fd);
-    this.entries.set(e.key, e);
+    for (const e of es) this.entries.set(e.key, e);
   }
 
   /**

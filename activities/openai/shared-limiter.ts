@@ -9,6 +9,9 @@ import { HOST, processAlive } from '../artifacts/host';
 import { LockedJsonFile } from './locked-json';
 import { block, BucketState, initialState, Limits, parseResetDuration, settle, tryTake } from './bucket';
 
+/** How long a release may wait to be written with another update. */
+const RELEASE_DELAY_MS = 20;
+
 export interface Lease {
   id: string;
   tokens: number;
@@ -25,9 +28,26 @@ export class SharedRateLimiter {
     this.state = new LockedJsonFile(path.join(dir, 'limiter.json'), () => initialState(limits, Date.now()));
   }
 
-  /** Leases of killed processes on this host end at once (their pid is gone), not after a timeout. */
-  private update<T>(fn: (s: BucketState, now: number) => { state: BucketState; value: T }): Promise<T> {
-    return this.state.update((s, now) => fn({ ...s, inFlight: s.inFlight.filter((f) => !(f.host === HOST && f.pid && !processAlive(f.pid))) }, now));
+  /** Releases not yet written: applied with the next update (a lock round-trip saved per request). */
+  private pending: { lease: Lease; actualTokens: number }[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Every update first applies the pending releases, then drops leases of killed processes on this
+   * host (their pid is gone) at once rather than after a timeout.
+   */
+  private async update<T>(fn: (s: BucketState, now: number) => { state: BucketState; value: T }): Promise<T> {
+    const releases = this.pending.splice(0);
+    try {
+      return await this.state.update((s0, now) => {
+        let s = s0;
+        for (const r of releases) s = settle(s, this.limits, now, r.lease.id, r.lease.tokens, r.actualTokens);
+        return fn({ ...s, inFlight: s.inFlight.filter((f) => !(f.host === HOST && f.pid && !processAlive(f.pid))) }, now);
+      });
+    } catch (e) {
+      this.pending.unshift(...releases);
+      throw e;
+    }
   }
 
   /** Waits until a request of about `tokens` tokens may go out under every limit. */
@@ -47,8 +67,23 @@ export class SharedRateLimiter {
     }
   }
 
+  /**
+   * Frees the lease and corrects the token estimate. Written with this process's next update, or
+   * within RELEASE_DELAY_MS: until then the slot counts as taken, which errs on the safe side.
+   */
   async release(lease: Lease, actualTokens: number): Promise<void> {
-    await this.update((s, now) => ({ state: settle(s, this.limits, now, lease.id, lease.tokens, actualTokens), value: undefined }));
+    this.pending.push({ lease, actualTokens });
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
+      void this.flush().catch(() => undefined);
+    }, RELEASE_DELAY_MS);
+  }
+
+  /** Writes the pending releases now (at the end of a run). */
+  async flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.pending.length) await this.update((s) => ({ state: s, value: undefined }));
   }
 
   /** The server's x-ratelimit-* headers say a window is (nearly) spent: hold every worker until it resets. */

@@ -79,7 +79,7 @@ interface Request {
 
 class OpenAISamplerRun {
   private readonly client: OpenAI;
-  private readonly limiter: SharedRateLimiter;
+  readonly limiter: SharedRateLimiter;
   readonly cache: ReplyCache<CachedSample>;
   private readonly render: ((p: Turn[]) => string) | null;
   /** null: not known yet whether the server honours `n`. */
@@ -152,6 +152,7 @@ class OpenAISamplerRun {
         } else if (n > 1) this.nWorks = true;
         const usage = (data as { usage?: { prompt_tokens?: number; completion_tokens?: number } }).usage;
         const out = new Map<number, CachedSample | string>();
+        const received: CachedSample[] = [];
         choices.slice(0, n).forEach((ch, i) => {
           const text = (ch.message ? ch.message.content : ch.text) ?? '';
           const s = r.samples[i];
@@ -165,9 +166,10 @@ class OpenAISamplerRun {
             model: (data as { model?: string }).model ?? this.model,
             at: new Date().toISOString(),
           };
-          this.cache.put(entry); // before anything else can block: a kill from here on loses nothing
+          received.push(entry);
           out.set(s, entry);
         });
+        this.cache.putAll(received); // before anything else can block: a kill from here on loses nothing
         this.stats.promptTokens += usage?.prompt_tokens ?? 0;
         this.stats.completionTokens += usage?.completion_tokens ?? 0;
         released = true;
@@ -261,6 +263,7 @@ export const openaiSampler: Sampler = {
       });
     } finally {
       run.cache.close();
+      await run.limiter.flush().catch(() => undefined);
     }
     const records: SampleRecord[] = [];
     const skipped: Record<string, number> = {};

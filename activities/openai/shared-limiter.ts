@@ -50,20 +50,51 @@ export class SharedRateLimiter {
     }
   }
 
+  /** Requests of this process waiting for a slot, granted in order; one lock round-trip serves all that fit. */
+  private queue: { id: string; tokens: number; resolve: (l: Lease) => void; reject: (e: unknown) => void }[] = [];
+  private draining = false;
+
   /** Waits until a request of about `tokens` tokens may go out under every limit. */
-  async acquire(tokens: number): Promise<Lease> {
-    const id = randomBytes(6).toString('hex');
-    for (;;) {
-      const r = await this.update((s, now) => {
-        const t = tryTake(s, this.limits, now, tokens, { id, until: now + this.leaseMs, host: HOST, pid: process.pid });
-        return { state: t.state, value: t };
-      });
-      if (r.ok) {
-        // Our slot is reserved: wait for it without touching the shared state again.
-        if (r.delayMs > 0) await new Promise((res) => setTimeout(res, r.delayMs));
-        return { id, tokens };
+  acquire(tokens: number): Promise<Lease> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: randomBytes(6).toString('hex'), tokens, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.slice();
+        let waitMs = 0;
+        const granted = await this.update((s0, now) => {
+          let s = s0;
+          const ok: { id: string; tokens: number; delayMs: number }[] = [];
+          for (const q of batch) {
+            const t = tryTake(s, this.limits, now, q.tokens, { id: q.id, until: now + this.leaseMs, host: HOST, pid: process.pid });
+            s = t.state;
+            if (!t.ok) {
+              waitMs = t.waitMs;
+              break;
+            }
+            ok.push({ id: q.id, tokens: q.tokens, delayMs: t.delayMs });
+          }
+          return { state: s, value: ok };
+        });
+        for (const g of granted) {
+          const i = this.queue.findIndex((q) => q.id === g.id);
+          const [q] = this.queue.splice(i, 1);
+          // The slot is reserved: wait for it without touching the shared state again.
+          if (g.delayMs > 0) setTimeout(() => q.resolve({ id: g.id, tokens: g.tokens }), g.delayMs);
+          else q.resolve({ id: g.id, tokens: g.tokens });
+        }
+        if (this.queue.length > 0 && granted.length < batch.length) await new Promise((res) => setTimeout(res, Math.min(Math.max(waitMs, 1), 1000)));
       }
-      await new Promise((res) => setTimeout(res, Math.min(r.waitMs, 1000)));
+    } catch (e) {
+      for (const q of this.queue.splice(0)) q.reject(e);
+    } finally {
+      this.draining = false;
     }
   }
 

@@ -4,7 +4,7 @@ import { QUEUES } from '../config/queues';
 import { activityProxies } from './activity-proxies';
 import { describeFailure, failureReason, StageFailure } from './failures';
 import { iterationWorkflow } from './iteration';
-import { CampaignState, CampaignStatus, campaignStatusQuery, pauseSignal, resumeSignal, stopSignal } from './messages';
+import { CampaignState, CampaignStatus, campaignStatusQuery, HandledRequest, pauseSignal, resumeSignal, stopSignal } from './messages';
 
 /** Carried across continue-as-new: references and a small summary per iteration, never data. */
 export interface CampaignCarry {
@@ -65,7 +65,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     s.pauseReason = failureReason(f, campaignId);
   };
   let current: number | null = null;
-  let lastRequest: string | null = null;
+  let lastRequest: HandledRequest | null = null;
   const state = (): CampaignState => {
     if (s.nextIteration >= config.iterations) return 'completed';
     if (s.stopRequested) return current === null ? 'stopped' : 'stopping';
@@ -94,13 +94,16 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     const { summaries: _omitted, ...small } = status();
     upsertMemo({ status: small });
   };
+  // What the signal did, as it was handled (later changes, such as a fast new failure, do not rewrite it).
+  const handled = (requestId: string | undefined) => {
+    lastRequest = requestId ? { id: requestId, state: state(), pauseReason: s.pauseReason } : null;
+    publish();
+  };
   setHandler(pauseSignal, (args) => {
     s.paused = true;
-    lastRequest = args?.requestId ?? null;
-    publish();
+    handled(args?.requestId);
   });
   setHandler(resumeSignal, (args) => {
-    lastRequest = args?.requestId ?? null;
     if (args?.budgetUsd !== undefined) {
       s.budgetUsd = args.budgetUsd;
       s.budgetBlocked = false;
@@ -112,12 +115,11 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
       s.failure = null; // the failed iteration is retried; what it finished is kept
       checkBudget(); // resuming without enough budget stays paused, with the reason
     }
-    publish();
+    handled(args?.requestId);
   });
   setHandler(stopSignal, (args) => {
     s.stopRequested = true;
-    lastRequest = args?.requestId ?? null;
-    publish();
+    handled(args?.requestId);
   });
   setHandler(campaignStatusQuery, status);
 

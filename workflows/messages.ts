@@ -34,8 +34,14 @@ export interface CampaignStatus {
   pauseReason: string | null;
   /** The failure a failed-paused campaign waits on. */
   failure: StageFailure | null;
-  /** The requestId of the last signal handled. */
-  lastRequest: string | null;
+  /** The last signal handled that carried a request id, and the state it left the campaign in. */
+  lastRequest: HandledRequest | null;
+}
+
+export interface HandledRequest {
+  id: string;
+  state: CampaignState;
+  pauseReason: string | null;
 }
 
 /** Lets the CLI see that the workflow handled its signal: the id comes back in the memo (`status.lastRequest`). */

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { EXIT, UserError } from '../../config/errors';
-import { CampaignStatus, pauseSignal, resumeSignal, stopSignal } from '../../workflows/messages';
+import { CampaignStatus, HandledRequest, pauseSignal, resumeSignal, stopSignal } from '../../workflows/messages';
 import { exitWith, out, positiveNumber, temporalClient } from '../context';
 
 type Kind = 'pause' | 'resume' | 'stop';
@@ -13,17 +13,18 @@ async function handled(client: Client, id: string, requestId: string, waitMs: nu
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     const memo = (await client.workflow.getHandle(id).describe()).memo?.status as Omit<CampaignStatus, 'summaries'> | undefined;
-    if (memo?.lastRequest === requestId) return memo;
+    if (memo?.lastRequest?.id === requestId) return memo;
     await new Promise((r) => setTimeout(r, 250));
   }
   return null;
 }
 
-function outcome(kind: Kind, id: string, s: Omit<CampaignStatus, 'summaries'>): { line: string; code: number } {
-  if (kind === 'stop') return { line: `stopping ${id}: the current iteration finishes, then the campaign ends (${s.state})`, code: EXIT.ok };
-  if (kind === 'pause') return { line: `paused ${id}${s.state === 'pausing' ? ': the iteration in flight finishes first' : ''}`, code: EXIT.ok };
-  if (s.state === 'paused' || s.state === 'failed-paused') return { line: `${id} is still paused: ${s.pauseReason}`, code: EXIT.failure };
-  return { line: `resumed ${id}${s.currentIteration !== null ? ` (iteration ${s.currentIteration})` : ''}`, code: EXIT.ok };
+/** What the signal did, from the state the workflow recorded when it handled it. */
+function outcome(kind: Kind, id: string, r: HandledRequest): { line: string; code: number } {
+  if (kind === 'stop') return { line: `stopping ${id}: the current iteration finishes, then the campaign ends (${r.state})`, code: EXIT.ok };
+  if (kind === 'pause') return { line: `paused ${id}${r.state === 'pausing' ? ': the iteration in flight finishes first' : ''}`, code: EXIT.ok };
+  if (r.state === 'paused' || r.state === 'failed-paused') return { line: `${id} is still paused: ${r.pauseReason}`, code: EXIT.failure };
+  return { line: `resumed ${id}`, code: EXIT.ok };
 }
 
 async function signal(kind: Kind, id: string, opts: { budget?: number; wait: number }): Promise<number> {
@@ -45,7 +46,7 @@ async function signal(kind: Kind, id: string, opts: { budget?: number; wait: num
     out(`${kind} sent to ${id}; no worker has handled it yet (is \`alignloop worker\` running?); it takes effect when one does`);
     return EXIT.ok;
   }
-  const o = outcome(kind, id, s);
+  const o = outcome(kind, id, s.lastRequest!);
   out(o.line);
   return o.code;
 }

@@ -57,14 +57,6 @@ export type ErrorName = keyof typeof ERROR_KINDS;
 /** What the workflows hand Temporal as `nonRetryableErrorTypes`. */
 export const NON_RETRYABLE_ERROR_TYPES: string[] = (Object.keys(ERROR_KINDS) as ErrorName[]).filter((k) => !ERROR_KINDS[k].retryable);
 
-export function isRetryableType(type: string | undefined | null): boolean {
-  return !(type && type in ERROR_KINDS && !ERROR_KINDS[type as ErrorName].retryable);
-}
-
-export function exitCodeOfType(type: string | undefined | null): number {
-  return type && type in ERROR_KINDS ? ERROR_KINDS[type as ErrorName].exitCode : EXIT.failure;
-}
-
 export class AlignloopError extends Error {
   override readonly name: ErrorName;
   readonly exitCode: number;

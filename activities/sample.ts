@@ -1,14 +1,23 @@
 /** Activities of the `alignloop-sample` queue: one prompt shard in, one samples shard out. */
-import { heartbeat } from '@temporalio/activity';
+import { Context, heartbeat } from '@temporalio/activity';
+import { QUEUES } from '../config/queues';
 import { readJsonl } from './artifacts/json-lines';
 import { writeFileAtomic } from './artifacts/atomic-file';
+import { HOST } from './artifacts/host';
 import { FileRef, shardFile, verifyRef } from './artifacts/store';
-import { once, refOf } from './durable';
+import { guarded, once, refOf } from './durable';
 import type { PromptRecord } from './prompts';
 import { samplerFor } from './samplers';
+import { managedServers, reapManagedOrphans } from './samplers/managed';
 import type { IterationScope, SampleShardResult } from './types';
 
 export type SampleShardInput = IterationScope & { shard: number; prompts: FileRef; policy: FileRef };
+
+/**
+ * This worker process's own task queue: the iteration sends `stopManagedSampler` here, to the
+ * process that runs the server (Temporal's worker-specific task queue pattern).
+ */
+export const SAMPLE_PROCESS_QUEUE = `${QUEUES.sample}@${HOST}-${process.pid}`;
 
 export function createSampleActivities() {
   return {
@@ -24,15 +33,33 @@ export function createSampleActivities() {
           iteration,
           shard,
           prompts,
+          promptsRef: input.prompts,
           policy: input.policy,
+          signal: Context.current().cancellationSignal,
           progress: (p) => heartbeat(p),
         });
         const { records, ...counts } = out;
         const lines = records.map((r) => JSON.stringify(r) + '\n');
-        return { ref: refOf(writeFileAtomic(file, lines), lines.length), extra: { promptsIn: prompts.length, ...counts } };
+        const extra = { promptsIn: prompts.length, ...counts, ...(c.sampler.kind === 'managed' ? { serverQueue: SAMPLE_PROCESS_QUEUE } : {}) };
+        return { ref: refOf(writeFileAtomic(file, lines), lines.length), extra };
       });
+    },
+
+    /** Servers of this host left behind by a worker that died (any sample worker of the host may run it). */
+    async reapSamplerOrphans(input: IterationScope): Promise<number> {
+      return guarded(() => reapManagedOrphans(input.config.artifacts.root, input.campaignId));
+    },
+  };
+}
+
+/** What only the process that started a managed server can do: registered on SAMPLE_PROCESS_QUEUE. */
+export function createSampleProcessActivities() {
+  return {
+    async stopManagedSampler(input: { campaignId: string }): Promise<boolean> {
+      return managedServers.stop(input.campaignId);
     },
   };
 }
 
 export type SampleActivities = ReturnType<typeof createSampleActivities>;
+export type SampleProcessActivities = ReturnType<typeof createSampleProcessActivities>;

@@ -42,6 +42,7 @@ function job(dir: string, s: FakePolicyServer, ps: PromptRecord[], limits: strin
     iteration: 0,
     shard: 0,
     prompts: ps,
+    promptsRef: { path: path.join(dir, 'p.jsonl'), sha256: '', count: ps.length, bytes: 0 },
     policy: { path: policy, sha256: sha256File(policy), count: 1, bytes: 18 },
     progress: () => undefined,
   };

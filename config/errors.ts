@@ -44,6 +44,8 @@ export const ERROR_KINDS = {
   SamplerConfigError: { retryable: false, exitCode: EXIT.usage },
   /** Too many samples failed, or the account is out of quota: something systemic is wrong with the sampler. */
   SamplerSystemicError: { retryable: false, exitCode: EXIT.failure },
+  /** A process alignloop supervises (a managed inference server, a sampler command, a trainer) exited with an error or never became ready: the message carries its log tail. */
+  ProcessFailed: { retryable: false, exitCode: EXIT.failure },
   /** Recorded counts do not add up: a bug or tampering, never retried blindly. */
   InvariantViolation: { retryable: false, exitCode: EXIT.failure },
   /** The embedded Temporal server could not be found or started. */
@@ -154,6 +156,12 @@ export class SamplerConfigError extends AlignloopError {
 export class SamplerSystemicError extends AlignloopError {
   constructor(message: string) {
     super('SamplerSystemicError', message);
+  }
+}
+
+export class ProcessFailed extends AlignloopError {
+  constructor(message: string) {
+    super('ProcessFailed', message);
   }
 }
 

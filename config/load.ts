@@ -8,6 +8,8 @@ import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CampaignConfig, CampaignSchema } from './schema';
 import { loadTemplate } from '../activities/judge/template';
+import { placeholdersOf } from '../activities/process/argv-template';
+import { COMMAND_PLACEHOLDERS, MANAGED_PLACEHOLDERS } from '../activities/samplers/command-config';
 import { ConfigError } from './errors';
 
 interface Problem {
@@ -39,10 +41,49 @@ export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<str
         'the built-in trainer trains the built-in miniature policy, not the model an openai sampler serves; use trainer.kind: none (alignloop labels and writes feedback files each iteration)',
     });
   }
+  if ((c.sampler.kind === 'managed' || c.sampler.kind === 'command') && c.trainer.kind === 'builtin') {
+    out.push({
+      path: ['trainer', 'kind'],
+      message: `the built-in trainer trains the built-in miniature policy, not the model a ${c.sampler.kind} sampler runs; use trainer.kind: none`,
+    });
+  }
+  if ((c.sampler.kind === 'managed' || c.sampler.kind === 'command') && !c.policy) {
+    out.push({
+      path: ['policy'],
+      message: `a ${c.sampler.kind} sampler runs the policy checkpoint as {{policy.path}}: add policy: { path: <model folder> } (the initial policy)`,
+    });
+  }
+  if (c.sampler.kind === 'builtin' && c.policy) {
+    out.push({
+      path: ['policy'],
+      message: 'the built-in sampler starts from its own miniature policy: remove policy (it is for the managed and command samplers)',
+    });
+  }
+  if (c.sampler.kind === 'managed' || c.sampler.kind === 'command') {
+    const allowed = [...(c.sampler.kind === 'managed' ? MANAGED_PLACEHOLDERS : COMMAND_PLACEHOLDERS), ...Object.keys(c.sampler.vars)];
+    const texts = c.sampler.kind === 'managed' ? [...c.sampler.command, c.sampler.baseURL, c.sampler.model] : c.sampler.command;
+    const unknown = placeholdersOf(texts).filter((v) => !allowed.includes(v));
+    if (unknown.length > 0) {
+      out.push({
+        path: ['sampler', 'command'],
+        message: `unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `{{${u}}}`).join(', ')}; use ${allowed.map((a) => `{{${a}}}`).join(', ')} (add your own under sampler.vars)`,
+      });
+    }
+    if (c.sampler.kind === 'managed' && !placeholdersOf([...c.sampler.command, c.sampler.baseURL]).includes('port') && c.sampler.port === 0) {
+      out.push({
+        path: ['sampler', 'command'],
+        message:
+          'the server must listen where alignloop looks: pass {{port}} in the command (e.g. "--port", "{{port}}") or set sampler.port and sampler.baseURL',
+      });
+    }
+    if (c.sampler.kind === 'command' && !placeholdersOf(c.sampler.command).includes('out')) {
+      out.push({ path: ['sampler', 'command'], message: 'the command must write its samples to {{out}}: pass it as the output file argument' });
+    }
+  }
   if (c.sampler.kind === 'builtin' && c.trainer.kind !== 'builtin') {
     out.push({ path: ['trainer', 'kind'], message: 'the built-in sampler samples the built-in policy, which only trainer.kind: builtin trains' });
   }
-  if (c.sampler.kind === 'openai' && c.sampler.endpoint === 'completions' && !c.sampler.tokenizer) {
+  if ((c.sampler.kind === 'openai' || c.sampler.kind === 'managed') && c.sampler.endpoint === 'completions' && !c.sampler.tokenizer) {
     out.push({
       path: ['sampler', 'tokenizer'],
       message: 'endpoint: completions renders the chat template here: set sampler.tokenizer to a folder with tokenizer_config.json',
@@ -137,6 +178,13 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
   if (config.labeler.kind === 'reward-model') config.labeler.model = path.resolve(base, config.labeler.model);
   else if (config.labeler.template) config.labeler.template = path.resolve(base, config.labeler.template);
   config.artifacts.root = path.resolve(cwd, config.artifacts.root);
+  if (config.policy) {
+    config.policy.path = path.resolve(base, config.policy.path);
+    if (!fs.existsSync(config.policy.path))
+      problems.push({ path: ['policy', 'path'], message: `not found: ${config.policy.path}; point it at the initial model folder` });
+  }
+  if ((config.sampler.kind === 'openai' || config.sampler.kind === 'managed') && config.sampler.tokenizer)
+    config.sampler.tokenizer = path.resolve(base, config.sampler.tokenizer);
   if (!fs.existsSync(config.prompts.path)) problems.push({ path: ['prompts', 'path'], message: `file not found: ${config.prompts.path}` });
   else {
     const n = countPrompts(config.prompts.path);

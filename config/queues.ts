@@ -17,6 +17,7 @@ const ACTIVITY_QUEUES: Record<string, Role> = {
   buildIterationFeedback: 'control',
   writeIterationManifest: 'control',
   sampleShard: 'sample',
+  reapSamplerOrphans: 'sample',
   scoreShard: 'score',
   judgeShard: 'judge',
   submitJudgeBatch: 'judge',

@@ -1,6 +1,8 @@
 /** The campaign file's schema (zod is the source of truth for shapes and defaults). */
 import { z } from 'zod';
 import { JudgeConfigSchema } from '../activities/judge/config';
+import { CommandSamplerSchema } from '../activities/samplers/command-config';
+import { ManagedSamplerSchema } from '../activities/samplers/managed-config';
 import { OpenAISamplerSchema } from '../activities/samplers/openai-config';
 
 const posInt = z.number().int().positive();
@@ -20,7 +22,7 @@ export const BuiltinSamplerSchema = z.strictObject({
   seed: z.number().int().default(0),
 });
 
-export const SamplerSchema = z.discriminatedUnion('kind', [BuiltinSamplerSchema, OpenAISamplerSchema]);
+export const SamplerSchema = z.discriminatedUnion('kind', [BuiltinSamplerSchema, OpenAISamplerSchema, ManagedSamplerSchema, CommandSamplerSchema]);
 
 export const RewardModelLabelerSchema = z.strictObject({
   kind: z.literal('reward-model'),
@@ -72,6 +74,8 @@ export const CampaignSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"'),
   iterations: posInt,
   prompts: PromptsSchema,
+  /** The initial policy as a model folder (or file): what {{policy.path}} is for the managed and command samplers. */
+  policy: z.strictObject({ path: z.string().min(1), name: z.string().min(1).default('initial') }).optional(),
   sampler: SamplerSchema,
   labeler: LabelerSchema,
   feedback: FeedbackSchema,

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createControlActivities } from '../activities/control';
 import { createJudgeActivities, createScoreActivities } from '../activities/label';
-import { createSampleActivities } from '../activities/sample';
+import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_QUEUE } from '../activities/sample';
+import { managedServers } from '../activities/samplers/managed';
 import { createTrainActivities } from '../activities/train';
 import { closeCachedSessions } from '../activities/score/ort-session';
 import { QUEUES, Role } from '../config/queues';
@@ -48,6 +49,18 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         ...ROLE_SETTINGS[role],
       }),
     );
+    if (role === 'sample') {
+      // Only this process can stop the inference server it started (sampler.kind: managed).
+      workers.push(
+        await Worker.create({
+          connection,
+          namespace,
+          taskQueue: SAMPLE_PROCESS_QUEUE,
+          activities: createSampleProcessActivities(),
+          maxConcurrentActivityTaskExecutions: 2,
+        }),
+      );
+    }
   }
   return workers;
 }
@@ -61,6 +74,6 @@ export async function runWorkers(workers: Worker[], stop?: Promise<unknown>): Pr
   try {
     await running;
   } finally {
-    await closeCachedSessions();
+    await Promise.all([closeCachedSessions(), managedServers.stopAll()]);
   }
 }

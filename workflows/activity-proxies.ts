@@ -1,7 +1,7 @@
 import { proxyActivities, RetryPolicy } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control';
 import type { JudgeActivities, ScoreActivities } from '../activities/label';
-import type { SampleActivities } from '../activities/sample';
+import type { SampleActivities, SampleProcessActivities } from '../activities/sample';
 import type { TrainActivities } from '../activities/train';
 import { NON_RETRYABLE_ERROR_TYPES } from '../config/errors';
 import { QUEUES } from '../config/queues';
@@ -32,7 +32,7 @@ export function activityProxies(d: Durability) {
   // timeout rather than after its start-to-close timeout.
   return {
     control: proxyActivities<ControlActivities>({ taskQueue: QUEUES.control, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
-    sample: proxyActivities<SampleActivities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
+    sample: proxyActivities<SampleActivities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
     score: proxyActivities<ScoreActivities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
     judge: proxyActivities<JudgeActivities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
     train: proxyActivities<TrainActivities>({ taskQueue: QUEUES.train, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
@@ -55,5 +55,18 @@ export function batchPoller(pollSeconds: number, d: Durability) {
       maximumInterval: pollSeconds * 1000,
       nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
     },
+  });
+}
+
+/**
+ * The worker process that runs a managed inference server, by its own queue. One attempt, a short
+ * schedule-to-start: a process that is gone left its server to be reaped by `reapSamplerOrphans`.
+ */
+export function sampleProcess(taskQueue: string) {
+  return proxyActivities<SampleProcessActivities>({
+    taskQueue,
+    scheduleToStartTimeout: '30s',
+    startToCloseTimeout: '5m',
+    retry: { maximumAttempts: 1 },
   });
 }

@@ -1,7 +1,7 @@
 import { ActivityFailure, ApplicationFailure, setHandler, upsertMemo } from '@temporalio/workflow';
-import type { FileRef, IterationScope, IterationSummary, ScoreShardResult } from '../activities/types';
+import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
-import { activityProxies } from './activity-proxies';
+import { activityProxies, sampleProcess } from './activity-proxies';
 import { describeFailure, StageFailure, tagShard } from './failures';
 import { labelShard } from './label-stage';
 import { iterationStatusQuery, IterationStatus, Stage } from './messages';
@@ -77,6 +77,7 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
   const samples = await stage('sample', prompts.shards.length, () =>
     Promise.all(prompts.shards.map((p, shard) => counted(shard, acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
   );
+  if (config.sampler.kind === 'managed') await stopManagedServers(acts, scope, samples);
   const budgetUsd = input.budgetUsd ?? null;
   // Any other failure fails the iteration at once; a spent budget lets the other shards finish what
   // they can (they stop at the same shared budget), then hands the campaign a pause, not a failure.
@@ -129,4 +130,17 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
   status.stage = 'done';
   publish(status);
   return { summary, checkpoint: train.checkpoint };
+}
+
+/** Sampling is over: the GPU goes back to scoring and training. Best effort: an idle server also stops itself. */
+async function stopManagedServers(acts: ReturnType<typeof activityProxies>, scope: IterationScope, samples: SampleShardResult[]): Promise<void> {
+  const queues = [...new Set(samples.map((s) => s.serverQueue).filter((q): q is string => typeof q === 'string'))];
+  await Promise.all(
+    queues.map((q) =>
+      sampleProcess(q)
+        .stopManagedSampler({ campaignId: scope.campaignId })
+        .catch(() => false),
+    ),
+  );
+  await acts.sample.reapSamplerOrphans(scope).catch(() => 0);
 }

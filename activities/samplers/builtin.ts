@@ -19,7 +19,7 @@ export const builtinSampler: Sampler = {
         return;
       }
       const pool = p.candidates.map((t) => features(t, policy.dims));
-      const logp = logProbs(policy.theta, pool, c.sampler.temperature);
+      const logp = logProbs(policy.theta, pool, 'temperature' in c.sampler ? c.sampler.temperature : 1);
       const rng = seededRng(`${c.sampler.seed}:${iteration}:${p.prompt_id}`);
       sampleIndices(logp, c.sampler.samplesPerPrompt, rng).forEach((ci, s) => {
         records.push({ prompt_id: p.prompt_id, sample_id: s, prompt: p.prompt, output: p.candidates![ci], iteration, generator, candidate_index: ci });

@@ -18,6 +18,8 @@ import { sharedLimiter } from '../openai/limits';
 import { ReplyCache } from '../openai/reply-cache';
 import type { SharedRateLimiter } from '../openai/shared-limiter';
 import type { PromptRecord } from '../prompts';
+import { TemplateError, renderTemplate, TemplateVars } from '../process/argv-template';
+import { resolvePolicy } from '../policy/checkpoint-ref';
 import type { OpenAISamplerConfig } from './openai-config';
 import type { SampleJob, SampleOutcome, SampleRecord, Sampler } from './sampler';
 
@@ -36,16 +38,13 @@ const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** {{policy.name}}, {{policy.sha}}, {{iteration}} in the model name. */
-export function renderModelName(template: string, vars: Record<string, string>): string {
-  return template.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (m, k: string) => {
-    if (!(k in vars))
-      throw new SamplerConfigError(
-        `sampler.model: unknown placeholder ${m}; use ${Object.keys(vars)
-          .map((v) => `{{${v}}}`)
-          .join(', ')}`,
-      );
-    return vars[k];
-  });
+export function renderModelName(template: string, vars: TemplateVars): string {
+  try {
+    return renderTemplate(template, vars, 'sampler.model');
+  } catch (e) {
+    if (e instanceof TemplateError) throw new SamplerConfigError(e.message);
+    throw e;
+  }
 }
 
 /** The seed of sample s of a prompt: fixed by (campaign seed, iteration, prompt, s), so a retry asks for the same sample. */
@@ -89,6 +88,8 @@ class OpenAISamplerRun {
   constructor(
     private readonly c: OpenAISamplerConfig,
     private readonly model: string,
+    /** What names the server in cache keys: its base URL, or for a managed server (new port each start) the policy it serves. */
+    private readonly identity: string,
     dirs: { cacheDir: string; limiterDir: string },
   ) {
     const apiKey = process.env[c.apiKeyEnv];
@@ -105,7 +106,7 @@ class OpenAISamplerRun {
     const c = this.c;
     const params = [c.endpoint, c.temperature, c.topP, c.maxTokens, c.stop ?? null, sampleSeed(c.seed, iteration, p.prompt_id, s)];
     return createHash('sha256')
-      .update(JSON.stringify([c.baseURL, this.model, p.prompt, params]))
+      .update(JSON.stringify([this.identity, this.model, p.prompt, params]))
       .digest('hex');
   }
 
@@ -215,15 +216,16 @@ async function pool<T>(items: T[], size: number, fn: (t: T) => Promise<void>): P
   );
 }
 
-export function policyVars(job: SampleJob): Record<string, string> {
-  let name = job.iteration === 0 ? 'initial' : `iter-${job.iteration - 1}`;
-  try {
-    const p = JSON.parse(fs.readFileSync(job.policy.path, 'utf8')) as { name?: unknown };
-    if (typeof p.name === 'string') name = p.name;
-  } catch {
-    /* a checkpoint folder, or not JSON: the default name */
-  }
-  return { 'policy.name': name, 'policy.sha': job.policy.sha256.slice(0, 12), iteration: String(job.iteration) };
+/** The placeholders a sampler setting may use for the policy of this iteration. */
+export function policyVars(job: SampleJob): TemplateVars {
+  const pol = resolvePolicy(job.policy, 'policy checkpoint', job.iteration === 0 ? 'initial' : `iter-${job.iteration - 1}`);
+  return { 'policy.name': pol.name, 'policy.sha': pol.sha256.slice(0, 12), 'policy.path': pol.path, iteration: String(job.iteration) };
+}
+
+export interface ServerTarget {
+  baseURL: string;
+  model: string;
+  identity: string;
 }
 
 export const openaiSampler: Sampler = {
@@ -231,92 +233,101 @@ export const openaiSampler: Sampler = {
     const c = job.config.sampler;
     if (c.kind !== 'openai') throw new SamplerConfigError('the openai sampler needs sampler.kind: openai');
     const model = renderModelName(c.model, policyVars(job));
-    const dir = campaignDir(job.config.artifacts.root, job.campaignId);
-    const run = new OpenAISamplerRun(c, model, { cacheDir: path.join(dir, 'sample-cache'), limiterDir: path.join(dir, 'sample-limiter') });
-    const k = c.samplesPerPrompt;
-    const results = new Map<string, (CachedSample | string | undefined)[]>();
-    let done = 0;
-    try {
-      await pool(job.prompts, c.limits.maxInFlight, async (p) => {
-        const keys = Array.from({ length: k }, (_, s) => run.key(p, s, job.iteration));
-        const got: (CachedSample | string | undefined)[] = keys.map((key) => {
-          const hit = run.cache.get(key);
-          if (hit) run.stats.cacheHits++;
-          return hit;
-        });
-        for (let round = 0; round < 3 && got.some((g) => g === undefined); round++) {
-          const missing = got.flatMap((g, s) => (g === undefined ? [s] : []));
-          const asks: Request[] = run.useN
-            ? [{ prompt: p, samples: missing, seed: sampleSeed(c.seed, job.iteration, p.prompt_id, missing[0]) }]
-            : missing.map((s) => ({ prompt: p, samples: [s], seed: sampleSeed(c.seed, job.iteration, p.prompt_id, s) }));
-          for (const a of asks) {
-            const out = await run.request(
-              a,
-              a.samples.map((s) => keys[s]),
-            );
-            for (const [s, v] of out) got[s] = v;
-          }
-        }
-        results.set(p.prompt_id, got);
-        done++;
-        if (done % 16 === 0) job.progress({ promptsDone: done, prompts: job.prompts.length });
-      });
-    } finally {
-      run.cache.close();
-      await run.limiter.flush().catch(() => undefined);
-    }
-    const records: SampleRecord[] = [];
-    const skipped: Record<string, number> = {};
-    const failed: Record<string, number> = {};
-    const dropped: Record<string, number> = {};
-    let promptsSampled = 0;
-    let failedSamples = 0;
-    for (const p of job.prompts) {
-      const got = results.get(p.prompt_id) ?? [];
-      let kept = 0;
-      const reasons: string[] = [];
-      got.forEach((g, s) => {
-        if (g === undefined || typeof g === 'string') {
-          const why = g ?? 'not_answered';
-          failed[why] = (failed[why] ?? 0) + 1;
-          failedSamples++;
-          reasons.push(why);
-          return;
-        }
-        const truncated = g.finishReason === 'length';
-        if (truncated && c.dropTruncated) return void (dropped.truncated = (dropped.truncated ?? 0) + 1);
-        records.push({
-          prompt_id: p.prompt_id,
-          sample_id: s,
-          prompt: p.prompt,
-          output: g.output,
-          iteration: job.iteration,
-          generator: `openai:${g.model}`,
-          model: g.model,
-          base_url: c.baseURL,
-          finish_reason: g.finishReason,
-          truncated,
-          prompt_tokens: g.promptTokens,
-          completion_tokens: g.completionTokens,
-        });
-        kept++;
-      });
-      if (kept > 0) promptsSampled++;
-      else {
-        const why = reasons[0] ?? 'all_samples_truncated';
-        skipped[why] = (skipped[why] ?? 0) + 1;
-      }
-    }
-    const total = job.prompts.length * k;
-    if (total > 0 && failedSamples / total > c.maxFailedShare) {
-      throw new SamplerSystemicError(
-        `${failedSamples} of ${total} samples failed (${Object.entries(failed)
-          .map(([r, n]) => `${r}=${n}`)
-          .join(
-            ', ',
-          )}) at ${c.baseURL}: more than sampler.maxFailedShare ${c.maxFailedShare}; check the server, then resume (samples already received are kept)`,
-      );
-    }
-    return { records, promptsSampled, skipped, samplesFailed: failed, samplesDropped: dropped, requests: run.stats.requests, cacheHits: run.stats.cacheHits };
+    return sampleFromServer(job, c, { baseURL: c.baseURL, model, identity: c.baseURL });
   },
 };
+
+/** Samples a shard's prompts from an OpenAI-compatible server (the openai and managed kinds). */
+export async function sampleFromServer(job: SampleJob, c: Omit<OpenAISamplerConfig, 'kind'>, target: ServerTarget): Promise<SampleOutcome> {
+  const model = target.model;
+  const dir = campaignDir(job.config.artifacts.root, job.campaignId);
+  const run = new OpenAISamplerRun({ ...c, kind: 'openai', baseURL: target.baseURL }, model, target.identity, {
+    cacheDir: path.join(dir, 'sample-cache'),
+    limiterDir: path.join(dir, 'sample-limiter'),
+  });
+  const k = c.samplesPerPrompt;
+  const results = new Map<string, (CachedSample | string | undefined)[]>();
+  let done = 0;
+  try {
+    await pool(job.prompts, c.limits.maxInFlight, async (p) => {
+      const keys = Array.from({ length: k }, (_, s) => run.key(p, s, job.iteration));
+      const got: (CachedSample | string | undefined)[] = keys.map((key) => {
+        const hit = run.cache.get(key);
+        if (hit) run.stats.cacheHits++;
+        return hit;
+      });
+      for (let round = 0; round < 3 && got.some((g) => g === undefined); round++) {
+        const missing = got.flatMap((g, s) => (g === undefined ? [s] : []));
+        const asks: Request[] = run.useN
+          ? [{ prompt: p, samples: missing, seed: sampleSeed(c.seed, job.iteration, p.prompt_id, missing[0]) }]
+          : missing.map((s) => ({ prompt: p, samples: [s], seed: sampleSeed(c.seed, job.iteration, p.prompt_id, s) }));
+        for (const a of asks) {
+          const out = await run.request(
+            a,
+            a.samples.map((s) => keys[s]),
+          );
+          for (const [s, v] of out) got[s] = v;
+        }
+      }
+      results.set(p.prompt_id, got);
+      done++;
+      if (done % 16 === 0) job.progress({ promptsDone: done, prompts: job.prompts.length });
+    });
+  } finally {
+    run.cache.close();
+    await run.limiter.flush().catch(() => undefined);
+  }
+  const records: SampleRecord[] = [];
+  const skipped: Record<string, number> = {};
+  const failed: Record<string, number> = {};
+  const dropped: Record<string, number> = {};
+  let promptsSampled = 0;
+  let failedSamples = 0;
+  for (const p of job.prompts) {
+    const got = results.get(p.prompt_id) ?? [];
+    let kept = 0;
+    const reasons: string[] = [];
+    got.forEach((g, s) => {
+      if (g === undefined || typeof g === 'string') {
+        const why = g ?? 'not_answered';
+        failed[why] = (failed[why] ?? 0) + 1;
+        failedSamples++;
+        reasons.push(why);
+        return;
+      }
+      const truncated = g.finishReason === 'length';
+      if (truncated && c.dropTruncated) return void (dropped.truncated = (dropped.truncated ?? 0) + 1);
+      records.push({
+        prompt_id: p.prompt_id,
+        sample_id: s,
+        prompt: p.prompt,
+        output: g.output,
+        iteration: job.iteration,
+        generator: `openai:${g.model}`,
+        model: g.model,
+        base_url: target.baseURL,
+        finish_reason: g.finishReason,
+        truncated,
+        prompt_tokens: g.promptTokens,
+        completion_tokens: g.completionTokens,
+      });
+      kept++;
+    });
+    if (kept > 0) promptsSampled++;
+    else {
+      const why = reasons[0] ?? 'all_samples_truncated';
+      skipped[why] = (skipped[why] ?? 0) + 1;
+    }
+  }
+  const total = job.prompts.length * k;
+  if (total > 0 && failedSamples / total > c.maxFailedShare) {
+    throw new SamplerSystemicError(
+      `${failedSamples} of ${total} samples failed (${Object.entries(failed)
+        .map(([r, n]) => `${r}=${n}`)
+        .join(
+          ', ',
+        )}) at ${target.baseURL}: more than sampler.maxFailedShare ${c.maxFailedShare}; check the server, then resume (samples already received are kept)`,
+    );
+  }
+  return { records, promptsSampled, skipped, samplesFailed: failed, samplesDropped: dropped, requests: run.stats.requests, cacheHits: run.stats.cacheHits };
+}

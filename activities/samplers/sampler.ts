@@ -21,9 +21,13 @@ export interface SampleJob {
   iteration: number;
   shard: number;
   prompts: PromptRecord[];
+  /** The prompt shard file (JSONL of {prompt_id, prompt, …}), for samplers that hand it to a command. */
+  promptsRef: FileRef;
   /** The policy checkpoint this iteration samples from (verified before the sampler runs). */
   policy: FileRef;
-  progress(p: { promptsDone: number; prompts: number }): void;
+  /** Aborted when Temporal cancels the attempt (a subprocess must then be stopped). */
+  signal?: AbortSignal;
+  progress(p: { promptsDone: number; prompts: number; note?: string }): void;
 }
 
 export interface SampleOutcome {
@@ -38,6 +42,9 @@ export interface SampleOutcome {
   /** Requests sent, and samples read back from the cache instead. */
   requests?: number;
   cacheHits?: number;
+  /** managed: the server's log, and the queue of the worker process that runs it (the iteration asks it to stop the server). */
+  serverLog?: string;
+  serverQueue?: string;
 }
 
 export interface Sampler {

@@ -119,7 +119,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     beta: t.beta,
     learningRate: t.learningRate,
     epochs: t.epochs,
-    temperature: c.sampler.temperature,
+    temperature: 'temperature' in c.sampler ? c.sampler.temperature : 1,
     desirableWeight: t.desirableWeight,
     undesirableWeight: t.undesirableWeight,
   };

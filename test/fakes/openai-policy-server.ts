@@ -24,6 +24,10 @@ export interface FakePolicyOptions {
   latencyMs?: number;
   requestsPerWindow?: number;
   windowMs?: number;
+  /** Listen on this port (0: any free one). */
+  port?: number;
+  /** Called with each sample served (prompt, seed, index), e.g. to log it to a file from a server subprocess. */
+  onServe?: (key: string) => void;
 }
 
 export interface FakePolicyStats {
@@ -47,6 +51,8 @@ export class FakePolicyServer {
   private server: http.Server | null = null;
   private readonly flaky = new Set<string>();
   baseURL = '';
+  /** While false, /health and every route answer 503 "loading" (as llama.cpp's server does while it loads a model). */
+  ready = true;
 
   constructor(readonly opts: FakePolicyOptions = {}) {}
 
@@ -56,7 +62,7 @@ export class FakePolicyServer {
         if (!res.headersSent) this.send(res, 500, { error: { message: String(e), type: 'server_error' } });
       });
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => this.server!.listen(this.opts.port ?? 0, '127.0.0.1', () => r()));
     this.baseURL = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
     return this;
   }
@@ -91,6 +97,7 @@ export class FakePolicyServer {
     if (this.opts.apiKey && req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
       return this.send(res, 401, { error: { message: 'Incorrect API key provided.', type: 'invalid_api_key', code: 'invalid_api_key' } });
     }
+    if (!this.ready) return this.send(res, 503, { error: { message: 'Loading model', type: 'unavailable_error', code: 503 } });
     if (route === 'GET /models') return this.send(res, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', owned_by: 'fake' })) });
     if (route === 'GET /health') return this.send(res, 200, {});
     if (route !== 'POST /chat/completions' && route !== 'POST /completions')
@@ -140,6 +147,7 @@ export class FakePolicyServer {
       completion += tokens(text);
       const k = `${prompt}\u0000${seed}\u0000${i}`;
       this.stats.served.set(k, (this.stats.served.get(k) ?? 0) + 1);
+      this.opts.onServe?.(k);
       const finish_reason = cut ? 'length' : 'stop';
       return chat ? { index: i, message: { role: 'assistant', content: text }, finish_reason } : { index: i, text, finish_reason };
     });

@@ -1,0 +1,220 @@
+/**
+ * The `managed` sampler: alignloop starts the inference server itself for the iteration's policy
+ * checkpoint (vLLM, SGLang, llama.cpp, `transformers serve`: any argv template), waits until it is
+ * ready, samples through the `openai` sampler's machinery, and stops it when the iteration's sampling
+ * is over. One server per campaign per worker process, shared by that worker's shards of an iteration.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { ProcessFailed, SamplerConfigError } from '../../config/errors';
+import { HOST } from '../artifacts/host';
+import { campaignDir, iterationDir } from '../artifacts/store';
+import { renderArgv, renderTemplate, TemplateError, TemplateVars } from '../process/argv-template';
+import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
+import type { ManagedSamplerConfig } from './managed-config';
+import { policyVars, sampleFromServer } from './openai';
+import type { SampleJob, Sampler } from './sampler';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Running {
+  key: string;
+  proc: Supervised;
+  baseURL: string;
+  model: string;
+  users: number;
+  idle: NodeJS.Timeout | null;
+  stopTimeoutMs: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function render<T extends string | string[]>(value: T, vars: TemplateVars, setting: string): T {
+  try {
+    return (Array.isArray(value) ? renderArgv(value, vars, setting) : renderTemplate(value, vars, setting)) as T;
+  } catch (e) {
+    if (e instanceof TemplateError) throw new SamplerConfigError(e.message);
+    throw e;
+  }
+}
+
+async function probe(url: string): Promise<{ status: number; body: unknown } | { error: string }> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  } catch (e) {
+    return { error: (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message };
+  }
+}
+
+/** Ready = /health answers 200 (or there is no /health), then /v1/models lists the model. */
+async function waitReady(r: Running, c: ManagedSamplerConfig, beat: (note: string) => void): Promise<void> {
+  const root = r.baseURL.replace(/\/v1\/?$/, '');
+  const deadline = Date.now() + c.readyTimeoutSeconds * 1000;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (!r.proc.running) {
+      const x = r.proc.exitInfo!;
+      throw new ProcessFailed(
+        withLogTail(
+          `sampler.command: the managed server exited ${x.signal ? `on ${x.signal}` : `with code ${x.code}`} before it became ready (${JSON.stringify(c.command)})`,
+          r.proc.log,
+        ),
+      );
+    }
+    const health = await probe(`${root}/health`);
+    if ('error' in health) last = `${root}/health: ${health.error}`;
+    else if (health.status !== 200 && health.status !== 404) last = `${root}/health answered HTTP ${health.status}`;
+    else {
+      const models = await probe(`${r.baseURL.replace(/\/+$/, '')}/models`);
+      if ('error' in models) last = `${r.baseURL}/models: ${models.error}`;
+      else if (models.status !== 200) last = `${r.baseURL}/models answered HTTP ${models.status}`;
+      else {
+        const ids = ((models.body as { data?: { id?: string }[] } | null)?.data ?? []).map((m) => m.id);
+        if (ids.includes(r.model)) return;
+        last = `${r.baseURL}/models lists ${JSON.stringify(ids)}, not "${r.model}" (sampler.model must be the name the server serves, e.g. its --served-model-name)`;
+      }
+    }
+    beat(`waiting for the managed server: ${last}`);
+    await sleep(500);
+  }
+  throw new ProcessFailed(
+    withLogTail(
+      `sampler.readyTimeoutSeconds: the managed server was not ready after ${c.readyTimeoutSeconds} s (last: ${last}); raise it if loading takes longer`,
+      r.proc.log,
+    ),
+  );
+}
+
+/** This worker process's managed servers, one per campaign. */
+class ManagedServers {
+  private readonly servers = new Map<string, Promise<Running>>();
+  private starts = 0;
+
+  async acquire(job: SampleJob, c: ManagedSamplerConfig, vars: TemplateVars): Promise<Running> {
+    const key = `${job.iteration}:${vars['policy.sha']}`;
+    const current = this.servers.get(job.campaignId);
+    if (current) {
+      const r = await current.catch(() => null);
+      if (r && r.key === key && r.proc.running) {
+        r.users++;
+        if (r.idle) clearTimeout(r.idle);
+        r.idle = null;
+        return r;
+      }
+      if (this.servers.get(job.campaignId) === current) await this.stop(job.campaignId);
+      else return this.acquire(job, c, vars); // another shard started it meanwhile
+    }
+    const starting = this.start(job, c, vars, key);
+    this.servers.set(job.campaignId, starting);
+    try {
+      const r = await starting;
+      r.users++;
+      return r;
+    } catch (e) {
+      if (this.servers.get(job.campaignId) === starting) this.servers.delete(job.campaignId);
+      throw e;
+    }
+  }
+
+  private async start(job: SampleJob, c: ManagedSamplerConfig, vars: TemplateVars, key: string): Promise<Running> {
+    const dir = campaignDir(job.config.artifacts.root, job.campaignId);
+    const registry = registryDir(dir);
+    // A server left behind by a worker that was killed would hold the GPU (and maybe the port).
+    await reapOrphans(registry, c.stopTimeoutSeconds * 1000);
+    const port = c.port || (await freePort());
+    const all = { ...c.vars, ...vars, port: String(port) };
+    const argv = render(c.command, all, 'sampler.command');
+    const baseURL = render(c.baseURL, all, 'sampler.baseURL');
+    const model = render(c.model, all, 'sampler.model');
+    const log = path.join(
+      iterationDir(job.config.artifacts.root, job.campaignId, job.iteration),
+      'samples',
+      'server',
+      `${HOST}-${process.pid}-${++this.starts}.log`,
+    );
+    const proc = await Supervised.start({
+      argv,
+      env: { ...process.env, ...c.env },
+      log,
+      registry,
+      label: 'sampler-server',
+      setting: 'sampler.command',
+    });
+    const r: Running = { key, proc, baseURL, model, users: 0, idle: null, stopTimeoutMs: c.stopTimeoutSeconds * 1000 };
+    try {
+      await waitReady(r, c, (note) => job.progress({ promptsDone: 0, prompts: job.prompts.length, note }));
+    } catch (e) {
+      await proc.stop(r.stopTimeoutMs);
+      throw e;
+    }
+    return r;
+  }
+
+  release(campaignId: string, r: Running, idleStopSeconds: number): void {
+    r.users = Math.max(0, r.users - 1);
+    if (r.users > 0) return;
+    r.idle = setTimeout(() => {
+      if (r.users === 0) void this.stop(campaignId);
+    }, idleStopSeconds * 1000);
+    r.idle.unref();
+  }
+
+  async stop(campaignId: string): Promise<boolean> {
+    const current = this.servers.get(campaignId);
+    if (!current) return false;
+    this.servers.delete(campaignId);
+    const r = await current.catch(() => null);
+    if (!r) return false;
+    if (r.idle) clearTimeout(r.idle);
+    await r.proc.stop(r.stopTimeoutMs);
+    return true;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.servers.keys()].map((id) => this.stop(id)));
+  }
+}
+
+export const managedServers = new ManagedServers();
+
+export const managedSampler: Sampler = {
+  async sample(job) {
+    const c = job.config.sampler;
+    if (c.kind !== 'managed') throw new SamplerConfigError('the managed sampler needs sampler.kind: managed');
+    const vars = policyVars(job);
+    const r = await managedServers.acquire(job, c, vars);
+    try {
+      const out = await sampleFromServer(job, c, { baseURL: r.baseURL, model: r.model, identity: `managed:${vars['policy.sha']}` });
+      if (!r.proc.running) {
+        const x = r.proc.exitInfo!;
+        throw new ProcessFailed(
+          withLogTail(
+            `sampler.command: the managed server exited ${x.signal ? `on ${x.signal}` : `with code ${x.code}`} while sampling; samples received are kept, resume to start it again`,
+            r.proc.log,
+          ),
+        );
+      }
+      return { ...out, serverLog: r.proc.log };
+    } finally {
+      managedServers.release(job.campaignId, r, c.idleStopSeconds);
+    }
+  },
+};
+
+/** Reaps servers of this host whose worker died (the iteration calls it when sampling is over). */
+export async function reapManagedOrphans(root: string, campaignId: string): Promise<number> {
+  const registry = registryDir(campaignDir(root, campaignId));
+  if (!fs.existsSync(registry)) return 0;
+  return (await reapOrphans(registry)).length;
+}

@@ -4,6 +4,8 @@
  * errors listed like the campaign file's own (so a campaign id is never used up by a typo); an
  * endpoint that does not answer is only a warning, since campaigns may be planned offline.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { loadPrompts } from '../activities/prompts';
 import { ConfigError, InputError } from './errors';
 import type { CampaignConfig } from './schema';
@@ -92,5 +94,15 @@ export async function preflight(file: string, c: CampaignConfig, o: PreflightOpt
   if (c.labeler.kind === 'judge') await checkEndpoint('judge', c.labeler, o);
   // A templated model name ({{policy.name}}) is only known per iteration.
   if (c.sampler.kind === 'openai' && !c.sampler.model.includes('{{')) await checkEndpoint('sampling', c.sampler, o);
+  if (c.sampler.kind === 'managed' || c.sampler.kind === 'command') checkCommand(c.sampler.command[0], o);
   if (problems.length) throw new ConfigError(file, problems);
+}
+
+/** The program of a sampler command should exist where the sample workers run; here it is only a warning. */
+function checkCommand(program: string, o: PreflightOptions): void {
+  if (program.includes('{{')) return;
+  const found = program.includes('/')
+    ? fs.existsSync(program)
+    : (process.env.PATH ?? '').split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, program)));
+  if (!found) o.warn(`warning: sampler.command[0] "${program}" is not on this PATH; the sample workers must have it`);
 }

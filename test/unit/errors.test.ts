@@ -116,4 +116,30 @@ describe('sampling examples', () => {
     expect(r.stdout).toMatch(/openai sampler/);
     expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('warning: '))).toEqual([]);
   });
+
+  test.each([
+    ['vllm-managed', 'managed', /vllm/],
+    ['halos-sample', 'command', /python/],
+  ])('examples/%s/campaign.yaml is valid once policy.path names a model folder', (name, kind, cmd) => {
+    const dir = tmpDir('alignloop-example-');
+    const model = path.join(dir, 'my-policy');
+    fs.mkdirSync(model);
+    fs.writeFileSync(path.join(model, 'config.json'), '{}');
+    const text = fs
+      .readFileSync(path.join(ROOT, 'examples', name, 'campaign.yaml'), 'utf8')
+      .replace('/models/my-policy', model)
+      .replaceAll('../quickstart', path.join(ROOT, 'examples', 'quickstart'));
+    const file = path.join(dir, 'campaign.yaml');
+    fs.writeFileSync(file, text);
+    const r = spawnSync(process.execPath, [CLI, 'validate', file], { encoding: 'utf8', env: { ...process.env, PATH: '/nonexistent' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`${kind} sampler`);
+    // The server or sampler is not installed here: a warning, since the sample workers run it.
+    expect(r.stderr).toMatch(new RegExp(`warning: sampler.command\\[0\\] "${cmd.source}" is not on this PATH`));
+    // Without the folder, the campaign is refused, naming the setting.
+    fs.rmSync(model, { recursive: true });
+    const bad = spawnSync(process.execPath, [CLI, 'validate', file], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/policy.path: not found: .*my-policy; point it at the initial model folder/);
+  });
 });

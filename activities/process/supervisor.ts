@@ -112,7 +112,11 @@ export function logTail(file: string, lines = 15, maxBytes = 16384): string {
 
 export function withLogTail(message: string, log: string): string {
   const tail = logTail(log);
-  return tail ? `${message}\n--- last lines of ${log} ---\n${tail}` : `${message} (log: ${log}, empty)`;
+  if (!tail) return `${message} (its log ${log} is empty)`;
+  return `${message}; last lines of ${log}:\n${tail
+    .split('\n')
+    .map((l) => `  | ${l}`)
+    .join('\n')}\n`;
 }
 
 export interface StartOptions {

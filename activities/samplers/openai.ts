@@ -321,12 +321,15 @@ export async function sampleFromServer(job: SampleJob, c: Omit<OpenAISamplerConf
   }
   const total = job.prompts.length * k;
   if (total > 0 && failedSamples / total > c.maxFailedShare) {
+    const reasons = Object.entries(failed)
+      .map(([r, n]) => `${r}=${n}`)
+      .join(', ');
+    const unreachable = (failed.connection_error ?? 0) + (failed.timeout ?? 0) === failedSamples;
+    const hint = unreachable
+      ? `nothing answered at ${target.baseURL}: check sampler.baseURL, and that the server runs and is reachable from the sample workers`
+      : 'check the server';
     throw new SamplerSystemicError(
-      `${failedSamples} of ${total} samples failed (${Object.entries(failed)
-        .map(([r, n]) => `${r}=${n}`)
-        .join(
-          ', ',
-        )}) at ${target.baseURL}: more than sampler.maxFailedShare ${c.maxFailedShare}; check the server, then resume (samples already received are kept)`,
+      `${failedSamples} of ${total} samples failed (${reasons}) at ${target.baseURL}: more than sampler.maxFailedShare ${c.maxFailedShare}; ${hint}, then resume (samples already received are kept)`,
     );
   }
   return { records, promptsSampled, skipped, samplesFailed: failed, samplesDropped: dropped, requests: run.stats.requests, cacheHits: run.stats.cacheHits };

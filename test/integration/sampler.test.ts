@@ -170,4 +170,26 @@ describe('sampling from an OpenAI-compatible server', () => {
       await s.stop();
     }
   });
+
+  test('an unreachable base URL pauses the campaign naming sampler.baseURL; nothing is written for the shard', async () => {
+    const env = cliEnv(ctx.server.address);
+    const worker = spawnWorker(env);
+    try {
+      const dead = '{ kind: openai, baseURL: http://127.0.0.1:9/v1, model: policy, samplesPerPrompt: 2, timeoutSeconds: 2, attempts: 2 }';
+      const file = writeCampaign(ctx.dir, 'unreachable', { iterations: 1, perIteration: 4, sampler: dead, trainer: '{ kind: none }' });
+      const v = cli(['validate', file], env);
+      expect(v.status).toBe(0);
+      expect(v.stderr).toMatch(/warning: the sampling endpoint http:\/\/127.0.0.1:9\/v1 is not reachable from here/);
+      expect(cli(['start', file, '--id', 'unreachable-1'], env).status).toBe(0);
+      const h = ctx.client.workflow.getHandle('unreachable-1');
+      await waitFor('failed-paused', async () => (await h.query(campaignStatusQuery).catch(() => null))?.state === 'failed-paused');
+      const st = await h.query(campaignStatusQuery);
+      expect(st.failure).toMatchObject({ stage: 'sample', errorType: 'SamplerSystemicError', attempt: 1 });
+      expect(st.pauseReason).toMatch(/8 of 8 samples failed \(connection_error=8\) at http:\/\/127.0.0.1:9\/v1/);
+      expect(st.pauseReason).toMatch(/check sampler.baseURL/);
+      expect(fs.existsSync(path.join(ctx.dir, 'artifacts', 'unreachable-1', 'iter-000', 'samples', 'shard-000.jsonl'))).toBe(false);
+    } finally {
+      await killHard(worker);
+    }
+  });
 });

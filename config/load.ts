@@ -83,7 +83,7 @@ export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<str
   if (c.sampler.kind === 'builtin' && c.trainer.kind !== 'builtin') {
     out.push({ path: ['trainer', 'kind'], message: 'the built-in sampler samples the built-in policy, which only trainer.kind: builtin trains' });
   }
-  if ((c.sampler.kind === 'openai' || c.sampler.kind === 'managed') && c.sampler.endpoint === 'completions' && !c.sampler.tokenizer) {
+  if (c.sampler.kind === 'openai' && c.sampler.endpoint === 'completions' && !c.sampler.tokenizer) {
     out.push({
       path: ['sampler', 'tokenizer'],
       message: 'endpoint: completions renders the chat template here: set sampler.tokenizer to a folder with tokenizer_config.json',

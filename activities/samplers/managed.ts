@@ -195,7 +195,9 @@ export const managedSampler: Sampler = {
     const vars = policyVars(job);
     const r = await managedServers.acquire(job, c, vars);
     try {
-      const out = await sampleFromServer(job, c, { baseURL: r.baseURL, model: r.model, identity: `managed:${vars['policy.sha']}` });
+      // endpoint: completions renders the policy's own chat template unless another tokenizer folder is named.
+      const settings = c.endpoint === 'completions' && !c.tokenizer ? { ...c, tokenizer: vars['policy.path'] } : c;
+      const out = await sampleFromServer(job, settings, { baseURL: r.baseURL, model: r.model, identity: `managed:${vars['policy.sha']}` });
       if (!r.proc.running) {
         const x = r.proc.exitInfo!;
         throw new ProcessFailed(

@@ -3,7 +3,7 @@
  * policy, the iteration's prompt slice, the feedback stage, the manifest).
  */
 import * as path from 'node:path';
-import { InputError } from '../config/errors';
+import { ArtifactError, InputError } from '../config/errors';
 import { sha256File, writeFileAtomic, writeJsonAtomic } from './artifacts/atomic-file';
 import { campaignDir, FileRef, findComplete, iterationDir, markComplete, shardFile, verifyRef } from './artifacts/store';
 import { guarded, refOf } from './durable';
@@ -17,7 +17,7 @@ import { judgeBudget } from './judge/campaign-paths';
 import { buildIterationManifest, ManifestInput } from './manifest';
 import { iterationSlice, loadPrompts } from './prompts';
 import { trainerFor } from './trainers';
-import type { CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts } from './types';
+import type { CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult } from './types';
 
 async function feedbackFromScores(c: CampaignConfig, scored: FileRef[]) {
   const collector = new ScoredSampleCollector('scored shards');
@@ -44,6 +44,35 @@ async function feedbackFromJudgedPairs(c: CampaignConfig, scored: FileRef[]) {
     await readJudgedPairs(ref.path, pairs);
   }
   return pairs.finish();
+}
+
+/** A stage's shards: their refs (iterations before the shard pipeline), or their count (read from their completion manifests). */
+type ShardsOrRefs = { scored: FileRef[]; shards?: undefined } | { shards: number; scored?: undefined };
+
+export type ManifestRequest = Omit<ManifestInput, 'samples' | 'scored'> &
+  ({ samples: SampleShardResult[]; scored: ScoreShardResult[]; shards?: undefined } | { shards: number; samples?: undefined; scored?: undefined });
+
+/** Each shard's result as its completion manifest recorded it (a missing one means the shard never finished). */
+function shardResults<E>(root: string, campaignId: string, iteration: number, stage: string, n: number): ({ ref: FileRef } & E)[] {
+  return Array.from({ length: n }, (_, k) => {
+    const file = shardFile(root, campaignId, iteration, stage, k);
+    const done = findComplete<E>(file);
+    if (!done)
+      throw new ArtifactError(
+        `${stage} shard ${k} of iteration ${iteration} (${file}) has no valid completion record: was it moved or edited? restore it, then resume`,
+      );
+    return { ref: done.ref, ...done.extra };
+  });
+}
+
+function withShardResults(r: ManifestRequest): ManifestInput {
+  if (r.shards === undefined) return r;
+  const { config: c, campaignId, iteration } = r;
+  return {
+    ...r,
+    samples: shardResults<Omit<SampleShardResult, 'ref'>>(c.artifacts.root, campaignId, iteration, 'samples', r.shards),
+    scored: shardResults<Omit<ScoreShardResult, 'ref'>>(c.artifacts.root, campaignId, iteration, 'scored', r.shards),
+  };
 }
 
 export function createControlActivities() {
@@ -97,7 +126,7 @@ export function createControlActivities() {
       });
     },
 
-    async buildIterationFeedback(input: IterationScope & { scored: FileRef[] }): Promise<FeedbackResult> {
+    async buildIterationFeedback(input: IterationScope & ShardsOrRefs): Promise<FeedbackResult> {
       const { config: c, campaignId, iteration } = input;
       const dir = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'feedback');
       const statsFile = path.join(dir, 'stats.json');
@@ -105,7 +134,8 @@ export function createControlActivities() {
       if (done) return done.extra;
       return guarded(async () => {
         const pairwiseJudge = c.labeler.kind === 'judge' && c.labeler.mode === 'pairwise';
-        const { examples, stats } = pairwiseJudge ? await feedbackFromJudgedPairs(c, input.scored) : await feedbackFromScores(c, input.scored);
+        const scored = input.scored ?? shardResults<ScoreShardResult>(c.artifacts.root, campaignId, iteration, 'scored', input.shards!).map((r) => r.ref);
+        const { examples, stats } = pairwiseJudge ? await feedbackFromJudgedPairs(c, scored) : await feedbackFromScores(c, scored);
         let files: FeedbackResult['files'] = null;
         if (examples.length > 0) {
           files = {
@@ -120,7 +150,8 @@ export function createControlActivities() {
       });
     },
 
-    async writeIterationManifest(input: ManifestInput): Promise<IterationSummary> {
+    async writeIterationManifest(given: ManifestRequest): Promise<IterationSummary> {
+      const input = withShardResults(given);
       const { config: c, campaignId, iteration } = input;
       const file = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'manifest.json');
       const done = findComplete<IterationSummary>(file);

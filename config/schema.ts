@@ -80,7 +80,13 @@ export const CampaignSchema = z.strictObject({
   labeler: LabelerSchema,
   feedback: FeedbackSchema,
   trainer: TrainerSchema,
-  sharding: z.strictObject({ promptsPerShard: posInt.default(256) }).default({ promptsPerShard: 256 }),
+  sharding: z
+    .strictObject({
+      promptsPerShard: posInt.default(256),
+      /** Shards sampled or labeled at once per iteration (Temporal refuses more than 2,000 pending activities per workflow). */
+      maxInFlightShards: posInt.max(1000).default(200),
+    })
+    .default({ promptsPerShard: 256, maxInFlightShards: 200 }),
   artifacts: z.strictObject({ root: z.string().min(1).default('.alignloop/artifacts') }).default({ root: '.alignloop/artifacts' }),
   /** How fast a dead worker is noticed: an activity without a heartbeat for this long is retried elsewhere. */
   durability: z

@@ -85,6 +85,12 @@ export function devServerArgs(o: DevServerOptions): string[] {
     'warn',
     '--namespace',
     'default',
+    // One host: one partition per task queue, so a freed worker slot gets the next task at once
+    // instead of waiting for a poll to land on the partition holding it (gaps of 1-2 s between shards).
+    '--dynamic-config-value',
+    'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value',
+    'matching.numTaskqueueWritePartitions=1',
   ];
 }
 

@@ -6,11 +6,16 @@ import { describeFailure, failureReason, StageFailure } from './failures';
 import { iterationWorkflow } from './iteration';
 import { CampaignState, CampaignStatus, campaignStatusQuery, HandledRequest, pauseSignal, resumeSignal, stopSignal } from './messages';
 
-/** Carried across continue-as-new: references and a small summary per iteration, never data. */
+/**
+ * Carried across continue-as-new: references and the last few iterations' summaries, never data, so
+ * its size stays constant however many iterations a campaign runs (every summary is in its
+ * iteration's manifest; `alignloop history` reads them there).
+ */
 export interface CampaignCarry {
   nextIteration: number;
   initial: FileRef | null;
   policy: FileRef | null;
+  /** The most recent RECENT_SUMMARIES iterations. */
   summaries: IterationSummary[];
   paused: boolean;
   stopRequested: boolean;
@@ -34,8 +39,11 @@ export interface CampaignInput {
 export interface CampaignResult {
   campaignId: string;
   state: 'completed' | 'stopped';
+  /** The most recent iterations (all of them in campaigns of up to RECENT_SUMMARIES iterations). */
   summaries: IterationSummary[];
 }
+
+export const RECENT_SUMMARIES = 20;
 
 export const iterationWorkflowId = (campaignId: string, n: number) => `${campaignId}/iter-${n}`;
 
@@ -185,6 +193,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   }
   s.partialSpentUsd = 0;
   s.summaries.push(out.summary);
+  if (s.summaries.length > RECENT_SUMMARIES) s.summaries.splice(0, s.summaries.length - RECENT_SUMMARIES);
   s.policy = out.checkpoint;
   s.nextIteration++;
   s.spentUsd += out.summary.costUsd;

@@ -1,9 +1,10 @@
-import { ActivityFailure, ApplicationFailure, setHandler, upsertMemo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, patched, setHandler, upsertMemo } from '@temporalio/workflow';
 import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
 import { activityProxies, sampleProcess } from './activity-proxies';
 import { describeFailure, StageFailure, tagShard } from './failures';
 import { labelShard } from './label-stage';
+import { LabelOutcome, pipelineShards } from './shard-pipeline';
 import { iterationStatusQuery, IterationStatus, Stage } from './messages';
 
 export interface IterationInput extends IterationScope {
@@ -21,6 +22,17 @@ export type IterationOutput =
   | { summary: IterationSummary; checkpoint: FileRef; budgetExhausted?: undefined; failed?: undefined }
   | { budgetExhausted: { message: string; spentUsd: number }; failed?: undefined }
   | { failed: StageFailure; budgetExhausted?: undefined };
+
+/** Workflow versions (patched()): see README "Upgrading alignloop under a running campaign". */
+const PIPELINED_SHARDS = 'pipelined-shards';
+/** Shards in flight per iteration, for campaigns whose config predates sharding.maxInFlightShards. */
+const DEFAULT_WINDOW = 200;
+
+function budgetOutcome(e: unknown): LabelOutcome {
+  const b = budgetFailure(e);
+  if (!b) throw e;
+  return b;
+}
 
 function budgetFailure(e: unknown): { message: string; spentUsd: number } | null {
   const cause = e instanceof ActivityFailure ? e.cause : e;
@@ -74,27 +86,24 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
     });
 
   const prompts = await stage('prompts', 1, () => acts.control.preparePrompts(scope));
-  const samples = await stage('sample', prompts.shards.length, () =>
-    Promise.all(prompts.shards.map((p, shard) => counted(shard, acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
-  );
-  if (config.sampler.kind === 'managed') await stopManagedServers(acts, scope, samples);
   const budgetUsd = input.budgetUsd ?? null;
-  // Any other failure fails the iteration at once; a spent budget lets the other shards finish what
-  // they can (they stop at the same shared budget), then hands the campaign a pause, not a failure.
-  const outcomes = await stage('score', samples.length, () =>
-    Promise.all(
-      samples.map((s, shard) =>
-        counted(
-          shard,
-          labelShard(scope, shard, s.ref, budgetUsd).catch((e) => {
-            const b = budgetFailure(e);
-            if (!b) throw e;
-            return b;
-          }),
-        ),
-      ),
-    ),
-  );
+  const pipelined = patched(PIPELINED_SHARDS);
+  let samples: SampleShardResult[];
+  let outcomes: LabelOutcome[];
+  if (pipelined) {
+    ({ samples, outcomes } = await pipelinedStages(input, prompts.shards, status, timings));
+  } else {
+    // Iterations started before the pipeline (replayed from their history) keep the stage barriers.
+    samples = await stage('sample', prompts.shards.length, () =>
+      Promise.all(prompts.shards.map((p, shard) => counted(shard, acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
+    );
+    if (config.sampler.kind === 'managed') await stopManagedServers(acts, scope, samples);
+    // Any other failure fails the iteration at once; a spent budget lets the other shards finish what
+    // they can (they stop at the same shared budget), then hands the campaign a pause, not a failure.
+    outcomes = await stage('score', samples.length, () =>
+      Promise.all(samples.map((s, shard) => counted(shard, labelShard(scope, shard, s.ref, budgetUsd).catch(budgetOutcome)))),
+    );
+  }
   const short = outcomes.filter((o): o is { message: string; spentUsd: number } => !('ref' in o));
   if (short.length > 0) {
     status.stage = 'done';
@@ -102,7 +111,9 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
     return { budgetExhausted: { message: short[0].message, spentUsd: Math.max(...short.map((b) => b.spentUsd)) } };
   }
   const scored = outcomes as ScoreShardResult[];
-  const feedback = await stage('feedback', 1, () => acts.control.buildIterationFeedback({ ...scope, scored: scored.map((s) => s.ref) }));
+  const feedback = await stage('feedback', 1, () =>
+    acts.control.buildIterationFeedback(pipelined ? { ...scope, shards: scored.length } : { ...scope, scored: scored.map((s) => s.ref) }),
+  );
   const train = await stage('train', 1, () =>
     acts.train.trainPolicy({
       ...scope,
@@ -119,8 +130,9 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
       policyIn: input.policy,
       reference: input.reference,
       prompts,
-      samples,
-      scored,
+      // Pipelined iterations pass the shard count: the activity reads each shard's result from its
+      // completion manifest, so this payload does not grow with the number of shards.
+      ...(pipelined ? { shards: scored.length } : { samples, scored }),
       feedback,
       train,
       timings,
@@ -143,4 +155,48 @@ async function stopManagedServers(acts: ReturnType<typeof activityProxies>, scop
     ),
   );
   await acts.sample.reapSamplerOrphans(scope).catch(() => 0);
+}
+
+/**
+ * Sample and label as one pipeline (a shard is labeled as soon as it is sampled), a bounded window of
+ * shards in flight. The status shows the sample stage until every shard is sampled, then the label stage.
+ */
+async function pipelinedStages(input: IterationInput, promptShards: FileRef[], status: IterationStatus, timings: Record<string, number>) {
+  const { campaignId, iteration, config } = input;
+  const scope = { campaignId, iteration, config };
+  const acts = activityProxies(config.durability);
+  const n = promptShards.length;
+  const t0 = Date.now();
+  Object.assign(status, { stage: 'sample', shardsDone: 0, shardsTotal: n, sampled: 0, labelled: 0 });
+  publish(status);
+  const serverQueues: SampleShardResult[] = [];
+  const show = () => {
+    if (status.sampled! < n) Object.assign(status, { stage: 'sample', shardsDone: status.sampled });
+    else Object.assign(status, { stage: 'score', shardsDone: status.labelled });
+    publish(status);
+  };
+  // Managed inference servers stop once every shard is sampled, while labeling goes on.
+  const stopping = config.sampler.kind === 'managed' ? condition(() => status.sampled === n).then(() => stopManagedServers(acts, scope, serverQueues)) : null;
+  const window = (config.sharding as { maxInFlightShards?: number }).maxInFlightShards ?? DEFAULT_WINDOW;
+  const out = await pipelineShards(
+    scope,
+    { prompts: promptShards, policy: input.policy, budgetUsd: input.budgetUsd ?? null, window },
+    {
+      sampled: (_shard, s) => {
+        serverQueues.push(s);
+        status.sampled!++;
+        if (status.sampled === n) timings.sample = (Date.now() - t0) / 1000;
+        show();
+      },
+      labelled: () => {
+        status.labelled!++;
+        show();
+      },
+      recover: budgetOutcome,
+    },
+  );
+  // Labeling overlaps sampling: `score` is the time labeling went on after the last shard was sampled, so the stages add up to the wall time.
+  timings.score = (Date.now() - t0) / 1000 - (timings.sample ?? 0);
+  if (stopping) await stopping;
+  return out;
 }

@@ -9,6 +9,9 @@ export interface IterationStatus {
   stage: Stage;
   shardsDone: number;
   shardsTotal: number;
+  /** Sample and label run as a pipeline: shards sampled and labelled so far (absent in iterations that predate it). */
+  sampled?: number;
+  labelled?: number;
 }
 
 /**
@@ -27,6 +30,7 @@ export interface CampaignStatus {
   currentIteration: number | null;
   childWorkflowId: string | null;
   artifactsRoot: string;
+  /** The most recent iterations (every iteration is in its manifest and in `alignloop history`). */
   summaries: IterationSummary[];
   spentUsd: number;
   budgetUsd: number | null;

@@ -28,6 +28,8 @@ export interface TrainOptions {
   temperature: number;
   desirableWeight: number;
   undesirableWeight: number;
+  /** Called every ~25 ms inside an epoch (the activity heartbeats there). */
+  pulse?: () => void;
 }
 
 export interface EpochReport {
@@ -48,7 +50,24 @@ function addGradLogP(g: Float64Array, pool: SparseFeatures[], logp: Float64Array
   for (let j = 0; j < pool.length; j++) addSparse(g, pool[j], (-w * Math.exp(logp[j])) / T);
 }
 
-type Step = (theta: Float64Array, grad: Float64Array) => number;
+type Step = (theta: Float64Array, grad: Float64Array) => Promise<number>;
+
+/**
+ * fn over every item in order, yielding to the event loop every ~25 ms and calling pulse then: an
+ * epoch over a million examples takes seconds, and the activity's heartbeats and the workflow tasks
+ * sharing the process must not wait for it. The order (and so every float sum) is unchanged.
+ */
+export async function eachYielding<T>(items: readonly T[], fn: (t: T, n: number) => void, pulse?: () => void): Promise<void> {
+  let last = performance.now();
+  for (let n = 0; n < items.length; n++) {
+    fn(items[n], n);
+    if ((n & 127) === 127 && performance.now() - last > 25) {
+      pulse?.();
+      await new Promise((r) => setImmediate(r));
+      last = performance.now();
+    }
+  }
+}
 
 export type OnEpoch = (r: EpochReport, theta: Float64Array) => void | Promise<void>;
 
@@ -59,7 +78,7 @@ async function run(theta0: number[], opts: TrainOptions, step: Step, onEpoch?: O
   const losses: number[] = [];
   for (let e = startEpoch; e < opts.epochs; e++) {
     grad.fill(0);
-    const loss = step(theta, grad);
+    const loss = await step(theta, grad);
     // grad holds the gradient of the loss: descend.
     for (let i = 0; i < theta.length; i++) theta[i] -= opts.learningRate * grad[i];
     losses.push(loss);
@@ -75,16 +94,20 @@ export function trainDpo(theta0: number[], ref: number[], data: PairTrainExample
   return run(
     theta0,
     opts,
-    (theta, grad) => {
+    async (theta, grad) => {
       let loss = 0;
-      data.forEach((d, n) => {
-        const lp = logProbs(theta, d.pool, T);
-        const margin = lp[d.chosen] - refLogp[n][d.chosen] - (lp[d.rejected] - refLogp[n][d.rejected]);
-        loss -= logSigmoid(opts.beta * margin);
-        const w = (-opts.beta * (1 - sigmoid(opts.beta * margin))) / data.length;
-        addGradLogP(grad, d.pool, lp, d.chosen, w, T);
-        addGradLogP(grad, d.pool, lp, d.rejected, -w, T);
-      });
+      await eachYielding(
+        data,
+        (d, n) => {
+          const lp = logProbs(theta, d.pool, T);
+          const margin = lp[d.chosen] - refLogp[n][d.chosen] - (lp[d.rejected] - refLogp[n][d.rejected]);
+          loss -= logSigmoid(opts.beta * margin);
+          const w = (-opts.beta * (1 - sigmoid(opts.beta * margin))) / data.length;
+          addGradLogP(grad, d.pool, lp, d.chosen, w, T);
+          addGradLogP(grad, d.pool, lp, d.rejected, -w, T);
+        },
+        opts.pulse,
+      );
       return loss / Math.max(1, data.length);
     },
     onEpoch,
@@ -109,22 +132,27 @@ export function trainKto(theta0: number[], ref: number[], data: BinaryTrainExamp
   return run(
     theta0,
     opts,
-    (theta, grad) => {
-      const lps = data.map((d) => logProbs(theta, d.pool, T));
+    async (theta, grad) => {
+      const lps: Float64Array[] = [];
+      await eachYielding(data, (d) => lps.push(logProbs(theta, d.pool, T)), opts.pulse);
       const z0 = Math.max(0, lps.reduce((s, lp, n) => s + kl(lp, refLogp[n]), 0) / Math.max(1, data.length));
       let loss = 0;
-      data.forEach((d, n) => {
-        const r = lps[n][d.index] - refLogp[n][d.index];
-        if (d.desirable) {
-          const s = sigmoid(opts.beta * (r - z0));
-          loss += opts.desirableWeight * (1 - s);
-          addGradLogP(grad, d.pool, lps[n], d.index, (-opts.desirableWeight * opts.beta * s * (1 - s)) / data.length, T);
-        } else {
-          const s = sigmoid(opts.beta * (z0 - r));
-          loss += opts.undesirableWeight * (1 - s);
-          addGradLogP(grad, d.pool, lps[n], d.index, (opts.undesirableWeight * opts.beta * s * (1 - s)) / data.length, T);
-        }
-      });
+      await eachYielding(
+        data,
+        (d, n) => {
+          const r = lps[n][d.index] - refLogp[n][d.index];
+          if (d.desirable) {
+            const s = sigmoid(opts.beta * (r - z0));
+            loss += opts.desirableWeight * (1 - s);
+            addGradLogP(grad, d.pool, lps[n], d.index, (-opts.desirableWeight * opts.beta * s * (1 - s)) / data.length, T);
+          } else {
+            const s = sigmoid(opts.beta * (z0 - r));
+            loss += opts.undesirableWeight * (1 - s);
+            addGradLogP(grad, d.pool, lps[n], d.index, (opts.undesirableWeight * opts.beta * s * (1 - s)) / data.length, T);
+          }
+        },
+        opts.pulse,
+      );
       return loss / Math.max(1, data.length);
     },
     onEpoch,
@@ -147,22 +175,26 @@ export function trainGrpo(theta0: number[], ref: number[], data: GroupTrainExamp
   return run(
     theta0,
     opts,
-    (theta, grad) => {
+    async (theta, grad) => {
       let loss = 0;
-      data.forEach((d, n) => {
-        const lp = logProbs(theta, d.pool, T);
-        d.indices.forEach((i, k) => {
-          loss -= (adv[n][k] * lp[i]) / d.indices.length;
-          addGradLogP(grad, d.pool, lp, i, -adv[n][k] / d.indices.length / data.length, T);
-        });
-        // d KL(pi||ref) / d theta = sum_y pi(y) (log pi(y) - log ref(y) + 1) grad log pi(y); the +1 term sums to 0.
-        const klv = kl(lp, refLogp[n]);
-        loss += opts.beta * klv;
-        for (let j = 0; j < d.pool.length; j++) {
-          const w = (opts.beta * Math.exp(lp[j]) * (lp[j] - refLogp[n][j])) / data.length;
-          addGradLogP(grad, d.pool, lp, j, w, T);
-        }
-      });
+      await eachYielding(
+        data,
+        (d, n) => {
+          const lp = logProbs(theta, d.pool, T);
+          d.indices.forEach((i, k) => {
+            loss -= (adv[n][k] * lp[i]) / d.indices.length;
+            addGradLogP(grad, d.pool, lp, i, -adv[n][k] / d.indices.length / data.length, T);
+          });
+          // d KL(pi||ref) / d theta = sum_y pi(y) (log pi(y) - log ref(y) + 1) grad log pi(y); the +1 term sums to 0.
+          const klv = kl(lp, refLogp[n]);
+          loss += opts.beta * klv;
+          for (let j = 0; j < d.pool.length; j++) {
+            const w = (opts.beta * Math.exp(lp[j]) * (lp[j] - refLogp[n][j])) / data.length;
+            addGradLogP(grad, d.pool, lp, j, w, T);
+          }
+        },
+        opts.pulse,
+      );
       return loss / Math.max(1, data.length);
     },
     onEpoch,

@@ -122,6 +122,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     temperature: 'temperature' in c.sampler ? c.sampler.temperature : 1,
     desirableWeight: t.desirableWeight,
     undesirableWeight: t.undesirableWeight,
+    pulse: () => heartbeat({ epochs: t.epochs, note: 'training' }),
   };
   const onEpoch = async (r: { epoch: number; loss: number }, theta: Float64Array) => {
     heartbeat({ epoch: r.epoch, epochs: t.epochs, loss: r.loss });

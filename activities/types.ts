@@ -57,6 +57,8 @@ export interface TrainResult {
   lastLoss: number | null;
   resumedFromEpoch: number;
   skippedReason: string | null;
+  /** trainer.kind: command: the trainer's intermediate checkpoint this attempt resumed from. */
+  resumedFrom?: string | null;
 }
 
 /** One row of `alignloop history`: small, so the campaign state stays small. */

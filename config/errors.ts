@@ -46,6 +46,8 @@ export const ERROR_KINDS = {
   SamplerSystemicError: { retryable: false, exitCode: EXIT.failure },
   /** A process alignloop supervises (a managed inference server, a sampler command, a trainer) exited with an error or never became ready: the message carries its log tail. */
   ProcessFailed: { retryable: false, exitCode: EXIT.failure },
+  /** A supervised process crashed or stalled on an attempt that may be retried (resuming from its own checkpoint where it can). */
+  ProcessCrashed: { retryable: true, exitCode: EXIT.failure },
   /** Recorded counts do not add up: a bug or tampering, never retried blindly. */
   InvariantViolation: { retryable: false, exitCode: EXIT.failure },
   /** The embedded Temporal server could not be found or started. */
@@ -162,6 +164,12 @@ export class SamplerSystemicError extends AlignloopError {
 export class ProcessFailed extends AlignloopError {
   constructor(message: string) {
     super('ProcessFailed', message);
+  }
+}
+
+export class ProcessCrashed extends AlignloopError {
+  constructor(message: string) {
+    super('ProcessCrashed', message);
   }
 }
 

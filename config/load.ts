@@ -9,7 +9,10 @@ import { z } from 'zod';
 import { CampaignConfig, CampaignSchema } from './schema';
 import { loadTemplate } from '../activities/judge/template';
 import { placeholdersOf } from '../activities/process/argv-template';
+import { layoutProblems } from '../activities/policy/checkpoint-layout';
 import { COMMAND_PLACEHOLDERS, MANAGED_PLACEHOLDERS } from '../activities/samplers/command-config';
+import { TRAINER_PLACEHOLDERS } from '../activities/trainers/command-config';
+import { PRESETS } from '../activities/trainers/presets';
 import { ConfigError } from './errors';
 
 interface Problem {
@@ -38,13 +41,33 @@ export function compatibilityProblems(c: CampaignConfig, rawLabeler?: Record<str
     out.push({
       path: ['trainer', 'kind'],
       message:
-        'the built-in trainer trains the built-in miniature policy, not the model an openai sampler serves; use trainer.kind: none (alignloop labels and writes feedback files each iteration)',
+        'the built-in trainer trains the built-in miniature policy, not the model an openai sampler serves; use trainer.kind: command (HALOs, TRL, OpenRLHF) or none (feedback files for training elsewhere)',
     });
+  }
+  if (c.trainer.kind === 'command') {
+    const t = c.trainer;
+    if (!c.policy) out.push({ path: ['policy'], message: 'a command trainer trains a model folder: add policy: { path: <initial model folder> }' });
+    if (c.sampler.kind === 'builtin')
+      out.push({ path: ['sampler', 'kind'], message: 'a command trainer trains a real model: sample it with kind openai, managed or command' });
+    if (t.preset === 'custom' && !t.command) out.push({ path: ['trainer', 'command'], message: 'preset: custom needs the trainer argv in trainer.command' });
+    const refusal = t.preset === 'custom' ? null : PRESETS[t.preset].refuse(t);
+    if (refusal) out.push({ path: ['trainer', 'reference'], message: refusal });
+    const allowed = [...TRAINER_PLACEHOLDERS, ...Object.keys(t.vars)];
+    const unknown = placeholdersOf([...(t.command ?? []), ...t.extraArgs, t.checkpointSubdir ?? '']).filter((v) => !allowed.includes(v));
+    if (unknown.length > 0) {
+      out.push({
+        path: ['trainer', 'command'],
+        message: `unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `{{${u}}}`).join(', ')}; use ${allowed.map((a) => `{{${a}}}`).join(', ')}`,
+      });
+    }
+    if (t.command && !placeholdersOf(t.command).includes('output_dir')) {
+      out.push({ path: ['trainer', 'command'], message: 'the trainer must write its checkpoint under {{output_dir}}: pass it as the output folder argument' });
+    }
   }
   if ((c.sampler.kind === 'managed' || c.sampler.kind === 'command') && c.trainer.kind === 'builtin') {
     out.push({
       path: ['trainer', 'kind'],
-      message: `the built-in trainer trains the built-in miniature policy, not the model a ${c.sampler.kind} sampler runs; use trainer.kind: none`,
+      message: `the built-in trainer trains the built-in miniature policy, not the model a ${c.sampler.kind} sampler runs; use trainer.kind: command or none`,
     });
   }
   if ((c.sampler.kind === 'managed' || c.sampler.kind === 'command') && !c.policy) {
@@ -182,6 +205,11 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
     config.policy.path = path.resolve(base, config.policy.path);
     if (!fs.existsSync(config.policy.path))
       problems.push({ path: ['policy', 'path'], message: `not found: ${config.policy.path}; point it at the initial model folder` });
+    else if (config.trainer.kind === 'command') {
+      const bad = layoutProblems(config.policy.path);
+      if (bad.length)
+        problems.push({ path: ['policy', 'path'], message: `${config.policy.path} is not a checkpoint a trainer can start from: ${bad.join('; ')}` });
+    }
   }
   if ((config.sampler.kind === 'openai' || config.sampler.kind === 'managed') && config.sampler.tokenizer)
     config.sampler.tokenizer = path.resolve(base, config.sampler.tokenizer);

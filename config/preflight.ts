@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadPrompts } from '../activities/prompts';
+import { PRESETS } from '../activities/trainers/presets';
 import { ConfigError, InputError } from './errors';
 import type { CampaignConfig } from './schema';
 
@@ -94,15 +95,20 @@ export async function preflight(file: string, c: CampaignConfig, o: PreflightOpt
   if (c.labeler.kind === 'judge') await checkEndpoint('judge', c.labeler, o);
   // A templated model name ({{policy.name}}) is only known per iteration.
   if (c.sampler.kind === 'openai' && !c.sampler.model.includes('{{')) await checkEndpoint('sampling', c.sampler, o);
-  if (c.sampler.kind === 'managed' || c.sampler.kind === 'command') checkCommand(c.sampler.command[0], o);
+  if (c.sampler.kind === 'managed' || c.sampler.kind === 'command') checkCommand(c.sampler.command[0], 'sampler.command[0]', o);
+  if (c.trainer.kind === 'command') {
+    const t = c.trainer;
+    const program = t.command?.[0] ?? (t.preset === 'custom' ? undefined : PRESETS[t.preset].argv(t)[0]);
+    if (program) checkCommand(program, t.command ? 'trainer.command[0]' : `trainer.preset ${t.preset}`, o);
+  }
   if (problems.length) throw new ConfigError(file, problems);
 }
 
-/** The program of a sampler command should exist where the sample workers run; here it is only a warning. */
-function checkCommand(program: string, o: PreflightOptions): void {
+/** The program of a sampler or trainer command should exist where the sample workers run; here it is only a warning. */
+function checkCommand(program: string, setting: string, o: PreflightOptions): void {
   if (program.includes('{{')) return;
   const found = program.includes('/')
     ? fs.existsSync(program)
     : (process.env.PATH ?? '').split(path.delimiter).some((d) => d && fs.existsSync(path.join(d, program)));
-  if (!found) o.warn(`warning: sampler.command[0] "${program}" is not on this PATH; the sample workers must have it`);
+  if (!found) o.warn(`warning: ${setting} "${program}" is not on this PATH; the ${setting.startsWith('trainer') ? 'train' : 'sample'} workers must have it`);
 }

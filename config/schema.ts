@@ -1,6 +1,7 @@
 /** The campaign file's schema (zod is the source of truth for shapes and defaults). */
 import { z } from 'zod';
 import { JudgeConfigSchema } from '../activities/judge/config';
+import { CommandTrainerSchema } from '../activities/trainers/command-config';
 import { CommandSamplerSchema } from '../activities/samplers/command-config';
 import { ManagedSamplerSchema } from '../activities/samplers/managed-config';
 import { OpenAISamplerSchema } from '../activities/samplers/openai-config';
@@ -68,7 +69,7 @@ export const NoTrainerSchema = z.strictObject({
   method: z.enum(['dpo', 'kto', 'grpo']).default('dpo'),
 });
 
-export const TrainerSchema = z.discriminatedUnion('kind', [BuiltinTrainerSchema, NoTrainerSchema]);
+export const TrainerSchema = z.discriminatedUnion('kind', [BuiltinTrainerSchema, NoTrainerSchema, CommandTrainerSchema]);
 
 export const CampaignSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"'),

@@ -162,7 +162,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
 
   current = s.nextIteration;
   publish();
-  const reference = config.trainer.kind === 'builtin' && config.trainer.reference === 'previous' ? s.policy! : s.initial;
+  const reference = 'reference' in config.trainer && config.trainer.reference === 'previous' ? s.policy! : s.initial;
   let out;
   try {
     out = await executeChild(iterationWorkflow, {

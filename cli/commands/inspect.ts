@@ -111,6 +111,8 @@ async function history(id: string, opts: { json?: boolean; root?: string }): Pro
     rewardMean: m.reward?.mean ?? null,
     checkpoint: m.lineage.checkpoint_out.path,
     checkpointSha256: m.lineage.checkpoint_out.sha256,
+    // The chain: each iteration's checkpoint names the one it was trained from.
+    parentSha256: m.lineage.policy_in?.sha256 ?? null,
     wallSeconds: Object.values(m.timings_seconds as Record<string, number>).reduce((a, b) => a + b, 0),
     emptyReason: m.empty_reason,
     costUsd: m.cost?.judge_usd ?? 0,

@@ -20,6 +20,10 @@ function arg(name: string): string | undefined {
 }
 const flag = (name: string) => process.argv.includes(name);
 
+// Answers of different lengths and content, so a reward model tells them apart.
+const FILLER =
+  'Here is a careful, step by step explanation with an example. First, consider the question itself. Then, weigh the evidence and note any caveats. Finally, summarise clearly and kindly for the reader.';
+
 async function main(): Promise<void> {
   const model = process.argv[2];
   console.log(`halos-sample: model ${model}`);
@@ -44,7 +48,7 @@ async function main(): Promise<void> {
   const records: Record<string, unknown>[] = [];
   prompts.forEach((p, i) => {
     for (let s = 0; s < k; s++) {
-      const output = `${path.basename(model)} answer ${s} to ${p.prompt.at(-1)!.content.slice(0, 30)}`;
+      const output = `${path.basename(model)} answer ${s} to ${p.prompt.at(-1)!.content.slice(0, 30)} ${FILLER.slice(0, 60 * s)}`.trim();
       const finish = flag('--truncate-first') && s === 0 ? { finish_reason: 'length' } : {};
       records.push(
         flag('--jsonl')

@@ -120,11 +120,16 @@ describe('sampling examples', () => {
   test.each([
     ['vllm-managed', 'managed', /vllm/],
     ['halos-sample', 'command', /python/],
+    ['trl', 'managed', /vllm/],
+    ['halos-train', 'managed', /vllm/],
+    ['openrlhf', 'managed', /vllm/],
   ])('examples/%s/campaign.yaml is valid once policy.path names a model folder', (name, kind, cmd) => {
     const dir = tmpDir('alignloop-example-');
     const model = path.join(dir, 'my-policy');
     fs.mkdirSync(model);
     fs.writeFileSync(path.join(model, 'config.json'), '{}');
+    fs.writeFileSync(path.join(model, 'model.safetensors'), 'w');
+    fs.writeFileSync(path.join(model, 'tokenizer.json'), '{}');
     const text = fs
       .readFileSync(path.join(ROOT, 'examples', name, 'campaign.yaml'), 'utf8')
       .replace('/models/my-policy', model)
@@ -141,5 +146,6 @@ describe('sampling examples', () => {
     const bad = spawnSync(process.execPath, [CLI, 'validate', file], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/policy.path: not found: .*my-policy; point it at the initial model folder/);
+    expect(bad.stderr.split('\n').filter((l) => l.startsWith('  - '))).toHaveLength(1);
   });
 });

@@ -1,0 +1,236 @@
+/**
+ * trainer.kind: command. Runs HALOs, TRL, OpenRLHF or a custom script as a supervised subprocess:
+ * its own process group, its log in the iteration's artifacts, heartbeats carrying the step and loss
+ * read from that log, a stalled trainer killed and retried. Its output is accepted only as a valid
+ * checkpoint folder (config, weights, tokenizer), moved into place from a fresh attempt folder, and
+ * recorded with a manifest of every file and its lineage. Nothing here deletes an accepted checkpoint.
+ */
+import { Context } from '@temporalio/activity';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigError, ProcessCrashed, ProcessFailed } from '../../config/errors';
+import { redact } from '../../config/redact';
+import { writeFileAtomic } from '../artifacts/atomic-file';
+import { campaignDir, verifyRef } from '../artifacts/store';
+import { describeCheckpoint, readDescriptor, resolvePolicy } from '../policy/checkpoint-ref';
+import { intermediateCheckpoints, layoutProblems } from '../policy/checkpoint-layout';
+import { renderArgv, renderTemplate, TemplateError } from '../process/argv-template';
+import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
+import type { CommandTrainerConfig } from './command-config';
+import { PRESETS } from './presets';
+import { emptyProgress, readProgress, TrainProgress } from './progress';
+import type { Trainer, TrainJob, TrainOutcome } from './trainer';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function settings(job: TrainJob): CommandTrainerConfig {
+  const t = job.config.trainer;
+  if (t.kind !== 'command') throw new ConfigError('campaign', ['the command trainer needs trainer.kind: command']);
+  return t;
+}
+
+function render(argv: string[], vars: Record<string, string>): string[] {
+  try {
+    return renderArgv(argv, vars, 'trainer.command');
+  } catch (e) {
+    if (e instanceof TemplateError) throw new ConfigError('campaign', [e.message]);
+    throw e;
+  }
+}
+
+/** The feedback files beside the native JSONL the iteration hands over. */
+function feedbackFiles(jsonl: string): Record<string, string> {
+  const dir = path.dirname(jsonl);
+  return { 'feedback.jsonl': jsonl, 'feedback.halos': path.join(dir, 'feedback.halos.json'), 'feedback.trl': path.join(dir, 'feedback.trl.jsonl') };
+}
+
+/** Reads what the log gained since the last look, and folds it into the progress. */
+class LogWatcher {
+  private offset = 0;
+  progress: TrainProgress = emptyProgress();
+  lastGrowth = Date.now();
+
+  constructor(private readonly file: string) {
+    this.offset = fs.existsSync(file) ? fs.statSync(file).size : 0;
+  }
+
+  poll(): void {
+    let size: number;
+    try {
+      size = fs.statSync(this.file).size;
+    } catch {
+      return;
+    }
+    if (size <= this.offset) return;
+    const fd = fs.openSync(this.file, 'r');
+    try {
+      const len = Math.min(size - this.offset, 1 << 20);
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, size - len);
+      this.progress = readProgress(this.progress, buf.toString('utf8'));
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.offset = size;
+    this.lastGrowth = Date.now();
+  }
+}
+
+async function supervise(proc: Supervised, log: LogWatcher, t: CommandTrainerConfig): Promise<{ code: number | null; signal: string | null }> {
+  const ctx = Context.current();
+  for (;;) {
+    const exit = await Promise.race([proc.exited, sleep(1000).then(() => null)]);
+    log.poll();
+    const p = log.progress;
+    ctx.heartbeat({ step: p.step, total: p.total, loss: p.loss, note: `trainer running (pid ${proc.pid})` });
+    if (exit) return exit;
+    if (ctx.cancellationSignal.aborted) {
+      await proc.stop(t.stopTimeoutSeconds * 1000);
+      throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+    }
+    if (Date.now() - log.lastGrowth > t.stallSeconds * 1000) {
+      await proc.stop(t.stopTimeoutSeconds * 1000);
+      throw new ProcessCrashed(
+        withLogTail(`trainer stalled: no log output for trainer.stallSeconds ${t.stallSeconds} s; killed its process group, the attempt is retried`, proc.log),
+      );
+    }
+  }
+}
+
+async function train(job: TrainJob): Promise<TrainOutcome> {
+  const t = settings(job);
+  const policy = resolvePolicy(job.policy, 'policy checkpoint', 'initial');
+  const reference = resolvePolicy(job.reference, 'reference checkpoint', 'initial');
+  const current = readDescriptor(job.policy);
+  const examples = job.feedback?.count ?? 0;
+  if (!job.feedback) {
+    // Nothing to train on: the policy stays, with this iteration in its lineage.
+    const next = { ...current, parent: job.policy.sha256, iteration: job.iteration, trained: false };
+    return {
+      written: writeFileAtomic(job.checkpointFile, JSON.stringify(next) + '\n'),
+      extra: { trained: false, examples: 0, firstLoss: null, lastLoss: null, resumedFromEpoch: 0, skippedReason: job.emptyReason ?? 'no feedback' },
+    };
+  }
+  verifyRef(job.feedback, 'feedback file');
+  const feedback = feedbackFiles(job.feedback.path);
+  const registry = registryDir(campaignDir(job.config.artifacts.root, job.campaignId));
+  // A trainer left running by a worker that was killed holds the GPU: kill it first.
+  await reapOrphans(registry, t.stopTimeoutSeconds * 1000);
+
+  const attemptsDir = path.join(job.dir, 'attempts');
+  fs.mkdirSync(attemptsDir, { recursive: true });
+  const previous = fs
+    .readdirSync(attemptsDir)
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .sort((a, b) => a - b);
+  const preset = t.preset === 'custom' ? null : PRESETS[t.preset];
+  // Resume from the trainer's own latest intermediate checkpoint of an earlier attempt, where the preset can.
+  const resumeFrom = preset?.resumeArgs ? (previous.length ? intermediateCheckpoints(path.join(attemptsDir, String(previous.at(-1)))) : [])[0] : undefined;
+  const attempt = (previous.at(-1) ?? 0) + 1;
+  const attemptDir = path.join(attemptsDir, String(attempt));
+  const outputDir = path.join(attemptDir, 'out');
+  fs.mkdirSync(outputDir, { recursive: true });
+
+  const vars: Record<string, string> = {
+    ...t.vars,
+    'policy.path': policy.path,
+    'policy.name': policy.name,
+    'reference.path': reference.path,
+    ...feedback,
+    output_dir: outputDir,
+    iteration: String(job.iteration),
+    method: t.method,
+    beta: String(t.beta),
+    model: t.model,
+    exp_name: `alignloop-iter-${job.iteration}`,
+    config: path.join(attemptDir, 'trainer-config.yaml'),
+    work_dir: attemptDir,
+  };
+  if (preset?.configFile) {
+    const cfg = preset.configFile(vars);
+    vars.config = path.join(attemptDir, cfg.name);
+    writeFileAtomic(vars.config, [cfg.text]);
+  }
+  const template = t.command ?? preset!.argv(t);
+  const argv = [...render([...template, ...t.extraArgs], vars), ...(resumeFrom && preset?.resumeArgs ? preset.resumeArgs(resumeFrom) : [])];
+  const log = path.join(job.dir, 'trainer.log');
+  const watcher = new LogWatcher(log);
+  const started = Date.now();
+  const proc = await Supervised.start({ argv, env: { ...process.env, ...t.env }, log, registry, label: 'trainer', setting: 'trainer.command' });
+  let exit;
+  try {
+    exit = await supervise(proc, watcher, t);
+  } finally {
+    await proc.cleanUp();
+  }
+  watcher.poll();
+  if (exit.code !== 0) {
+    const what = `trainer exited ${exit.signal ? `on ${exit.signal}` : `with code ${exit.code}`} (attempt ${attempt})`;
+    const tries = Context.current().info.attempt;
+    if (tries < t.attempts) throw new ProcessCrashed(withLogTail(`${what}; retried${preset?.resumeArgs ? ' from its latest checkpoint-N/' : ''}`, log));
+    throw new ProcessFailed(withLogTail(`${what}, ${tries} attempts: see trainer.attempts; fix the cause, then resume`, log));
+  }
+  const subdir = t.checkpointSubdir ?? preset?.checkpointSubdir ?? '.';
+  let produced: string;
+  try {
+    produced = path.resolve(outputDir, renderTemplate(subdir, vars, 'trainer.checkpointSubdir'));
+  } catch (e) {
+    if (e instanceof TemplateError) throw new ConfigError('campaign', [e.message]);
+    throw e;
+  }
+  const problems = layoutProblems(produced);
+  if (problems.length) {
+    throw new ProcessFailed(
+      withLogTail(
+        `trainer exited 0 without a valid checkpoint at ${produced}: ${problems.join('; ')} (the previous checkpoint is untouched; check trainer.checkpointSubdir)`,
+        log,
+      ),
+    );
+  }
+  // Move into place only once valid: an attempt folder never becomes the checkpoint half-written.
+  // The trainer's intermediate checkpoint-N/ folders (HF Trainer writes them inside output_dir) stay behind.
+  for (const d of intermediateCheckpoints(produced)) if (path.dirname(d) === produced) fs.rmSync(d, { recursive: true, force: true });
+  const accepted = path.join(job.dir, 'checkpoint');
+  if (fs.existsSync(accepted)) fs.rmSync(accepted, { recursive: true, force: true }); // this iteration's, never recorded
+  fs.renameSync(produced, accepted);
+  const descriptor = {
+    ...describeCheckpoint(accepted, { name: `iter-${job.iteration}`, parent: job.policy.sha256, iteration: job.iteration }),
+    method: t.method,
+    beta: t.beta,
+    reference: { setting: t.reference, sha256: job.reference.sha256 },
+    feedback_sha256: job.feedback.sha256,
+    trainer: { preset: t.preset, version: preset?.version ?? 'custom', argv: JSON.parse(redact(JSON.stringify(argv))) as string[] },
+    wall_seconds: (Date.now() - started) / 1000,
+    exit_code: exit.code,
+    attempt,
+    resumed_from: resumeFrom ?? null,
+  };
+  const written = writeFileAtomic(job.checkpointFile, JSON.stringify(descriptor, null, 1) + '\n');
+  // Intermediate checkpoints are the trainer's, not alignloop's accepted ones: free the disk.
+  fs.rmSync(attemptsDir, { recursive: true, force: true });
+  return {
+    written,
+    extra: {
+      trained: true,
+      examples,
+      firstLoss: watcher.progress.firstLoss,
+      lastLoss: watcher.progress.loss,
+      resumedFromEpoch: 0,
+      skippedReason: null,
+      ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
+    },
+  };
+}
+
+export const commandTrainer: Trainer = {
+  checkpointName: 'checkpoint.json',
+  writeInitialPolicy: (config, file) => {
+    if (!config.policy) throw new ConfigError('campaign', ['trainer.kind: command needs policy: { path: <initial model folder> }']);
+    const problems = layoutProblems(config.policy.path);
+    if (problems.length)
+      throw new ConfigError('campaign', [`policy.path: ${config.policy.path} is not a checkpoint a trainer can start from: ${problems.join('; ')}`]);
+    return writeFileAtomic(file, JSON.stringify(describeCheckpoint(config.policy.path, { name: config.policy.name, parent: null, iteration: null })) + '\n');
+  },
+  train,
+};

@@ -1,0 +1,229 @@
+/**
+ * trainer.kind: command with the three presets' real argv, run through shims named like the real
+ * programs (trl, accelerate, deepspeed) that start test/fakes/fake-trainer.ts, which writes Hugging
+ * Face-layout checkpoints and misbehaves on demand.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { campaignStatusQuery } from '../../workflows/messages';
+import { ROOT } from '../helpers/paths';
+import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+
+jest.setTimeout(600_000);
+
+const ctx = useTestServer('alignloop-trainer-');
+const FAKE_TRAINER = path.join(ROOT, 'dist', 'test', 'fakes', 'fake-trainer.js');
+const FAKE_HALOS = path.join(ROOT, 'dist', 'test', 'fakes', 'halos-sample.js');
+
+let bin = '';
+beforeAll(() => {
+  bin = path.join(ctx.dir, 'bin');
+  fs.mkdirSync(bin, { recursive: true });
+  for (const name of ['trl', 'accelerate', 'deepspeed']) {
+    fs.writeFileSync(path.join(bin, name), `#!/bin/sh\nexec "${process.execPath}" "${FAKE_TRAINER}" "$@"\n`, { mode: 0o755 });
+  }
+});
+
+function modelFolder(name: string): string {
+  const dir = path.join(ctx.dir, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+  fs.writeFileSync(path.join(dir, 'model.safetensors'), Buffer.alloc(256, 3));
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {}}');
+  return dir;
+}
+
+const folderSha = (dir: string) => {
+  const h = createHash('sha256');
+  for (const f of fs.readdirSync(dir).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
+  return h.digest('hex');
+};
+
+const feedbackFor = (trainer: string) =>
+  /method: kto/.test(trainer) ? '{ type: binary, threshold: median, seed: 1 }' : '{ type: pairwise, mode: max, threshold: 0, seed: 1 }';
+
+function campaign(name: string, trainer: string, iterations = 1): { file: string; policy: string } {
+  const policy = modelFolder(`${name}-policy`);
+  const sampler = `{ kind: command, command: ${JSON.stringify(['node', FAKE_HALOS, '{{policy.path}}', '--datasets', '{{prompts.json}}', '--output_file', '{{out}}', '--num_samples_per_prompt', '{{samplesPerPrompt}}'])}, samplesPerPrompt: 3 }`;
+  const file = writeCampaign(ctx.dir, name, {
+    iterations,
+    perIteration: 8,
+    sampler,
+    trainer,
+    feedback: feedbackFor(trainer),
+    extra: `policy: { path: ${policy} }`,
+  });
+  return { file, policy };
+}
+
+const env = (mode = '', extra: Record<string, string> = {}) =>
+  cliEnv(ctx.server.address, { PATH: `${bin}:${process.env.PATH}`, FAKE_TRAINER_MODE: mode, ...extra });
+
+const art = (...p: string[]) => path.join(ctx.dir, 'artifacts', ...p);
+const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
+
+function trainerProcesses(marker: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('fake-trainer') && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function runToEnd(id: string, file: string, e: NodeJS.ProcessEnv) {
+  const worker = spawnWorker(e);
+  try {
+    expect(cli(['start', file, '--id', id], e).status).toBe(0);
+    return await ctx.client.workflow.getHandle(id).result();
+  } finally {
+    await killHard(worker);
+  }
+}
+
+describe('trainer presets', () => {
+  test('trl: two iterations, the second samples from the first checkpoint; lineage and argv recorded, the initial folder untouched', async () => {
+    const { file, policy } = campaign('trl', '{ kind: command, preset: trl, method: dpo, beta: 0.2, reference: previous }', 2);
+    const before = folderSha(policy);
+    const r = await runToEnd('trl-1', file, env());
+    expect(r.state).toBe('completed');
+    const c0 = readJson(art('trl-1', 'iter-000', 'train', 'checkpoint.json'));
+    const c1 = readJson(art('trl-1', 'iter-001', 'train', 'checkpoint.json'));
+    expect(c0).toMatchObject({
+      format: 'alignloop-checkpoint/1',
+      name: 'iter-0',
+      path: art('trl-1', 'iter-000', 'train', 'checkpoint'),
+      iteration: 0,
+      method: 'dpo',
+      beta: 0.2,
+    });
+    expect(c0.trainer.preset).toBe('trl');
+    expect(c0.trainer.argv.slice(0, 3)).toEqual(['trl', 'dpo', '--config']);
+    expect(Object.keys(c0.files).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+    expect(c0.parent).toBe(sha(art('trl-1', 'initial', 'checkpoint.json')));
+    expect(c1.parent).toBe(sha(art('trl-1', 'iter-000', 'train', 'checkpoint.json')));
+    expect(c1.feedback_sha256).toBe(sha(art('trl-1', 'iter-001', 'feedback', 'feedback.jsonl')));
+    // TRL's reference is the model it starts from (reference: previous): iteration 1 trains from iteration 0's checkpoint.
+    expect(fs.readFileSync(path.join(c1.path, 'config.json'), 'utf8')).toContain('fake_trained_steps');
+    const s1 = fs.readFileSync(art('trl-1', 'iter-001', 'samples', 'shard-000.jsonl'), 'utf8');
+    expect(s1).toContain('checkpoint answer'); // the sampler was handed iteration 0's checkpoint folder
+    const m1 = readJson(art('trl-1', 'iter-001', 'manifest.json'));
+    expect(m1.train).toMatchObject({ trained: true });
+    expect(m1.train.last_loss ?? m1.train.lastLoss).not.toBeNull();
+    expect(folderSha(policy)).toBe(before);
+    expect(fs.existsSync(art('trl-1', 'iter-000', 'train', 'attempts'))).toBe(false);
+    const hist = JSON.parse(cli(['history', 'trl-1', '--json'], env()).stdout) as { checkpointSha256: string; parentSha256: string }[];
+    expect(hist[1].parentSha256).toBe(hist[0].checkpointSha256);
+    expect(hist[0].parentSha256).toBe(sha(art('trl-1', 'initial', 'checkpoint.json')));
+    const log = fs.readFileSync(art('trl-1', 'iter-000', 'train', 'trainer.log'), 'utf8');
+    expect(log).toMatch(/fake-trainer argv: \["dpo","--config",".*trl-config.yaml"\]/);
+  });
+
+  test.each([
+    [
+      'halos',
+      '{ kind: command, preset: halos, method: kto, model: llama }',
+      /"launch","launch.py","loss=kto","model=llama","train_datasets=\[.*feedback.halos.json\]"/,
+    ],
+    ['openrlhf', '{ kind: command, preset: openrlhf, method: dpo }', /"--module","openrlhf.cli.train_dpo","--pretrain",".*-policy","--ref_pretrain"/],
+  ])('%s: the preset argv runs and the checkpoint is taken from where the trainer writes it', async (name, trainer, argv) => {
+    const { file } = campaign(name, trainer);
+    const r = await runToEnd(`${name}-1`, file, env());
+    expect(r.state).toBe('completed');
+    const c0 = readJson(art(`${name}-1`, 'iter-000', 'train', 'checkpoint.json'));
+    expect(c0.trainer.preset).toBe(name);
+    expect(fs.readFileSync(art(`${name}-1`, 'iter-000', 'train', 'trainer.log'), 'utf8')).toMatch(argv);
+    expect(fs.existsSync(path.join(c0.path, 'model.safetensors'))).toBe(true);
+  });
+});
+
+describe('trainer failures', () => {
+  test('a crash mid-way resumes from its checkpoint-N/; exit 0 without a checkpoint or with a partial one pauses naming what is missing; a hang is killed and retried', async () => {
+    // Crash after step 4 (checkpoint-4 written), once: the retry resumes from it.
+    const crash = campaign('crash', '{ kind: command, preset: trl, method: dpo, reference: previous }');
+    const r = await runToEnd('crash-1', crash.file, env('crash-after=4', { FAKE_TRAINER_ONCE: path.join(ctx.dir, 'crash.once') }));
+    expect(r.state).toBe('completed');
+    const c = readJson(art('crash-1', 'iter-000', 'train', 'checkpoint.json'));
+    expect(c.resumed_from).toMatch(/attempts\/1\/out\/checkpoint-4$/);
+    expect(c.attempt).toBe(2);
+    const log = fs.readFileSync(art('crash-1', 'iter-000', 'train', 'trainer.log'), 'utf8');
+    expect(log).toMatch(/illegal memory access[\s\S]*resuming from .*checkpoint-4 at step 4/);
+
+    // Hangs once with no output: killed after stallSeconds and retried.
+    const hang = campaign('hang', '{ kind: command, preset: trl, method: dpo, reference: previous, stallSeconds: 2 }');
+    const h = await runToEnd('hang-1', hang.file, env('hang', { FAKE_TRAINER_ONCE: path.join(ctx.dir, 'hang.once') }));
+    expect(h.state).toBe('completed');
+    expect(trainerProcesses('hang-policy')).toEqual([]);
+
+    for (const [name, mode, message] of [
+      ['empty', 'exit0-empty', /trainer exited 0 without a valid checkpoint at .*: no config.json; no weights/],
+      ['partial', 'partial', /trainer exited 0 without a valid checkpoint at .*: no weights \(\*\.safetensors or \*\.bin\); no tokenizer files/],
+    ] as const) {
+      const { file, policy } = campaign(name, '{ kind: command, preset: trl, method: dpo, reference: previous }');
+      const e = env(mode);
+      const worker = spawnWorker(e);
+      try {
+        expect(cli(['start', file, '--id', `${name}-1`], e).status).toBe(0);
+        const handle = ctx.client.workflow.getHandle(`${name}-1`);
+        await waitFor('failed-paused', async () => (await handle.query(campaignStatusQuery).catch(() => null))?.state === 'failed-paused', 120000, 250);
+        const s = await handle.query(campaignStatusQuery);
+        expect(s.failure).toMatchObject({ stage: 'train', errorType: 'ProcessFailed', attempt: 1 });
+        expect(s.pauseReason).toMatch(message);
+        expect(fs.existsSync(art(`${name}-1`, 'iter-000', 'train', 'checkpoint.json'))).toBe(false);
+        expect(fs.existsSync(path.join(policy, 'model.safetensors'))).toBe(true);
+      } finally {
+        await killHard(worker);
+      }
+    }
+  });
+
+  test('SIGKILL the train worker mid-training: the orphaned trainer is killed, the campaign completes, the previous checkpoint is untouched', async () => {
+    const { file, policy } = campaign('killtrain', '{ kind: command, preset: halos, method: dpo, model: llama }');
+    const before = folderSha(policy);
+    const e = env('steps=12,step-ms=500');
+    let worker = spawnWorker(e);
+    try {
+      expect(cli(['start', file, '--id', 'killtrain-1'], e).status).toBe(0);
+      await waitFor('training under way', () => {
+        const log = art('killtrain-1', 'iter-000', 'train', 'trainer.log');
+        return fs.existsSync(log) && /'loss'/.test(fs.readFileSync(log, 'utf8'));
+      });
+      await killHard(worker);
+      const orphans = trainerProcesses('killtrain-policy');
+      expect(orphans.length).toBeGreaterThanOrEqual(1); // own process group: it outlived the worker
+      worker = spawnWorker(env());
+      expect((await ctx.client.workflow.getHandle('killtrain-1').result()).state).toBe('completed');
+      await waitFor('no trainer left', () => trainerProcesses('killtrain-policy').length === 0 || null, 20000, 100);
+      expect(folderSha(policy)).toBe(before);
+      const c = readJson(art('killtrain-1', 'iter-000', 'train', 'checkpoint.json'));
+      expect(c.attempt).toBe(2);
+      expect(fs.existsSync(path.join(c.path, 'model.safetensors'))).toBe(true);
+    } finally {
+      await killHard(worker);
+    }
+  });
+});
+
+describe('trainer configuration', () => {
+  test('refused before anything runs: TRL with reference: initial, custom without a command, a policy folder without weights', () => {
+    const e = env();
+    const { file } = campaign('bad-trl', '{ kind: command, preset: trl, method: dpo, reference: initial }');
+    const r = cli(['validate', file], e);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/trainer.reference: trainer.reference: initial cannot be honoured by TRL's CLI/);
+    const { file: f2 } = campaign('bad-custom', '{ kind: command, preset: custom, method: dpo }');
+    expect(cli(['validate', f2], e).stderr).toMatch(/trainer.command: preset: custom needs the trainer argv/);
+    const { file: f3, policy } = campaign('bad-policy', '{ kind: command, preset: halos, method: dpo }');
+    fs.rmSync(path.join(policy, 'model.safetensors'));
+    const r3 = cli(['validate', f3], e);
+    expect(r3.status).toBe(2);
+    expect(r3.stderr).toMatch(/policy.path: .* is not a checkpoint a trainer can start from: no weights/);
+  });
+});

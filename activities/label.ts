@@ -40,6 +40,7 @@ export function createScoreActivities() {
           deviceId: l.deviceId,
           batchTokens: l.batchTokens,
           maxLength: l.maxLength,
+          modelFile: l.modelFile,
           threads: l.threads,
           rewardIndex: l.rewardIndex,
         });
@@ -62,7 +63,7 @@ export function createScoreActivities() {
             model: { sha256: fp.sha256, files: fp.files, version },
             samples: r.items,
             labelled: r.labelled,
-            unlabelled: (r.nonFinite ? { non_finite: r.nonFinite } : {}) as Record<string, number>,
+            unlabelled: { ...(r.nonFinite ? { non_finite: r.nonFinite } : {}), ...r.failed } as Record<string, number>,
             truncated: r.truncated,
             batchesResumed: r.batchesResumed,
           },

@@ -10,6 +10,7 @@ import { CampaignConfig, CampaignSchema } from './schema';
 import { loadTemplate } from '../activities/judge/template';
 import { placeholdersOf } from '../activities/process/argv-template';
 import { layoutProblems } from '../activities/policy/checkpoint-layout';
+import { findModelFile } from '../activities/score/model-folder';
 import { COMMAND_PLACEHOLDERS, MANAGED_PLACEHOLDERS } from '../activities/samplers/command-config';
 import { TRAINER_PLACEHOLDERS } from '../activities/trainers/command-config';
 import { PRESETS } from '../activities/trainers/presets';
@@ -223,8 +224,15 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
       });
     }
   }
-  if (config.labeler.kind === 'reward-model' && !fs.existsSync(path.join(config.labeler.model, 'model.onnx'))) {
-    problems.push({ path: ['labeler', 'model'], message: `no model.onnx in ${config.labeler.model}; point it at an exported reward-model folder` });
+  if (config.labeler.kind === 'reward-model') {
+    try {
+      findModelFile(config.labeler.model, config.labeler.modelFile);
+    } catch (e) {
+      problems.push({
+        path: ['labeler', config.labeler.modelFile ? 'modelFile' : 'model'],
+        message: `${(e as Error).message}; point it at an exported reward-model folder`,
+      });
+    }
   }
   if (config.labeler.kind === 'judge' && config.labeler.template && !fs.existsSync(config.labeler.template)) {
     problems.push({ path: ['labeler', 'template'], message: `template file not found: ${config.labeler.template}` });

@@ -57,6 +57,7 @@ async function checkRewardModel(c: CampaignConfig, problems: string[]): Promise<
       threads: 1,
       batchTokens: l.batchTokens,
       maxLength: l.maxLength,
+      modelFile: l.modelFile,
       rewardIndex: l.rewardIndex,
     });
     scorer.encode({ prompt: [{ role: 'user', content: 'ping' }], response: 'pong' });

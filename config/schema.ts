@@ -32,6 +32,8 @@ export const RewardModelLabelerSchema = z.strictObject({
   deviceId: z.number().int().nonnegative().default(0),
   batchTokens: posInt.default(8192),
   maxLength: posInt.optional(),
+  /** The ONNX graph in the folder when it is not model.onnx, onnx/model.onnx or the only .onnx file. */
+  modelFile: z.string().optional(),
   threads: posInt.optional(),
   rewardIndex: z.number().int().nonnegative().optional(),
   /** Label later shards with a changed model folder (recorded as a new labeler version) instead of pausing the campaign. */

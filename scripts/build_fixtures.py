@@ -10,6 +10,10 @@ Writes (all committed; tests load these files and never rebuild them):
   test/fixtures/models/decoder-rm/         decoder-shaped model, num_labels = 1: causal running mean, pools the
                                            token before the first pad_token_id (as HF *ForSequenceClassification do)
   test/fixtures/models/encoder-tt/         encoder that also takes token_type_ids, num_labels = 1
+  test/fixtures/models/decoder-fp16-int32/ decoder-rm as some exports come: int32 input_ids / attention_mask, float16 logits
+  test/fixtures/models/decoder-past/       decoder-rm exported "with past": extra past_key_values inputs (refused clearly)
+
+    python3 scripts/build_fixtures.py variants   rebuilds only the two decoder-rm variants
 """
 import json
 import os
@@ -323,7 +327,44 @@ def build_bench_model(out_dir, src_dir, d=256, hidden=1024, layers=4):
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])], inits)
     save(out_dir, graph, {"num_labels": 2, "pad_token_id": 0}, tok, tok_config)
 
+def copy_tokenizer(src_dir, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        with open(os.path.join(src_dir, name), "rb") as f, open(os.path.join(out_dir, name), "wb") as g:
+            g.write(f.read())
+
+def build_decoder_variants(src_dir):
+    """Variants of decoder-rm with the same weights, so their rewards must match decoder-rm's."""
+    fixtures = os.path.dirname(src_dir)
+    # int32 inputs and float16 logits (a cast at each end of the graph).
+    m = onnx.load(os.path.join(src_dir, "model.onnx"))
+    g = m.graph
+    for inp in g.input:
+        inp.type.tensor_type.elem_type = TensorProto.INT32
+    for n in g.node:
+        n.input[:] = ["input_ids_i64" if x == "input_ids" else x for x in n.input]
+        n.output[:] = ["logits_f32" if x == "logits" else x for x in n.output]
+    g.node.insert(0, helper.make_node("Cast", ["input_ids"], ["input_ids_i64"], to=TensorProto.INT64))
+    g.node.append(helper.make_node("Cast", ["logits_f32"], ["logits"], to=TensorProto.FLOAT16))
+    g.output[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.checker.check_model(m)
+    out = os.path.join(fixtures, "decoder-fp16-int32")
+    copy_tokenizer(src_dir, out)
+    onnx.save(m, os.path.join(out, "model.onnx"))
+    # Exported with the KV cache: past_key_values inputs alignloop cannot supply.
+    m = onnx.load(os.path.join(src_dir, "model.onnx"))
+    m.graph.input.append(helper.make_tensor_value_info("past_key_values.0.key", TensorProto.FLOAT, ["batch", 1, "past", 2]))
+    onnx.checker.check_model(m)
+    out = os.path.join(fixtures, "decoder-past")
+    copy_tokenizer(src_dir, out)
+    onnx.save(m, os.path.join(out, "model.onnx"))
+
 def main():
+    import sys
+    if sys.argv[1:] == ["variants"]:
+        build_decoder_variants(os.path.join(ROOT, "test", "fixtures", "models", "decoder-rm"))
+        print("wrote test/fixtures/models/decoder-fp16-int32, decoder-past")
+        return
     prompts = build_quickstart()
     qs = os.path.join(ROOT, "examples", "quickstart")
     os.makedirs(qs, exist_ok=True)
@@ -336,6 +377,7 @@ def main():
     build_tt_model(prompts, os.path.join(ROOT, "test", "fixtures", "models", "encoder-tt"))
     build_no_logits_model(os.path.join(ROOT, "test", "fixtures", "models", "no-logits"))
     build_bench_model(os.path.join(ROOT, "test", "fixtures", "models", "bench-rm"), os.path.join(qs, "reward-model"))
+    build_decoder_variants(os.path.join(ROOT, "test", "fixtures", "models", "decoder-rm"))
     print("wrote test/fixtures/models/decoder-rm, encoder-tt, no-logits")
 
 if __name__ == "__main__":

@@ -19,6 +19,70 @@ export interface ModelFolder {
   chatTemplate: string | null;
   specialIds: Set<number>;
   modelMaxLength: number | null;
+  /** The longest input the model's position embeddings take (config.json), when known. */
+  maxPositions: number | null;
+  /** Where the chat template came from, for messages. */
+  chatTemplateSource: string | null;
+  /** Set when tokenizer_config's pad token and config.json's pad_token_id disagree (config.json's is used). */
+  padNote: string | null;
+}
+
+/**
+ * The ONNX graph of a folder: model.onnx, else optimum's onnx/model.onnx, else the only *.onnx in the
+ * folder or its onnx/ subfolder (model_quantized.onnx, decoder_model.onnx, …); `file` names one.
+ */
+export function findModelFile(dir: string, file?: string): string {
+  if (file) {
+    const p = path.resolve(dir, file);
+    if (!fs.existsSync(p)) throw new ModelFolderError(`${p}: not found (labeler.modelFile); list the folder's .onnx files and pick one`);
+    return p;
+  }
+  for (const c of ['model.onnx', path.join('onnx', 'model.onnx')]) if (fs.existsSync(path.join(dir, c))) return path.join(dir, c);
+  const found = ['.', 'onnx'].flatMap((sub) => {
+    const d = path.join(dir, sub);
+    return fs.existsSync(d) && fs.statSync(d).isDirectory()
+      ? fs
+          .readdirSync(d)
+          .filter((f) => f.endsWith('.onnx'))
+          .map((f) => path.join(sub, f))
+      : [];
+  });
+  if (found.length === 1) return path.join(dir, found[0]);
+  if (found.length === 0) throw new ModelFolderError(`${path.join(dir, 'model.onnx')}: missing model.onnx; the folder must hold the exported ONNX graph`);
+  throw new ModelFolderError(
+    `${dir}: several ONNX graphs (${found.map((f) => path.normalize(f)).join(', ')}) and no model.onnx; name the one to score with labeler.modelFile (or --model-file)`,
+  );
+}
+
+/**
+ * The chat template transformers would use: chat_template.jinja (how recent transformers save it),
+ * else tokenizer_config.json's chat_template; from a list of named templates, the "default" one.
+ */
+function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unknown>): { template: string | null; source: string | null } {
+  const jinja = path.join(dir, 'chat_template.jinja');
+  if (fs.existsSync(jinja)) return { template: fs.readFileSync(jinja, 'utf8'), source: jinja };
+  const t = tokenizerConfig.chat_template;
+  if (typeof t === 'string') return { template: t, source: `${dir}/tokenizer_config.json` };
+  if (Array.isArray(t)) {
+    const named = t.filter((x): x is { name: string; template: string } => x && typeof x.name === 'string' && typeof x.template === 'string');
+    const pick = named.find((x) => x.name === 'default') ?? (named.length === 1 ? named[0] : undefined);
+    if (!pick)
+      throw new ModelFolderError(
+        `${dir}/tokenizer_config.json: chat_template is a list of named templates (${named.map((x) => x.name).join(', ')}) without a "default"; keep the one to score with as the default`,
+      );
+    return { template: pick.template, source: `${dir}/tokenizer_config.json (template "${pick.name}")` };
+  }
+  return { template: null, source: null };
+}
+
+/** Position-embedding length from config.json (RoBERTa-style models offset positions by padding_idx + 1). */
+function maxPositionsOf(config: Record<string, unknown> | null): number | null {
+  if (!config) return null;
+  const n = [config.max_position_embeddings, config.n_positions, config.n_ctx, config.max_sequence_length].find((v) => typeof v === 'number' && v > 0) as
+    number | undefined;
+  if (n === undefined) return null;
+  const offset = ['roberta', 'xlm-roberta', 'camembert', 'longformer', 'bart', 'mbart'].includes(String(config.model_type)) ? 2 : 0;
+  return n - offset;
 }
 
 function readJson(file: string, what: string): Record<string, unknown> {
@@ -54,27 +118,30 @@ export function tokenId(tokenizerJson: Record<string, unknown>, token: string): 
   return null;
 }
 
-export function loadModelFolder(dir: string): ModelFolder {
+export function loadModelFolder(dir: string, modelFile?: string): ModelFolder {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
     throw new ModelFolderError(`${dir}: model folder not found; pass the folder that holds model.onnx and tokenizer.json`);
   }
-  const modelPath = path.join(dir, 'model.onnx');
-  if (!fs.existsSync(modelPath)) throw new ModelFolderError(`${modelPath}: missing model.onnx; the folder must hold the exported ONNX graph`);
+  const modelPath = findModelFile(dir, modelFile);
   const tokenizerJson = readJson(path.join(dir, 'tokenizer.json'), 'tokenizer.json');
   const tokenizerConfig = fs.existsSync(path.join(dir, 'tokenizer_config.json'))
     ? readJson(path.join(dir, 'tokenizer_config.json'), 'tokenizer_config.json')
     : {};
   const config = fs.existsSync(path.join(dir, 'config.json')) ? readJson(path.join(dir, 'config.json'), 'config.json') : null;
 
+  // The graph of a decoder reward model pools on config.json's pad_token_id (HF *ForSequenceClassification):
+  // padding with any other id moves the pooled position. So config.json's id wins when both are set.
   let padTokenId: number | null = null;
+  let padNote: string | null = null;
   const padToken = tokenString(tokenizerConfig.pad_token);
-  if (padToken !== null) {
-    padTokenId = tokenId(tokenizerJson, padToken);
-    if (padTokenId === null)
-      throw new ModelFolderError(`${dir}/tokenizer_config.json: pad_token ${JSON.stringify(padToken)} is not in tokenizer.json's vocabulary`);
-  } else if (config && typeof config.pad_token_id === 'number') {
+  const tokPad = padToken !== null ? tokenId(tokenizerJson, padToken) : null;
+  if (padToken !== null && tokPad === null && !(config && typeof config.pad_token_id === 'number'))
+    throw new ModelFolderError(`${dir}/tokenizer_config.json: pad_token ${JSON.stringify(padToken)} is not in tokenizer.json's vocabulary`);
+  if (config && typeof config.pad_token_id === 'number') {
     padTokenId = config.pad_token_id;
-  }
+    if (tokPad !== null && tokPad !== padTokenId)
+      padNote = `tokenizer_config.json's pad_token ${JSON.stringify(padToken)} (id ${tokPad}) differs from config.json's pad_token_id ${padTokenId}; padding with ${padTokenId}, the id the model pools on`;
+  } else padTokenId = tokPad;
   if (padTokenId === null) {
     throw new ModelFolderError(
       `${dir}: no pad token: tokenizer_config.json has no pad_token and config.json has no pad_token_id; ` +
@@ -89,6 +156,7 @@ export function loadModelFolder(dir: string): ModelFolder {
   const specialIds = new Set<number>();
   for (const t of (tokenizerJson.added_tokens as { id: number; special?: boolean }[] | undefined) ?? []) if (t.special) specialIds.add(t.id);
   const mml = tokenizerConfig.model_max_length;
+  const chat = chatTemplateOf(dir, tokenizerConfig);
   return {
     dir,
     modelPath,
@@ -97,9 +165,12 @@ export function loadModelFolder(dir: string): ModelFolder {
     config,
     padTokenId,
     numLabels,
-    chatTemplate: typeof tokenizerConfig.chat_template === 'string' ? tokenizerConfig.chat_template : null,
+    chatTemplate: chat.template,
+    chatTemplateSource: chat.source,
     specialIds,
     modelMaxLength: typeof mml === 'number' && mml > 0 && mml < 1e7 ? mml : null,
+    maxPositions: maxPositionsOf(config),
+    padNote,
   };
 }
 

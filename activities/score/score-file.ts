@@ -22,6 +22,8 @@ export interface ScoreFileResult extends WrittenFile {
   items: number;
   labelled: number;
   nonFinite: number;
+  /** Records that could not be rendered or tokenized (e.g. the chat template raised on them), by reason: unlabelled, not fatal. */
+  failed: Record<string, number>;
   truncated: number;
   tokens: number;
   batches: number;
@@ -31,15 +33,21 @@ export interface ScoreFileResult extends WrittenFile {
   totalMs: number;
 }
 
+/** The input line of a record, for per-record error messages (not written out). */
+const LINE = Symbol('line');
+
 export async function readSampleRecords(file: string): Promise<Record<string, unknown>[]> {
   if (!fs.existsSync(file)) throw new InputError(file, undefined, 'file not found');
   const records: Record<string, unknown>[] = [];
   await forEachJsonLine(file, (raw, line) => {
     const r = raw as Record<string, unknown>;
     if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new InputError(file, line, 'expected a JSON object');
-    if (!Array.isArray(r.prompt) || !r.prompt.every((t) => t && typeof t.role === 'string' && typeof t.content === 'string')) {
-      throw new InputError(file, line, r.prompt === undefined ? 'missing prompt' : 'prompt must be a list of {role, content} turns');
+    // A plain-string prompt (as prompts files allow) is one user turn.
+    if (typeof r.prompt === 'string' && r.prompt.trim() !== '') r.prompt = [{ role: 'user', content: r.prompt }];
+    if (!Array.isArray(r.prompt) || r.prompt.length === 0 || !r.prompt.every((t) => t && typeof t.role === 'string' && typeof t.content === 'string')) {
+      throw new InputError(file, line, r.prompt === undefined ? 'missing prompt' : 'prompt must be a non-empty string or a list of {role, content} turns');
     }
+    (r as Record<symbol, unknown>)[LINE] = line;
     if (r.output === undefined) throw new InputError(file, line, 'missing output');
     if (responseText(r.output) === null) throw new InputError(file, line, 'output must be a string or a list of {role, content} turns');
     records.push(r);
@@ -70,6 +78,8 @@ export async function scoreFile(
   const t0 = performance.now();
   const records = await readSampleRecords(inPath);
   const encoded: Encoded[] = new Array(records.length);
+  // Per-record failures leave that record unlabelled with its reason; the rest of the file is scored.
+  const failures = new Map<number, { status: string; error: string }>();
   const windows: number[][] = [];
   for (let w = 0; w * ENCODE_WINDOW < records.length; w++) {
     windows.push(Array.from({ length: Math.min(ENCODE_WINDOW, records.length - w * ENCODE_WINDOW) }, (_, k) => w * ENCODE_WINDOW + k));
@@ -77,9 +87,22 @@ export async function scoreFile(
   let encodeMs = 0;
   const encodeWindow = (items: number[]): number[][] => {
     const t = performance.now();
-    for (const i of items) encoded[i] = scorer.encode({ prompt: records[i].prompt as never, response: responseText(records[i].output)! });
+    const ok: number[] = [];
+    for (const i of items) {
+      try {
+        encoded[i] = scorer.encode({ prompt: records[i].prompt as never, response: responseText(records[i].output)! });
+        ok.push(i);
+      } catch (e) {
+        const line = (records[i] as Record<symbol, unknown>)[LINE];
+        failures.set(i, {
+          status: 'template_error',
+          error: `${inPath}:${line}: the chat template or tokenizer failed on this record: ${(e as Error).message}`,
+        });
+        encoded[i] = { ids: [], truncated: false };
+      }
+    }
     encodeMs += performance.now() - t;
-    return scorer.plan(items.map((i) => encoded[i])).map((b) => b.map((k) => items[k]));
+    return scorer.plan(ok.map((i) => encoded[i])).map((b) => b.map((k) => ok[k]));
   };
   const progressPath = `${outPath}.progress`;
   const inputSha = sha256File(inPath);
@@ -134,7 +157,13 @@ export async function scoreFile(
     nonFinite = 0,
     truncated = 0,
     tokens = 0;
+  const failed: Record<string, number> = {};
   const lines = records.map((r, i) => {
+    const f = failures.get(i);
+    if (f) {
+      failed[f.status] = (failed[f.status] ?? 0) + 1;
+      return JSON.stringify({ ...r, reward: null, label_status: f.status, label_error: f.error }) + '\n';
+    }
     const reward = rewards[i];
     const out: Record<string, unknown> = { ...r, reward, label_status: reward === null ? 'non_finite' : 'ok' };
     if (encoded[i].truncated) {
@@ -153,6 +182,7 @@ export async function scoreFile(
     items: records.length,
     labelled,
     nonFinite,
+    failed,
     truncated,
     tokens,
     batches: plan.length,

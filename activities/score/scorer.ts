@@ -15,8 +15,10 @@ export interface ScorerOptions {
   threads?: number;
   /** Rows x padded length per batch; default 8192. */
   batchTokens?: number;
-  /** Default: the tokenizer's model_max_length, capped at 2048. */
+  /** Default: the smallest of the tokenizer's model_max_length, config.json's position embeddings, and 2048. */
   maxLength?: number;
+  /** The ONNX file in the folder, when it is not model.onnx / onnx/model.onnx / the only one. */
+  modelFile?: string;
   /** Which logit is the reward; default 1 for num_labels = 2, else 0. */
   rewardIndex?: number;
 }
@@ -39,8 +41,15 @@ export class RewardScorer {
   }
 
   static async open(opts: ScorerOptions): Promise<RewardScorer> {
-    const model = loadModelFolder(opts.modelDir);
-    const maxLength = opts.maxLength ?? Math.min(model.modelMaxLength ?? 2048, 2048);
+    const model = loadModelFolder(opts.modelDir, opts.modelFile);
+    const cap = Math.min(model.modelMaxLength ?? 2048, model.maxPositions ?? 2048, 2048);
+    if (opts.maxLength !== undefined && model.maxPositions !== null && opts.maxLength > model.maxPositions) {
+      throw new ModelFolderError(
+        `maxLength ${opts.maxLength} is longer than the model's ${model.maxPositions} positions (config.json max_position_embeddings); ` +
+          `ONNX Runtime would fail on the first long item: set it to ${model.maxPositions} or less`,
+      );
+    }
+    const maxLength = opts.maxLength ?? cap;
     if (!Number.isInteger(maxLength) || maxLength < 2) throw new ModelFolderError(`maxLength must be an integer >= 2, got ${maxLength}`);
     const batchTokens = opts.batchTokens ?? 8192;
     if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new ModelFolderError(`batchTokens must be a positive integer, got ${batchTokens}`);

@@ -13,6 +13,7 @@ interface ScoreOptions {
   device?: number;
   rewardIndex?: number;
   quiet?: boolean;
+  modelFile?: string;
 }
 
 async function score(o: ScoreOptions): Promise<number> {
@@ -25,6 +26,7 @@ async function score(o: ScoreOptions): Promise<number> {
     threads: o.threads,
     batchTokens: o.batchTokens,
     maxLength: o.maxLength,
+    modelFile: o.modelFile,
     rewardIndex: o.rewardIndex,
   });
   let last = 0;
@@ -38,11 +40,14 @@ async function score(o: ScoreOptions): Promise<number> {
   if (!o.quiet && process.stderr.isTTY) process.stderr.write('\n');
   const s = r.totalMs / 1000;
   process.stdout.write(
-    `scored ${r.items} items (${r.labelled} labelled, ${r.nonFinite} non-finite) in ${s.toFixed(2)} s: ${(r.items / s).toFixed(0)} items/s, ${(r.tokens / s).toFixed(0)} tokens/s\n` +
+    `scored ${r.items} items (${r.labelled} labelled, ${r.nonFinite} non-finite${Object.entries(r.failed)
+      .map(([k, n]) => `, ${n} ${k}`)
+      .join('')}) in ${s.toFixed(2)} s: ${(r.items / s).toFixed(0)} items/s, ${(r.tokens / s).toFixed(0)} tokens/s\n` +
       `batches ${r.batches}${r.batchesResumed ? ` (${r.batchesResumed} resumed from progress)` : ''}, truncated ${r.truncated}, ` +
       `templating+tokenization ${((100 * r.encodeMs) / r.totalMs).toFixed(1)}% of time (overlapped with inference)\n` +
       `wrote ${r.path} (sha256 ${r.sha256.slice(0, 12)}…)\n`,
   );
+  if (scorer.model.padNote) process.stderr.write(`note: ${scorer.model.padNote}\n`);
   return 0;
 }
 
@@ -56,6 +61,7 @@ export function registerScoreCommand(program: Command): void {
     .option('--batch-tokens <n>', 'padded tokens per batch', nonNegativeInt)
     .option('--max-length <n>', 'truncate conversations to this many tokens', nonNegativeInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads', nonNegativeInt)
+    .option('--model-file <file>', 'the ONNX graph inside the folder when it is not model.onnx, onnx/model.onnx or the only .onnx file')
     .option('--provider <name>', 'execution provider: cpu or cuda', oneOf(['cpu', 'cuda'] as const), 'cpu')
     .option('--device <n>', 'CUDA device id', nonNegativeInt)
     .option('--reward-index <n>', 'which logit is the reward (default: 0 for one label, 1 for two)', nonNegativeInt)

@@ -172,3 +172,124 @@ test('SIGKILL during alignloop score: the rerun resumes from persisted batches a
   expect(resumed).toBeGreaterThanOrEqual(before - 1);
   expect(fs.readFileSync(out)).toEqual(fs.readFileSync(path.join(dir, 'ref.jsonl')));
 });
+
+/** A copy of a fixture model folder, edited by `edit`, for layout and configuration variants. */
+function variant(src: string, edit: (dir: string) => void): string {
+  const dir = path.join(tmpDir('alignloop-rm-'), path.basename(src));
+  fs.cpSync(src, dir, { recursive: true });
+  edit(dir);
+  return dir;
+}
+const editJson = (file: string, f: (j: Record<string, unknown>) => void) => {
+  const j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  f(j);
+  fs.writeFileSync(file, JSON.stringify(j));
+};
+
+describe('reward models as people export them', () => {
+  const items = () => quickstartSamples(2) as never[];
+
+  test('int32 inputs and float16 logits: the same rewards as the float32/int64 export (fp16 bits decoded, not read as float32)', async () => {
+    const ref = await scoresOf(await RewardScorer.open({ modelDir: MODELS.decoder, threads: 1 }), items());
+    const half = await scoresOf(await RewardScorer.open({ modelDir: path.join(path.dirname(MODELS.decoder), 'decoder-fp16-int32'), threads: 1 }), items());
+    expect(new Set(ref.map((x) => x.toFixed(3))).size).toBeGreaterThan(5);
+    ref.forEach((x, i) => expect(Math.abs(x - half[i])).toBeLessThan(2e-3 * Math.max(1, Math.abs(x))));
+  });
+
+  test('a graph exported with the KV cache is refused at open, saying how to re-export', async () => {
+    await expect(RewardScorer.open({ modelDir: path.join(path.dirname(MODELS.decoder), 'decoder-past') })).rejects.toThrow(
+      /exported with the KV cache \(inputs past_key_values.0.key\).*without past/,
+    );
+  });
+
+  test("optimum's onnx/model.onnx, another file name, or several graphs (then labeler.modelFile names one)", async () => {
+    const ref = await scoresOf(await RewardScorer.open({ modelDir: MODELS.decoder, threads: 1 }), items());
+    const sub = variant(MODELS.decoder, (d) => {
+      fs.mkdirSync(path.join(d, 'onnx'));
+      fs.renameSync(path.join(d, 'model.onnx'), path.join(d, 'onnx', 'model.onnx'));
+    });
+    expect(await scoresOf(await RewardScorer.open({ modelDir: sub, threads: 1 }), items())).toEqual(ref);
+    const renamed = variant(MODELS.decoder, (d) => fs.renameSync(path.join(d, 'model.onnx'), path.join(d, 'model_quantized.onnx')));
+    expect(await scoresOf(await RewardScorer.open({ modelDir: renamed, threads: 1 }), items())).toEqual(ref);
+    const several = variant(MODELS.decoder, (d) => {
+      fs.copyFileSync(path.join(d, 'model.onnx'), path.join(d, 'model_fp16.onnx'));
+      fs.renameSync(path.join(d, 'model.onnx'), path.join(d, 'decoder_model.onnx'));
+    });
+    await expect(RewardScorer.open({ modelDir: several })).rejects.toThrow(/several ONNX graphs \(decoder_model.onnx, model_fp16.onnx\).*labeler.modelFile/);
+    expect(await scoresOf(await RewardScorer.open({ modelDir: several, modelFile: 'decoder_model.onnx', threads: 1 }), items())).toEqual(ref);
+  });
+
+  test('chat_template.jinja is used (as recent transformers save it); from a list of named templates, "default"', async () => {
+    const prompt = [{ role: 'user', content: 'hello' }] as never;
+    const jinja = variant(MODELS.decoder, (d) => fs.writeFileSync(path.join(d, 'chat_template.jinja'), 'JINJA {{ messages[0].content }}'));
+    const s1 = await RewardScorer.open({ modelDir: jinja });
+    expect(s1.encoder.render(prompt, 'x')).toBe('JINJA hello');
+    const named = variant(MODELS.decoder, (d) =>
+      editJson(path.join(d, 'tokenizer_config.json'), (j) => {
+        j.chat_template = [
+          { name: 'tool_use', template: 'TOOLS' },
+          { name: 'default', template: 'DEFAULT {{ messages[0].content }}' },
+        ];
+      }),
+    );
+    expect((await RewardScorer.open({ modelDir: named })).encoder.render(prompt, 'x')).toBe('DEFAULT hello');
+    const noDefault = variant(MODELS.decoder, (d) =>
+      editJson(path.join(d, 'tokenizer_config.json'), (j) => {
+        j.chat_template = [
+          { name: 'a', template: 'A' },
+          { name: 'b', template: 'B' },
+        ];
+      }),
+    );
+    await expect(RewardScorer.open({ modelDir: noDefault })).rejects.toThrow(/list of named templates \(a, b\) without a "default"/);
+  });
+
+  test("pad token disagreement: padding uses config.json's pad_token_id (the one the graph pools on), so batching changes nothing", async () => {
+    const dir = variant(MODELS.decoder, (d) => editJson(path.join(d, 'tokenizer_config.json'), (j) => (j.pad_token = '<unk>')));
+    const alone = await RewardScorer.open({ modelDir: dir, batchTokens: 1, threads: 1 });
+    const batched = await RewardScorer.open({ modelDir: dir, batchTokens: 100000, threads: 1 });
+    expect(batched.model.padNote).toMatch(/differs from config.json's pad_token_id/);
+    const a = await scoresOf(alone, quickstartSamples(3) as never[]);
+    const b = await scoresOf(batched, quickstartSamples(3) as never[]);
+    a.forEach((x, i) => expect(Math.abs(x - b[i])).toBeLessThan(1e-5));
+  });
+
+  test('max_position_embeddings caps the length; a longer labeler.maxLength is refused before ORT fails on it', async () => {
+    const dir = variant(MODELS.decoder, (d) => editJson(path.join(d, 'config.json'), (j) => (j.max_position_embeddings = 16)));
+    const s = await RewardScorer.open({ modelDir: dir });
+    const long = s.encode({
+      prompt: [{ role: 'user', content: 'one two three four five six seven eight nine ten' }] as never,
+      response: 'a b c d e f g h i j',
+    });
+    expect(long.ids.length).toBeLessThanOrEqual(16);
+    expect(long.truncated).toBe(true);
+    await expect(RewardScorer.open({ modelDir: dir, maxLength: 32 })).rejects.toThrow(/maxLength 32 is longer than the model's 16 positions/);
+  });
+
+  test('a record the chat template raises on is unlabelled with its line and reason; plain-string prompts are scored', async () => {
+    const dir = variant(MODELS.decoder, (d) =>
+      editJson(path.join(d, 'tokenizer_config.json'), (j) => {
+        j.chat_template =
+          "{% for m in messages %}{% if (m.role == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{{ m.role }}: {{ m.content }}\n{% endfor %}";
+      }),
+    );
+    const t = tmpDir();
+    const good = quickstartSamples(1)[0] as { prompt: { content: string }[]; output: string };
+    writeJsonl(path.join(t, 'in.jsonl'), [
+      good,
+      { prompt: [{ role: 'assistant', content: 'I speak first' }], output: 'x' },
+      { prompt: good.prompt[0].content, output: good.output },
+    ]);
+    const r = await scoreFile(await RewardScorer.open({ modelDir: dir, threads: 1 }), path.join(t, 'in.jsonl'), path.join(t, 'out.jsonl'));
+    expect(r).toMatchObject({ items: 3, labelled: 2, failed: { template_error: 1 } });
+    const out = fs
+      .readFileSync(path.join(t, 'out.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(out[1]).toMatchObject({ reward: null, label_status: 'template_error' });
+    expect(out[1].label_error).toMatch(/in.jsonl:2: the chat template or tokenizer failed on this record: .*roles must alternate/);
+    expect(out[2].prompt).toEqual([{ role: 'user', content: good.prompt[0].content }]);
+    expect(out[2].reward).toBeCloseTo(out[0].reward, 6);
+  });
+});

@@ -7,34 +7,15 @@ import { ArtifactError, InputError } from '../config/errors';
 import { sha256File, writeFileAtomic, writeJsonAtomic } from './artifacts/atomic-file';
 import { campaignDir, FileRef, findComplete, iterationDir, markComplete, shardFile, verifyRef } from './artifacts/store';
 import { guarded, refOf } from './durable';
-import { buildFeedback, ThresholdRule } from './feedback/build';
-import { readScoredSamples } from './feedback/files';
+import { feedbackFromScoredShards } from './feedback/from-scored-shards';
 import { formatFile } from './feedback/formats';
 import { JudgedPairCollector, readJudgedPairs } from './feedback/judged-pairs';
-import { ScoredSampleCollector } from './feedback/scored-samples';
 import { BudgetLedger } from './judge/budget-ledger';
 import { judgeBudget } from './judge/campaign-paths';
 import { buildIterationManifest, ManifestInput } from './manifest';
 import { iterationSlice, loadPrompts } from './prompts';
 import { trainerFor } from './trainers';
 import type { CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult } from './types';
-
-async function feedbackFromScores(c: CampaignConfig, scored: FileRef[]) {
-  const collector = new ScoredSampleCollector('scored shards');
-  for (const ref of scored) {
-    verifyRef(ref, 'scored shard');
-    collector.file = ref.path; // errors name the shard they come from
-    await readScoredSamples(ref.path, collector);
-  }
-  const f = c.feedback;
-  return buildFeedback(collector.groups, {
-    type: f.type,
-    mode: f.mode,
-    threshold: f.threshold as ThresholdRule | undefined,
-    thresholdScope: f.perPrompt ? 'prompt' : 'global',
-    seed: f.seed,
-  });
-}
 
 /** The pairwise judge's verdicts are the feedback: no reward gaps to pair on. */
 async function feedbackFromJudgedPairs(c: CampaignConfig, scored: FileRef[]) {
@@ -135,7 +116,7 @@ export function createControlActivities() {
       return guarded(async () => {
         const pairwiseJudge = c.labeler.kind === 'judge' && c.labeler.mode === 'pairwise';
         const scored = input.scored ?? shardResults<ScoreShardResult>(c.artifacts.root, campaignId, iteration, 'scored', input.shards!).map((r) => r.ref);
-        const { examples, stats } = pairwiseJudge ? await feedbackFromJudgedPairs(c, scored) : await feedbackFromScores(c, scored);
+        const { examples, stats } = pairwiseJudge ? await feedbackFromJudgedPairs(c, scored) : await feedbackFromScoredShards(c.feedback, scored);
         let files: FeedbackResult['files'] = null;
         if (examples.length > 0) {
           files = {

@@ -79,6 +79,8 @@ export function buildIterationManifest(
     reward: input.feedback.stats.reward,
     empty_reason: input.feedback.stats.empty_reason,
     ...(pairs ? { judged_pairs: pairs } : {}),
+    // What `alignloop audit` re-runs the feedback stage with.
+    settings: { feedback: c.feedback, labeler: { kind: c.labeler.kind, mode: c.labeler.kind === 'judge' ? c.labeler.mode : null } },
     cost: {
       judge_usd: judgeUsd,
       // What this iteration's shards bought in their final attempts; judge_usd also counts attempts cut short (budget pause, kill).

@@ -8,6 +8,7 @@ import { redact } from '../config/redact';
 import { registerCampaignCommands } from './commands/campaign';
 import { registerControlCommands } from './commands/control';
 import { registerFeedbackCommand } from './commands/feedback';
+import { registerAuditCommands } from './commands/audit';
 import { registerInspectCommands } from './commands/inspect';
 import { registerJudgeCommand } from './commands/judge';
 import { registerScoreCommand } from './commands/score';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerCampaignCommands(program);
   registerControlCommands(program);
   registerInspectCommands(program);
+  registerAuditCommands(program);
   registerServerCommands(program);
   registerScoreCommand(program);
   registerJudgeCommand(program);

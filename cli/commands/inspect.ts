@@ -89,18 +89,21 @@ export function readManifests(root: string, id: string): Record<string, unknown>
     });
 }
 
-async function history(id: string, opts: { json?: boolean; root?: string }): Promise<number> {
-  let root = opts.root;
-  if (!root) {
-    const { WorkflowNotFoundError } = await import('@temporalio/client');
-    const { client: c } = await temporalClient();
-    try {
-      root = String((await c.workflow.getHandle(id).describe()).memo?.artifactsRoot);
-    } catch (e) {
-      if (e instanceof WorkflowNotFoundError) throw new UserError(`no campaign with id "${id}"; pass --root DIR to read manifests without the server`);
-      throw e;
-    }
+/** Where a campaign's artifacts are: --root, else what the campaign recorded on the server. */
+export async function artifactsRootOf(id: string, root?: string): Promise<string> {
+  if (root) return root;
+  const { WorkflowNotFoundError } = await import('@temporalio/client');
+  const { client: c } = await temporalClient();
+  try {
+    return String((await c.workflow.getHandle(id).describe()).memo?.artifactsRoot);
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) throw new UserError(`no campaign with id "${id}"; pass --root DIR to read the artifacts without the server`);
+    throw e;
   }
+}
+
+async function history(id: string, opts: { json?: boolean; root?: string }): Promise<number> {
+  const root = await artifactsRootOf(id, opts.root);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are JSON read back from disk
   const rows = readManifests(root, id).map((m: any) => ({
     iteration: m.iteration,

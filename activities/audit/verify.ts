@@ -1,0 +1,127 @@
+/**
+ * `alignloop verify`: re-hash every artifact of every iteration against the records that name it:
+ * completion records (`<file>.done.json`), iteration manifests, and checkpoint descriptors (every
+ * file of a checkpoint folder). Reports what is missing, what changed, and what is there that no
+ * record names (working state such as caches, limiter files, logs and attempt folders excepted).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { sha256File } from '../artifacts/atomic-file';
+import { CHECKPOINT_FORMAT, CheckpointDescriptor } from '../policy/checkpoint-ref';
+
+export interface Finding {
+  path: string;
+  /** The record that names it. */
+  recordedIn: string;
+  detail: string;
+}
+
+export interface VerifyReport {
+  campaignDir: string;
+  iterations: number;
+  filesChecked: number;
+  missing: Finding[];
+  changed: Finding[];
+  unexpected: string[];
+  ok: boolean;
+}
+
+/** Working state that no record names by design (relative to the campaign folder). */
+const WORKING_STATE = [
+  /^(sample-cache|sample-limiter|judge-cache|judge-limiter|judge-budget|processes)\//,
+  /^labeler\.json$/,
+  /\.log$/,
+  /\.progress$/,
+  /^iter-\d+\/samples\/(server|command)\//,
+  /^iter-\d+\/train\/(progress\.json|attempts\/)/,
+  /^iter-\d+\/judge-batches\//,
+  /\.tmp-[^/]*$/,
+];
+
+function walk(dir: string, out: string[] = []): string[] {
+  if (!fs.existsSync(dir)) return out;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+interface Ref {
+  path: string;
+  sha256: string;
+}
+
+const isRef = (v: unknown): v is Ref => !!v && typeof (v as Ref).path === 'string' && typeof (v as Ref).sha256 === 'string';
+
+export function verifyCampaign(campaignDir: string): VerifyReport {
+  const report: VerifyReport = { campaignDir, iterations: 0, filesChecked: 0, missing: [], changed: [], unexpected: [], ok: true };
+  const all = walk(campaignDir);
+  const named = new Set<string>();
+  const checked = new Map<string, string | null>(); // path -> sha256 (null: missing)
+  const shaOf = (p: string): string | null => {
+    if (!checked.has(p)) checked.set(p, fs.existsSync(p) ? sha256File(p) : null);
+    return checked.get(p)!;
+  };
+  const seen = new Set<string>();
+  const check = (p: string, sha: string, recordedIn: string) => {
+    named.add(p);
+    const key = `${p}\u0000${sha}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const now = shaOf(p);
+    if (now === null) report.missing.push({ path: p, recordedIn, detail: `recorded with sha256 ${sha.slice(0, 12)}` });
+    else if (now !== sha) report.changed.push({ path: p, recordedIn, detail: `sha256 ${now.slice(0, 12)}, recorded ${sha.slice(0, 12)}` });
+  };
+  const readJson = (p: string): unknown => {
+    try {
+      return JSON.parse(fs.readFileSync(p, 'utf8'));
+    } catch {
+      return undefined;
+    }
+  };
+
+  for (const file of all) {
+    const rel = path.relative(campaignDir, file);
+    if (file.endsWith('.done.json')) {
+      named.add(file);
+      const rec = readJson(file) as { ref?: unknown } | undefined;
+      if (!rec || !isRef(rec.ref)) report.changed.push({ path: file, recordedIn: file, detail: 'completion record is not valid JSON with a ref' });
+      else check(rec.ref.path, rec.ref.sha256, file);
+    }
+    if (/^iter-\d+\/manifest\.json$/.test(rel)) {
+      report.iterations++;
+      const m = readJson(file) as { artifacts?: Record<string, unknown>; lineage?: Record<string, unknown> } | undefined;
+      if (!m) continue; // its completion record reports the change
+      const refs: Ref[] = [];
+      for (const v of Object.values(m.artifacts ?? {})) {
+        if (Array.isArray(v)) refs.push(...v.filter(isRef));
+        else if (isRef(v)) refs.push(v);
+        else if (v && typeof v === 'object') refs.push(...Object.values(v).filter(isRef));
+      }
+      for (const k of ['policy_in', 'reference', 'checkpoint_out']) if (isRef(m.lineage?.[k])) refs.push(m.lineage![k] as Ref);
+      for (const r of refs) check(r.path, r.sha256, file);
+    }
+  }
+  // Checkpoint folders: every file the descriptor lists, and nothing else inside folders alignloop owns.
+  for (const file of all.filter((f) => f.endsWith('.json') && !f.endsWith('.done.json'))) {
+    const d = readJson(file) as Partial<CheckpointDescriptor> | undefined;
+    if (!d || d.format !== CHECKPOINT_FORMAT || typeof d.path !== 'string' || !d.files) continue;
+    const target = d.path;
+    const single = fs.existsSync(target) && fs.statSync(target).isFile();
+    for (const [f, sha] of Object.entries(d.files)) check(single ? target : path.join(target, f), sha, file);
+    if (!single && target.startsWith(campaignDir + path.sep)) for (const f of walk(target)) if (!named.has(f)) report.unexpected.push(f);
+    if (!single) for (const f of walk(target)) named.add(f);
+  }
+  for (const file of all) {
+    if (named.has(file)) continue;
+    const rel = path.relative(campaignDir, file);
+    if (WORKING_STATE.some((re) => re.test(rel))) continue;
+    report.unexpected.push(file);
+  }
+  report.filesChecked = checked.size;
+  report.unexpected = [...new Set(report.unexpected)].sort();
+  report.ok = report.missing.length === 0 && report.changed.length === 0 && report.unexpected.length === 0;
+  return report;
+}

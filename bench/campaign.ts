@@ -62,14 +62,18 @@ function campaignFile(dir: string, name: string, prompts: string, perIteration: 
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : 0);
 
 /** Wall time of a workflow run and the union of its activities' running intervals. */
-async function activityCoverage(client: Client, workflowId: string): Promise<{ wallMs: number; busyMs: number; events: number }> {
+async function activityCoverage(client: Client, workflowId: string): Promise<{ wallMs: number; busyMs: number; events: number; retried: number }> {
   const h = await client.workflow.getHandle(workflowId).fetchHistory();
   const events = h.events ?? [];
   const started = new Map<string, number>();
   const intervals: [number, number][] = [];
+  let retried = 0;
   for (const e of events) {
     const t = ms(e.eventTime as never);
-    if (e.activityTaskStartedEventAttributes) started.set(String(e.eventId), t);
+    if (e.activityTaskStartedEventAttributes) {
+      started.set(String(e.eventId), t);
+      if ((e.activityTaskStartedEventAttributes.attempt ?? 1) > 1) retried++;
+    }
     const end = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
     if (end && 'startedEventId' in end && end.startedEventId) {
       const s = started.get(String(end.startedEventId));
@@ -98,7 +102,7 @@ async function activityCoverage(client: Client, workflowId: string): Promise<{ w
   }
   if (curE > curS) busy += curE - curS;
   const wall = ms(events[events.length - 1]?.eventTime as never) - ms(events[0]?.eventTime as never);
-  return { wallMs: wall, busyMs: busy, events: events.length };
+  return { wallMs: wall, busyMs: busy, events: events.length, retried };
 }
 
 async function activityDurations(client: Client, workflowId: string): Promise<string> {
@@ -162,7 +166,7 @@ async function main(): Promise<void> {
         .join(', ');
       console.log(`${n} x 8 = ${n * 8} samples: campaign ${r.wallS.toFixed(1)} s; iteration ${(cov.wallMs / 1000).toFixed(1)} s (${stages})`);
       console.log(
-        `    orchestration overhead ${(100 * (1 - cov.busyMs / cov.wallMs)).toFixed(1)}% of the iteration (goal < 5%), worker peak RSS ${r.rssMb.toFixed(0)} MB, ${cov.events} history events`,
+        `    orchestration overhead ${(100 * (1 - cov.busyMs / cov.wallMs)).toFixed(1)}% of the iteration (goal < 5%), worker peak RSS ${r.rssMb.toFixed(0)} MB, ${cov.events} history events, ${cov.retried} activities retried (lost heartbeats would show here)`,
       );
     }
     if (ITERATIONS > 0) {

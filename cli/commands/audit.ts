@@ -1,7 +1,7 @@
 /** Audit and integrity: `alignloop audit` (one training example back to its samples) and `alignloop verify` (re-hash every artifact). */
 import type { Command } from 'commander';
 import * as path from 'node:path';
-import { EXIT } from '../../config/errors';
+import { EXIT, UserError } from '../../config/errors';
 import { exitWith, nonNegativeInt, out } from '../context';
 import { artifactsRootOf } from './inspect';
 
@@ -53,7 +53,46 @@ async function audit(
   return d.reproduced ? EXIT.ok : EXIT.failure;
 }
 
+async function diff(id: string, opts: { iterations: string[]; json?: boolean; root?: string }): Promise<number> {
+  const { iterationFigures, diffRows } = await import('../../activities/audit/diff');
+  const [a, b] = opts.iterations.map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 0) throw new UserError(`--iterations: "${x}" is not an iteration number`, 2);
+    return n;
+  });
+  const root = await artifactsRootOf(id, opts.root);
+  const fa = await iterationFigures(root, id, a);
+  const fb = await iterationFigures(root, id, b);
+  const rows = diffRows(fa, fb);
+  if (opts.json) {
+    out(JSON.stringify({ a: fa, b: fb, rows }, null, 2));
+    return EXIT.ok;
+  }
+  const fmt = (v: number | null) => (v === null ? '-' : Number.isInteger(v) ? String(v) : v.toFixed(4));
+  const w = Math.max(...rows.map((r) => r.metric.length));
+  out(`${'metric'.padEnd(w)}  ${`iter ${a}`.padStart(12)}  ${`iter ${b}`.padStart(12)}  ${'change'.padStart(12)}`);
+  for (const r of rows)
+    out(
+      `${r.metric.padEnd(w)}  ${fmt(r.a).padStart(12)}  ${fmt(r.b).padStart(12)}  ${(r.change === null ? '-' : (r.change > 0 ? '+' : '') + fmt(r.change)).padStart(12)}`,
+    );
+  return EXIT.ok;
+}
+
 export function registerAuditCommands(program: Command): void {
+  program
+    .command('diff')
+    .description(
+      'two iterations side by side: reward shift, label balance, examples kept and dropped by reason, chosen vs rejected length, judge consistency, cost',
+    )
+    .argument('<id>', 'campaign id')
+    .requiredOption('--iterations <n...>', 'the two iterations to compare, e.g. --iterations 0 3')
+    .option('--json', 'machine-readable output')
+    .option('--root <dir>', 'artifacts root (default: the one the campaign recorded)')
+    .action((id: string, opts: { iterations: string[]; json?: boolean; root?: string }) => {
+      return exitWith(
+        opts.iterations.length === 2 ? diff(id, opts) : Promise.reject(new UserError('--iterations takes two iteration numbers, e.g. --iterations 0 3', 2)),
+      );
+    });
   program
     .command('audit')
     .description('follow a training example of an iteration back to its samples, rewards or judgements, pairing decision and training run')

@@ -119,3 +119,37 @@ describe('verify', () => {
     expect(cli(['verify', 'ver-1'], env).status).toBe(0);
   });
 });
+
+describe('diff', () => {
+  test('two iterations side by side: reward shift, label balance, kept and dropped examples, chosen vs rejected length, cost', async () => {
+    // aud-1 ran in the audit test above: the built-in policy learns, so iteration 1's rewards move.
+    const env = cliEnv(ctx.server.address);
+    const r = cli(['diff', 'aud-1', '--iterations', '0', '1', '--json'], env);
+    expect(r.status).toBe(0);
+    const d = JSON.parse(r.stdout) as {
+      a: { reward: { mean: number; n: number }; examples: number };
+      b: { reward: { mean: number } };
+      rows: { metric: string; a: number; b: number; change: number }[];
+    };
+    const row = (m: string) => d.rows.find((x) => x.metric === m)!;
+    expect(row('reward mean').change).toBeCloseTo(d.b.reward.mean - d.a.reward.mean, 9);
+    expect(row('labelled samples').a).toBe(48); // 12 prompts x 4 samples
+    expect(row('examples').a).toBe(d.a.examples);
+    const m0 = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'aud-1', 'iter-000', 'manifest.json'), 'utf8'));
+    expect(row('reward mean').a).toBeCloseTo(m0.reward.mean, 9);
+    expect(row('dropped: prompts_all_below_threshold').a).toBe(m0.feedback.prompts_dropped_by_threshold);
+    // Length bias: computed from the feedback file's chosen and rejected outputs.
+    const lines = fs
+      .readFileSync(path.join(ctx.dir, 'artifacts', 'aud-1', 'iter-000', 'feedback', 'feedback.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const chosenLen = lines.map((e) => (e.label === 1 ? e.output_A : e.output_B)[0].content.length);
+    expect(row('chosen length (chars)').a).toBeCloseTo(chosenLen.reduce((s: number, x: number) => s + x, 0) / chosenLen.length, 6);
+    const text = cli(['diff', 'aud-1', '--iterations', '0', '1'], env);
+    expect(text.stdout).toMatch(/reward mean\s+-?\d/);
+    const bad = cli(['diff', 'aud-1', '--iterations', '0'], env);
+    expect(bad.status).toBe(2);
+    expect(cli(['diff', 'aud-1', '--iterations', '0', '7'], env).stderr).toMatch(/no finished iteration 7/);
+  });
+});

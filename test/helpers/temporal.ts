@@ -177,3 +177,31 @@ export function useTestServer(prefix: string): ServerContext {
   });
   return ctx;
 }
+
+/** Starts a campaign with one all-roles worker, waits for its result, and kills the worker. */
+export async function runToEnd(ctx: ServerContext, id: string, file: string, env: NodeJS.ProcessEnv = cliEnv(ctx.server.address)) {
+  const worker = spawnWorker(env);
+  try {
+    const r = cli(['start', file, '--id', id], env);
+    if (r.status !== 0) throw new Error(`alignloop start ${id} exited ${r.status}: ${r.stderr}`);
+    return await ctx.client.workflow.getHandle(id).result();
+  } finally {
+    await killHard(worker);
+  }
+}
+
+/** Every record of an iteration's samples shards, in shard order. */
+export function samplesOf(ctx: ServerContext, id: string, iteration = 0): Record<string, unknown>[] {
+  const dir = path.join(ctx.dir, 'artifacts', id, `iter-${String(iteration).padStart(3, '0')}`, 'samples');
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) =>
+      fs
+        .readFileSync(path.join(dir, f), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    );
+}

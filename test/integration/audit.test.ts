@@ -1,21 +1,14 @@
 /** `alignloop audit` follows training examples back to their samples; `alignloop verify` catches tampering. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cli, cliEnv, killHard, spawnWorker, useTestServer, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, runToEnd, useTestServer, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
 const ctx = useTestServer('alignloop-audit-');
 
 async function run(id: string, file: string): Promise<void> {
-  const env = cliEnv(ctx.server.address);
-  const worker = spawnWorker(env);
-  try {
-    expect(cli(['start', file, '--id', id], env).status).toBe(0);
-    expect((await ctx.client.workflow.getHandle(id).result()).state).toBe('completed');
-  } finally {
-    await killHard(worker);
-  }
+  expect((await runToEnd(ctx, id, file)).state).toBe('completed');
 }
 
 interface Audit {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { QUICKSTART_PROMPTS, ROOT } from '../helpers/paths';
-import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, killHard, samplesOf as samplesOfIn, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -77,20 +77,7 @@ function command(policyName: string, extraArgs: string[] = [], extra = ''): { sa
   };
 }
 
-function samplesOf(id: string, iteration = 0): Record<string, unknown>[] {
-  const dir = path.join(ctx.dir, 'artifacts', id, `iter-00${iteration}`, 'samples');
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) =>
-      fs
-        .readFileSync(path.join(dir, f), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
-    );
-}
+const samplesOf = (id: string, iteration = 0) => samplesOfIn(ctx, id, iteration);
 
 const registry = (id: string) => {
   const dir = path.join(ctx.dir, 'artifacts', id, 'processes');

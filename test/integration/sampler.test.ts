@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { FakePolicyServer } from '../fakes/openai-policy-server';
 import { QUICKSTART_PROMPTS } from '../helpers/paths';
-import { cli, cliAsync, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliAsync, cliEnv, killHard, runToEnd, samplesOf as samplesOfIn, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -23,30 +23,8 @@ function pools(): Map<string, string[]> {
 const sampler = (s: FakePolicyServer, extra = '') =>
   `{ kind: openai, baseURL: ${s.baseURL}, model: policy, samplesPerPrompt: 4, maxTokens: 256, seed: 11, timeoutSeconds: 5${extra} }`;
 
-function samplesOf(id: string, iteration = 0): Record<string, unknown>[] {
-  const dir = path.join(ctx.dir, 'artifacts', id, `iter-00${iteration}`, 'samples');
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) =>
-      fs
-        .readFileSync(path.join(dir, f), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
-    );
-}
-
-async function runCampaign(id: string, file: string, env = cliEnv(ctx.server.address)) {
-  const worker = spawnWorker(env);
-  try {
-    expect(cli(['start', file, '--id', id], env).status).toBe(0);
-    return await ctx.client.workflow.getHandle(id).result();
-  } finally {
-    await killHard(worker);
-  }
-}
+const samplesOf = (id: string, iteration = 0) => samplesOfIn(ctx, id, iteration);
+const runCampaign = (id: string, file: string, env = cliEnv(ctx.server.address)) => runToEnd(ctx, id, file, env);
 
 describe('sampling from an OpenAI-compatible server', () => {
   test.each(['honour', 'ignore', 'refuse'] as const)('n %s: every sample asked for once, records carry finish_reason, tokens, model and server', async (n) => {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cli, cliEnv, filesUnder, killHard, spawnWorker, useTestServer, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, filesUnder, runToEnd as runToEndIn, useTestServer, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -36,16 +36,7 @@ async function activityEvents(workflowId: string): Promise<ActivityEvent[]> {
   return out;
 }
 
-async function run(id: string, file: string): Promise<{ state: string; summaries: unknown[] }> {
-  const env = cliEnv(ctx.server.address);
-  const worker = spawnWorker(env);
-  try {
-    expect(cli(['start', file, '--id', id], env).status).toBe(0);
-    return await ctx.client.workflow.getHandle(id).result();
-  } finally {
-    await killHard(worker);
-  }
-}
+const run = (id: string, file: string) => runToEndIn(ctx, id, file);
 
 describe('shards as a bounded pipeline', () => {
   test('window 1: each shard is labeled right after it is sampled; the artifacts equal a wide-window run byte for byte', async () => {

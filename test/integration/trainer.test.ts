@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { ROOT } from '../helpers/paths';
-import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, killHard, runToEnd as runToEndIn, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -77,15 +77,7 @@ function trainerProcesses(marker: string): number[] {
     .map(Number);
 }
 
-async function runToEnd(id: string, file: string, e: NodeJS.ProcessEnv) {
-  const worker = spawnWorker(e);
-  try {
-    expect(cli(['start', file, '--id', id], e).status).toBe(0);
-    return await ctx.client.workflow.getHandle(id).result();
-  } finally {
-    await killHard(worker);
-  }
-}
+const runToEnd = (id: string, file: string, e: NodeJS.ProcessEnv) => runToEndIn(ctx, id, file, e);
 
 describe('trainer presets', () => {
   test('trl: two iterations, the second samples from the first checkpoint; lineage and argv recorded, the initial folder untouched', async () => {

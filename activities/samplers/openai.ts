@@ -4,7 +4,6 @@
  * per sample with a reason (an empty string is never an answer), and a reply cache so a retried
  * shard or a restarted worker never asks for a completed sample again.
  */
-import { Template } from '@huggingface/jinja';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +19,7 @@ import type { SharedRateLimiter } from '../openai/shared-limiter';
 import type { PromptRecord } from '../prompts';
 import { TemplateError, renderTemplate, TemplateVars } from '../process/argv-template';
 import { resolvePolicy } from '../policy/checkpoint-ref';
+import { chatTemplate } from '../score/render';
 import type { OpenAISamplerConfig } from './openai-config';
 import type { SampleJob, SampleOutcome, SampleRecord, Sampler } from './sampler';
 
@@ -65,8 +65,8 @@ function chatRenderer(dir: string): (prompt: Turn[]) => string {
   if (typeof jinja !== 'string')
     throw new SamplerConfigError(`sampler.tokenizer: ${dir} has no chat template (chat_template in tokenizer_config.json or chat_template.jinja)`);
   const tok = (v: unknown) => (typeof v === 'string' ? v : typeof (v as { content?: string })?.content === 'string' ? (v as { content: string }).content : '');
-  const t = new Template(jinja);
-  return (prompt) => t.render({ messages: prompt, bos_token: tok(cfg.bos_token), eos_token: tok(cfg.eos_token), add_generation_prompt: true });
+  const t = chatTemplate(jinja);
+  return (prompt) => t({ messages: prompt, bos_token: tok(cfg.bos_token), eos_token: tok(cfg.eos_token), add_generation_prompt: true });
 }
 
 interface Request {

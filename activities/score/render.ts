@@ -6,7 +6,39 @@
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { Turn } from '../feedback/scored-samples';
+import { applyPythonSemantics } from './jinja-python';
 import type { ModelFolder } from './model-folder';
+
+/** Does the tokenizer's normalizer lowercase (BertNormalizer lowercase, or a Lowercase step)? */
+function lowercases(n: unknown): boolean {
+  if (!n || typeof n !== 'object') return false;
+  const x = n as { type?: string; lowercase?: boolean; normalizers?: unknown[] };
+  if (x.type === 'Lowercase' || (x.type === 'BertNormalizer' && x.lowercase !== false)) return true;
+  return Array.isArray(x.normalizers) && x.normalizers.some(lowercases);
+}
+
+/**
+ * HF tokenizers lowercase one character at a time (Σ -> σ everywhere); JavaScript's toLowerCase
+ * applies Unicode's final-sigma rule (Σ -> ς at the end of a word), which changes the token ids.
+ * Lowering capital sigma first gives HF's result (an original ς is left alone).
+ */
+export function hfLowercaseShim(text: string): string {
+  return text.replace(/\u03a3/g, '\u03c3');
+}
+
+/** Encodes text as HF tokenizers would (the lowercase shim where the normalizer lowercases). */
+export function hfEncoder(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>): (text: string, addSpecial: boolean) => number[] {
+  const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+  const lower = lowercases(tokenizerJson.normalizer);
+  return (text, addSpecial) => tokenizer.encode(lower ? hfLowercaseShim(text) : text, { add_special_tokens: addSpecial }).ids;
+}
+
+/** A chat template rendered as transformers' apply_chat_template renders it (see jinja-python.ts). */
+export function chatTemplate(source: string): (ctx: { messages: Turn[]; bos_token: string; eos_token: string; add_generation_prompt: boolean }) => string {
+  applyPythonSemantics();
+  const t = new Template(source);
+  return (ctx) => t.render(ctx);
+}
 
 /** The plain format used when a model has no chat template (scripts/build_fixtures.py mirrors it). */
 export function plainFormat(prompt: Turn[], response: string | null): string {
@@ -20,8 +52,8 @@ export interface Encoded {
 }
 
 export class TextEncoder {
-  private readonly tokenizer: Tokenizer;
-  private readonly template: Template | null;
+  private readonly encodeText: (text: string, addSpecial: boolean) => number[];
+  private readonly template: ReturnType<typeof chatTemplate> | null;
   private readonly addSpecial: boolean;
   private readonly bos: string;
   private readonly eos: string;
@@ -30,8 +62,8 @@ export class TextEncoder {
     private readonly model: ModelFolder,
     readonly maxLength: number,
   ) {
-    this.tokenizer = new Tokenizer(model.tokenizerJson, model.tokenizerConfig);
-    this.template = model.chatTemplate ? new Template(model.chatTemplate) : null;
+    this.encodeText = hfEncoder(model.tokenizerJson, model.tokenizerConfig);
+    this.template = model.chatTemplate ? chatTemplate(model.chatTemplate) : null;
     // A chat template writes its own special tokens; adding them again would double BOS.
     this.addSpecial = this.template === null;
     const tok = (v: unknown) =>
@@ -43,11 +75,11 @@ export class TextEncoder {
   render(prompt: Turn[], response: string | null): string {
     if (!this.template) return plainFormat(prompt, response);
     const messages = response === null ? prompt : [...prompt, { role: 'assistant', content: response }];
-    return this.template.render({ messages, bos_token: this.bos, eos_token: this.eos, add_generation_prompt: response === null });
+    return this.template({ messages, bos_token: this.bos, eos_token: this.eos, add_generation_prompt: response === null });
   }
 
   private ids(text: string): number[] {
-    return this.tokenizer.encode(text, { add_special_tokens: this.addSpecial }).ids;
+    return this.encodeText(text, this.addSpecial);
   }
 
   encode(prompt: Turn[], response: string): Encoded {

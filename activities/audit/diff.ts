@@ -11,6 +11,8 @@ import { forEachJsonLine } from '../artifacts/json-lines';
 export interface IterationFigures {
   iteration: number;
   reward: { mean: number | null; std: number | null; p10: number | null; p50: number | null; p90: number | null; n: number };
+  /** Mean over prompts of the best labelled reward among the prompt's samples (best-of-n). */
+  bestOfN: number | null;
   examples: number;
   labelBalance: { desirable_or_a: number; undesirable_or_b: number };
   dropped: Record<string, number>;
@@ -37,10 +39,15 @@ export async function iterationFigures(root: string, campaignId: string, iterati
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a manifest read back from disk
   const m = JSON.parse(fs.readFileSync(file, 'utf8')) as any;
   const rewards: number[] = [];
+  const best = new Map<string, number>();
   for (const ref of m.artifacts.scored as { path: string }[]) {
     await forEachJsonLine(ref.path, (raw) => {
-      const r = raw as { reward?: unknown; label_status?: string };
-      if (typeof r.reward === 'number' && Number.isFinite(r.reward) && r.label_status === 'ok') rewards.push(r.reward);
+      const r = raw as { reward?: unknown; label_status?: string; prompt_id?: string };
+      if (typeof r.reward === 'number' && Number.isFinite(r.reward) && r.label_status === 'ok') {
+        rewards.push(r.reward);
+        const k = String(r.prompt_id);
+        best.set(k, Math.max(best.get(k) ?? -Infinity, r.reward));
+      }
     });
   }
   const sorted = [...rewards].sort((x, y) => x - y);
@@ -70,6 +77,7 @@ export async function iterationFigures(root: string, campaignId: string, iterati
       p90: quantile(sorted, 0.9),
       n: rewards.length,
     },
+    bestOfN: mean([...best.values()]),
     examples: s.examples_out,
     labelBalance: s.label_balance,
     dropped: {
@@ -101,6 +109,7 @@ export function diffRows(a: IterationFigures, b: IterationFigures): DiffRow[] {
     row('reward p10', a.reward.p10, b.reward.p10),
     row('reward median', a.reward.p50, b.reward.p50),
     row('reward p90', a.reward.p90, b.reward.p90),
+    row('best-of-n reward (mean over prompts)', a.bestOfN, b.bestOfN),
     row('labelled samples', a.reward.n, b.reward.n),
     row('examples', a.examples, b.examples),
     row('label desirable / A', a.labelBalance.desirable_or_a, b.labelBalance.desirable_or_a),

@@ -78,7 +78,29 @@ async function diff(id: string, opts: { iterations: string[]; json?: boolean; ro
   return EXIT.ok;
 }
 
+async function report(id: string, opts: { out: string; root?: string }): Promise<number> {
+  const { buildReport } = await import('../../activities/audit/report');
+  const { writeFileAtomic } = await import('../../activities/artifacts/atomic-file');
+  const fs = await import('node:fs');
+  const root = await artifactsRootOf(id, opts.root);
+  // The UMD build is not in chart.js's "exports": find it beside the package's main file.
+  const chartJs = fs.readFileSync(path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
+  const r = await buildReport(root, id, chartJs);
+  const w = writeFileAtomic(path.resolve(opts.out), [r.html]);
+  out(`wrote ${w.path}: ${r.iterations} iterations, ${(w.bytes / 1024).toFixed(0)} KiB, self-contained (open it in any browser, no network needed)`);
+  return EXIT.ok;
+}
+
 export function registerAuditCommands(program: Command): void {
+  program
+    .command('report')
+    .description(
+      'the campaign as one self-contained HTML file with plots (rewards, best-of-n, kept/dropped, lengths, judge cost, timings) and the iteration table',
+    )
+    .argument('<id>', 'campaign id')
+    .requiredOption('--out <file>', 'the HTML file to write')
+    .option('--root <dir>', 'artifacts root (default: the one the campaign recorded)')
+    .action((id: string, opts: { out: string; root?: string }) => exitWith(report(id, opts)));
   program
     .command('diff')
     .description(

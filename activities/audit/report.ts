@@ -1,0 +1,149 @@
+/**
+ * `alignloop report`: a campaign as one self-contained HTML file (no network at view time): Chart.js
+ * (MIT, well kept, canvas charts with bar, line and stacked charts out of the box; its UMD build is
+ * ~210 KB and is inlined) and the data, both embedded. Plots: reward mean and spread per iteration,
+ * best-of-n, examples kept and dropped by reason, chosen vs rejected length, judge cost and calls,
+ * stage timings; and the iteration table. The page reports what it drew in #status (for tests).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../../config/errors';
+import { iterationFigures, IterationFigures } from './diff';
+
+interface IterationRow extends IterationFigures {
+  timings: Record<string, number>;
+  prompts: number;
+  samples: number;
+  checkpoint: string;
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** JSON inside <script>: no "</script>" or "<!--" can end it early. */
+const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
+
+export async function campaignRows(root: string, campaignId: string): Promise<IterationRow[]> {
+  const dir = path.join(root, campaignId);
+  if (!fs.existsSync(dir)) throw new UserError(`no artifacts for campaign ${campaignId} under ${root}`);
+  const iterations = fs
+    .readdirSync(dir)
+    .map((d) => /^iter-(\d+)$/.exec(d))
+    .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(dir, m[0], 'manifest.json')))
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+  const rows: IterationRow[] = [];
+  for (const it of iterations) {
+    const f = await iterationFigures(root, campaignId, it);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a manifest read back from disk
+    const m = JSON.parse(fs.readFileSync(path.join(dir, `iter-${String(it).padStart(3, '0')}`, 'manifest.json'), 'utf8')) as any;
+    rows.push({
+      ...f,
+      timings: m.timings_seconds,
+      prompts: m.counts.prompts_in,
+      samples: m.counts.samples,
+      checkpoint: m.lineage.checkpoint_out.sha256.slice(0, 12),
+    });
+  }
+  return rows;
+}
+
+const PAGE_SCRIPT = String.raw`
+(function () {
+  var errors = 0;
+  window.addEventListener('error', function () { errors++; });
+  var D = window.REPORT;
+  var its = D.rows.map(function (r) { return 'iter ' + r.iteration; });
+  var common = { animation: false, responsive: false, plugins: { legend: { position: 'bottom' } } };
+  var COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+  function chart(id, cfg) { cfg.options = Object.assign({}, common, cfg.options || {}); return new Chart(document.getElementById(id), cfg); }
+  function col(f) { return D.rows.map(f); }
+  var drawn = 0;
+  try {
+    chart('reward', { type: 'line', data: { labels: its, datasets: [
+      { label: 'mean', data: col(function (r) { return r.reward.mean; }), borderColor: COLORS[0] },
+      { label: 'mean - std', data: col(function (r) { return r.reward.mean - r.reward.std; }), borderColor: COLORS[0], borderDash: [4, 4] },
+      { label: 'mean + std', data: col(function (r) { return r.reward.mean + r.reward.std; }), borderColor: COLORS[0], borderDash: [4, 4] },
+      { label: 'p10', data: col(function (r) { return r.reward.p10; }), borderColor: COLORS[7] },
+      { label: 'p90', data: col(function (r) { return r.reward.p90; }), borderColor: COLORS[7] } ] } }); drawn++;
+    chart('bestofn', { type: 'line', data: { labels: its, datasets: [
+      { label: 'best-of-n (mean over prompts)', data: col(function (r) { return r.bestOfN; }), borderColor: COLORS[2] },
+      { label: 'mean reward', data: col(function (r) { return r.reward.mean; }), borderColor: COLORS[0] } ] } }); drawn++;
+    var reasons = {};
+    D.rows.forEach(function (r) { Object.keys(r.dropped).forEach(function (k) { reasons[k] = true; }); });
+    var keptDropped = [{ label: 'examples kept', data: col(function (r) { return r.examples; }), backgroundColor: COLORS[2] }];
+    Object.keys(reasons).sort().forEach(function (k, i) {
+      keptDropped.push({ label: 'dropped: ' + k, data: col(function (r) { return r.dropped[k] || 0; }), backgroundColor: COLORS[(i + 3) % COLORS.length] });
+    });
+    chart('kept', { type: 'bar', data: { labels: its, datasets: keptDropped }, options: { scales: { x: { stacked: true }, y: { stacked: true } } } }); drawn++;
+    chart('length', { type: 'line', data: { labels: its, datasets: [
+      { label: 'chosen (chars)', data: col(function (r) { return r.length.chosen; }), borderColor: COLORS[2] },
+      { label: 'rejected (chars)', data: col(function (r) { return r.length.rejected; }), borderColor: COLORS[3] } ] } }); drawn++;
+    chart('cost', { type: 'bar', data: { labels: its, datasets: [
+      { label: 'judge cost (USD)', data: col(function (r) { return r.cost.usd; }), backgroundColor: COLORS[1], yAxisID: 'y' },
+      { label: 'paid judge calls', data: col(function (r) { return r.cost.paidCalls; }), backgroundColor: COLORS[4], yAxisID: 'y1' } ] },
+      options: { scales: { y: { position: 'left', beginAtZero: true }, y1: { position: 'right', beginAtZero: true } } } }); drawn++;
+    var stages = ['prompts', 'sample', 'score', 'feedback', 'train', 'manifest'];
+    chart('timings', { type: 'bar', data: { labels: its, datasets: stages.map(function (s, i) {
+      return { label: s + ' (s)', data: col(function (r) { return r.timings[s] || 0; }), backgroundColor: COLORS[i] }; }) },
+      options: { scales: { x: { stacked: true }, y: { stacked: true } } } }); drawn++;
+  } catch (e) { errors++; console.error(e); }
+  // How many canvases hold something other than blank pixels.
+  var nonblank = 0;
+  Array.prototype.forEach.call(document.querySelectorAll('canvas'), function (c) {
+    var px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (var i = 3; i < px.length; i += 4) { if (px[i] !== 0) { nonblank++; return; } }
+  });
+  var s = document.getElementById('status');
+  s.setAttribute('data-charts', String(drawn));
+  s.setAttribute('data-nonblank', String(nonblank));
+  s.setAttribute('data-errors', String(errors));
+  s.textContent = drawn + ' charts drawn';
+})();
+`;
+
+export async function buildReport(root: string, campaignId: string, chartJs: string): Promise<{ html: string; iterations: number }> {
+  const rows = await campaignRows(root, campaignId);
+  if (rows.length === 0) throw new UserError(`campaign ${campaignId} has no finished iteration to report yet`);
+  const num = (v: number | null, d = 4) => (v === null || v === undefined ? '-' : Number.isInteger(v) ? String(v) : v.toFixed(d));
+  const table = rows
+    .map(
+      (r) =>
+        `<tr><td>${r.iteration}</td><td>${r.prompts}</td><td>${r.samples}</td><td>${r.reward.n}</td><td>${num(r.reward.mean)}</td><td>${num(r.bestOfN)}</td>` +
+        `<td>${r.examples}</td><td>${num(r.length.chosenLongerShare, 3)}</td><td>${num(r.cost.usd)}</td>` +
+        `<td>${num(
+          Object.values(r.timings).reduce((a, b) => a + b, 0),
+          1,
+        )}</td><td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`,
+    )
+    .join('\n');
+  const canvas = (id: string, title: string) => `<figure><figcaption>${title}</figcaption><canvas id="${id}" width="560" height="300"></canvas></figure>`;
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>alignloop report: ${escapeHtml(campaignId)}</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; }
+.grid { display: grid; grid-template-columns: repeat(2, 580px); gap: 16px; }
+figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: 4px; }
+table { border-collapse: collapse; margin-top: 24px; } td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+#status { color: #666; }
+</style></head><body>
+<h1>alignloop report: ${escapeHtml(campaignId)}</h1>
+<p>${rows.length} iteration${rows.length === 1 ? '' : 's'}; generated ${escapeHtml(new Date().toISOString())} from the campaign's manifests, scored shards and feedback files.</p>
+<div id="status" data-charts="0" data-nonblank="0" data-errors="0">charts not drawn (JavaScript off?)</div>
+<div class="grid">
+${canvas('reward', 'Reward mean, ±1 std, p10 and p90 per iteration')}
+${canvas('bestofn', 'Best-of-n: the best sample per prompt, averaged over prompts')}
+${canvas('kept', 'Examples kept and samples/pairs dropped, by reason')}
+${canvas('length', 'Chosen vs rejected length (length bias)')}
+${canvas('cost', 'Judge cost and paid calls per iteration')}
+${canvas('timings', 'Stage timings (seconds)')}
+</div>
+<table><thead><tr><th>iteration</th><th>prompts</th><th>samples</th><th>labelled</th><th>reward mean</th><th>best-of-n</th><th>examples</th><th>chosen longer</th><th>judge USD</th><th>wall s</th><th>checkpoint</th></tr></thead>
+<tbody>
+${table}
+</tbody></table>
+<script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
+<script>window.REPORT = ${scriptJson({ campaign: campaignId, rows })};</script>
+<script>${PAGE_SCRIPT}</script>
+</body></html>
+`;
+  return { html, iterations: rows.length };
+}

@@ -7,7 +7,7 @@ import { ArtifactError, InputError } from '../config/errors';
 import { sha256File, writeFileAtomic, writeJsonAtomic } from './artifacts/atomic-file';
 import { campaignDir, FileRef, findComplete, iterationDir, markComplete, shardFile, verifyRef } from './artifacts/store';
 import { guarded, refOf } from './durable';
-import { feedbackFromScoredShards } from './feedback/from-scored-shards';
+import { writeFeedbackStreamed } from './feedback/streamed';
 import { formatFile } from './feedback/formats';
 import { JudgedPairCollector, readJudgedPairs } from './feedback/judged-pairs';
 import { BudgetLedger } from './judge/budget-ledger';
@@ -15,7 +15,7 @@ import { judgeBudget } from './judge/campaign-paths';
 import { buildIterationManifest, ManifestInput } from './manifest';
 import { iterationSlice, loadPrompts } from './prompts';
 import { trainerFor } from './trainers';
-import type { CampaignConfig, FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult } from './types';
+import type { CampaignConfig, FeedbackResult, FeedbackStats, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult } from './types';
 
 /** The pairwise judge's verdicts are the feedback: no reward gaps to pair on. */
 async function feedbackFromJudgedPairs(c: CampaignConfig, scored: FileRef[]) {
@@ -116,14 +116,24 @@ export function createControlActivities() {
       return guarded(async () => {
         const pairwiseJudge = c.labeler.kind === 'judge' && c.labeler.mode === 'pairwise';
         const scored = input.scored ?? shardResults<ScoreShardResult>(c.artifacts.root, campaignId, iteration, 'scored', input.shards!).map((r) => r.ref);
-        const { examples, stats } = pairwiseJudge ? await feedbackFromJudgedPairs(c, scored) : await feedbackFromScoredShards(c.feedback, scored);
         let files: FeedbackResult['files'] = null;
-        if (examples.length > 0) {
-          files = {
-            jsonl: refOf(writeFileAtomic(path.join(dir, 'feedback.jsonl'), formatFile(examples, 'jsonl')), examples.length),
-            halos: refOf(writeFileAtomic(path.join(dir, 'feedback.halos.json'), formatFile(examples, 'halos')), examples.length),
-            trl: refOf(writeFileAtomic(path.join(dir, 'feedback.trl.jsonl'), formatFile(examples, 'trl')), examples.length),
-          };
+        let stats: FeedbackStats;
+        if (!pairwiseJudge) {
+          // Streamed: memory holds one scored shard at a time, however large the iteration.
+          const out = await writeFeedbackStreamed(c.feedback, scored, dir);
+          stats = out.stats;
+          files = out.files;
+        } else {
+          const built = await feedbackFromJudgedPairs(c, scored);
+          stats = built.stats;
+          const examples = built.examples;
+          if (examples.length > 0) {
+            files = {
+              jsonl: refOf(writeFileAtomic(path.join(dir, 'feedback.jsonl'), formatFile(examples, 'jsonl')), examples.length),
+              halos: refOf(writeFileAtomic(path.join(dir, 'feedback.halos.json'), formatFile(examples, 'halos')), examples.length),
+              trl: refOf(writeFileAtomic(path.join(dir, 'feedback.trl.jsonl'), formatFile(examples, 'trl')), examples.length),
+            };
+          }
         }
         const result: FeedbackResult = { files, stats };
         markComplete(refOf(writeJsonAtomic(statsFile, stats), stats.examples_out), result);

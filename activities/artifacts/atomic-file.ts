@@ -53,44 +53,73 @@ export function removeStaleTemps(target: string): string[] {
 }
 
 /** Write the pieces atomically; returns the sha256 and size of what was written. */
-export function writeFileAtomic(target: string, pieces: Iterable<string> | string): WrittenFile {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  removeStaleTemps(target);
-  const tmp = `${target}.tmp-${HOST}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    let buf: string[] = [];
-    let buffered = 0;
-    const flush = () => {
-      if (buffered === 0) return;
-      const b = Buffer.from(buf.join(''), 'utf8');
-      hash.update(b);
-      fs.writeSync(fd, b);
-      bytes += b.length;
-      buf = [];
-      buffered = 0;
-    };
-    for (const piece of typeof pieces === 'string' ? [pieces] : pieces) {
-      buf.push(piece);
-      buffered += piece.length;
-      if (buffered >= FLUSH_AT) flush();
-    }
-    flush();
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, target);
-  } catch (e) {
+/**
+ * A file written piece by piece into a temp file beside its target, hashed as it goes, and renamed
+ * into place only by commit(): a reader never sees a half-written file. abort() removes the temp.
+ */
+export class AtomicFileWriter {
+  private readonly tmp: string;
+  private readonly fd: number;
+  private readonly hash = createHash('sha256');
+  private bytes = 0;
+  private buf: string[] = [];
+  private buffered = 0;
+
+  constructor(private readonly target: string) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    removeStaleTemps(target);
+    this.tmp = `${target}.tmp-${HOST}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.fd = fs.openSync(this.tmp, 'w');
+  }
+
+  write(piece: string): void {
+    this.buf.push(piece);
+    this.buffered += piece.length;
+    if (this.buffered >= FLUSH_AT) this.flush();
+  }
+
+  private flush(): void {
+    if (this.buffered === 0) return;
+    const b = Buffer.from(this.buf.join(''), 'utf8');
+    this.hash.update(b);
+    fs.writeSync(this.fd, b);
+    this.bytes += b.length;
+    this.buf = [];
+    this.buffered = 0;
+  }
+
+  commit(): WrittenFile {
     try {
-      fs.closeSync(fd);
+      this.flush();
+      fs.fsyncSync(this.fd);
+      fs.closeSync(this.fd);
+      fs.renameSync(this.tmp, this.target);
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+    return { path: this.target, sha256: this.hash.digest('hex'), bytes: this.bytes };
+  }
+
+  abort(): void {
+    try {
+      fs.closeSync(this.fd);
     } catch {
       /* already closed */
     }
-    fs.rmSync(tmp, { force: true });
+    fs.rmSync(this.tmp, { force: true });
+  }
+}
+
+export function writeFileAtomic(target: string, pieces: Iterable<string> | string): WrittenFile {
+  const w = new AtomicFileWriter(target);
+  try {
+    for (const piece of typeof pieces === 'string' ? [pieces] : pieces) w.write(piece);
+  } catch (e) {
+    w.abort();
     throw e;
   }
-  return { path: target, sha256: hash.digest('hex'), bytes };
+  return w.commit();
 }
 
 export function writeJsonAtomic(target: string, value: unknown): WrittenFile {

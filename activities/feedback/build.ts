@@ -216,95 +216,131 @@ export function zeroStats(type: FeedbackStats['type'], mode: FeedbackStats['mode
 }
 
 /** Groups: prompt_id -> samples, in first-seen order (as ScoredSampleCollector builds them). */
-export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: FeedbackOptions): { examples: FeedbackExample[]; stats: FeedbackStats } {
-  validateOptions(opts);
-  const seed = opts.seed ?? 0;
-  const rng = seededRng(seed);
-  const mode = opts.type === 'pairwise' ? (opts.mode ?? 'max') : null;
-  const stats = zeroStats(opts.type, mode, seed, groups.size);
+const isLabelled = (s: ScoredSample): s is Labelled => s.reward !== null && Number.isFinite(s.reward) && s.label_status === 'ok';
 
-  const labelledGroups: Labelled[][] = [];
-  const allRewards: number[] = [];
-  for (const group of groups.values()) {
+/** Every labelled reward of some groups, in order: what a FeedbackBuilder needs up front. */
+export function labelledRewards(groups: Iterable<ScoredSample[]>, into: number[] = []): number[] {
+  for (const g of groups) for (const s of g) if (isLabelled(s)) into.push(s.reward);
+  return into;
+}
+
+/**
+ * Feedback built one prompt group at a time, so an iteration can be converted shard by shard: the
+ * batch-wide figures (the global threshold, the reward summary) come from `allRewards` (every
+ * labelled reward, from a first pass), and groups must come in the same order as in one batch.
+ * buildFeedback is this over a map of groups; the output is identical.
+ */
+export class FeedbackBuilder {
+  readonly stats: FeedbackStats;
+  private readonly rng: Rng;
+  private readonly mode: PairMode | null;
+  private readonly rule: ThresholdRule | undefined;
+  private readonly perPrompt: boolean;
+  private readonly globalTau: number | null = null;
+  private readonly t: number = 0;
+  private marginSum = 0;
+  private count = 0;
+
+  constructor(
+    private readonly opts: FeedbackOptions,
+    allRewards: number[],
+  ) {
+    validateOptions(opts);
+    const seed = opts.seed ?? 0;
+    this.rng = seededRng(seed);
+    this.mode = opts.type === 'pairwise' ? (opts.mode ?? 'max') : null;
+    this.stats = zeroStats(opts.type, this.mode, seed, 0);
+    this.stats.labelled = allRewards.length;
+    this.stats.reward = summarize(allRewards);
+    this.rule = opts.threshold;
+    this.perPrompt = false;
+    if (opts.type === 'scalar') this.stats.threshold_rule = 'none';
+    else if (opts.type === 'binary') {
+      const rule = opts.threshold ?? 'mean';
+      this.rule = rule;
+      this.perPrompt = opts.thresholdScope === 'prompt' && typeof rule !== 'number';
+      this.stats.threshold_rule = this.perPrompt ? `${rule} per prompt` : String(typeof rule === 'number' ? 'number' : rule);
+      this.globalTau = !this.perPrompt && allRewards.length > 0 ? resolveThreshold(rule, allRewards) : null;
+      this.stats.threshold = this.globalTau;
+    } else {
+      if (opts.threshold === undefined) this.stats.notes.push('no threshold given: pairwise uses 0 (any strictly better sample wins)');
+      this.t = (opts.threshold as number | undefined) ?? 0;
+      this.stats.threshold = this.t;
+      this.stats.threshold_rule = opts.threshold === undefined ? 'default 0' : 'number';
+    }
+  }
+
+  /** The examples of one prompt's samples. */
+  addGroup(group: ScoredSample[]): FeedbackExample[] {
+    const stats = this.stats;
+    stats.prompts_in++;
     const lab: Labelled[] = [];
     for (const s of group) {
       stats.samples_in++;
-      if (s.reward !== null && Number.isFinite(s.reward) && s.label_status === 'ok') {
-        lab.push(s as Labelled);
-        allRewards.push(s.reward);
-      } else if (s.label_status === 'non_finite' || (s.reward !== null && !Number.isFinite(s.reward))) {
-        stats.non_finite++;
-      } else {
-        stats.unlabelled[s.label_status] = (stats.unlabelled[s.label_status] ?? 0) + 1;
-      }
+      if (isLabelled(s)) lab.push(s);
+      else if (s.label_status === 'non_finite' || (s.reward !== null && !Number.isFinite(s.reward))) stats.non_finite++;
+      else stats.unlabelled[s.label_status] = (stats.unlabelled[s.label_status] ?? 0) + 1;
     }
-    labelledGroups.push(lab);
-  }
-  stats.labelled = allRewards.length;
-  stats.reward = summarize(allRewards);
-
-  const examples: FeedbackExample[] = [];
-  if (opts.type === 'scalar') {
-    stats.threshold_rule = 'none';
-    for (const lab of labelledGroups) {
+    const out: FeedbackExample[] = [];
+    if (this.opts.type === 'scalar') {
       if (lab.length > 0) stats.prompts_out++;
-      for (const s of lab) examples.push({ kind: 'scalar', sample: s, label: null, threshold: null });
-    }
-  } else if (opts.type === 'binary') {
-    const rule = opts.threshold ?? 'mean';
-    const perPrompt = opts.thresholdScope === 'prompt' && typeof rule !== 'number';
-    stats.threshold_rule = perPrompt ? `${rule} per prompt` : String(typeof rule === 'number' ? 'number' : rule);
-    const global = !perPrompt && allRewards.length > 0 ? resolveThreshold(rule, allRewards) : null;
-    stats.threshold = global;
-    for (const lab of labelledGroups) {
-      if (lab.length === 0) continue;
-      const tau = perPrompt
+      for (const s of lab) out.push({ kind: 'scalar', sample: s, label: null, threshold: null });
+    } else if (this.opts.type === 'binary') {
+      if (lab.length === 0) return out;
+      const tau = this.perPrompt
         ? resolveThreshold(
-            rule,
+            this.rule as ThresholdRule,
             lab.map((s) => s.reward),
           )
-        : (global as number);
+        : (this.globalTau as number);
       stats.prompts_out++;
       for (const s of lab) {
         const label = s.reward >= tau ? 1 : 0;
         if (label === 1) stats.label_balance.desirable_or_a++;
         else stats.label_balance.undesirable_or_b++;
-        examples.push({ kind: 'binary', sample: s, label, threshold: tau });
+        out.push({ kind: 'binary', sample: s, label, threshold: tau });
       }
-    }
-  } else {
-    if (opts.threshold === undefined) stats.notes.push('no threshold given: pairwise uses 0 (any strictly better sample wins)');
-    const t = (opts.threshold as number | undefined) ?? 0;
-    stats.threshold = t;
-    stats.threshold_rule = opts.threshold === undefined ? 'default 0' : 'number';
-    let marginSum = 0;
-    for (const lab of labelledGroups) {
+    } else {
       if (lab.length < 2) {
         stats.prompts_skipped_too_few_labelled++;
-        continue;
+        return out;
       }
-      const { pairs, dropped, odd } = candidatePairs(lab, mode as PairMode, t, rng);
+      const { pairs, dropped, odd } = candidatePairs(lab, this.mode as PairMode, this.t, this.rng);
       stats.pairs_dropped_by_threshold += dropped;
       stats.samples_unpaired_odd += odd;
       if (pairs.length === 0) {
         stats.prompts_dropped_by_threshold++;
-        continue;
+        return out;
       }
       stats.prompts_out++;
       for (const [x, y] of pairs) {
-        const p = formPair(x, y, rng, t);
+        const p = formPair(x, y, this.rng, this.t);
         if (p.swapped) stats.swapped++;
         if (p.label === 1) stats.label_balance.desirable_or_a++;
         else stats.label_balance.undesirable_or_b++;
-        marginSum += Math.abs(p.a.reward! - p.b.reward!);
-        examples.push(p);
+        this.marginSum += Math.abs(p.a.reward! - p.b.reward!);
+        out.push(p);
       }
     }
-    stats.mean_margin = examples.length > 0 ? marginSum / examples.length : null;
+    this.count += out.length;
+    return out;
   }
-  stats.examples_out = examples.length;
-  if (examples.length === 0) stats.empty_reason = explainEmpty(stats);
-  return { examples, stats };
+
+  finish(): FeedbackStats {
+    const stats = this.stats;
+    if (this.opts.type === 'pairwise') stats.mean_margin = this.count > 0 ? this.marginSum / this.count : null;
+    stats.examples_out = this.count;
+    if (this.count === 0) stats.empty_reason = explainEmpty(stats);
+    return stats;
+  }
+}
+
+export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: FeedbackOptions): { examples: FeedbackExample[]; stats: FeedbackStats } {
+  validateOptions(opts);
+  const b = new FeedbackBuilder(opts, labelledRewards(groups.values()));
+  const examples: FeedbackExample[] = [];
+  for (const g of groups.values()) for (const e of b.addGroup(g)) examples.push(e);
+  return { examples, stats: b.finish() };
 }
 
 function explainEmpty(s: FeedbackStats): string {

@@ -9,6 +9,7 @@
  *   BENCH_PROMPTS=2000,20000   sizes (default 2000)
  *   BENCH_SHARD=256            prompts per shard
  *   BENCH_ITERATIONS=100       iterations of the tiny campaign (0 skips it)
+ *   BENCH_SPLIT=1              one worker process per role (control, sample, score, train): peak RSS per role
  */
 import { spawn } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
@@ -130,18 +131,24 @@ function peakRssMb(pid: number): number {
   }
 }
 
-async function run(client: Client, env: NodeJS.ProcessEnv, file: string, id: string): Promise<{ wallS: number; rssMb: number }> {
-  const worker = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+const SPLIT = process.env.BENCH_SPLIT === '1';
+
+async function run(client: Client, env: NodeJS.ProcessEnv, file: string, id: string): Promise<{ wallS: number; rssMb: number; rss: string }> {
+  const roles = SPLIT ? ['control', 'sample', 'score', 'train'] : [null];
+  const workers = roles.map((role) =>
+    spawn(process.execPath, [CLI, 'worker', ...(role ? ['--roles', role] : [])], { env, stdio: ['ignore', 'ignore', 'ignore'] }),
+  );
   try {
     const t0 = performance.now();
     const start = spawn(process.execPath, [CLI, 'start', file, '--id', id], { env, stdio: 'ignore' });
     await new Promise((r) => start.once('exit', r));
     await client.workflow.getHandle(id).result();
     const wallS = (performance.now() - t0) / 1000;
-    return { wallS, rssMb: peakRssMb(worker.pid!) };
+    const each = workers.map((w) => peakRssMb(w.pid!));
+    return { wallS, rssMb: Math.max(...each), rss: roles.map((r, i) => `${r ?? 'all roles'} ${each[i].toFixed(0)} MB`).join(', ') };
   } finally {
-    worker.kill('SIGTERM');
-    await new Promise((r) => worker.once('exit', r));
+    for (const w of workers) w.kill('SIGTERM');
+    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
   }
 }
 
@@ -166,7 +173,7 @@ async function main(): Promise<void> {
         .join(', ');
       console.log(`${n} x 8 = ${n * 8} samples: campaign ${r.wallS.toFixed(1)} s; iteration ${(cov.wallMs / 1000).toFixed(1)} s (${stages})`);
       console.log(
-        `    orchestration overhead ${(100 * (1 - cov.busyMs / cov.wallMs)).toFixed(1)}% of the iteration (goal < 5%), worker peak RSS ${r.rssMb.toFixed(0)} MB, ${cov.events} history events, ${cov.retried} activities retried (lost heartbeats would show here)`,
+        `    orchestration overhead ${(100 * (1 - cov.busyMs / cov.wallMs)).toFixed(1)}% of the iteration (goal < 5%), peak RSS ${r.rss}, ${cov.events} history events, ${cov.retried} activities retried (lost heartbeats would show here)`,
       );
     }
     if (ITERATIONS > 0) {

@@ -15,7 +15,16 @@ import { judgeBudget } from './judge/campaign-paths';
 import { buildIterationManifest, ManifestInput } from './manifest';
 import { iterationSlice, loadPrompts } from './prompts';
 import { trainerFor } from './trainers';
-import type { CampaignConfig, FeedbackResult, FeedbackStats, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult } from './types';
+import type {
+  CampaignConfig,
+  FeedbackResult,
+  FeedbackStats,
+  IterationScope,
+  IterationSummary,
+  PreparedPrompts,
+  SampleShardResult,
+  ScoreShardResult,
+} from './types';
 
 /** The pairwise judge's verdicts are the feedback: no reward gaps to pair on. */
 async function feedbackFromJudgedPairs(c: CampaignConfig, scored: FileRef[]) {

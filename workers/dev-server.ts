@@ -3,6 +3,7 @@
  * .alignloop/, so campaigns survive a restart. The binary comes from ALIGNLOOP_TEMPORAL_BIN, or
  * .tools/bin/temporal (scripts/ensure-temporal.sh builds it with Go); nothing is downloaded.
  */
+import { DEV_SERVER_SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -91,6 +92,7 @@ export function devServerArgs(o: DevServerOptions): string[] {
     'matching.numTaskqueueReadPartitions=1',
     '--dynamic-config-value',
     'matching.numTaskqueueWritePartitions=1',
+    ...DEV_SERVER_SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', a]),
   ];
 }
 

@@ -1,4 +1,14 @@
-import { allHandlersFinished, condition, executeChild, makeContinueAsNewFunc, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  executeChild,
+  makeContinueAsNewFunc,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { CampaignConfig, FileRef, IterationSummary } from '../activities/types';
 import { QUEUES } from '../config/queues';
 import { activityProxies } from './activity-proxies';
@@ -34,6 +44,8 @@ export interface CampaignInput {
   campaignId: string;
   config: CampaignConfig;
   carry?: CampaignCarry;
+  /** The server has alignloop's search attributes registered (see config/search-attributes.ts). */
+  searchAttributes?: boolean;
 }
 
 export interface CampaignResult {
@@ -49,6 +61,7 @@ export const iterationWorkflowId = (campaignId: string, n: number) => `${campaig
 
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignResult> {
   const { campaignId, config } = input;
+  const visible = input.searchAttributes === true;
   const s: CampaignCarry = input.carry ?? {
     nextIteration: 0,
     initial: null,
@@ -98,9 +111,19 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     lastRequest,
   });
   // The state in the memo too, so `alignloop status` reads it from the server even when no worker runs.
+  let indexed = '';
   const publish = () => {
     const { summaries: _omitted, ...small } = status();
     upsertMemo({ status: small });
+    // Search attributes only when they change: each upsert is a history event.
+    const key = `${small.state}|${small.currentIteration ?? small.completed}`;
+    if (visible && key !== indexed) {
+      indexed = key;
+      upsertSearchAttributes([
+        { key: SEARCH_ATTRIBUTES.state, value: small.state },
+        { key: SEARCH_ATTRIBUTES.iteration, value: small.currentIteration ?? small.completed },
+      ]);
+    }
   };
   // What the signal did, as it was handled (later changes, such as a fast new failure, do not rewrite it).
   const handled = (requestId: string | undefined) => {
@@ -132,7 +155,13 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   setHandler(campaignStatusQuery, status);
 
   // The next run starts with this run's memo, so `status` never sees a run without its state.
-  const continueWith = (carry: CampaignCarry) => makeContinueAsNewFunc<typeof campaignWorkflow>({ memo: workflowInfo().memo })({ campaignId, config, carry });
+  const continueWith = (carry: CampaignCarry) =>
+    makeContinueAsNewFunc<typeof campaignWorkflow>({ memo: workflowInfo().memo })({
+      campaignId,
+      config,
+      carry,
+      ...(visible ? { searchAttributes: true } : {}),
+    });
   const finish = (): CampaignResult => {
     publish();
     return { campaignId, state: s.nextIteration >= config.iterations ? 'completed' : 'stopped', summaries: s.summaries };
@@ -168,7 +197,26 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     out = await executeChild(iterationWorkflow, {
       workflowId: iterationWorkflowId(campaignId, current),
       taskQueue: QUEUES.control,
-      args: [{ campaignId, iteration: current, config, policy: s.policy!, reference, budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd }],
+      args: [
+        {
+          campaignId,
+          iteration: current,
+          config,
+          policy: s.policy!,
+          reference,
+          budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd,
+          ...(visible ? { searchAttributes: true } : {}),
+        },
+      ],
+      ...(visible
+        ? {
+            typedSearchAttributes: [
+              { key: SEARCH_ATTRIBUTES.campaign, value: campaignId },
+              { key: SEARCH_ATTRIBUTES.iteration, value: current },
+              { key: SEARCH_ATTRIBUTES.stage, value: 'starting' },
+            ],
+          }
+        : {}),
     });
   } catch (e) {
     // The iteration workflow itself ended badly (terminated, timed out): pause, do not die.

@@ -1,4 +1,5 @@
-import { ActivityFailure, ApplicationFailure, condition, patched, setHandler, upsertMemo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, patched, setHandler, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
 import { activityProxies, sampleProcess } from './activity-proxies';
@@ -12,6 +13,8 @@ export interface IterationInput extends IterationScope {
   reference: FileRef;
   /** What the judge may still spend in this iteration (campaign budget minus earlier iterations); null = no budget. */
   budgetUsd?: number | null;
+  /** The server has alignloop's search attributes registered. */
+  searchAttributes?: boolean;
 }
 
 /**
@@ -46,6 +49,7 @@ function budgetFailure(e: unknown): { message: string; spentUsd: number } | null
 /** One iteration: prompts slice -> sample shards -> label shards -> feedback -> train -> manifest. */
 export async function iterationWorkflow(input: IterationInput): Promise<IterationOutput> {
   const status: IterationStatus = { iteration: input.iteration, stage: 'starting', shardsDone: 0, shardsTotal: 0 };
+  if (input.searchAttributes === true) indexing.set(status, { stage: 'starting' });
   setHandler(iterationStatusQuery, () => status);
   try {
     return await runIteration(input, status);
@@ -59,9 +63,17 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
   }
 }
 
+/** Per workflow (keyed by its status object, never module state shared between workflows): the stage last indexed. */
+const indexing = new WeakMap<IterationStatus, { stage: string | null }>();
+
 /** Progress in the memo too, so `alignloop status` reads it from the server even when no worker runs. */
 function publish(status: IterationStatus): void {
   upsertMemo({ progress: { ...status } });
+  const idx = indexing.get(status);
+  if (idx && status.stage !== idx.stage) {
+    idx.stage = status.stage;
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: status.stage }]);
+  }
 }
 
 async function runIteration(input: IterationInput, status: IterationStatus): Promise<IterationOutput> {

@@ -1,4 +1,5 @@
 /** Starting campaigns: `validate`, `start`, `run`. */
+import { SEARCH_ATTRIBUTES } from '../../config/search-attributes';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import * as path from 'node:path';
@@ -28,6 +29,33 @@ async function validate(file: string): Promise<number> {
   return 0;
 }
 
+/**
+ * Are alignloop's search attributes registered on this namespace? The embedded server registers them
+ * at start; on another cluster they are added when this client may (operator service), else the
+ * campaign runs without them (a warning): upserting an unregistered attribute fails workflow tasks.
+ */
+async function searchAttributesReady(c: Client): Promise<boolean> {
+  const namespace = c.options.namespace;
+  const wanted = Object.values(SEARCH_ATTRIBUTES);
+  try {
+    const r = await c.connection.operatorService.listSearchAttributes({ namespace });
+    const missing = wanted.filter((a) => !(a.name in (r.customAttributes ?? {})));
+    if (missing.length === 0) return true;
+    // IndexedValueType: 2 = KEYWORD, 3 = INT.
+    await c.connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((a) => [a.name, a.type === 'INT' ? 3 : 2])),
+    });
+    return true;
+  } catch (e) {
+    info(
+      `warning: cannot register alignloop's search attributes on namespace ${namespace} (${(e as Error).message.split('\n')[0]}); ` +
+        `the campaign runs without them (no --query filtering by ${wanted.map((a) => a.name).join(', ')})`,
+    );
+    return false;
+  }
+}
+
 async function startCampaign(c: Client, file: string, id: string | undefined): Promise<{ handle: WorkflowHandle; fresh: boolean; id: string }> {
   const { WorkflowExecutionAlreadyStartedError } = await import('@temporalio/client');
   const { config } = loadCampaignFile(file);
@@ -42,10 +70,20 @@ async function startCampaign(c: Client, file: string, id: string | undefined): P
     );
   if (running) return { handle: c.workflow.getHandle(cid), fresh: false, id: cid };
   try {
+    const indexed = await searchAttributesReady(c);
     const handle = await c.workflow.start('campaignWorkflow', {
       workflowId: cid,
       taskQueue: QUEUES.control,
-      args: [{ campaignId: cid, config }],
+      args: [{ campaignId: cid, config, ...(indexed ? { searchAttributes: true } : {}) }],
+      ...(indexed
+        ? {
+            typedSearchAttributes: [
+              { key: SEARCH_ATTRIBUTES.campaign, value: cid },
+              { key: SEARCH_ATTRIBUTES.state, value: 'running' },
+              { key: SEARCH_ATTRIBUTES.iteration, value: 0 },
+            ],
+          }
+        : {}),
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       memo: { name: config.name, artifactsRoot: config.artifacts.root, file: path.resolve(file) },

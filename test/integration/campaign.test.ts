@@ -75,6 +75,28 @@ describe('a full small campaign', () => {
     for (const r of runs) expect(r.historyLength).toBeLessThan(60);
   });
 
+  test('search attributes: `--query` finds the campaign by state and its iterations by campaign, iteration and stage', async () => {
+    const ids = async (query: string) => {
+      const out: string[] = [];
+      for await (const w of ctx.client.workflow.list({ query })) out.push(w.workflowId);
+      return out.sort();
+    };
+    // Visibility is eventually consistent.
+    await waitFor(
+      'the completed campaign indexed',
+      async () => (await ids(`AlignloopCampaign = 'full-1' AND AlignloopState = 'completed'`)).includes('full-1'),
+      30000,
+      250,
+    );
+    await waitFor(
+      'every iteration indexed at stage done',
+      async () => (await ids(`AlignloopCampaign = 'full-1' AND AlignloopStage = 'done'`)).join() === 'full-1/iter-0,full-1/iter-1,full-1/iter-2',
+      30000,
+      250,
+    );
+    expect(await ids(`AlignloopCampaign = 'full-1' AND AlignloopIteration = 1 AND AlignloopStage = 'done'`)).toEqual(['full-1/iter-1']);
+  });
+
   test('recorded histories replay without a determinism error', async () => {
     const histories = [];
     for await (const w of ctx.client.workflow.list({ query: `WorkflowId = 'full-1' OR WorkflowId STARTS_WITH 'full-1/iter-'` })) {

@@ -7,7 +7,7 @@ import { sha256File } from '../../activities/artifacts/atomic-file';
 import { findComplete } from '../../activities/artifacts/store';
 import { ArtifactError, EXIT, UserError } from '../../config/errors';
 import { CampaignStatus, IterationStatus, iterationStatusQuery } from '../../workflows/messages';
-import { exitWith, out, temporalClient } from '../context';
+import { exitWith, out, positiveNumber, temporalClient } from '../context';
 import { progressLine, summaryTable } from '../progress';
 import { CampaignSnapshot, campaignSnapshot } from '../snapshot';
 
@@ -37,7 +37,42 @@ export function snapshotLines(a: CampaignSnapshot): string[] {
 }
 
 /** Exit 1 when a campaign shown needs a person (failed, terminated, timed out, paused on a failure). */
-async function status(ids: string[], opts: { json?: boolean }): Promise<number> {
+/** Follows one campaign until it is no longer running: bars per stage on a terminal, a line per change otherwise. */
+async function watch(id: string, intervalS: number): Promise<number> {
+  const { Rate, renderRows, stageRows } = await import('../progress-bars');
+  const { client: c } = await temporalClient();
+  const tty = process.stdout.isTTY === true;
+  const rates = new Map<string, InstanceType<typeof Rate>>([
+    ['sample', new Rate()],
+    ['label', new Rate()],
+  ]);
+  let drawn = 0;
+  let lastPlain = '';
+  for (;;) {
+    const snap = await campaignSnapshot(c, id);
+    const now = Date.now();
+    const rows = snap.iteration ? stageRows(snap.iteration) : [];
+    for (const r of rows) rates.get(r.stage)?.observe(now, r.done);
+    if (tty) {
+      const lines = [...snapshotLines(snap), ...(snap.iteration ? [`iteration ${snap.iteration.iteration}:`, ...renderRows(rows, rates)] : [])];
+      if (drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
+      process.stdout.write(lines.join('\n') + '\n');
+      drawn = lines.length;
+    } else {
+      const line = `${snap.state}${snap.iteration ? ` iteration ${snap.iteration.iteration} ${rows.map((r) => `${r.stage} ${r.done}/${r.total}`).join(' ')}` : ''}`;
+      if (line !== lastPlain) out(`${new Date(now).toISOString()} ${id} ${line}`);
+      lastPlain = line;
+    }
+    if (!['running', 'pausing', 'stopping'].includes(snap.state)) return snap.needsAttention ? EXIT.failure : EXIT.ok;
+    await new Promise((r) => setTimeout(r, intervalS * 1000));
+  }
+}
+
+async function status(ids: string[], opts: { json?: boolean; watch?: boolean; interval?: number }): Promise<number> {
+  if (opts.watch) {
+    if (ids.length !== 1) throw new UserError('--watch follows one campaign: pass its id', EXIT.usage);
+    return watch(ids[0], opts.interval ?? 1);
+  }
   const { client: c } = await temporalClient();
   const which = ids.length ? ids : await runningCampaigns(c);
   const all: CampaignSnapshot[] = [];
@@ -135,7 +170,9 @@ export function registerInspectCommands(program: Command): void {
     )
     .argument('[ids...]', 'campaign ids')
     .option('--json', 'machine-readable output')
-    .action((ids: string[], opts: { json?: boolean }) => exitWith(status(ids, opts)));
+    .option('--watch', 'follow the campaign until it stops running: a progress bar per stage (shards, shards/s, ETA), plain lines when not a terminal')
+    .option('--interval <seconds>', 'how often --watch looks', positiveNumber)
+    .action((ids: string[], opts: { json?: boolean; watch?: boolean; interval?: number }) => exitWith(status(ids, opts)));
   program
     .command('list')
     .description('campaigns and their states')

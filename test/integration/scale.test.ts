@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cli, cliEnv, filesUnder, runToEnd as runToEndIn, useTestServer, writeCampaign } from '../helpers/temporal';
+import { cli, cliAsync, cliEnv, filesUnder, killHard, runToEnd as runToEndIn, spawnWorker, useTestServer, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -105,5 +105,34 @@ describe('carried state', () => {
     const h = cli(['history', 'long-1', '--json'], cliEnv(ctx.server.address));
     expect(h.status).toBe(0);
     expect(JSON.parse(h.stdout).iterations ?? JSON.parse(h.stdout)).toHaveLength(26);
+  });
+});
+
+describe('status --watch', () => {
+  test('follows a running campaign with a line per change when not a terminal, and ends with it', async () => {
+    const file = writeCampaign(ctx.dir, 'watched', { iterations: 2, perIteration: 16, promptsPerShard: 2 });
+    const env = cliEnv(ctx.server.address, { ALIGNLOOP_TEST_SLOW_MS: '60' });
+    const worker = spawnWorker(env);
+    try {
+      expect(cli(['start', file, '--id', 'watched-1'], env).status).toBe(0);
+      const w = await cliAsync(['status', 'watched-1', '--watch', '--interval', '0.2'], env);
+      expect(w.status).toBe(0);
+      const lines = w.stdout.trim().split('\n');
+      expect(lines.length).toBeGreaterThan(3);
+      expect(lines.at(-1)).toMatch(/watched-1 completed/);
+      // Sampling and labeling counts move through the shards.
+      const sampled = lines
+        .map((l) => /sample (\d+)\/8/.exec(l)?.[1])
+        .filter(Boolean)
+        .map(Number);
+      expect(Math.max(...sampled)).toBe(8);
+      expect(new Set(sampled).size).toBeGreaterThan(1);
+      expect(lines.some((l) => /label \d+\/8/.test(l))).toBe(true);
+    } finally {
+      await killHard(worker);
+    }
+    const bad = cli(['status', '--watch'], cliEnv(ctx.server.address));
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--watch follows one campaign/);
   });
 });

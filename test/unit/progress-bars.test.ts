@@ -1,0 +1,44 @@
+/** The rendering behind `alignloop status --watch`. */
+import { bar, eta, Rate, renderRows, stageRows } from '../../cli/progress-bars';
+
+test('bars, ETAs and rates', () => {
+  expect(bar(0, 10, 10)).toBe('[----------]');
+  expect(bar(5, 10, 10)).toBe('[#####-----]');
+  expect(bar(12, 10, 10)).toBe('[##########]');
+  expect(eta(null)).toBe('ETA --');
+  expect(eta(42.4)).toBe('ETA 42s');
+  expect(eta(125)).toBe('ETA 2m05s');
+  expect(eta(7322)).toBe('ETA 2h02m');
+  const r = new Rate();
+  expect(r.perSecond()).toBeNull();
+  r.observe(0, 0);
+  r.observe(2000, 4);
+  expect(r.perSecond()).toBeCloseTo(2, 9);
+  r.observe(3000, 1); // a counter that went back: a new iteration, start over
+  expect(r.perSecond()).toBeNull();
+});
+
+test('rows per stage for a pipelined iteration: sampling and labeling both advance', () => {
+  const rows = stageRows({ iteration: 2, stage: 'sample', shardsDone: 6, shardsTotal: 10, sampled: 6, labelled: 3 });
+  expect(rows.map((r) => [r.stage, r.done, r.total, r.state])).toEqual([
+    ['prompts', 1, 1, 'done'],
+    ['sample', 6, 10, 'running'],
+    ['label', 3, 10, 'running'],
+    ['feedback', 0, 1, 'waiting'],
+    ['train', 0, 1, 'waiting'],
+    ['manifest', 0, 1, 'waiting'],
+  ]);
+  const rates = new Map([['sample', new Rate()]]);
+  rates.get('sample')!.observe(0, 2);
+  rates.get('sample')!.observe(2000, 6);
+  const text = renderRows(rows, rates);
+  expect(text[1]).toMatch(/^ {2}sample {3}\[#{14}-{10}\]  6\/10 shards {2}2\.00 shards\/s {2}ETA 2s$/);
+  expect(text[3]).toBe('  feedback waiting');
+});
+
+test('an iteration from before the pipeline (one stage counted at a time), and a finished one', () => {
+  const old = stageRows({ iteration: 0, stage: 'score', shardsDone: 2, shardsTotal: 4 });
+  expect(old.find((r) => r.stage === 'sample')).toMatchObject({ done: 4, state: 'done' });
+  expect(old.find((r) => r.stage === 'label')).toMatchObject({ done: 2, state: 'running' });
+  expect(stageRows({ iteration: 0, stage: 'done', shardsDone: 4, shardsTotal: 4, sampled: 4, labelled: 4 }).every((r) => r.state === 'done')).toBe(true);
+});

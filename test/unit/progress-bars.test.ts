@@ -32,7 +32,7 @@ test('rows per stage for a pipelined iteration: sampling and labeling both advan
   rates.get('sample')!.observe(0, 2);
   rates.get('sample')!.observe(2000, 6);
   const text = renderRows(rows, rates);
-  expect(text[1]).toMatch(/^ {2}sample {3}\[#{14}-{10}\]  6\/10 shards {2}2\.00 shards\/s {2}ETA 2s$/);
+  expect(text[1]).toMatch(/^ {2}sample {3}\[#{14}-{10}\] {2}6\/10 shards {2}2\.00 shards\/s {2}ETA 2s$/);
   expect(text[3]).toBe('  feedback waiting');
 });
 

@@ -52,16 +52,19 @@ export function stageRows(it: IterationStatus): StageRow[] {
   const at = ORDER.indexOf(it.stage);
   const finished = it.stage === 'done';
   const state = (i: number) => (finished || (at >= 0 && i < at) ? 'done' : i === at ? 'running' : 'waiting');
+  // Once the shard stages are over, shardsTotal counts the later (single-step) stage: the shard
+  // count is what was sampled (pipelined iterations record it; older ones do not, total 0).
+  const pastShards = finished || at > ORDER.indexOf('score');
+  const shards = pastShards ? Math.max(it.sampled ?? 0, it.labelled ?? 0) : it.shardsTotal;
   return ORDER.map((stage, i) => {
     if (stage === 'sample' || stage === 'score') {
-      const total = it.shardsTotal;
-      // Pipelined iterations count both; older ones count the stage in flight only.
-      const done =
-        stage === 'sample'
-          ? (it.sampled ?? (state(i) === 'done' ? total : i === at ? it.shardsDone : 0))
-          : (it.labelled ?? (state(i) === 'done' ? total : i === at ? it.shardsDone : 0));
-      const s = it.sampled !== undefined && stage === 'score' && done > 0 && done < total ? 'running' : state(i);
-      return { stage: stage === 'score' ? 'label' : stage, done, total, state: done >= total && total > 0 ? 'done' : s };
+      const name = stage === 'score' ? 'label' : stage;
+      if (pastShards) return { stage: name, done: shards, total: shards, state: 'done' };
+      const counted = stage === 'sample' ? it.sampled : it.labelled;
+      // Pipelined iterations count both stages; older ones count the stage in flight only.
+      const done = counted ?? (state(i) === 'done' ? shards : i === at ? it.shardsDone : 0);
+      const running = it.sampled !== undefined && stage === 'score' && done > 0 && done < shards ? 'running' : state(i);
+      return { stage: name, done, total: shards, state: done >= shards && shards > 0 ? 'done' : running };
     }
     return { stage, done: state(i) === 'done' ? 1 : 0, total: 1, state: state(i) };
   });
@@ -71,7 +74,7 @@ export function stageRows(it: IterationStatus): StageRow[] {
 export function renderRows(rows: StageRow[], rates: Map<string, Rate>): string[] {
   return rows.map((r) => {
     const name = r.stage.padEnd(8);
-    if (r.total <= 1 && r.stage !== 'sample' && r.stage !== 'label') return `  ${name} ${r.state}`;
+    if (r.total <= 0 || (r.total <= 1 && r.stage !== 'sample' && r.stage !== 'label')) return `  ${name} ${r.state}`;
     const rate = rates.get(r.stage)?.perSecond() ?? null;
     const left = rate ? (r.total - r.done) / rate : null;
     const speed = rate ? `${rate.toFixed(2)} shards/s` : '-- shards/s';

@@ -120,14 +120,11 @@ describe('status --watch', () => {
       const lines = w.stdout.trim().split('\n');
       expect(lines.length).toBeGreaterThan(3);
       expect(lines.at(-1)).toMatch(/watched-1 completed/);
-      // Sampling and labeling counts move through the shards.
-      const sampled = lines
-        .map((l) => /sample (\d+)\/8/.exec(l)?.[1])
-        .filter(Boolean)
-        .map(Number);
-      expect(Math.max(...sampled)).toBe(8);
-      expect(new Set(sampled).size).toBeGreaterThan(1);
-      expect(lines.some((l) => /label \d+\/8/.test(l))).toBe(true);
+      // It looked while the campaign ran (a fresh worker and two slowed iterations take seconds), saw
+      // the second iteration, and every line names the stages with their shard counts.
+      expect(lines[0]).toMatch(/watched-1 running/);
+      expect(lines.some((l) => / iteration 1 /.test(l))).toBe(true);
+      for (const l of lines.slice(0, -1)) if (/ iteration \d+ /.test(l)) expect(l).toMatch(/sample \d+\/8 label \d+\/8 feedback [01]\/1/);
     } finally {
       await killHard(worker);
     }

@@ -42,3 +42,12 @@ test('an iteration from before the pipeline (one stage counted at a time), and a
   expect(old.find((r) => r.stage === 'label')).toMatchObject({ done: 2, state: 'running' });
   expect(stageRows({ iteration: 0, stage: 'done', shardsDone: 4, shardsTotal: 4, sampled: 4, labelled: 4 }).every((r) => r.state === 'done')).toBe(true);
 });
+
+test('after the shard stages, the shard counts stay (not the single later stage)', () => {
+  const rows = stageRows({ iteration: 1, stage: 'train', shardsDone: 0, shardsTotal: 1, sampled: 8, labelled: 8 });
+  expect(rows.find((r) => r.stage === 'sample')).toMatchObject({ done: 8, total: 8, state: 'done' });
+  expect(rows.find((r) => r.stage === 'train')).toMatchObject({ state: 'running' });
+  const old = stageRows({ iteration: 1, stage: 'train', shardsDone: 0, shardsTotal: 1 });
+  expect(old.find((r) => r.stage === 'label')).toMatchObject({ total: 0, state: 'done' });
+  expect(renderRows(old, new Map())[2]).toBe('  label    done');
+});

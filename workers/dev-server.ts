@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { processAlive } from '../activities/artifacts/host';
+import { freePort, processAlive } from '../activities/artifacts/host';
 import { DevServerError } from '../config/errors';
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -96,17 +96,7 @@ export function devServerArgs(o: DevServerOptions): string[] {
   ];
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export async function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,4 +1,5 @@
 /** This host and its processes, for claims and temp files on storage several hosts may share. */
+import * as net from 'node:net';
 import * as os from 'node:os';
 
 /** The host name as it may appear in a file name. */
@@ -12,4 +13,17 @@ export function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A port free on 127.0.0.1 right now (the embedded server, a managed inference server). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -38,6 +38,8 @@ const WORKING_STATE = [
   /\.tmp-[^/]*$/,
 ];
 
+const DESCRIPTOR_NAMES = new Set(['checkpoint.json', 'policy.json']);
+
 function walk(dir: string, out: string[] = []): string[] {
   if (!fs.existsSync(dir)) return out;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -105,7 +107,8 @@ export function verifyCampaign(campaignDir: string): VerifyReport {
     }
   }
   // Checkpoint folders: every file the descriptor lists, and nothing else inside folders alignloop owns.
-  for (const file of all.filter((f) => f.endsWith('.json') && !f.endsWith('.done.json'))) {
+  // Descriptors are the trainers' checkpoint files (never a feedback file, which can be hundreds of MB).
+  for (const file of all.filter((f) => DESCRIPTOR_NAMES.has(path.basename(f)))) {
     const d = readJson(file) as Partial<CheckpointDescriptor> | undefined;
     if (!d || d.format !== CHECKPOINT_FORMAT || typeof d.path !== 'string' || !d.files) continue;
     const target = d.path;

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { ProcessFailed } from '../../config/errors';
 import { redact } from '../../config/redact';
 import { writeJsonAtomic } from '../artifacts/atomic-file';
-import { HOST } from '../artifacts/host';
+import { HOST, processAlive } from '../artifacts/host';
 
 export interface ProcessRecord {
   label: string;
@@ -42,18 +42,9 @@ export function processStart(pid: number): string | null {
   }
 }
 
-function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Is this (pid, start) the same process that was recorded? */
 function sameProcess(pid: number, start: string | null): boolean {
-  if (!pidExists(pid)) return false;
+  if (!processAlive(pid)) return false;
   const now = processStart(pid);
   return start === null || now === null || now === start;
 }
@@ -229,7 +220,7 @@ export async function reapOrphans(registry: string, graceMs = 10_000): Promise<P
     if (rec.host !== HOST || sameProcess(rec.ownerPid, rec.ownerStart)) continue;
     // A pid reused by an unrelated process means the recorded group is already empty (Linux keeps a
     // group's id reserved while any member lives).
-    const reused = pidExists(rec.pid) && rec.start !== null && processStart(rec.pid) !== null && processStart(rec.pid) !== rec.start;
+    const reused = processAlive(rec.pid) && rec.start !== null && processStart(rec.pid) !== null && processStart(rec.pid) !== rec.start;
     if (!reused) await killGroup(rec.pid, graceMs);
     fs.rmSync(file, { force: true });
     reaped.push(rec);

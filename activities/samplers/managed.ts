@@ -5,10 +5,9 @@
  * is over. One server per campaign per worker process, shared by that worker's shards of an iteration.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { ProcessFailed, SamplerConfigError } from '../../config/errors';
-import { HOST } from '../artifacts/host';
+import { freePort, HOST } from '../artifacts/host';
 import { campaignDir, iterationDir } from '../artifacts/store';
 import { renderArgv, renderTemplate, TemplateError, TemplateVars } from '../process/argv-template';
 import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
@@ -26,17 +25,6 @@ interface Running {
   users: number;
   idle: NodeJS.Timeout | null;
   stopTimeoutMs: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function render<T extends string | string[]>(value: T, vars: TemplateVars, setting: string): T {

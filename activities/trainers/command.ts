@@ -18,7 +18,7 @@ import { renderArgv, renderTemplate, TemplateError } from '../process/argv-templ
 import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
 import type { CommandTrainerConfig } from './command-config';
 import { PRESETS } from './presets';
-import { emptyProgress, readProgress, TrainProgress } from './progress';
+import { completeText, emptyProgress, readProgress, TrainProgress } from './progress';
 import type { Trainer, TrainJob, TrainOutcome } from './trainer';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -47,11 +47,19 @@ function feedbackFiles(jsonl: string): Record<string, string> {
 /** Reads what the log gained since the last look, and folds it into the progress. */
 class LogWatcher {
   private offset = 0;
+  private pending = '';
   progress: TrainProgress = emptyProgress();
   lastGrowth = Date.now();
 
   constructor(private readonly file: string) {
     this.offset = fs.existsSync(file) ? fs.statSync(file).size : 0;
+  }
+
+  /** After the trainer exited: what is left without a line end is complete too. */
+  flush(): void {
+    this.poll();
+    this.progress = readProgress(this.progress, this.pending);
+    this.pending = '';
   }
 
   poll(): void {
@@ -67,7 +75,10 @@ class LogWatcher {
       const len = Math.min(size - this.offset, 1 << 20);
       const buf = Buffer.alloc(len);
       fs.readSync(fd, buf, 0, len, size - len);
-      this.progress = readProgress(this.progress, buf.toString('utf8'));
+      // A redraw cut at the end of a read waits for its end, so `12/40` is never read as `2/40`.
+      const { text, rest } = completeText(this.pending, buf.toString('utf8'));
+      this.progress = readProgress(this.progress, text);
+      this.pending = rest.length > 1 << 16 ? '' : rest;
     } finally {
       fs.closeSync(fd);
     }
@@ -164,7 +175,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
   } finally {
     await proc.cleanUp();
   }
-  watcher.poll();
+  watcher.flush();
   if (exit.code !== 0) {
     const what = `trainer exited ${exit.signal ? `on ${exit.signal}` : `with code ${exit.code}`} (attempt ${attempt})`;
     const tries = Context.current().info.attempt;

@@ -1,6 +1,12 @@
 /**
  * Training progress read from a trainer's log: HF Trainer's `{'loss': 0.69, …, 'epoch': 0.5}` lines
- * and tqdm bars (`45%|████▌     | 9/20 [00:03<00:04, 2.50it/s]`). Pure.
+ * (transformers 5 / TRL 1.x print the values quoted: `{'loss': '0.6931', …}`), tqdm postfixes
+ * (`loss=0.693`, OpenRLHF) and the training bar (`45%|████▌     | 9/20 [00:03<00:04, 2.50it/s]`).
+ * Pure.
+ *
+ * Real trainer logs hold other tqdm bars too (`Loading weights: … 20/20 [`, `Tokenizing train dataset:
+ * … 64/64 [`, `Writing model shards: … 1/1 [`): only the training bar is progress. HF Trainer's bar
+ * has no description; OpenRLHF's step bar is `Train step of epoch N`, its epoch bar `Train epoch`.
  */
 
 export interface TrainProgress {
@@ -15,25 +21,45 @@ export function emptyProgress(): TrainProgress {
   return { step: null, total: null, loss: null, firstLoss: null, lines: 0 };
 }
 
-const LOSS = /['"](?:train_)?loss['"]\s*:\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)/;
-const TQDM = /(\d+)\/(\d+)\s*\[/g;
+const NUMBER = String.raw`-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?`;
+/** `'loss': 0.69` or `'loss': '0.69'` (not train_loss, the run's mean, nor eval_loss). */
+const DICT_LOSS = new RegExp(String.raw`['"]loss['"]\s*:\s*['"]?(${NUMBER})`);
+/** tqdm postfix `…, loss=0.693, acc=0.5]`. */
+const POSTFIX_LOSS = new RegExp(String.raw`(?:^|[\s,\[])loss=(${NUMBER})`);
+/** A tqdm bar: its description (text since the segment's start or the previous bar's `]`), n and total. */
+const BAR = /(?:^|\])([^\]|]*?)\s*\d{1,3}%\|[^|]*\|\s*(\d+)\/(\d+)\s*\[/g;
+const OTHER_BAR = /load|token|writ|sav|map|filter|generat|drop|shard|dataset|download|prepar|convert|eval/i;
 
-/** Folds a chunk of log text (complete lines) into the progress. */
+function isTrainingBar(description: string): boolean {
+  const d = description.trim();
+  if (!d || d.endsWith('}')) return true;
+  if (/epoch/i.test(d) && !/step/i.test(d)) return false;
+  return !OTHER_BAR.test(d);
+}
+
+/** Folds a chunk of log text (complete lines or tqdm redraws) into the progress. */
 export function readProgress(p: TrainProgress, text: string): TrainProgress {
   const out = { ...p };
   // tqdm redraws with carriage returns: each redraw counts as a line.
   for (const line of text.split(/\r?\n|\r/)) {
     if (!line.trim()) continue;
     out.lines++;
-    const l = LOSS.exec(line);
+    const l = DICT_LOSS.exec(line) ?? POSTFIX_LOSS.exec(line);
     if (l) {
       out.loss = Number(l[1]);
       if (out.firstLoss === null) out.firstLoss = out.loss;
     }
-    for (const m of line.matchAll(TQDM)) {
-      const [step, total] = [Number(m[1]), Number(m[2])];
-      if (total > 0 && step <= total) Object.assign(out, { step, total });
+    for (const m of line.matchAll(BAR)) {
+      const [step, total] = [Number(m[2]), Number(m[3])];
+      if (total > 0 && step <= total && isTrainingBar(m[1])) Object.assign(out, { step, total });
     }
   }
   return out;
+}
+
+/** Splits what was read from a growing log into complete redraws and a tail to keep for the next read. */
+export function completeText(pending: string, chunk: string): { text: string; rest: string } {
+  const all = pending + chunk;
+  const end = Math.max(all.lastIndexOf('\n'), all.lastIndexOf('\r'));
+  return end < 0 ? { text: '', rest: all } : { text: all.slice(0, end + 1), rest: all.slice(end + 1) };
 }

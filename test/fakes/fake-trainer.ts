@@ -107,10 +107,13 @@ async function main(): Promise<void> {
     start = Number(/checkpoint-(\d+)/.exec(resume)?.[1] ?? 0);
     console.log(`fake-trainer: resuming from ${resume} at step ${start}`);
   }
+  // What TRL 1.x on transformers 5 prints: other tqdm bars around the training one, values quoted.
+  process.stderr.write('\rLoading weights: 100%|##########| 20/20 [00:00<00:00, 7750.72it/s]\n');
+  process.stderr.write('\rTokenizing train dataset: 100%|##########| 64/64 [00:00<00:00, 1316.45 examples/s]\n');
   for (let s = start + 1; s <= steps; s++) {
     await new Promise((r) => setTimeout(r, stepMs));
     process.stdout.write(`\r ${Math.round((100 * s) / steps)}%|####      | ${s}/${steps} [00:0${s}<00:01, 2.00it/s]`);
-    console.log(`\n{'loss': ${(0.7 - s * 0.05).toFixed(4)}, 'learning_rate': 5e-07, 'epoch': ${(s / steps).toFixed(2)}}`);
+    console.log(`\r{'loss': '${(0.7 - s * 0.05).toFixed(4)}', 'learning_rate': '5e-07', 'epoch': '${(s / steps).toFixed(2)}'}`);
     if (s % 2 === 0) writeCheckpoint(path.join(ckptRoot, `checkpoint-${s}`), s, digest);
     if (s >= crashAfter) {
       markOnce();
@@ -118,7 +121,9 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   }
+  console.log(`{'train_runtime': '1.2', 'train_loss': '0.55', 'epoch': '1'}`);
   writeCheckpoint(out, steps, digest);
+  process.stderr.write('\rWriting model shards: 100%|##########| 1/1 [00:00<00:00, 647.67it/s]\n');
   console.log(`fake-trainer: saved ${out}`);
 }
 

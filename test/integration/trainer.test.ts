@@ -108,7 +108,9 @@ describe('trainer presets', () => {
     expect(s1).toContain('checkpoint answer'); // the sampler was handed iteration 0's checkpoint folder
     const m1 = readJson(art('trl-1', 'iter-001', 'manifest.json'));
     expect(m1.train).toMatchObject({ trained: true });
-    expect(m1.train.last_loss ?? m1.train.lastLoss).not.toBeNull();
+    // The fake prints what TRL 1.x prints (quoted values, other tqdm bars, train_loss at the end): the last step's loss, 0.7 - 6 x 0.05.
+    expect(m1.train.last_loss ?? m1.train.lastLoss).toBeCloseTo(0.4, 6);
+    expect(m1.train.first_loss ?? m1.train.firstLoss).toBeCloseTo(0.65, 6);
     expect(folderSha(policy)).toBe(before);
     expect(fs.existsSync(art('trl-1', 'iter-000', 'train', 'attempts'))).toBe(false);
     const hist = JSON.parse(cli(['history', 'trl-1', '--json'], env()).stdout) as { checkpointSha256: string; parentSha256: string }[];

@@ -68,6 +68,7 @@ export function buildIterationManifest(
   if (counts.prompts_sampled + skipped !== counts.prompts_in || !labelAddsUp) {
     throw new InvariantViolation(`iteration ${iteration}: counts do not add up: ${JSON.stringify(counts)}`);
   }
+  const emptyReason = counts.samples === 0 && counts.prompts_in > 0 ? noSamplesReason(counts) : input.feedback.stats.empty_reason;
   const judgeUsd = c.labeler.kind === 'judge' ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
   const manifest = {
     campaign: campaignId,
@@ -77,7 +78,7 @@ export function buildIterationManifest(
     counts,
     feedback: input.feedback.stats,
     reward: input.feedback.stats.reward,
-    empty_reason: input.feedback.stats.empty_reason,
+    empty_reason: emptyReason,
     ...(pairs ? { judged_pairs: pairs } : {}),
     // What `alignloop audit` re-runs the feedback stage with.
     settings: { feedback: c.feedback, labeler: { kind: c.labeler.kind, mode: c.labeler.kind === 'judge' ? c.labeler.mode : null } },
@@ -121,8 +122,27 @@ export function buildIterationManifest(
     checkpointSha256: input.train.checkpoint.sha256,
     manifest: file,
     wallSeconds: sum(Object.values(input.timings)),
-    emptyReason: input.feedback.stats.empty_reason,
+    emptyReason,
     costUsd: judgeUsd,
   };
   return { manifest, summary };
+}
+
+/** Why an iteration has no samples at all: what the sample stage skipped, dropped and failed, and the setting to look at. */
+function noSamplesReason(counts: {
+  prompts_skipped: Record<string, number>;
+  samples_dropped: Record<string, number>;
+  samples_failed: Record<string, number>;
+}): string {
+  const list = (r: Record<string, number>) =>
+    Object.entries(r)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+  const parts = [
+    Object.keys(counts.samples_dropped).length ? `samples dropped: ${list(counts.samples_dropped)}` : '',
+    Object.keys(counts.samples_failed).length ? `samples failed: ${list(counts.samples_failed)}` : '',
+    Object.keys(counts.prompts_skipped).length ? `prompts skipped: ${list(counts.prompts_skipped)}` : '',
+  ].filter(Boolean);
+  const hint = counts.samples_dropped.truncated ? '; every answer hit sampler.maxTokens: raise it, or keep cut answers with sampler.dropTruncated: false' : '';
+  return `0 examples: the sampler kept no samples (${parts.join('; ') || 'none returned'})${hint}`;
 }

@@ -345,6 +345,7 @@ export function buildFeedback(groups: Map<string, ScoredSample[]>, opts: Feedbac
 
 function explainEmpty(s: FeedbackStats): string {
   const unl = s.samples_in - s.labelled;
+  if (s.samples_in === 0) return `0 ${s.type === 'pairwise' ? 'pairs' : 'examples'}: no samples to label (the sample stage kept none)`;
   if (s.labelled === 0)
     return `0 ${s.type === 'pairwise' ? 'pairs' : 'examples'}: none of the ${s.samples_in} samples is labelled (${unl} unlabelled or non-finite)`;
   if (s.type !== 'pairwise') return `0 examples from ${s.samples_in} samples`;

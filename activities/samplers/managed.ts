@@ -36,16 +36,34 @@ function render<T extends string | string[]>(value: T, vars: TemplateVars, setti
   }
 }
 
-async function probe(url: string): Promise<{ status: number; body: unknown } | { error: string }> {
+async function probe(url: string, post?: object): Promise<{ status: number; body: unknown } | { error: string }> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    const init: RequestInit = post ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(post) } : {};
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(post ? 60000 : 5000) });
     return { status: res.status, body: await res.json().catch(() => null) };
   } catch (e) {
     return { error: (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message };
   }
 }
 
-/** Ready = /health answers 200 (or there is no /health), then /v1/models lists the model. */
+/** A one-token request for the model: what readiness falls back to when /v1/models cannot say. */
+async function answersRequests(r: Running, c: ManagedSamplerConfig): Promise<{ ok: true } | { ok: false; why: string }> {
+  const base = r.baseURL.replace(/\/+$/, '');
+  const res =
+    c.endpoint === 'chat'
+      ? await probe(`${base}/chat/completions`, { model: r.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 })
+      : await probe(`${base}/completions`, { model: r.model, prompt: 'hi', max_tokens: 1 });
+  if ('error' in res) return { ok: false, why: res.error };
+  if (res.status === 200) return { ok: true };
+  const detail = JSON.stringify(res.body ?? '').slice(0, 300);
+  return { ok: false, why: `a 1-token request for "${r.model}" answered HTTP ${res.status} ${detail}` };
+}
+
+/**
+ * Ready = /health answers 200 (or there is no /health), then /v1/models lists the model, or, where
+ * /v1/models fails or does not list it (`transformers serve` answers 500 without a hub cache and
+ * serves a model under its path), a one-token request for the model is answered.
+ */
 async function waitReady(r: Running, c: ManagedSamplerConfig, beat: (note: string) => void): Promise<void> {
   const root = r.baseURL.replace(/\/v1\/?$/, '');
   const deadline = Date.now() + c.readyTimeoutSeconds * 1000;
@@ -66,11 +84,12 @@ async function waitReady(r: Running, c: ManagedSamplerConfig, beat: (note: strin
     else {
       const models = await probe(`${r.baseURL.replace(/\/+$/, '')}/models`);
       if ('error' in models) last = `${r.baseURL}/models: ${models.error}`;
-      else if (models.status !== 200) last = `${r.baseURL}/models answered HTTP ${models.status}`;
       else {
-        const ids = ((models.body as { data?: { id?: string }[] } | null)?.data ?? []).map((m) => m.id);
-        if (ids.includes(r.model)) return;
-        last = `${r.baseURL}/models lists ${JSON.stringify(ids)}, not "${r.model}" (sampler.model must be the name the server serves, e.g. its --served-model-name)`;
+        const ids = models.status === 200 ? ((models.body as { data?: { id?: string }[] } | null)?.data ?? []).map((m) => m.id) : null;
+        if (ids?.includes(r.model)) return;
+        const asked = await answersRequests(r, c);
+        if (asked.ok) return;
+        last = `${ids ? `${r.baseURL}/models lists ${JSON.stringify(ids)}, not "${r.model}"` : `${r.baseURL}/models answered HTTP ${models.status}`}, and ${asked.why} (sampler.model must be the name the server serves, e.g. its --served-model-name, or "{{policy.path}}" for a server that serves a model under its path)`;
       }
     }
     beat(`waiting for the managed server: ${last}`);

@@ -26,6 +26,12 @@ export interface FakePolicyOptions {
   windowMs?: number;
   /** Listen on this port (0: any free one). */
   port?: number;
+  /**
+   * transformers-serve: as `transformers serve MODEL` (transformers 5.17) answers: GET /v1/models fails
+   * with a 500 (it lists the hub cache, absent on a fresh machine), the model is served under its path
+   * and another name gets a 400 `{"detail": "Server is pinned to …"}`, `n` is ignored.
+   */
+  like?: 'vllm' | 'transformers-serve';
   /** Called with each sample served (prompt, seed, index), e.g. to log it to a file from a server subprocess. */
   onServe?: (key: string) => void;
 }
@@ -98,6 +104,12 @@ export class FakePolicyServer {
       return this.send(res, 401, { error: { message: 'Incorrect API key provided.', type: 'invalid_api_key', code: 'invalid_api_key' } });
     }
     if (!this.ready) return this.send(res, 503, { error: { message: 'Loading model', type: 'unavailable_error', code: 503 } });
+    const hf = this.opts.like === 'transformers-serve';
+    if (route === 'GET /models' && hf) {
+      this.stats.errors['500'] = (this.stats.errors['500'] ?? 0) + 1;
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      return void res.end('Internal Server Error');
+    }
     if (route === 'GET /models') return this.send(res, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', owned_by: 'fake' })) });
     if (route === 'GET /health') return this.send(res, 200, {});
     if (route !== 'POST /chat/completions' && route !== 'POST /completions')
@@ -109,6 +121,7 @@ export class FakePolicyServer {
     } catch {
       return this.send(res, 400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
     }
+    if (!models.includes(body.model) && hf) return this.send(res, 400, { detail: `Server is pinned to '${models[0]}'; requested '${body.model}'.` });
     if (!models.includes(body.model))
       return this.send(res, 404, { error: { message: `The model \`${body.model}\` does not exist.`, type: 'NotFoundError', code: 404 } });
     const chat = route === 'POST /chat/completions';
@@ -125,7 +138,7 @@ export class FakePolicyServer {
     let n = body.n ?? 1;
     if (n > 1 && this.opts.n === 'refuse')
       return this.send(res, 400, { error: { message: 'n > 1 is not supported (use n=1)', type: 'invalid_request_error' } });
-    if (this.opts.n === 'ignore') n = 1;
+    if (this.opts.n === 'ignore' || hf) n = 1;
     if (prompt.includes('FAULT_500') || (prompt.includes('FAULT_FLAKY') && !this.flaky.has(prompt))) {
       this.flaky.add(prompt);
       return this.send(res, 500, { error: { message: 'internal error', type: 'server_error' } });

@@ -11,6 +11,8 @@
  *   --fail-at-start       print an error and exit 3 at once (a bad flag, an OOM at load)
  *   --ignore-sigterm      keep running on SIGTERM (alignloop must SIGKILL the group)
  *   --spawn-child         start a child process in the same group (as vLLM's engine workers)
+ *   --like-transformers-serve  answer as `transformers serve MODEL_DIR` does: the model served under
+ *                         its path, /v1/models a 500, `n` ignored
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,7 +48,8 @@ async function main(): Promise<void> {
   const servedLog = arg('--served-log');
   const server = new FakePolicyServer({
     port: Number(arg('--port') ?? 0),
-    models: [arg('--served-model-name') ?? modelDir],
+    models: [flag('--like-transformers-serve') ? modelDir : (arg('--served-model-name') ?? modelDir)],
+    like: flag('--like-transformers-serve') ? 'transformers-serve' : 'vllm',
     candidates,
     latencyMs: Number(arg('--latency-ms') ?? 0),
     onServe: servedLog ? (k) => fs.appendFileSync(servedLog, JSON.stringify(k) + '\n') : undefined,

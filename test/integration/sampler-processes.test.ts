@@ -194,6 +194,38 @@ describe('sampler.kind: managed', () => {
   });
 });
 
+describe('sampler.kind: managed with a server like `transformers serve`', () => {
+  test('no usable /v1/models and the model served under its path: ready through a 1-token request; the wrong sampler.model pauses naming the fix', async () => {
+    const env = cliEnv(ctx.server.address);
+    const worker = spawnWorker(env);
+    try {
+      const ok = managed('policy-hf', ['--like-transformers-serve'], ', model: "{{policy.path}}"');
+      const f1 = writeCampaign(ctx.dir, 'managed-hf', { iterations: 1, perIteration: 8, sampler: ok.sampler, extra: ok.extra, trainer: '{ kind: none }' });
+      expect(cli(['start', f1, '--id', 'mhf-1'], env).status).toBe(0);
+      expect((await ctx.client.workflow.getHandle('mhf-1').result()).state).toBe('completed');
+      const recs = samplesOf('mhf-1');
+      expect(recs).toHaveLength(32); // `n` ignored by the server: asked one sample per request instead
+      expect(new Set(recs.map((r) => r.model))).toEqual(new Set([path.join(ctx.dir, 'policy-hf')]));
+
+      const wrong = managed('policy-hf2', ['--like-transformers-serve'], ', readyTimeoutSeconds: 3');
+      const f2 = writeCampaign(ctx.dir, 'managed-hf2', {
+        iterations: 1,
+        perIteration: 4,
+        sampler: wrong.sampler,
+        extra: wrong.extra,
+        trainer: '{ kind: none }',
+      });
+      expect(cli(['start', f2, '--id', 'mhf-2'], env).status).toBe(0);
+      const s = await expectFailedPaused('mhf-2', env);
+      expect(s.pauseReason).toMatch(/models answered HTTP 500, and a 1-token request for "policy" answered HTTP 400 .*Server is pinned to/);
+      expect(s.pauseReason).toMatch(/"\{\{policy.path\}\}" for a server that serves a model under its path/);
+      await waitFor('server gone', () => processesMentioning(path.join(ctx.dir, 'policy-hf2')).length === 0 || null, 20000, 100);
+    } finally {
+      await killHard(worker);
+    }
+  });
+});
+
 describe('sampler.kind: command', () => {
   test("HALOs' sample.py output is imported: re-keyed by prompt, sample ids per prompt, truncated samples dropped and counted", async () => {
     const c = command('policy-halos', ['--truncate-first']);

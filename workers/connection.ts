@@ -72,13 +72,16 @@ export async function connectClient(t: Target): Promise<Client> {
 }
 
 let runtimeInstalled = false;
-/** Worker logs at WARN unless ALIGNLOOP_LOG_LEVEL says otherwise; must precede the first native connection. */
-function installRuntime(): void {
+/**
+ * The SDK's logger (workflow and activity lifecycle lines, the Core's own) at `defaultLevel` unless
+ * ALIGNLOOP_LOG_LEVEL says otherwise; must precede the first native connection.
+ */
+function installRuntime(defaultLevel: LogLevel): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  const level = (process.env.ALIGNLOOP_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
+  const level = (process.env.ALIGNLOOP_LOG_LEVEL ?? defaultLevel).toUpperCase() as LogLevel;
   // Role workers other than control poll activities only, by design: the SDK's warning about it is noise.
-  const expected = new Set(['No workflows registered, not polling for workflow tasks']);
+  const expected = new Set(['No workflows registered, not polling for workflow tasks', 'No Nexus services registered, not polling for Nexus tasks']);
   const inner = new DefaultLogger(level);
   const logger: Logger = {
     log: (l, message, meta) => (expected.has(message) ? undefined : inner.log(l, message, meta)),
@@ -95,8 +98,9 @@ function installRuntime(): void {
   }
 }
 
-export async function connectWorker(t: Target): Promise<NativeConnection> {
-  installRuntime();
+/** `alignloop worker` logs at INFO; `alignloop run` at WARN, so its terminal shows the campaign's progress lines. */
+export async function connectWorker(t: Target, defaultLevel: LogLevel = 'INFO'): Promise<NativeConnection> {
+  installRuntime(defaultLevel);
   try {
     return await NativeConnection.connect(t.connectionOptions as never);
   } catch (e) {

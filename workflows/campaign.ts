@@ -2,7 +2,9 @@ import {
   allHandlersFinished,
   condition,
   executeChild,
+  log,
   makeContinueAsNewFunc,
+  setCurrentDetails,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -112,9 +114,24 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   });
   // The state in the memo too, so `alignloop status` reads it from the server even when no worker runs.
   let indexed = '';
+  let logged = '';
   const publish = () => {
     const { summaries: _omitted, ...small } = status();
     upsertMemo({ status: small });
+    setCurrentDetails(
+      `**${small.name}** · ${small.state} · ${small.completed}/${small.iterations} iterations done` +
+        (small.currentIteration !== null ? ` · iteration ${small.currentIteration} running` : '') +
+        (small.pauseReason ? `\n\n${small.pauseReason}` : ''),
+    );
+    // Lifecycle in the worker's log (the workflow logger skips replays, so each line is written once).
+    const lifecycle = `${small.state}|${small.currentIteration ?? '-'}`;
+    if (lifecycle !== logged) {
+      logged = lifecycle;
+      log.info(
+        `campaign ${campaignId}: ${small.state}${small.currentIteration !== null ? `, iteration ${small.currentIteration}` : ''} (${small.completed}/${small.iterations} done)`,
+        { campaignId, state: small.state, iteration: small.currentIteration, completed: small.completed },
+      );
+    }
     // Search attributes only when they change: each upsert is a history event.
     const key = `${small.state}|${small.currentIteration ?? small.completed}`;
     if (visible && key !== indexed) {

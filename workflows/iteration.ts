@@ -1,4 +1,14 @@
-import { ActivityFailure, ApplicationFailure, condition, patched, setHandler, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  log,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
@@ -69,6 +79,10 @@ const indexing = new WeakMap<IterationStatus, { stage: string | null }>();
 /** Progress in the memo too, so `alignloop status` reads it from the server even when no worker runs. */
 function publish(status: IterationStatus): void {
   upsertMemo({ progress: { ...status } });
+  // What the Web UI shows for the running workflow (not recorded in history).
+  setCurrentDetails(
+    `**iteration ${status.iteration}** · stage ${status.stage}${status.shardsTotal > 1 ? ` · shards ${status.shardsDone}/${status.shardsTotal}` : ''}`,
+  );
   const idx = indexing.get(status);
   if (idx && status.stage !== idx.stage) {
     idx.stage = status.stage;
@@ -85,9 +99,11 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
   const stage = async <T>(name: Stage, shards: number, fn: () => Promise<T>): Promise<T> => {
     Object.assign(status, { stage: name, shardsDone: 0, shardsTotal: shards });
     publish(status);
+    log.info(`iteration ${iteration}: stage ${name} started`, { campaignId, iteration, stage: name, shards });
     const t0 = Date.now();
     const out = await fn();
     timings[name] = (Date.now() - t0) / 1000;
+    log.info(`iteration ${iteration}: stage ${name} done in ${timings[name]} s`, { campaignId, iteration, stage: name, seconds: timings[name] });
     return out;
   };
   const counted = <T>(shard: number, p: Promise<T>) =>
@@ -97,7 +113,8 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
       return r;
     });
 
-  const prompts = await stage('prompts', 1, () => acts.control.preparePrompts(scope));
+  const at = `iteration ${iteration}`;
+  const prompts = await stage('prompts', 1, () => acts.control.preparePrompts.executeWithOptions({ summary: `prepare prompts · ${at}` }, [scope]));
   const budgetUsd = input.budgetUsd ?? null;
   const pipelined = patched(PIPELINED_SHARDS);
   let samples: SampleShardResult[];
@@ -107,7 +124,16 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
   } else {
     // Iterations started before the pipeline (replayed from their history) keep the stage barriers.
     samples = await stage('sample', prompts.shards.length, () =>
-      Promise.all(prompts.shards.map((p, shard) => counted(shard, acts.sample.sampleShard({ ...scope, shard, prompts: p, policy: input.policy })))),
+      Promise.all(
+        prompts.shards.map((p, shard) =>
+          counted(
+            shard,
+            acts.sample.sampleShard.executeWithOptions({ summary: `sample shard ${shard}/${prompts.shards.length} · ${at}` }, [
+              { ...scope, shard, prompts: p, policy: input.policy },
+            ]),
+          ),
+        ),
+      ),
     );
     if (config.sampler.kind === 'managed') await stopManagedServers(acts, scope, samples);
     // Any other failure fails the iteration at once; a spent budget lets the other shards finish what
@@ -124,36 +150,46 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
   }
   const scored = outcomes as ScoreShardResult[];
   const feedback = await stage('feedback', 1, () =>
-    acts.control.buildIterationFeedback(pipelined ? { ...scope, shards: scored.length } : { ...scope, scored: scored.map((s) => s.ref) }),
+    acts.control.buildIterationFeedback.executeWithOptions({ summary: `build ${config.feedback.type} feedback · ${at}` }, [
+      pipelined ? { ...scope, shards: scored.length } : { ...scope, scored: scored.map((s) => s.ref) },
+    ]),
   );
   const train = await stage('train', 1, () =>
-    acts.train.trainPolicy({
-      ...scope,
-      feedback: feedback.files?.jsonl ?? null,
-      emptyReason: feedback.stats.empty_reason,
-      policy: input.policy,
-      reference: input.reference,
-      prompts: prompts.shards,
-    }),
+    acts.train.trainPolicy.executeWithOptions({ summary: `train (${trainerLabel(config.trainer)}) · ${at}` }, [
+      {
+        ...scope,
+        feedback: feedback.files?.jsonl ?? null,
+        emptyReason: feedback.stats.empty_reason,
+        policy: input.policy,
+        reference: input.reference,
+        prompts: prompts.shards,
+      },
+    ]),
   );
   const summary = await stage('manifest', 1, () =>
-    acts.control.writeIterationManifest({
-      ...scope,
-      policyIn: input.policy,
-      reference: input.reference,
-      prompts,
-      // Pipelined iterations pass the shard count: the activity reads each shard's result from its
-      // completion manifest, so this payload does not grow with the number of shards.
-      ...(pipelined ? { shards: scored.length } : { samples, scored }),
-      feedback,
-      train,
-      timings,
-      startedAt,
-    }),
+    acts.control.writeIterationManifest.executeWithOptions({ summary: `write manifest · ${at}` }, [
+      {
+        ...scope,
+        policyIn: input.policy,
+        reference: input.reference,
+        prompts,
+        // Pipelined iterations pass the shard count: the activity reads each shard's result from its
+        // completion manifest, so this payload does not grow with the number of shards.
+        ...(pipelined ? { shards: scored.length } : { samples, scored }),
+        feedback,
+        train,
+        timings,
+        startedAt,
+      },
+    ]),
   );
   status.stage = 'done';
   publish(status);
   return { summary, checkpoint: train.checkpoint };
+}
+
+function trainerLabel(t: IterationScope['config']['trainer']): string {
+  return t.kind === 'command' ? `${t.preset} ${t.method}` : t.kind === 'builtin' ? `built-in ${t.method}` : 'none';
 }
 
 /** Sampling is over: the GPU goes back to scoring and training. Best effort: an idle server also stops itself. */
@@ -181,6 +217,7 @@ async function pipelinedStages(input: IterationInput, promptShards: FileRef[], s
   const t0 = Date.now();
   Object.assign(status, { stage: 'sample', shardsDone: 0, shardsTotal: n, sampled: 0, labelled: 0 });
   publish(status);
+  log.info(`iteration ${iteration}: stage sample started (${n} shards, labelled as each is sampled)`, { campaignId, iteration, stage: 'sample', shards: n });
   const serverQueues: SampleShardResult[] = [];
   const show = () => {
     if (status.sampled! < n) Object.assign(status, { stage: 'sample', shardsDone: status.sampled });
@@ -197,7 +234,10 @@ async function pipelinedStages(input: IterationInput, promptShards: FileRef[], s
       sampled: (_shard, s) => {
         serverQueues.push(s);
         status.sampled!++;
-        if (status.sampled === n) timings.sample = (Date.now() - t0) / 1000;
+        if (status.sampled === n) {
+          timings.sample = (Date.now() - t0) / 1000;
+          log.info(`iteration ${iteration}: stage sample done in ${timings.sample} s; stage score started`, { campaignId, iteration, stage: 'score' });
+        }
         show();
       },
       labelled: () => {
@@ -209,6 +249,7 @@ async function pipelinedStages(input: IterationInput, promptShards: FileRef[], s
   );
   // Labeling overlaps sampling: `score` is the time labeling went on after the last shard was sampled, so the stages add up to the wall time.
   timings.score = (Date.now() - t0) / 1000 - (timings.sample ?? 0);
+  log.info(`iteration ${iteration}: stage score done in ${timings.score} s after the last shard was sampled`, { campaignId, iteration, stage: 'score' });
   if (stopping) await stopping;
   return out;
 }

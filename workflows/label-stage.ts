@@ -6,12 +6,13 @@ export function labelShard(scope: IterationScope, shard: number, samples: FileRe
   const { config } = scope;
   const acts = activityProxies(config.durability);
   const l = config.labeler;
-  if (l.kind === 'reward-model') return acts.score.scoreShard({ ...scope, shard, samples });
+  const where = `shard ${shard} · iteration ${scope.iteration}`;
+  if (l.kind === 'reward-model') return acts.score.scoreShard.executeWithOptions({ summary: `score ${where}` }, [{ ...scope, shard, samples }]);
   const input = { ...scope, shard, samples, budgetUsd };
-  if (!l.batch.enabled) return acts.judge.judgeShard(input);
+  if (!l.batch.enabled) return acts.judge.judgeShard.executeWithOptions({ summary: `judge ${where} (${l.model})` }, [input]);
   return (async () => {
-    const sub = await acts.judge.submitJudgeBatch(input);
+    const sub = await acts.judge.submitJudgeBatch.executeWithOptions({ summary: `submit judge batch for ${where}` }, [input]);
     if (sub.batchId) await batchPoller(l.batch.pollSeconds, config.durability).awaitJudgeBatch({ config, batchId: sub.batchId });
-    return acts.judge.collectJudgeBatch({ ...input, batchId: sub.batchId });
+    return acts.judge.collectJudgeBatch.executeWithOptions({ summary: `collect judge batch for ${where}` }, [{ ...input, batchId: sub.batchId }]);
   })();
 }

@@ -37,7 +37,12 @@ export async function pipelineShards(
   const samples: SampleShardResult[] = new Array(n);
   const outcomes: LabelOutcome[] = new Array(n);
   await windowed(n, input.window, async (shard) => {
-    const s = await tagShard(shard, acts.sample.sampleShard({ ...scope, shard, prompts: input.prompts[shard], policy: input.policy }));
+    const s = await tagShard(
+      shard,
+      acts.sample.sampleShard.executeWithOptions({ summary: `sample shard ${shard}/${n} · iteration ${scope.iteration}` }, [
+        { ...scope, shard, prompts: input.prompts[shard], policy: input.policy },
+      ]),
+    );
     samples[shard] = s;
     hooks.sampled(shard, s);
     const o = await tagShard(

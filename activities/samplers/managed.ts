@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ProcessFailed, SamplerConfigError } from '../../config/errors';
 import { freePort, HOST } from '../artifacts/host';
+import { lifecycle } from '../lifecycle-log';
 import { campaignDir, iterationDir } from '../artifacts/store';
 import { renderArgv, renderTemplate, TemplateError, TemplateVars } from '../process/argv-template';
 import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
@@ -159,12 +160,15 @@ class ManagedServers {
       setting: 'sampler.command',
     });
     const r: Running = { key, proc, baseURL, model, users: 0, idle: null, stopTimeoutMs: c.stopTimeoutSeconds * 1000 };
+    lifecycle(`managed sampler server started for iteration ${job.iteration} (pid ${proc.pid}, ${baseURL}); log ${log}`, { argv0: argv[0], port });
+    const t0 = Date.now();
     try {
       await waitReady(r, c, (note) => job.progress({ promptsDone: 0, prompts: job.prompts.length, note }));
     } catch (e) {
       await proc.stop(r.stopTimeoutMs);
       throw e;
     }
+    lifecycle(`managed sampler server ready after ${((Date.now() - t0) / 1000).toFixed(1)} s (model "${model}")`, { pid: proc.pid });
     return r;
   }
 
@@ -185,6 +189,7 @@ class ManagedServers {
     if (!r) return false;
     if (r.idle) clearTimeout(r.idle);
     await r.proc.stop(r.stopTimeoutMs);
+    lifecycle(`managed sampler server stopped (pid ${r.proc.pid})`, { campaignId });
     return true;
   }
 

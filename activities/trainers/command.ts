@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { ConfigError, ProcessCrashed, ProcessFailed } from '../../config/errors';
 import { redact } from '../../config/redact';
 import { writeFileAtomic } from '../artifacts/atomic-file';
+import { lifecycle } from '../lifecycle-log';
 import { campaignDir, verifyRef } from '../artifacts/store';
 import { describeCheckpoint, readDescriptor, resolvePolicy } from '../policy/checkpoint-ref';
 import { intermediateCheckpoints, layoutProblems } from '../policy/checkpoint-layout';
@@ -169,6 +170,9 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
   const watcher = new LogWatcher(log);
   const started = Date.now();
   const proc = await Supervised.start({ argv, env: { ...process.env, ...t.env }, log, registry, label: 'trainer', setting: 'trainer.command' });
+  lifecycle(
+    `trainer started for iteration ${job.iteration}: ${t.preset} ${t.method}, attempt ${attempt} (pid ${proc.pid}${resumeFrom ? `, resuming from ${resumeFrom}` : ''}); log ${log}`,
+  );
   let exit;
   try {
     exit = await supervise(proc, watcher, t);
@@ -218,6 +222,9 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     resumed_from: resumeFrom ?? null,
   };
   const written = writeFileAtomic(job.checkpointFile, JSON.stringify(descriptor, null, 1) + '\n');
+  lifecycle(
+    `checkpoint of iteration ${job.iteration} accepted: ${accepted} (${Object.keys(descriptor.files).length} files, ${descriptor.wall_seconds.toFixed(0)} s)`,
+  );
   // Intermediate checkpoints are the trainer's, not alignloop's accepted ones: free the disk.
   fs.rmSync(attemptsDir, { recursive: true, force: true });
   return {

@@ -118,7 +118,7 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
   if (opts.worker) {
     const { connectWorker } = await import('../../workers/connection');
     const { createWorkers, runWorkers } = await import('../../workers/workers');
-    const conn = await connectWorker(target);
+    const conn = await connectWorker(target, 'WARN');
     const workers = await createWorkers(conn, target.namespace, ROLES);
     workersDone = runWorkers(workers, new Promise<void>((r) => (stopWorkers = r))).finally(() => conn.close());
   }

@@ -1,4 +1,5 @@
 import { Worker } from '@temporalio/worker';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
@@ -95,6 +96,52 @@ describe('a full small campaign', () => {
       250,
     );
     expect(await ids(`AlignloopCampaign = 'full-1' AND AlignloopIteration = 1 AND AlignloopStage = 'done'`)).toEqual(['full-1/iter-1']);
+  });
+
+  test('Web UI: every activity has a summary, the workflows current details; the worker logs lifecycle lines at INFO', async () => {
+    // Summaries are in the history (user metadata of each scheduled activity).
+    const history = await ctx.client.workflow.getHandle('full-1/iter-1').fetchHistory();
+    const summaries = (history.events ?? [])
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? []).toString('utf8')) as string);
+    expect(summaries).toHaveLength((history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).length);
+    for (const want of [
+      'prepare prompts · iteration 1',
+      'sample shard 0/4 · iteration 1',
+      'score shard 3 · iteration 1',
+      'build pairwise feedback · iteration 1',
+      'train (built-in dpo) · iteration 1',
+      'write manifest · iteration 1',
+    ])
+      expect(summaries).toContain(want);
+
+    // A worker of its own, at its default log level, runs a one-iteration campaign.
+    const env = { ...cliEnv(ctx.server.address) };
+    delete env.ALIGNLOOP_LOG_LEVEL;
+    const worker = spawn(process.execPath, [path.join(__dirname, '..', '..', 'cli', 'main.js'), 'worker'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    worker.stderr!.on('data', (d: Buffer) => (log += d.toString('utf8')));
+    try {
+      const file = writeCampaign(ctx.dir, 'webui', { iterations: 1, perIteration: 8 });
+      expect(cli(['start', file, '--id', 'webui-1'], cliEnv(ctx.server.address)).status).toBe(0);
+      const handle = ctx.client.workflow.getHandle('webui-1');
+      expect((await handle.result()).state).toBe('completed');
+      // Current details come from the workflow's state (a metadata query, answered by replay once it is closed).
+      const meta = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+      expect(meta.currentDetails).toBe('**webui** · completed · 1/1 iterations done');
+      const iter = (await ctx.client.workflow.getHandle('webui-1/iter-0').query('__temporal_workflow_metadata')) as { currentDetails?: string };
+      expect(iter.currentDetails).toBe('**iteration 0** · stage done');
+      await waitFor('lifecycle lines', () => /campaign webui-1: completed/.test(log) || null, 30000, 100);
+      expect(log).toMatch(/\[INFO\] campaign webui-1: running, iteration 0 \(0\/1 done\)/);
+      for (const stage of ['prompts', 'sample', 'score', 'feedback', 'train', 'manifest'])
+        expect(log).toMatch(new RegExp(`\\[INFO\\] iteration 0: (.*; )?stage ${stage} started`));
+      expect(log).toMatch(/\[INFO\] iteration 0: stage score done in [\d.]+ s after the last shard was sampled/);
+      expect(log).not.toMatch(/No Nexus services registered/);
+      expect(log).toMatch(/\[INFO\] iteration 0: stage train done in [\d.]+ s/);
+      expect(log.match(/campaign webui-1: completed/g)).toHaveLength(1); // replays (the metadata query) log nothing
+    } finally {
+      await killHard(worker);
+    }
   });
 
   test('recorded histories replay without a determinism error', async () => {

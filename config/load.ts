@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { CampaignConfig, CampaignSchema } from './schema';
 import { loadTemplate } from '../activities/judge/template';
 import { placeholdersOf } from '../activities/process/argv-template';
+import { readChatTemplate } from '../activities/artifacts/chat-template-file';
 import { layoutProblems } from '../activities/policy/checkpoint-layout';
 import { findModelFile } from '../activities/score/model-folder';
 import { COMMAND_PLACEHOLDERS, MANAGED_PLACEHOLDERS } from '../activities/samplers/command-config';
@@ -210,6 +211,18 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
       const bad = layoutProblems(config.policy.path);
       if (bad.length)
         problems.push({ path: ['policy', 'path'], message: `${config.policy.path} is not a checkpoint a trainer can start from: ${bad.join('; ')}` });
+      else {
+        const t = readChatTemplate(config.policy.path);
+        const serverTemplate = config.sampler.kind === 'managed' && config.sampler.command.some((a) => a.startsWith('--chat-template'));
+        if ((t.template === null || t.problem) && !serverTemplate)
+          problems.push({
+            path: ['policy', 'path'],
+            message:
+              `${t.problem ?? `${config.policy.path} has no chat template (chat_template in tokenizer_config.json or chat_template.jinja)`}: ` +
+              'servers refuse chat requests without one (or apply a default) and trainers apply their own default, so the samples and the training would not use the same template; ' +
+              'add the template the model was tuned with to the folder',
+          });
+      }
     }
   }
   if ((config.sampler.kind === 'openai' || config.sampler.kind === 'managed') && config.sampler.tokenizer)

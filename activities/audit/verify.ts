@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sha256File } from '../artifacts/atomic-file';
 import { CHECKPOINT_FORMAT, CheckpointDescriptor } from '../policy/checkpoint-ref';
+import { PRUNED_NAME, prunedFolder } from '../trainers/retention';
 
 export interface Finding {
   path: string;
@@ -23,6 +24,8 @@ export interface VerifyReport {
   missing: Finding[];
   changed: Finding[];
   unexpected: string[];
+  /** Checkpoint folders deleted on purpose (trainer.keepCheckpoints), per their records. */
+  pruned: string[];
   ok: boolean;
 }
 
@@ -58,7 +61,7 @@ interface Ref {
 const isRef = (v: unknown): v is Ref => !!v && typeof (v as Ref).path === 'string' && typeof (v as Ref).sha256 === 'string';
 
 export function verifyCampaign(campaignDir: string): VerifyReport {
-  const report: VerifyReport = { campaignDir, iterations: 0, filesChecked: 0, missing: [], changed: [], unexpected: [], ok: true };
+  const report: VerifyReport = { campaignDir, iterations: 0, filesChecked: 0, missing: [], changed: [], unexpected: [], pruned: [], ok: true };
   const all = walk(campaignDir);
   const named = new Set<string>();
   const checked = new Map<string, string | null>(); // path -> sha256 (null: missing)
@@ -108,10 +111,20 @@ export function verifyCampaign(campaignDir: string): VerifyReport {
   }
   // Checkpoint folders: every file the descriptor lists, and nothing else inside folders alignloop owns.
   // Descriptors are the trainers' checkpoint files (never a feedback file, which can be hundreds of MB).
+  // Folders deleted on purpose (trainer.keepCheckpoints): their records say so.
+  const pruned = new Set<string>();
+  for (const file of all.filter((f) => path.basename(f) === PRUNED_NAME)) {
+    const folder = prunedFolder(file);
+    if (folder === null) report.changed.push({ path: file, recordedIn: file, detail: 'not a valid pruned-checkpoint record' });
+    else pruned.add(folder);
+    named.add(file);
+  }
+  report.pruned = [...pruned].sort();
   for (const file of all.filter((f) => DESCRIPTOR_NAMES.has(path.basename(f)))) {
     const d = readJson(file) as Partial<CheckpointDescriptor> | undefined;
     if (!d || d.format !== CHECKPOINT_FORMAT || typeof d.path !== 'string' || !d.files) continue;
     const target = d.path;
+    if (pruned.has(target) && !fs.existsSync(target)) continue;
     const single = fs.existsSync(target) && fs.statSync(target).isFile();
     for (const [f, sha] of Object.entries(d.files)) check(single ? target : path.join(target, f), sha, file);
     if (!single && target.startsWith(campaignDir + path.sep)) for (const f of walk(target)) if (!named.has(f)) report.unexpected.push(f);

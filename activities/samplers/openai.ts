@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import OpenAI from 'openai';
 import { SamplerConfigError, SamplerSystemicError } from '../../config/errors';
 import { registerSecret } from '../../config/redact';
+import { readChatTemplate } from '../artifacts/chat-template-file';
 import { campaignDir } from '../artifacts/store';
 import type { Turn } from '../feedback/scored-samples';
 import { classifyCallError, errorCode, MalformedReply, malformedCompletion } from '../openai/call-errors';
@@ -61,8 +62,9 @@ function chatRenderer(dir: string): (prompt: Turn[]) => string {
   } catch (e) {
     throw new SamplerConfigError(`sampler.tokenizer: cannot read ${file} (${(e as Error).message})`);
   }
-  const jinja = fs.existsSync(path.join(dir, 'chat_template.jinja')) ? fs.readFileSync(path.join(dir, 'chat_template.jinja'), 'utf8') : cfg.chat_template;
-  if (typeof jinja !== 'string')
+  const { template: jinja, problem } = readChatTemplate(dir, cfg);
+  if (problem) throw new SamplerConfigError(`sampler.tokenizer: ${problem}; keep the one to sample with as the default`);
+  if (jinja === null)
     throw new SamplerConfigError(`sampler.tokenizer: ${dir} has no chat template (chat_template in tokenizer_config.json or chat_template.jinja)`);
   const tok = (v: unknown) => (typeof v === 'string' ? v : typeof (v as { content?: string })?.content === 'string' ? (v as { content: string }).content : '');
   const t = chatTemplate(jinja);

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelFolderError } from '../../config/errors';
+import { readChatTemplate } from '../artifacts/chat-template-file';
 
 export interface ModelFolder {
   dir: string;
@@ -54,25 +55,10 @@ export function findModelFile(dir: string, file?: string): string {
   );
 }
 
-/**
- * The chat template transformers would use: chat_template.jinja (how recent transformers save it),
- * else tokenizer_config.json's chat_template; from a list of named templates, the "default" one.
- */
 function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unknown>): { template: string | null; source: string | null } {
-  const jinja = path.join(dir, 'chat_template.jinja');
-  if (fs.existsSync(jinja)) return { template: fs.readFileSync(jinja, 'utf8'), source: jinja };
-  const t = tokenizerConfig.chat_template;
-  if (typeof t === 'string') return { template: t, source: `${dir}/tokenizer_config.json` };
-  if (Array.isArray(t)) {
-    const named = t.filter((x): x is { name: string; template: string } => x && typeof x.name === 'string' && typeof x.template === 'string');
-    const pick = named.find((x) => x.name === 'default') ?? (named.length === 1 ? named[0] : undefined);
-    if (!pick)
-      throw new ModelFolderError(
-        `${dir}/tokenizer_config.json: chat_template is a list of named templates (${named.map((x) => x.name).join(', ')}) without a "default"; keep the one to score with as the default`,
-      );
-    return { template: pick.template, source: `${dir}/tokenizer_config.json (template "${pick.name}")` };
-  }
-  return { template: null, source: null };
+  const t = readChatTemplate(dir, tokenizerConfig);
+  if (t.problem) throw new ModelFolderError(`${t.problem}; keep the one to score with as the default`);
+  return t;
 }
 
 /** Position-embedding length from config.json (RoBERTa-style models offset positions by padding_idx + 1). */

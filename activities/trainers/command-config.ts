@@ -23,6 +23,14 @@ export const CommandTrainerSchema = z.strictObject({
   /** Attempts that crash (non-zero exit) are retried, resuming from the trainer's own checkpoint-N/; after this many the campaign pauses. */
   attempts: z.number().int().positive().default(3),
   stopTimeoutSeconds: z.number().positive().default(30),
+  /**
+   * A trained checkpoint whose chat template differs from the one it was trained from is refused:
+   * the next iteration would sample with another template than this one was trained and sampled
+   * with. allow: accept it (both templates' sha256 are in the lineage).
+   */
+  chatTemplateChange: z.enum(['refuse', 'allow']).default('refuse'),
+  /** Keep the folders of this many most recent accepted checkpoints (this iteration's included); unset: keep all. */
+  keepCheckpoints: z.number().int().positive().optional(),
 });
 
 export type CommandTrainerConfig = z.infer<typeof CommandTrainerSchema>;

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { ConfigError, ProcessCrashed, ProcessFailed } from '../../config/errors';
 import { redact } from '../../config/redact';
 import { writeFileAtomic } from '../artifacts/atomic-file';
+import { readChatTemplate, templateSha } from '../artifacts/chat-template-file';
 import { lifecycle } from '../lifecycle-log';
 import { campaignDir, verifyRef } from '../artifacts/store';
 import { describeCheckpoint, readDescriptor, resolvePolicy } from '../policy/checkpoint-ref';
@@ -19,6 +20,7 @@ import { renderArgv, renderTemplate, TemplateError } from '../process/argv-templ
 import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
 import type { CommandTrainerConfig } from './command-config';
 import { PRESETS } from './presets';
+import { pruneCheckpoints } from './retention';
 import { completeText, emptyProgress, readProgress, TrainProgress } from './progress';
 import type { Trainer, TrainJob, TrainOutcome } from './trainer';
 
@@ -195,6 +197,10 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     throw e;
   }
   const problems = layoutProblems(produced);
+  if (problems.length === 0) {
+    const change = templateChange(policy.path, produced);
+    if (change && t.chatTemplateChange === 'refuse') throw new ProcessFailed(withLogTail(change, log));
+  }
   if (problems.length) {
     throw new ProcessFailed(
       withLogTail(
@@ -220,6 +226,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     exit_code: exit.code,
     attempt,
     resumed_from: resumeFrom ?? null,
+    chat_template_sha256: { trained_from: templateSha(readChatTemplate(policy.path).template), out: templateSha(readChatTemplate(accepted).template) },
   };
   const written = writeFileAtomic(job.checkpointFile, JSON.stringify(descriptor, null, 1) + '\n');
   lifecycle(
@@ -227,6 +234,17 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
   );
   // Intermediate checkpoints are the trainer's, not alignloop's accepted ones: free the disk.
   fs.rmSync(attemptsDir, { recursive: true, force: true });
+  if (t.keepCheckpoints) {
+    const pruned = pruneCheckpoints({
+      root: job.config.artifacts.root,
+      campaignId: job.campaignId,
+      iteration: job.iteration,
+      keep: t.keepCheckpoints,
+      // What the campaign goes on using: the initial policy as reference (reference: previous moves on to this checkpoint).
+      protect: t.reference === 'initial' ? [reference.path] : [],
+    });
+    if (pruned.length) lifecycle(`trainer.keepCheckpoints ${t.keepCheckpoints}: deleted ${pruned.length} older checkpoint folder(s): ${pruned.join(', ')}`);
+  }
   return {
     written,
     extra: {
@@ -239,6 +257,18 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
       ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
     },
   };
+}
+
+/** Why a trained checkpoint's chat template is not the one it was trained from, or null. */
+function templateChange(from: string, out: string): string | null {
+  const [a, b] = [readChatTemplate(from), readChatTemplate(out)];
+  if (a.template === b.template) return null;
+  const what = (t: typeof a) => (t.template === null ? 'none' : `sha256 ${templateSha(t.template)!.slice(0, 12)} from ${t.source}`);
+  return (
+    `the trained checkpoint's chat template is not the one it was trained from (${what(a)} -> ${what(b)}): ` +
+    'the next iteration would sample with another template than this one trained with (a trainer that applies its own default template does this); ' +
+    'give the initial policy the template the trainer uses, or set trainer.chatTemplateChange: allow to accept the change'
+  );
 }
 
 export const commandTrainer: Trainer = {

@@ -12,6 +12,7 @@ async function verify(id: string, opts: { json?: boolean; root?: string }): Prom
   if (opts.json) out(JSON.stringify(r, null, 2));
   else {
     out(`verified ${id}: ${r.iterations} iterations, ${r.filesChecked} files re-hashed against their records`);
+    if (r.pruned.length) out(`${r.pruned.length} checkpoint folder(s) deleted on purpose by trainer.keepCheckpoints (descriptors and sha256 kept)`);
     for (const f of r.missing) out(`missing    ${f.path} (${f.detail}; recorded in ${f.recordedIn})`);
     for (const f of r.changed) out(`changed    ${f.path} (${f.detail}; recorded in ${f.recordedIn})`);
     for (const f of r.unexpected) out(`unexpected ${f} (no record names it)`);

@@ -10,6 +10,7 @@
  *   exit0-empty          exit 0 without writing anything
  *   partial              write config.json only, exit 0
  *   hang                 print one line, then nothing, forever
+ *   new-template         save a chat template other than the model's (a trainer's own default)
  * FAKE_TRAINER_ONCE=FILE: misbehave only while FILE does not exist (then create it), so a retry succeeds.
  */
 import { createHash } from 'node:crypto';
@@ -60,7 +61,17 @@ function writeCheckpoint(dir: string, step: number, digest: string): void {
     path.join(dir, 'tokenizer.json'),
     fs.existsSync(path.join(model!, 'tokenizer.json')) ? fs.readFileSync(path.join(model!, 'tokenizer.json')) : '{}',
   );
-  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), '{"chat_template": "{{ messages }}"}');
+  // As transformers 5 saves a tokenizer: the config without the template, the template as chat_template.jinja.
+  const tcFile = path.join(model!, 'tokenizer_config.json');
+  const tc = fs.existsSync(tcFile) ? (JSON.parse(fs.readFileSync(tcFile, 'utf8')) as Record<string, unknown>) : {};
+  const template = fs.existsSync(path.join(model!, 'chat_template.jinja'))
+    ? fs.readFileSync(path.join(model!, 'chat_template.jinja'), 'utf8')
+    : (tc.chat_template as string | undefined);
+  delete tc.chat_template;
+  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...tc, tokenizer_class: 'TokenizersBackend' }));
+  // new-template: as a trainer that applies its own default chat template to the tokenizer it saves.
+  const own = modes.has('new-template') ? "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}" : template;
+  if (own !== undefined) fs.writeFileSync(path.join(dir, 'chat_template.jinja'), own);
 }
 
 async function main(): Promise<void> {

@@ -31,6 +31,7 @@ function modelFolder(name: string): string {
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'llama' }));
   fs.writeFileSync(path.join(dir, 'model.safetensors'), Buffer.alloc(256, 3));
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {}}');
+  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: "{% for m in messages %}{{ m['content'] }}\n{% endfor %}" }));
   return dir;
 }
 
@@ -97,7 +98,9 @@ describe('trainer presets', () => {
     });
     expect(c0.trainer.preset).toBe('trl');
     expect(c0.trainer.argv.slice(0, 3)).toEqual(['trl', 'dpo', '--config']);
-    expect(Object.keys(c0.files).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(Object.keys(c0.files).sort()).toEqual(['chat_template.jinja', 'config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    // The template moved from tokenizer_config.json to chat_template.jinja (as transformers 5 saves it): the same template.
+    expect(c0.chat_template_sha256.out).toBe(c0.chat_template_sha256.trained_from);
     const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
     expect(c0.parent).toBe(sha(art('trl-1', 'initial', 'checkpoint.json')));
     expect(c1.parent).toBe(sha(art('trl-1', 'iter-000', 'train', 'checkpoint.json')));
@@ -159,6 +162,11 @@ describe('trainer failures', () => {
     for (const [name, mode, message] of [
       ['empty', 'exit0-empty', /trainer exited 0 without a valid checkpoint at .*: no config.json; no weights/],
       ['partial', 'partial', /trainer exited 0 without a valid checkpoint at .*: no weights \(\*\.safetensors or \*\.bin\); no tokenizer files/],
+      [
+        'template',
+        'new-template',
+        /the trained checkpoint's chat template is not the one it was trained from \(sha256 \w{12} from .*tokenizer_config.json -> sha256 \w{12} from .*chat_template.jinja\).*trainer.chatTemplateChange: allow/,
+      ],
     ] as const) {
       const { file, policy } = campaign(name, '{ kind: command, preset: trl, method: dpo, reference: previous }');
       const e = env(mode);
@@ -205,6 +213,42 @@ describe('trainer failures', () => {
   });
 });
 
+describe('checkpoint retention and chat templates', () => {
+  test('keepCheckpoints: 1 deletes older checkpoint folders once the next is accepted; lineage, verify and the initial folder intact', async () => {
+    const { file, policy } = campaign('keep', '{ kind: command, preset: trl, method: dpo, reference: previous, keepCheckpoints: 1 }', 3);
+    const before = folderSha(policy);
+    expect((await runToEnd('keep-1', file, env())).state).toBe('completed');
+    const folder = (i: number) => art('keep-1', `iter-00${i}`, 'train', 'checkpoint');
+    expect([0, 1, 2].map((i) => fs.existsSync(folder(i)))).toEqual([false, false, true]);
+    for (const i of [0, 1]) {
+      expect(readJson(art('keep-1', `iter-00${i}`, 'train', 'checkpoint.pruned.json'))).toMatchObject({
+        path: folder(i),
+        reason: 'trainer.keepCheckpoints: 1',
+      });
+      expect(Object.keys(readJson(art('keep-1', `iter-00${i}`, 'train', 'checkpoint.json')).files)).toContain('model.safetensors'); // the record stays
+    }
+    expect(folderSha(policy)).toBe(before);
+    const v = cli(['verify', 'keep-1'], env());
+    expect(v.stdout).toMatch(/2 checkpoint folder\(s\) deleted on purpose by trainer.keepCheckpoints/);
+    expect(v.status).toBe(0);
+    const hist = JSON.parse(cli(['history', 'keep-1', '--json'], env()).stdout) as { checkpointSha256: string; parentSha256: string }[];
+    expect(hist[2].parentSha256).toBe(hist[1].checkpointSha256);
+    // A folder deleted without a record is still caught.
+    fs.rmSync(folder(2), { recursive: true });
+    const bad = cli(['verify', 'keep-1'], env());
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout).toMatch(/missing/);
+  });
+
+  test('chatTemplateChange: allow accepts a trainer that saves its own template, with both templates in the lineage', async () => {
+    const { file } = campaign('tmpl', '{ kind: command, preset: trl, method: dpo, reference: previous, chatTemplateChange: allow }');
+    expect((await runToEnd('tmpl-1', file, env('new-template'))).state).toBe('completed');
+    const c = readJson(art('tmpl-1', 'iter-000', 'train', 'checkpoint.json'));
+    expect(c.chat_template_sha256.out).not.toBe(c.chat_template_sha256.trained_from);
+    expect(fs.readFileSync(path.join(c.path, 'chat_template.jinja'), 'utf8')).toContain('<|{{');
+  });
+});
+
 describe('trainer configuration', () => {
   test('refused before anything runs: TRL with reference: initial, custom without a command, a policy folder without weights', () => {
     const e = env();
@@ -219,5 +263,10 @@ describe('trainer configuration', () => {
     const r3 = cli(['validate', f3], e);
     expect(r3.status).toBe(2);
     expect(r3.stderr).toMatch(/policy.path: .* is not a checkpoint a trainer can start from: no weights/);
+    const { file: f4, policy: p4 } = campaign('no-template', '{ kind: command, preset: trl, method: dpo, reference: previous }');
+    fs.writeFileSync(path.join(p4, 'tokenizer_config.json'), '{}');
+    const r4 = cli(['validate', f4], e);
+    expect(r4.status).toBe(2);
+    expect(r4.stderr).toMatch(/policy.path: .*no-template-policy has no chat template .*trainers apply their own default/);
   });
 });

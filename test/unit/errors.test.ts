@@ -130,6 +130,7 @@ describe('sampling examples', () => {
     fs.writeFileSync(path.join(model, 'config.json'), '{}');
     fs.writeFileSync(path.join(model, 'model.safetensors'), 'w');
     fs.writeFileSync(path.join(model, 'tokenizer.json'), '{}');
+    fs.writeFileSync(path.join(model, 'chat_template.jinja'), "{% for m in messages %}{{ m['content'] }}{% endfor %}");
     const text = fs
       .readFileSync(path.join(ROOT, 'examples', name, 'campaign.yaml'), 'utf8')
       .replace('/models/my-policy', model)

@@ -15,8 +15,11 @@ import { RewardScorer, responseText } from '../activities/score/scorer';
 const ROOT = path.resolve(__dirname, '..', '..');
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 1);
 
-async function ceiling(modelDir: string, input: string, batchTokens: number): Promise<{ ms: number; items: number }> {
-  const scorer = await RewardScorer.open({ modelDir, batchTokens });
+/** BENCH_PROVIDERS=cpu,cuda runs every row with each execution provider (cuda needs ORT's CUDA provider libraries). */
+const PROVIDERS = (process.env.BENCH_PROVIDERS ?? 'cpu').split(',') as ('cpu' | 'cuda')[];
+
+async function ceiling(modelDir: string, input: string, batchTokens: number, provider: 'cpu' | 'cuda'): Promise<{ ms: number; items: number }> {
+  const scorer = await RewardScorer.open({ modelDir, batchTokens, provider });
   const records = await readSampleRecords(input);
   const enc = records.map((r) => scorer.encode({ prompt: r.prompt as never, response: responseText(r.output)! }));
   const plan = scorer.plan(enc);
@@ -58,34 +61,41 @@ async function main(): Promise<void> {
     ['toy: quickstart BT reward model (tokenization-bound)', path.join(ROOT, 'examples/quickstart/reward-model')],
     ['toy: decoder-shaped model, chat template (tokenization-bound)', path.join(ROOT, 'test/fixtures/models/decoder-rm')],
   ];
-  for (const [name, model] of models) {
-    const batchTokens = 8192;
-    const cli = execFileSync(
-      process.execPath,
-      [
-        path.join(ROOT, 'dist/cli/main.js'),
-        'score',
-        '--model',
-        model,
-        '--in',
-        input,
-        '--out',
-        path.join(dir, 'out.jsonl'),
-        '--batch-tokens',
-        String(batchTokens),
-      ],
-      { encoding: 'utf8' },
-    );
-    const secs = Number(/in ([\d.]+) s/.exec(cli)![1]);
-    const share = /templating\+tokenization ([\d.]+)%/.exec(cli)![1];
-    const c = await ceiling(model, input, batchTokens);
-    const cliRate = out.length / secs;
-    const ceilRate = c.items / (c.ms / 1000);
-    console.log(`${name}`);
-    console.log(`  alignloop score : ${cliRate.toFixed(0).padStart(7)} items/s  (${secs.toFixed(2)} s; templating+tokenization ${share}% of its time)`);
-    console.log(`  ORT ceiling     : ${ceilRate.toFixed(0).padStart(7)} items/s  (same session, same pre-padded batches, tight loop, best of 3)`);
-    console.log(`  ratio           : ${(cliRate / ceilRate).toFixed(2)}  (target >= 0.85)\n`);
-  }
+  const cpuRates = new Map<string, number>();
+  for (const [name, model] of models)
+    for (const provider of PROVIDERS) {
+      const batchTokens = 8192;
+      const cli = execFileSync(
+        process.execPath,
+        [
+          path.join(ROOT, 'dist/cli/main.js'),
+          'score',
+          '--model',
+          model,
+          '--in',
+          input,
+          '--out',
+          path.join(dir, 'out.jsonl'),
+          '--batch-tokens',
+          String(batchTokens),
+          '--provider',
+          provider,
+        ],
+        { encoding: 'utf8' },
+      );
+      const secs = Number(/in ([\d.]+) s/.exec(cli)![1]);
+      const share = /templating\+tokenization ([\d.]+)%/.exec(cli)![1];
+      const c = await ceiling(model, input, batchTokens, provider);
+      const cliRate = out.length / secs;
+      const ceilRate = c.items / (c.ms / 1000);
+      if (provider === 'cpu') cpuRates.set(name, cliRate);
+      console.log(`${name} [${provider}]`);
+      console.log(`  alignloop score : ${cliRate.toFixed(0).padStart(7)} items/s  (${secs.toFixed(2)} s; templating+tokenization ${share}% of its time)`);
+      console.log(`  ORT ceiling     : ${ceilRate.toFixed(0).padStart(7)} items/s  (same session, same pre-padded batches, tight loop, best of 3)`);
+      console.log(`  ratio           : ${(cliRate / ceilRate).toFixed(2)}  (target >= 0.85)`);
+      if (provider !== 'cpu' && cpuRates.has(name)) console.log(`  vs cpu          : ${(cliRate / cpuRates.get(name)!).toFixed(2)}x the CPU path's items/s`);
+      console.log('');
+    }
   await closeCachedSessions();
   fs.rmSync(dir, { recursive: true, force: true });
 }

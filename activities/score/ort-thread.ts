@@ -37,7 +37,12 @@ async function start(): Promise<void> {
   try {
     session = await ort.InferenceSession.create(init.modelPath, options);
   } catch (e) {
-    parentPort!.postMessage({ kind: 'error', id: null, message: `cannot load ${init.modelPath}: ${(e as Error).message}` } satisfies OrtThreadMessage);
+    const msg = (e as Error).message;
+    const hint =
+      init.provider === 'cuda' && /Failed to load shared library/.test(msg)
+        ? " (ORT's CUDA provider libraries are not installed beside onnxruntime-node, or CUDA/cuDNN are not on LD_LIBRARY_PATH: see the README, GPU)"
+        : '';
+    parentPort!.postMessage({ kind: 'error', id: null, message: `cannot load ${init.modelPath}: ${msg}${hint}` } satisfies OrtThreadMessage);
     return;
   }
   // Exports differ in their input integer type (int64 from transformers, int32 from some tools).

@@ -7,7 +7,7 @@ import { heartbeat } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, JudgeBatchPending } from '../config/errors';
+import { ConfigError, JudgeBatchPending, RewardServerConfigError } from '../config/errors';
 import { registerSecret } from '../config/redact';
 import type { JudgeConfig } from './judge/config';
 import { campaignDir, FileRef, findComplete, iterationDir, shardFile, verifyRef } from './artifacts/store';
@@ -17,6 +17,9 @@ import { judgeBudget, judgeDirs } from './judge/campaign-paths';
 import { judgeFile, JudgeFileResult, planJudging } from './judge/judge-file';
 import { guarded, once, refOf, testSlowdown } from './durable';
 import { checkLabelerIdentity, modelFingerprint } from './score/model-fingerprint';
+import { ReplyCache } from './openai/reply-cache';
+import type { RewardServerConfig } from './score/remote/config';
+import { RewardServerCaller, scoreFileRemote } from './score/remote/remote-scorer';
 import { scoreFile } from './score/score-file';
 import { RewardScorer } from './score/scorer';
 import type { CampaignConfig, IterationScope, ScoreShardResult } from './types';
@@ -33,6 +36,7 @@ export function createScoreActivities() {
       const file = scoredFile(input);
       return once(file, async () => {
         verifyRef(input.samples, 'sample shard');
+        if (l.kind === 'reward-server') return scoreWithServer(input, l, file);
         if (l.kind !== 'reward-model') throw new ConfigError('campaign', ['scoreShard needs a reward-model labeler']);
         const scorer = await RewardScorer.open({
           modelDir: l.model,
@@ -71,6 +75,23 @@ export function createScoreActivities() {
       });
     },
   };
+}
+
+async function scoreWithServer(input: LabelShardInput, l: RewardServerConfig, file: string) {
+  const apiKey = l.apiKeyEnv ? (process.env[l.apiKeyEnv] ?? '') : '';
+  if (l.apiKeyEnv && !apiKey) throw new RewardServerConfigError(`labeler.apiKeyEnv: $${l.apiKeyEnv} is not set in the score worker's environment`);
+  if (apiKey) registerSecret(apiKey);
+  const dir = campaignDir(input.config.artifacts.root, input.campaignId);
+  const caller = new RewardServerCaller(l, apiKey, new ReplyCache(path.join(dir, 'reward-cache'), 'rewards'), path.join(dir, 'reward-limiter'));
+  try {
+    const r = await scoreFileRemote(l, caller, input.samples.path, file, (p) => heartbeat(p));
+    return {
+      ref: refOf(r, r.items),
+      extra: { samples: r.items, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0 },
+    };
+  } finally {
+    await caller.close();
+  }
 }
 
 function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {

@@ -44,6 +44,10 @@ export const ERROR_KINDS = {
   SamplerConfigError: { retryable: false, exitCode: EXIT.usage },
   /** Too many samples failed, or the account is out of quota: something systemic is wrong with the sampler. */
   SamplerSystemicError: { retryable: false, exitCode: EXIT.failure },
+  /** The reward server refused the configuration (bad key, unknown model, malformed request, activation not off). */
+  RewardServerConfigError: { retryable: false, exitCode: EXIT.usage },
+  /** Too many samples unlabelled by the reward server: something systemic is wrong with it. */
+  RewardServerSystemicError: { retryable: false, exitCode: EXIT.failure },
   /** A process alignloop supervises (a managed inference server, a sampler command, a trainer) exited with an error or never became ready: the message carries its log tail. */
   ProcessFailed: { retryable: false, exitCode: EXIT.failure },
   /** A supervised process crashed or stalled on an attempt that may be retried (resuming from its own checkpoint where it can). */
@@ -121,6 +125,18 @@ export class JudgeConfigError extends AlignloopError {
 export class JudgeSystemicError extends AlignloopError {
   constructor(message: string) {
     super('JudgeSystemicError', message);
+  }
+}
+
+export class RewardServerConfigError extends AlignloopError {
+  constructor(message: string) {
+    super('RewardServerConfigError', message);
+  }
+}
+
+export class RewardServerSystemicError extends AlignloopError {
+  constructor(message: string) {
+    super('RewardServerSystemicError', message);
   }
 }
 

@@ -201,7 +201,26 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
   const base = path.dirname(abs);
   config.prompts.path = path.resolve(base, config.prompts.path);
   if (config.labeler.kind === 'reward-model') config.labeler.model = path.resolve(base, config.labeler.model);
-  else if (config.labeler.template) config.labeler.template = path.resolve(base, config.labeler.template);
+  else if (config.labeler.kind === 'reward-server') {
+    const l = config.labeler;
+    if (l.tokenizer) l.tokenizer = path.resolve(base, l.tokenizer);
+    if (l.chatTemplate) l.chatTemplate = path.resolve(base, l.chatTemplate);
+    if (!l.tokenizer && !l.chatTemplate)
+      problems.push({
+        path: ['labeler'],
+        message: 'a reward server scores text: give labeler.tokenizer (the reward model folder, for its chat template) or labeler.chatTemplate (a .jinja file)',
+      });
+    for (const k of ['tokenizer', 'chatTemplate'] as const)
+      if (l[k] && !fs.existsSync(l[k]!)) problems.push({ path: ['labeler', k], message: `not found: ${l[k]}` });
+    if (l.tokenizer && !l.chatTemplate && fs.existsSync(l.tokenizer)) {
+      const t = readChatTemplate(l.tokenizer);
+      if (t.template === null)
+        problems.push({
+          path: ['labeler', 'tokenizer'],
+          message: `${t.problem ?? `${l.tokenizer} has no chat template`}; give labeler.chatTemplate (a .jinja file)`,
+        });
+    }
+  } else if (config.labeler.template) config.labeler.template = path.resolve(base, config.labeler.template);
   config.artifacts.root = path.resolve(cwd, config.artifacts.root);
   if (config.policy) {
     config.policy.path = path.resolve(base, config.policy.path);

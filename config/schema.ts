@@ -1,6 +1,7 @@
 /** The campaign file's schema (zod is the source of truth for shapes and defaults). */
 import { z } from 'zod';
 import { JudgeConfigSchema } from '../activities/judge/config';
+import { RewardServerLabelerSchema } from '../activities/score/remote/config';
 import { CommandTrainerSchema } from '../activities/trainers/command-config';
 import { CommandSamplerSchema } from '../activities/samplers/command-config';
 import { ManagedSamplerSchema } from '../activities/samplers/managed-config';
@@ -40,7 +41,7 @@ export const RewardModelLabelerSchema = z.strictObject({
   allowModelChange: z.boolean().default(false),
 });
 
-export const LabelerSchema = z.discriminatedUnion('kind', [RewardModelLabelerSchema, JudgeConfigSchema]);
+export const LabelerSchema = z.discriminatedUnion('kind', [RewardModelLabelerSchema, RewardServerLabelerSchema, JudgeConfigSchema]);
 
 export const FeedbackSchema = z.strictObject({
   type: z.enum(['pairwise', 'binary', 'scalar']),

@@ -7,7 +7,8 @@ export function labelShard(scope: IterationScope, shard: number, samples: FileRe
   const acts = activityProxies(config.durability);
   const l = config.labeler;
   const where = `shard ${shard} · iteration ${scope.iteration}`;
-  if (l.kind === 'reward-model') return acts.score.scoreShard.executeWithOptions({ summary: `score ${where}` }, [{ ...scope, shard, samples }]);
+  if (l.kind === 'reward-model' || l.kind === 'reward-server')
+    return acts.score.scoreShard.executeWithOptions({ summary: `score ${where}` }, [{ ...scope, shard, samples }]);
   const input = { ...scope, shard, samples, budgetUsd };
   if (!l.batch.enabled) return acts.judge.judgeShard.executeWithOptions({ summary: `judge ${where} (${l.model})` }, [input]);
   return (async () => {

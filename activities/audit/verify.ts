@@ -31,7 +31,7 @@ export interface VerifyReport {
 
 /** Working state that no record names by design (relative to the campaign folder). */
 const WORKING_STATE = [
-  /^(sample-cache|sample-limiter|judge-cache|judge-limiter|judge-budget|processes)\//,
+  /^(sample-cache|sample-limiter|judge-cache|judge-limiter|judge-budget|reward-cache|reward-limiter|processes)\//,
   /^labeler\.json$/,
   /\.log$/,
   /\.progress$/,

@@ -47,6 +47,7 @@ export function createScoreActivities() {
           modelFile: l.modelFile,
           threads: l.threads,
           rewardIndex: l.rewardIndex,
+          chatTemplate: l.chatTemplate,
         });
         // The model that labels is part of the record: a changed folder is caught, not silently used.
         const fp = modelFingerprint(l.model);

@@ -200,8 +200,11 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
   const problems = compatibilityProblems(config, (raw as { labeler?: Record<string, unknown> } | null)?.labeler);
   const base = path.dirname(abs);
   config.prompts.path = path.resolve(base, config.prompts.path);
-  if (config.labeler.kind === 'reward-model') config.labeler.model = path.resolve(base, config.labeler.model);
-  else if (config.labeler.kind === 'reward-server') {
+  if (config.labeler.kind === 'reward-model') {
+    config.labeler.model = path.resolve(base, config.labeler.model);
+    const t = config.labeler.chatTemplate;
+    if (t && (t.includes('/') || t.endsWith('.jinja'))) config.labeler.chatTemplate = path.resolve(base, t);
+  } else if (config.labeler.kind === 'reward-server') {
     const l = config.labeler;
     if (l.tokenizer) l.tokenizer = path.resolve(base, l.tokenizer);
     if (l.chatTemplate) l.chatTemplate = path.resolve(base, l.chatTemplate);
@@ -264,6 +267,11 @@ export function loadCampaignFile(file: string, cwd = process.cwd()): LoadedCampa
         path: ['labeler', config.labeler.modelFile ? 'modelFile' : 'model'],
         message: `${(e as Error).message}; point it at an exported reward-model folder`,
       });
+    }
+    const choice = config.labeler.chatTemplate;
+    if (choice && choice !== 'default' && fs.existsSync(config.labeler.model)) {
+      const t = readChatTemplate(config.labeler.model, undefined, choice);
+      if (t.problem) problems.push({ path: ['labeler', 'chatTemplate'], message: `${t.problem}; use default, one of the names, or a .jinja file` });
     }
   }
   if (config.labeler.kind === 'judge' && config.labeler.template && !fs.existsSync(config.labeler.template)) {

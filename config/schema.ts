@@ -37,6 +37,8 @@ export const RewardModelLabelerSchema = z.strictObject({
   modelFile: z.string().optional(),
   threads: posInt.optional(),
   rewardIndex: z.number().int().nonnegative().optional(),
+  /** The chat template: default (what transformers uses), one of the folder's named templates, or a .jinja file. */
+  chatTemplate: z.string().optional(),
   /** Label later shards with a changed model folder (recorded as a new labeler version) instead of pausing the campaign. */
   allowModelChange: z.boolean().default(false),
 });

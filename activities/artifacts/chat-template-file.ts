@@ -16,8 +16,18 @@ export interface ChatTemplateFile {
   problem?: string;
 }
 
-export function readChatTemplate(dir: string, tokenizerConfig?: Record<string, unknown>): ChatTemplateFile {
+/**
+ * `choice`: undefined or "default" (what transformers picks), the name of one of the folder's named
+ * templates, or a .jinja file.
+ */
+export function readChatTemplate(dir: string, tokenizerConfig?: Record<string, unknown>, choice?: string): ChatTemplateFile {
+  if (choice && choice !== 'default' && (choice.includes('/') || choice.endsWith('.jinja'))) {
+    if (!fs.existsSync(choice)) return { template: null, source: null, problem: `chat template file not found: ${choice}` };
+    return { template: fs.readFileSync(choice, 'utf8'), source: choice };
+  }
+  const named = choice && choice !== 'default' ? choice : null;
   const jinja = path.join(dir, 'chat_template.jinja');
+  if (named) return pickNamed(dir, tokenizerConfig, named);
   if (fs.existsSync(jinja)) return { template: fs.readFileSync(jinja, 'utf8'), source: jinja };
   let cfg = tokenizerConfig;
   if (!cfg) {
@@ -41,6 +51,27 @@ export function readChatTemplate(dir: string, tokenizerConfig?: Record<string, u
     return { template: pick.template, source: `${dir}/tokenizer_config.json (template "${pick.name}")` };
   }
   return { template: null, source: null };
+}
+
+function pickNamed(dir: string, tokenizerConfig: Record<string, unknown> | undefined, name: string): ChatTemplateFile {
+  let cfg = tokenizerConfig;
+  if (!cfg) {
+    try {
+      cfg = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    } catch {
+      cfg = {};
+    }
+  }
+  const list = Array.isArray(cfg.chat_template)
+    ? (cfg.chat_template as unknown[]).filter((x): x is { name: string; template: string } => !!x && typeof (x as { name?: unknown }).name === 'string')
+    : [];
+  const hit = list.find((x) => x.name === name);
+  if (hit) return { template: hit.template, source: `${dir}/tokenizer_config.json (template "${name}")` };
+  return {
+    template: null,
+    source: null,
+    problem: `${dir}: no chat template named "${name}" (${list.length ? `named templates: ${list.map((x) => x.name).join(', ')}` : 'the folder has no named templates'})`,
+  };
 }
 
 export const templateSha = (t: string | null) => (t === null ? null : createHash('sha256').update(t).digest('hex'));

@@ -55,9 +55,10 @@ export function findModelFile(dir: string, file?: string): string {
   );
 }
 
-function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unknown>): { template: string | null; source: string | null } {
-  const t = readChatTemplate(dir, tokenizerConfig);
-  if (t.problem) throw new ModelFolderError(`${t.problem}; keep the one to score with as the default`);
+function chatTemplateOf(dir: string, tokenizerConfig: Record<string, unknown>, choice?: string): { template: string | null; source: string | null } {
+  const t = readChatTemplate(dir, tokenizerConfig, choice);
+  if (t.problem)
+    throw new ModelFolderError(`${t.problem}; name the one to score with in labeler.chatTemplate (or --chat-template): default, a name, or a .jinja file`);
   return t;
 }
 
@@ -104,7 +105,7 @@ export function tokenId(tokenizerJson: Record<string, unknown>, token: string): 
   return null;
 }
 
-export function loadModelFolder(dir: string, modelFile?: string): ModelFolder {
+export function loadModelFolder(dir: string, modelFile?: string, chatTemplateChoice?: string): ModelFolder {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
     throw new ModelFolderError(`${dir}: model folder not found; pass the folder that holds model.onnx and tokenizer.json`);
   }
@@ -142,7 +143,7 @@ export function loadModelFolder(dir: string, modelFile?: string): ModelFolder {
   const specialIds = new Set<number>();
   for (const t of (tokenizerJson.added_tokens as { id: number; special?: boolean }[] | undefined) ?? []) if (t.special) specialIds.add(t.id);
   const mml = tokenizerConfig.model_max_length;
-  const chat = chatTemplateOf(dir, tokenizerConfig);
+  const chat = chatTemplateOf(dir, tokenizerConfig, chatTemplateChoice);
   return {
     dir,
     modelPath,

@@ -21,6 +21,8 @@ export interface ScorerOptions {
   modelFile?: string;
   /** Which logit is the reward; default 1 for num_labels = 2, else 0. */
   rewardIndex?: number;
+  /** default (what transformers uses), a named template of the folder, or a .jinja file. */
+  chatTemplate?: string;
 }
 
 export interface ScoreItem {
@@ -41,7 +43,7 @@ export class RewardScorer {
   }
 
   static async open(opts: ScorerOptions): Promise<RewardScorer> {
-    const model = loadModelFolder(opts.modelDir, opts.modelFile);
+    const model = loadModelFolder(opts.modelDir, opts.modelFile, opts.chatTemplate);
     const cap = Math.min(model.modelMaxLength ?? 2048, model.maxPositions ?? 2048, 2048);
     if (opts.maxLength !== undefined && model.maxPositions !== null && opts.maxLength > model.maxPositions) {
       throw new ModelFolderError(

@@ -12,6 +12,7 @@ interface ScoreOptions {
   provider: 'cpu' | 'cuda';
   device?: number;
   rewardIndex?: number;
+  chatTemplate?: string;
   quiet?: boolean;
   modelFile?: string;
 }
@@ -28,6 +29,7 @@ async function score(o: ScoreOptions): Promise<number> {
     maxLength: o.maxLength,
     modelFile: o.modelFile,
     rewardIndex: o.rewardIndex,
+    chatTemplate: o.chatTemplate,
   });
   let last = 0;
   const r = await scoreFile(scorer, o.in, o.out, (p) => {
@@ -65,6 +67,7 @@ export function registerScoreCommand(program: Command): void {
     .option('--provider <name>', 'execution provider: cpu or cuda', oneOf(['cpu', 'cuda'] as const), 'cpu')
     .option('--device <n>', 'CUDA device id', nonNegativeInt)
     .option('--reward-index <n>', 'which logit is the reward (default: 0 for one label, 1 for two)', nonNegativeInt)
+    .option('--chat-template <t>', "default (what transformers uses), one of the folder's named templates, or a .jinja file")
     .option('--quiet', 'no progress on stderr')
     .action((o: ScoreOptions) => exitWith(score(o)));
 }

@@ -241,7 +241,17 @@ describe('reward models as people export them', () => {
         ];
       }),
     );
-    await expect(RewardScorer.open({ modelDir: noDefault })).rejects.toThrow(/list of named templates \(a, b\) without a "default"/);
+    await expect(RewardScorer.open({ modelDir: noDefault })).rejects.toThrow(/list of named templates \(a, b\) without a "default".*labeler.chatTemplate/);
+    // labeler.chatTemplate / --chat-template: a name, default, or a .jinja file.
+    expect((await RewardScorer.open({ modelDir: noDefault, chatTemplate: 'b' })).encoder.render(prompt, 'x')).toBe('B');
+    expect((await RewardScorer.open({ modelDir: named, chatTemplate: 'tool_use' })).encoder.render(prompt, 'x')).toBe('TOOLS');
+    expect((await RewardScorer.open({ modelDir: named, chatTemplate: 'default' })).encoder.render(prompt, 'x')).toBe('DEFAULT hello');
+    const file = path.join(tmpDir(), 'mine.jinja');
+    fs.writeFileSync(file, 'FILE {{ messages[1].content }}');
+    expect((await RewardScorer.open({ modelDir: named, chatTemplate: file })).encoder.render(prompt, 'x')).toBe('FILE x');
+    await expect(RewardScorer.open({ modelDir: named, chatTemplate: 'c' })).rejects.toThrow(
+      /no chat template named "c" \(named templates: tool_use, default\)/,
+    );
   });
 
   test("pad token disagreement: padding uses config.json's pad_token_id (the one the graph pools on), so batching changes nothing", async () => {

@@ -48,6 +48,7 @@ export function createScoreActivities() {
           threads: l.threads,
           rewardIndex: l.rewardIndex,
           chatTemplate: l.chatTemplate,
+          tokenizerThreads: l.tokenizerThreads,
         });
         // The model that labels is part of the record: a changed folder is caught, not silently used.
         const fp = modelFingerprint(l.model);

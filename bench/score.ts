@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { padBatch } from '../activities/score/batching';
+import { defaultTokenizerThreads } from '../activities/score/encode-pool';
 import { closeCachedSessions } from '../activities/score/ort-session';
 import { readSampleRecords } from '../activities/score/score-file';
 import { RewardScorer, responseText } from '../activities/score/scorer';
@@ -52,7 +53,9 @@ async function main(): Promise<void> {
       ),
     );
   fs.writeFileSync(input, out.join('\n') + '\n');
-  console.log(`${out.length} records, ${os.cpus().length} cores, node ${process.version}\n`);
+  console.log(
+    `${out.length} records, ${os.cpus().length} cores, node ${process.version}, tokenization threads: ${defaultTokenizerThreads()} (the default here)\n`,
+  );
   const models: [string, string][] = [
     // The target applies here: a model whose inference dominates, as every real reward model's does
     // (4 x 256x1024 MLP per token is still ~10x lighter per token than MiniLM-L6).

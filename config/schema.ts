@@ -39,6 +39,8 @@ export const RewardModelLabelerSchema = z.strictObject({
   rewardIndex: z.number().int().nonnegative().optional(),
   /** The chat template: default (what transformers uses), one of the folder's named templates, or a .jinja file. */
   chatTemplate: z.string().optional(),
+  /** Threads that render and tokenize (0: the activity's own); default none below 4 cores, else half the cores up to 8. */
+  tokenizerThreads: z.number().int().nonnegative().optional(),
   /** Label later shards with a changed model folder (recorded as a new labeler version) instead of pausing the campaign. */
   allowModelChange: z.boolean().default(false),
 });

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { PaddedBatch } from './batching';
 import type { OrtThreadInit, OrtThreadMessage } from './ort-thread';
 import { ModelFolderError } from '../../config/errors';
+import { closeCachedPools } from './encode-pool';
 
 export interface Logits {
   data: Float32Array;
@@ -92,6 +93,7 @@ export function cachedSession(init: OrtThreadInit): Promise<OrtSession> {
 
 /** Ends every cached session's thread (tests, and worker shutdown). */
 export async function closeCachedSessions(): Promise<void> {
+  await closeCachedPools();
   const all = [...cache.values()];
   cache.clear();
   await Promise.all(

@@ -68,6 +68,7 @@ function readProgress(file: string, inputSha: string): Map<number, (number | nul
 
 /** Items are encoded and planned in fixed windows, so ORT scores one window while the next is tokenized. */
 export const ENCODE_WINDOW = 1024;
+const FIRST_WINDOW = 128;
 
 export async function scoreFile(
   scorer: RewardScorer,
@@ -80,27 +81,29 @@ export async function scoreFile(
   const encoded: Encoded[] = new Array(records.length);
   // Per-record failures leave that record unlabelled with its reason; the rest of the file is scored.
   const failures = new Map<number, { status: string; error: string }>();
+  // A small first window, so inference starts after a few batches' worth of tokenization, not a whole window's.
   const windows: number[][] = [];
-  for (let w = 0; w * ENCODE_WINDOW < records.length; w++) {
-    windows.push(Array.from({ length: Math.min(ENCODE_WINDOW, records.length - w * ENCODE_WINDOW) }, (_, k) => w * ENCODE_WINDOW + k));
+  for (let start = 0; start < records.length;) {
+    const size = Math.min(start === 0 ? FIRST_WINDOW : ENCODE_WINDOW, records.length - start);
+    windows.push(Array.from({ length: size }, (_, k) => start + k));
+    start += size;
   }
   let encodeMs = 0;
-  const encodeWindow = (items: number[]): number[][] => {
+  const encodeWindow = async (items: number[]): Promise<number[][]> => {
     const t = performance.now();
     const ok: number[] = [];
-    for (const i of items) {
-      try {
-        encoded[i] = scorer.encode({ prompt: records[i].prompt as never, response: responseText(records[i].output)! });
+    const results = await scorer.encodeMany(items.map((i) => ({ prompt: records[i].prompt as never, response: responseText(records[i].output)! })));
+    items.forEach((i, k) => {
+      const r = results[k];
+      if (!(r instanceof Error)) {
+        encoded[i] = r;
         ok.push(i);
-      } catch (e) {
-        const line = (records[i] as Record<symbol, unknown>)[LINE];
-        failures.set(i, {
-          status: 'template_error',
-          error: `${inPath}:${line}: the chat template or tokenizer failed on this record: ${(e as Error).message}`,
-        });
-        encoded[i] = { ids: [], truncated: false };
+        return;
       }
-    }
+      const line = (records[i] as Record<symbol, unknown>)[LINE];
+      failures.set(i, { status: 'template_error', error: `${inPath}:${line}: the chat template or tokenizer failed on this record: ${r.message}` });
+      encoded[i] = { ids: [], truncated: false };
+    });
     encodeMs += performance.now() - t;
     return scorer.plan(ok.map((i) => encoded[i])).map((b) => b.map((k) => ok[k]));
   };
@@ -126,7 +129,7 @@ export async function scoreFile(
   };
   try {
     for (const items of windows) {
-      for (const batch of encodeWindow(items)) {
+      for (const batch of await encodeWindow(items)) {
         const b = plan.push(batch) - 1;
         const prior = done.get(b);
         if (prior && prior.length === batch.length) {

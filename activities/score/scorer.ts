@@ -2,6 +2,7 @@
 import * as os from 'node:os';
 import type { Turn } from '../feedback/scored-samples';
 import { padBatch, planBatches } from './batching';
+import { cachedPool, defaultTokenizerThreads, EncodePool } from './encode-pool';
 import { defaultRewardIndex, loadModelFolder, ModelFolder } from './model-folder';
 import { cachedSession, OrtSession } from './ort-session';
 import { Encoded, TextEncoder } from './render';
@@ -23,6 +24,8 @@ export interface ScorerOptions {
   rewardIndex?: number;
   /** default (what transformers uses), a named template of the folder, or a .jinja file. */
   chatTemplate?: string;
+  /** Threads that render and tokenize (0: the calling thread); default: none below 4 cores, else half the cores up to 8. */
+  tokenizerThreads?: number;
 }
 
 export interface ScoreItem {
@@ -38,6 +41,7 @@ export class RewardScorer {
     readonly session: OrtSession,
     private readonly rewardIndexOverride: number | undefined,
     batchTokens: number,
+    private readonly pool: EncodePool | null,
   ) {
     this.batchTokens = batchTokens;
   }
@@ -61,11 +65,25 @@ export class RewardScorer {
       deviceId: opts.deviceId ?? 0,
       threads: opts.threads ?? os.availableParallelism(),
     });
-    return new RewardScorer(model, new TextEncoder(model, maxLength), session, opts.rewardIndex, batchTokens);
+    const threads = opts.tokenizerThreads ?? defaultTokenizerThreads();
+    const pool = threads > 0 ? cachedPool({ modelDir: opts.modelDir, modelFile: opts.modelFile, chatTemplate: opts.chatTemplate, maxLength }, threads) : null;
+    return new RewardScorer(model, new TextEncoder(model, maxLength), session, opts.rewardIndex, batchTokens, pool);
   }
 
   encode(item: ScoreItem): Encoded {
     return this.encoder.encode(item.prompt, item.response);
+  }
+
+  /** Many items at once: on the tokenization threads when there are any. An item that fails comes back as its error. */
+  async encodeMany(items: ScoreItem[]): Promise<(Encoded | Error)[]> {
+    if (this.pool && items.length >= 64) return this.pool.encodeMany(items);
+    return items.map((it) => {
+      try {
+        return this.encode(it);
+      } catch (e) {
+        return e as Error;
+      }
+    });
   }
 
   plan(encoded: Encoded[]): number[][] {

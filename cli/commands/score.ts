@@ -13,6 +13,7 @@ interface ScoreOptions {
   device?: number;
   rewardIndex?: number;
   chatTemplate?: string;
+  tokenizerThreads?: number;
   quiet?: boolean;
   modelFile?: string;
 }
@@ -30,6 +31,7 @@ async function score(o: ScoreOptions): Promise<number> {
     modelFile: o.modelFile,
     rewardIndex: o.rewardIndex,
     chatTemplate: o.chatTemplate,
+    tokenizerThreads: o.tokenizerThreads,
   });
   let last = 0;
   const r = await scoreFile(scorer, o.in, o.out, (p) => {
@@ -67,6 +69,7 @@ export function registerScoreCommand(program: Command): void {
     .option('--provider <name>', 'execution provider: cpu or cuda', oneOf(['cpu', 'cuda'] as const), 'cpu')
     .option('--device <n>', 'CUDA device id', nonNegativeInt)
     .option('--reward-index <n>', 'which logit is the reward (default: 0 for one label, 1 for two)', nonNegativeInt)
+    .option('--tokenizer-threads <n>', 'threads that render and tokenize (default: none below 4 cores, else half the cores up to 8)', nonNegativeInt)
     .option('--chat-template <t>', "default (what transformers uses), one of the folder's named templates, or a .jinja file")
     .option('--quiet', 'no progress on stderr')
     .action((o: ScoreOptions) => exitWith(score(o)));

@@ -303,3 +303,40 @@ describe('reward models as people export them', () => {
     expect(out[2].reward).toBeCloseTo(out[0].reward, 6);
   });
 });
+
+describe('tokenization threads', () => {
+  test('the same ids, truncation and per-record template errors as the calling thread, in order', async () => {
+    const items = [
+      ...(quickstartSamples(30) as { prompt: never; output: string }[]).map((s) => ({ prompt: s.prompt, response: s.output })),
+      { prompt: [{ role: 'assistant', content: 'no user turn' }] as never, response: 'x' },
+    ];
+    const dir = variant(MODELS.decoder, (d) =>
+      editJson(path.join(d, 'tokenizer_config.json'), (j) => {
+        j.chat_template =
+          "{% for m in messages %}{% if loop.first and m['role'] != 'user' %}{{ raise_exception('first turn must be the user') }}{% endif %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+      }),
+    );
+    const alone = await RewardScorer.open({ modelDir: dir, tokenizerThreads: 0, maxLength: 40 });
+    const pooled = await RewardScorer.open({ modelDir: dir, tokenizerThreads: 3, maxLength: 40 });
+    const a = await alone.encodeMany(items);
+    const b = await pooled.encodeMany(items);
+    expect(b).toHaveLength(items.length);
+    expect(b.map((x) => (x instanceof Error ? `error: ${x.message}` : x))).toEqual(a.map((x) => (x instanceof Error ? `error: ${x.message}` : x)));
+    expect(a.filter((x) => x instanceof Error)).toHaveLength(1);
+    expect(a.some((x) => !(x instanceof Error) && x.truncated)).toBe(true);
+  });
+
+  test('scoreFile writes the same output with and without them', async () => {
+    const d = tmpDir();
+    const input = path.join(d, 'in.jsonl');
+    writeJsonl(input, quickstartSamples(20));
+    const outs: string[] = [];
+    for (const threads of [0, 2]) {
+      const scorer = await RewardScorer.open({ modelDir: MODELS.decoder, tokenizerThreads: threads, threads: 1 });
+      const out = path.join(d, `out-${threads}.jsonl`);
+      await scoreFile(scorer, input, out);
+      outs.push(fs.readFileSync(out, 'utf8'));
+    }
+    expect(outs[1]).toBe(outs[0]);
+  });
+});

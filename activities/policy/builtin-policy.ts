@@ -26,19 +26,24 @@ function fnv1a(s: string): number {
   return h;
 }
 
-export function features(text: string, dims: number): SparseFeatures {
+/** Signed counts of the text's hashed unigrams and bigrams by bucket (in first-seen order), and the norm that scales them. */
+export function gramCounts(text: string, dims: number): { counts: Map<number, number>; norm: number } {
   const words = text.toLowerCase().match(/[a-z0-9']+|[^\sa-z0-9']/g) ?? [];
   const grams = [...words, ...words.slice(1).map((w, i) => `${words[i]} ${w}`)];
-  const acc = new Map<number, number>();
+  const counts = new Map<number, number>();
   for (const g of grams) {
     const h = fnv1a(g);
     const i = h % dims;
     const sign = h & 0x80000000 ? -1 : 1; // signed hashing keeps collisions unbiased
-    acc.set(i, (acc.get(i) ?? 0) + sign);
+    counts.set(i, (counts.get(i) ?? 0) + sign);
   }
-  const norm = 1 / Math.sqrt(Math.max(1, grams.length));
-  const idx = Int32Array.from(acc.keys());
-  const val = Float64Array.from(acc.values(), (v) => v * norm);
+  return { counts, norm: 1 / Math.sqrt(Math.max(1, grams.length)) };
+}
+
+export function features(text: string, dims: number): SparseFeatures {
+  const { counts, norm } = gramCounts(text, dims);
+  const idx = Int32Array.from(counts.keys());
+  const val = Float64Array.from(counts.values(), (v) => v * norm);
   return { idx, val };
 }
 

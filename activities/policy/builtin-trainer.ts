@@ -3,10 +3,10 @@
  *   grad log pi(y|x) = (phi(y) - E_pi[phi]) / T,
  * so each objective's gradient is computed in closed form over the candidate pool.
  */
-import { logProbs, SparseFeatures } from './builtin-policy';
+import type { Pool } from './feature-store';
 
 export interface PoolExample {
-  pool: SparseFeatures[];
+  pool: Pool;
 }
 export interface PairTrainExample extends PoolExample {
   chosen: number;
@@ -40,14 +40,22 @@ export interface EpochReport {
 const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
 
-function addSparse(g: Float64Array, f: SparseFeatures, w: number): void {
-  for (let k = 0; k < f.idx.length; k++) g[f.idx[k]] += w * f.val[k];
+/** log pi(y|x) for every candidate of one pool (the same arithmetic as builtin-policy's logProbs). */
+function logProbs(theta: ArrayLike<number>, pool: Pool, temperature: number): Float64Array {
+  const z = new Float64Array(pool.size);
+  for (let j = 0; j < pool.size; j++) z[j] = pool.dot(theta, j) / temperature;
+  let m = -Infinity;
+  for (const v of z) m = Math.max(m, v);
+  let s = 0;
+  for (const v of z) s += Math.exp(v - m);
+  const lse = m + Math.log(s);
+  return z.map((v) => v - lse);
 }
 
 /** Adds w * grad log pi(y_i|x) = w * (phi_i - E[phi]) / T to g. */
-function addGradLogP(g: Float64Array, pool: SparseFeatures[], logp: Float64Array, i: number, w: number, T: number): void {
-  addSparse(g, pool[i], w / T);
-  for (let j = 0; j < pool.length; j++) addSparse(g, pool[j], (-w * Math.exp(logp[j])) / T);
+function addGradLogP(g: Float64Array, pool: Pool, logp: Float64Array, i: number, w: number, T: number): void {
+  pool.addTo(g, i, w / T);
+  for (let j = 0; j < pool.size; j++) pool.addTo(g, j, (-w * Math.exp(logp[j])) / T);
 }
 
 type Step = (theta: Float64Array, grad: Float64Array) => Promise<number>;
@@ -188,7 +196,7 @@ export function trainGrpo(theta0: number[], ref: number[], data: GroupTrainExamp
           // d KL(pi||ref) / d theta = sum_y pi(y) (log pi(y) - log ref(y) + 1) grad log pi(y); the +1 term sums to 0.
           const klv = kl(lp, refLogp[n]);
           loss += opts.beta * klv;
-          for (let j = 0; j < d.pool.length; j++) {
+          for (let j = 0; j < d.pool.size; j++) {
             const w = (opts.beta * Math.exp(lp[j]) * (lp[j] - refLogp[n][j])) / data.length;
             addGradLogP(grad, d.pool, lp, j, w, T);
           }

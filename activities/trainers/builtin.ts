@@ -4,11 +4,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../../config/errors';
 import type { CampaignConfig } from '../../config/schema';
-import { readJsonl, forEachJsonLine } from '../artifacts/json-lines';
+import { forEachJsonLine } from '../artifacts/json-lines';
 import { writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic-file';
 import { verifyRef } from '../artifacts/store';
 import { testSlowdown } from '../durable';
-import { features, initialCheckpoint, PolicyCheckpoint } from '../policy/builtin-policy';
+import { initialCheckpoint, PolicyCheckpoint } from '../policy/builtin-policy';
+import { FeatureStore, Pool } from '../policy/feature-store';
 import { BinaryTrainExample, GroupTrainExample, PairTrainExample, trainDpo, trainGrpo, trainKto } from '../policy/builtin-trainer';
 import { loadBuiltinCheckpoint } from '../policy/checkpoint-file';
 import type { PromptRecord } from '../prompts';
@@ -25,52 +26,103 @@ interface NativeExample {
   type: string;
 }
 
-/** Feedback examples -> indices into each prompt's candidate pool, in the shape the method trains on. */
-export function buildTrainingData(method: CampaignConfig['trainer']['method'], pools: Map<string, string[]>, examples: NativeExample[], dims: number) {
-  const featCache = new Map<string, ReturnType<typeof features>[]>();
+/** 53 bits of two FNV-1a hashes: a candidate text's identity within its prompt's pool. */
+function textKey(text: string): number {
+  let a = 0x811c9dc5,
+    b = 0x9dc5811c;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193) >>> 0;
+  }
+  return (a & 0x1fffff) * 2 ** 32 + b;
+}
+
+const joined = (turns: { content: string }[] | undefined) => (turns ?? []).map((t) => t.content).join('\n');
+
+/** One feedback example, without its texts: outputs by text key until the prompts resolve them to candidate indices. */
+interface Compact {
+  pid: string;
+  a: number;
+  b: number;
+  label: number;
+  reward: number;
+  pairwise: boolean;
+}
+
+/**
+ * Feedback examples -> indices into each prompt's candidate pool, in the shape the method trains on.
+ * Streamed and packed so a million samples fit in a few hundred MB: the feedback is read once into
+ * compact records (text keys, no texts), the prompts shard by shard, and only the pools feedback
+ * names are kept, as packed features.
+ */
+export async function loadTrainingData(method: CampaignConfig['trainer']['method'], promptShards: string[], feedbackFile: string, dims: number) {
+  const examples: Compact[] = [];
+  const needed = new Set<string>();
+  await forEachJsonLine(feedbackFile, (raw) => {
+    const e = raw as NativeExample;
+    const pairwise = e.type === 'pairwise_feedback';
+    examples.push({
+      pid: e.prompt_id,
+      a: textKey(joined(pairwise ? e.output_A : e.output)),
+      b: pairwise ? textKey(joined(e.output_B)) : 0,
+      label: e.label ?? 0,
+      reward: e.reward ?? 0,
+      pairwise,
+    });
+    needed.add(e.prompt_id);
+  });
+  const store = new FeatureStore(dims);
+  const pools = new Map<string, { pool: Pool; index: Map<number, number> }>();
+  for (const file of promptShards)
+    await forEachJsonLine(file, (raw) => {
+      const p = raw as PromptRecord;
+      if (!p.candidates || !needed.has(p.prompt_id)) return;
+      const first = store.candidates;
+      const index = new Map<number, number>();
+      p.candidates.forEach((t, i) => {
+        store.add(t);
+        if (!index.has(textKey(t))) index.set(textKey(t), i);
+      });
+      pools.set(p.prompt_id, { pool: store.pool(first, p.candidates.length), index });
+    });
   const poolOf = (pid: string) => {
-    let f = featCache.get(pid);
-    if (!f) {
-      const cands = pools.get(pid);
-      if (!cands) throw new Error(`feedback names prompt ${pid}, which is not in this iteration's prompts`);
-      f = cands.map((t) => features(t, dims));
-      featCache.set(pid, f);
-    }
-    return f;
+    const p = pools.get(pid);
+    if (!p) throw new Error(`feedback names prompt ${pid}, which is not in this iteration's prompts`);
+    return p;
   };
-  const indexOf = (pid: string, turns: { content: string }[] | undefined) => {
-    const text = (turns ?? []).map((t) => t.content).join('\n');
-    const i = pools.get(pid)!.indexOf(text);
-    if (i < 0) throw new Error(`a feedback output for ${pid} is not one of its candidates`);
+  const indexOf = (pid: string, key: number) => {
+    const i = poolOf(pid).index.get(key);
+    if (i === undefined) throw new Error(`a feedback output for ${pid} is not one of its candidates`);
     return i;
   };
   if (method === 'dpo') {
     return examples.map((e): PairTrainExample => {
-      const a = indexOf(e.prompt_id, e.output_A),
-        b = indexOf(e.prompt_id, e.output_B);
-      return { pool: poolOf(e.prompt_id), chosen: e.label === 1 ? a : b, rejected: e.label === 1 ? b : a };
+      const a = indexOf(e.pid, e.a),
+        b = indexOf(e.pid, e.b);
+      return { pool: poolOf(e.pid).pool, chosen: e.label === 1 ? a : b, rejected: e.label === 1 ? b : a };
     });
   }
   if (method === 'kto') {
     return examples.flatMap((e): BinaryTrainExample[] => {
-      if (e.type === 'pairwise_feedback') {
-        const a = indexOf(e.prompt_id, e.output_A),
-          b = indexOf(e.prompt_id, e.output_B);
+      if (e.pairwise) {
+        const a = indexOf(e.pid, e.a),
+          b = indexOf(e.pid, e.b);
         const [w, l] = e.label === 1 ? [a, b] : [b, a];
         return [
-          { pool: poolOf(e.prompt_id), index: w, desirable: true },
-          { pool: poolOf(e.prompt_id), index: l, desirable: false },
+          { pool: poolOf(e.pid).pool, index: w, desirable: true },
+          { pool: poolOf(e.pid).pool, index: l, desirable: false },
         ];
       }
-      return [{ pool: poolOf(e.prompt_id), index: indexOf(e.prompt_id, e.output), desirable: e.label === 1 }];
+      return [{ pool: poolOf(e.pid).pool, index: indexOf(e.pid, e.a), desirable: e.label === 1 }];
     });
   }
   const groups = new Map<string, GroupTrainExample>();
   for (const e of examples) {
-    let g = groups.get(e.prompt_id);
-    if (!g) groups.set(e.prompt_id, (g = { pool: poolOf(e.prompt_id), indices: [], rewards: [] }));
-    g.indices.push(indexOf(e.prompt_id, e.output));
-    g.rewards.push(e.reward as number);
+    let g = groups.get(e.pid);
+    if (!g) groups.set(e.pid, (g = { pool: poolOf(e.pid).pool, indices: [], rewards: [] }));
+    g.indices.push(indexOf(e.pid, e.a));
+    g.rewards.push(e.reward);
   }
   return [...groups.values()];
 }
@@ -98,11 +150,12 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     };
   }
   verifyRef(job.feedback, 'feedback file');
-  const pools = new Map<string, string[]>();
-  for (const ref of job.prompts) for (const p of await readJsonl<PromptRecord>(ref.path)) if (p.candidates) pools.set(p.prompt_id, p.candidates);
-  const examples: NativeExample[] = [];
-  await forEachJsonLine(job.feedback.path, (raw) => examples.push(raw as NativeExample));
-  const data = buildTrainingData(t.method, pools, examples, policy.dims);
+  const data = await loadTrainingData(
+    t.method,
+    job.prompts.map((r) => r.path),
+    job.feedback.path,
+    policy.dims,
+  );
   // Resume from the last persisted epoch when the inputs are the same ones.
   const progressFile = path.join(job.dir, 'progress.json');
   const key = `${job.policy.sha256}:${job.reference.sha256}:${job.feedback.sha256}`;

@@ -1,12 +1,15 @@
 import { features, logProbs, sampleIndices } from '../../activities/policy/builtin-policy';
 import { trainDpo, trainGrpo, trainKto, TrainOptions } from '../../activities/policy/builtin-trainer';
+import { arrayPool, FeatureStore } from '../../activities/policy/feature-store';
 import { seededRng } from '../../activities/feedback/rng';
 
 const DIMS = 64;
-const pools = [
+const texts = [
   ['first plan the steps then check the result', 'whatever figure it out', 'I do not know', 'step one gather tools step two build'],
   ['here is a clear plan', 'no', 'maybe try something', 'first read then practice then review'],
-].map((p) => p.map((t) => features(t, DIMS)));
+];
+const sparse = texts.map((p) => p.map((t) => features(t, DIMS)));
+const pools = sparse.map(arrayPool);
 const opts = (o: Partial<TrainOptions> = {}): TrainOptions => ({
   beta: 0.5,
   learningRate: 1e-3,
@@ -73,11 +76,11 @@ test('KTO raises desirable and lowers undesirable log-probabilities', async () =
     { pool: pools[1], index: 3, desirable: true },
   ];
   const { theta, losses } = await trainKto(theta0, ref, data, opts({ learningRate: 0.5, epochs: 40 }));
-  const before0 = logProbs(theta0, pools[0], 0.7),
-    after0 = logProbs(theta, pools[0], 0.7);
+  const before0 = logProbs(theta0, sparse[0], 0.7),
+    after0 = logProbs(theta, sparse[0], 0.7);
   expect(after0[0]).toBeGreaterThan(before0[0]);
   expect(after0[1]).toBeLessThan(before0[1]);
-  expect(logProbs(theta, pools[1], 0.7)[3]).toBeGreaterThan(logProbs(theta0, pools[1], 0.7)[3]);
+  expect(logProbs(theta, sparse[1], 0.7)[3]).toBeGreaterThan(logProbs(theta0, sparse[1], 0.7)[3]);
   expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
 });
 
@@ -87,7 +90,7 @@ test('DPO training moves probability to chosen responses; resuming from an epoch
     { pool: pools[1], chosen: 3, rejected: 1 },
   ];
   const full = await trainDpo(theta0, ref, data, opts({ learningRate: 0.5, epochs: 20 }));
-  expect(logProbs(full.theta, pools[0], 0.7)[0]).toBeGreaterThan(logProbs(theta0, pools[0], 0.7)[0]);
+  expect(logProbs(full.theta, sparse[0], 0.7)[0]).toBeGreaterThan(logProbs(theta0, sparse[0], 0.7)[0]);
   let mid: number[] = [];
   await trainDpo(theta0, ref, data, opts({ learningRate: 0.5, epochs: 20 }), (r, t) => {
     if (r.epoch === 8) mid = Array.from(t);
@@ -102,4 +105,35 @@ test('sampling follows the policy distribution', () => {
   for (const i of sampleIndices(lp, 20000, seededRng(9))) counts[i]++;
   expect(counts[0] / 20000).toBeCloseTo(0.7, 1);
   expect(counts[2] / 20000).toBeCloseTo(0.1, 1);
+});
+
+test('packed features train to bit-identical parameters (the store a million samples are trained from)', async () => {
+  const store = new FeatureStore(DIMS);
+  const packed = texts.map((p) => {
+    const first = store.candidates;
+    for (const t of p) store.add(t);
+    return store.pool(first, p.length);
+  });
+  const data = (ps: typeof pools) => [
+    { pool: ps[0], chosen: 0, rejected: 1 },
+    { pool: ps[1], chosen: 3, rejected: 2 },
+  ];
+  const a = await trainDpo(theta0, ref, data(pools), opts({ epochs: 5, learningRate: 0.3 }));
+  const b = await trainDpo(theta0, ref, data(packed), opts({ epochs: 5, learningRate: 0.3 }));
+  expect(b.theta).toEqual(a.theta);
+  expect(b.losses).toEqual(a.losses);
+  const wide = new FeatureStore(100000); // bucket ids past 16 bits
+  const c = wide.add('first plan the steps');
+  expect(
+    wide.dot(
+      Array.from({ length: 100000 }, (_, i) => i),
+      c,
+    ),
+  ).toBeCloseTo(
+    arrayPool([features('first plan the steps', 100000)]).dot(
+      Array.from({ length: 100000 }, (_, i) => i),
+      0,
+    ),
+    9,
+  );
 });

@@ -55,7 +55,11 @@ export function dot(theta: ArrayLike<number>, f: SparseFeatures): number {
 
 /** log pi(y|x) for every candidate of one pool. */
 export function logProbs(theta: ArrayLike<number>, pool: SparseFeatures[], temperature: number): Float64Array {
-  const z = Float64Array.from(pool, (f) => dot(theta, f) / temperature);
+  return logSoftmax(Float64Array.from(pool, (f) => dot(theta, f) / temperature));
+}
+
+/** z - logsumexp(z), in the order every caller (sampler and trainer) relies on for identical floats. */
+export function logSoftmax(z: Float64Array): Float64Array {
   let m = -Infinity;
   for (const v of z) m = Math.max(m, v);
   let s = 0;

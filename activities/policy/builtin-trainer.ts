@@ -3,6 +3,7 @@
  *   grad log pi(y|x) = (phi(y) - E_pi[phi]) / T,
  * so each objective's gradient is computed in closed form over the candidate pool.
  */
+import { logSoftmax } from './builtin-policy';
 import type { Pool } from './feature-store';
 
 export interface PoolExample {
@@ -44,12 +45,7 @@ const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math
 function logProbs(theta: ArrayLike<number>, pool: Pool, temperature: number): Float64Array {
   const z = new Float64Array(pool.size);
   for (let j = 0; j < pool.size; j++) z[j] = pool.dot(theta, j) / temperature;
-  let m = -Infinity;
-  for (const v of z) m = Math.max(m, v);
-  let s = 0;
-  for (const v of z) s += Math.exp(v - m);
-  const lse = m + Math.log(s);
-  return z.map((v) => v - lse);
+  return logSoftmax(z);
 }
 
 /** Adds w * grad log pi(y_i|x) = w * (phi_i - E[phi]) / T to g. */

@@ -192,7 +192,12 @@ export async function runToEnd(ctx: ServerContext, id: string, file: string, env
 
 /** Every record of an iteration's samples shards, in shard order. */
 export function samplesOf(ctx: ServerContext, id: string, iteration = 0): Record<string, unknown>[] {
-  const dir = path.join(ctx.dir, 'artifacts', id, `iter-${String(iteration).padStart(3, '0')}`, 'samples');
+  return stageRecords(ctx, id, iteration, 'samples');
+}
+
+/** Every record of an iteration's shards of one stage (samples, scored), in shard order. */
+export function stageRecords(ctx: ServerContext, id: string, iteration: number, stage: 'samples' | 'scored'): Record<string, unknown>[] {
+  const dir = path.join(ctx.dir, 'artifacts', id, `iter-${String(iteration).padStart(3, '0')}`, stage);
   return fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.jsonl'))

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FakeRewardServer, hiddenReward } from '../fakes/reward-server';
-import { cli, cliEnv, killHard, runToEnd, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, killHard, runToEnd, spawnWorker, stageRecords, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -26,20 +26,7 @@ const labeler = (extra = '') =>
 type Scored = { prompt: { role: string; content: string }[]; output: string; reward: number | null; label_status: string };
 const textOf = (r: Scored) => [...r.prompt, { role: 'assistant', content: r.output }].map((m) => `${m.role}: ${m.content}\n`).join('');
 
-function scored(id: string, iteration: number): Scored[] {
-  const dir = path.join(ctx.dir, 'artifacts', id, `iter-00${iteration}`, 'scored');
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) =>
-      fs
-        .readFileSync(path.join(dir, f), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Scored),
-    );
-}
+const scored = (id: string, iteration: number) => stageRecords(ctx, id, iteration, 'scored') as unknown as Scored[];
 
 test('two iterations labelled by the server: every reward is its reward for the rendered conversation; pairs built from them', async () => {
   const file = writeCampaign(ctx.dir, 'rs', { iterations: 2, perIteration: 8, labeler: labeler() });

@@ -69,8 +69,16 @@ async function activityCoverage(client: Client, workflowId: string): Promise<{ w
   const started = new Map<string, number>();
   const intervals: [number, number][] = [];
   let retried = 0;
+  let taskStarted = 0;
   for (const e of events) {
     const t = ms(e.eventTime as never);
+    if (e.workflowTaskStartedEventAttributes) taskStarted = t;
+    // A local activity runs inside the workflow task that records its marker: from that task's start to its completion time.
+    const m = e.markerRecordedEventAttributes;
+    if (m?.markerName === 'core_local_activity') {
+      const data = JSON.parse(Buffer.from(m.details!.data!.payloads![0].data!).toString('utf8')) as { complete_time?: { seconds?: number; nanos?: number } };
+      intervals.push([taskStarted, data.complete_time ? ms(data.complete_time) : t]);
+    }
     if (e.activityTaskStartedEventAttributes) {
       started.set(String(e.eventId), t);
       if ((e.activityTaskStartedEventAttributes.attempt ?? 1) > 1) retried++;

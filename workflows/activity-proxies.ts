@@ -1,4 +1,4 @@
-import { proxyActivities, RetryPolicy } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, RetryPolicy } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control';
 import type { JudgeActivities, ScoreActivities } from '../activities/label';
 import type { SampleActivities, SampleProcessActivities } from '../activities/sample';
@@ -32,6 +32,9 @@ export function activityProxies(d: Durability) {
   // timeout rather than after its start-to-close timeout.
   return {
     control: proxyActivities<ControlActivities>({ taskQueue: QUEUES.control, startToCloseTimeout: '1h', heartbeatTimeout: hb, retry }),
+    // The same control steps run in the worker that runs the workflow (they read and write the
+    // artifact store, as the control worker does): no task-queue round trip between stages.
+    controlLocal: proxyLocalActivities<ControlActivities>({ startToCloseTimeout: '1h', localRetryThreshold: '10s', retry }),
     sample: proxyActivities<SampleActivities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
     score: proxyActivities<ScoreActivities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
     judge: proxyActivities<JudgeActivities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),

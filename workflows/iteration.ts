@@ -38,6 +38,7 @@ export type IterationOutput =
 
 /** Workflow versions (patched()): see README "Upgrading alignloop under a running campaign". */
 const PIPELINED_SHARDS = 'pipelined-shards';
+const LOCAL_CONTROL_STEPS = 'local-control-steps';
 /** Shards in flight per iteration, for campaigns whose config predates sharding.maxInFlightShards. */
 const DEFAULT_WINDOW = 200;
 
@@ -114,9 +115,15 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
     });
 
   const at = `iteration ${iteration}`;
-  const prompts = await stage('prompts', 1, () => acts.control.preparePrompts.executeWithOptions({ summary: `prepare prompts · ${at}` }, [scope]));
+  // The control steps (prompts, feedback, manifest) as local activities: no task-queue round trip
+  // between stages. Iterations started before replay them as activities. Decided first: a patch
+  // marker recorded after a local activity's marker in the same workflow task does not replay, so
+  // with local steps (newer than pipelining) the pipelined-shards patch is implied, not asked.
+  const localSteps = patched(LOCAL_CONTROL_STEPS);
+  const control = localSteps ? acts.controlLocal : acts.control;
+  const prompts = await stage('prompts', 1, () => control.preparePrompts.executeWithOptions({ summary: `prepare prompts · ${at}` }, [scope]));
   const budgetUsd = input.budgetUsd ?? null;
-  const pipelined = patched(PIPELINED_SHARDS);
+  const pipelined = localSteps || patched(PIPELINED_SHARDS);
   let samples: SampleShardResult[];
   let outcomes: LabelOutcome[];
   if (pipelined) {
@@ -150,7 +157,7 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
   }
   const scored = outcomes as ScoreShardResult[];
   const feedback = await stage('feedback', 1, () =>
-    acts.control.buildIterationFeedback.executeWithOptions({ summary: `build ${config.feedback.type} feedback · ${at}` }, [
+    control.buildIterationFeedback.executeWithOptions({ summary: `build ${config.feedback.type} feedback · ${at}` }, [
       pipelined ? { ...scope, shards: scored.length } : { ...scope, scored: scored.map((s) => s.ref) },
     ]),
   );
@@ -167,7 +174,7 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
     ]),
   );
   const summary = await stage('manifest', 1, () =>
-    acts.control.writeIterationManifest.executeWithOptions({ summary: `write manifest · ${at}` }, [
+    control.writeIterationManifest.executeWithOptions({ summary: `write manifest · ${at}` }, [
       {
         ...scope,
         policyIn: input.policy,

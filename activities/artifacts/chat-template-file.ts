@@ -74,4 +74,11 @@ function pickNamed(dir: string, tokenizerConfig: Record<string, unknown> | undef
   };
 }
 
+/** A special token as tokenizer_config.json writes it: a string, or an AddedToken object with its content. */
+export function tokenString(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return null;
+}
+
 export const templateSha = (t: string | null) => (t === null ? null : createHash('sha256').update(t).digest('hex'));

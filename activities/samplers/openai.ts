@@ -20,7 +20,7 @@ import type { SharedRateLimiter } from '../openai/shared-limiter';
 import type { PromptRecord } from '../prompts';
 import { TemplateError, renderTemplate, TemplateVars } from '../process/argv-template';
 import { resolvePolicy } from '../policy/checkpoint-ref';
-import { chatTemplate } from '../score/render';
+import { conversationRenderer } from '../score/render';
 import type { OpenAISamplerConfig } from './openai-config';
 import type { SampleJob, SampleOutcome, SampleRecord, Sampler } from './sampler';
 
@@ -66,9 +66,8 @@ function chatRenderer(dir: string): (prompt: Turn[]) => string {
   if (problem) throw new SamplerConfigError(`sampler.tokenizer: ${problem}; keep the one to sample with as the default`);
   if (jinja === null)
     throw new SamplerConfigError(`sampler.tokenizer: ${dir} has no chat template (chat_template in tokenizer_config.json or chat_template.jinja)`);
-  const tok = (v: unknown) => (typeof v === 'string' ? v : typeof (v as { content?: string })?.content === 'string' ? (v as { content: string }).content : '');
-  const t = chatTemplate(jinja);
-  return (prompt) => t({ messages: prompt, bos_token: tok(cfg.bos_token), eos_token: tok(cfg.eos_token), add_generation_prompt: true });
+  const render = conversationRenderer(jinja, cfg);
+  return (prompt) => render(prompt, true);
 }
 
 interface Request {

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelFolderError } from '../../config/errors';
-import { readChatTemplate } from '../artifacts/chat-template-file';
+import { readChatTemplate, tokenString } from '../artifacts/chat-template-file';
 
 export interface ModelFolder {
   dir: string;
@@ -84,12 +84,6 @@ function readJson(file: string, what: string): Record<string, unknown> {
   } catch (e) {
     throw new ModelFolderError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-}
-
-function tokenString(v: unknown): string | null {
-  if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
-  return null;
 }
 
 export function tokenId(tokenizerJson: Record<string, unknown>, token: string): number | null {

@@ -6,6 +6,7 @@
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { Turn } from '../feedback/scored-samples';
+import { tokenString } from '../artifacts/chat-template-file';
 import { applyPythonSemantics } from './jinja-python';
 import type { ModelFolder } from './model-folder';
 
@@ -40,6 +41,14 @@ export function chatTemplate(source: string): (ctx: { messages: Turn[]; bos_toke
   return (ctx) => t.render(ctx);
 }
 
+/** A chat template with the tokenizer config's BOS and EOS bound: messages -> the text to tokenize or send. */
+export function conversationRenderer(source: string, tokenizerConfig: Record<string, unknown>): (messages: Turn[], addGenerationPrompt: boolean) => string {
+  const t = chatTemplate(source);
+  const bos = tokenString(tokenizerConfig.bos_token) ?? '';
+  const eos = tokenString(tokenizerConfig.eos_token) ?? '';
+  return (messages, addGenerationPrompt) => t({ messages, bos_token: bos, eos_token: eos, add_generation_prompt: addGenerationPrompt });
+}
+
 /** The plain format used when a model has no chat template (scripts/build_fixtures.py mirrors it). */
 export function plainFormat(prompt: Turn[], response: string | null): string {
   const head = prompt.map((t) => `${t.role}: ${t.content}\n`).join('');
@@ -53,29 +62,23 @@ export interface Encoded {
 
 export class TextEncoder {
   private readonly encodeText: (text: string, addSpecial: boolean) => number[];
-  private readonly template: ReturnType<typeof chatTemplate> | null;
+  private readonly template: ReturnType<typeof conversationRenderer> | null;
   private readonly addSpecial: boolean;
-  private readonly bos: string;
-  private readonly eos: string;
 
   constructor(
     private readonly model: ModelFolder,
     readonly maxLength: number,
   ) {
     this.encodeText = hfEncoder(model.tokenizerJson, model.tokenizerConfig);
-    this.template = model.chatTemplate ? chatTemplate(model.chatTemplate) : null;
+    this.template = model.chatTemplate ? conversationRenderer(model.chatTemplate, model.tokenizerConfig) : null;
     // A chat template writes its own special tokens; adding them again would double BOS.
     this.addSpecial = this.template === null;
-    const tok = (v: unknown) =>
-      typeof v === 'string' ? v : typeof (v as { content?: string })?.content === 'string' ? (v as { content: string }).content : '';
-    this.bos = tok(model.tokenizerConfig.bos_token);
-    this.eos = tok(model.tokenizerConfig.eos_token);
   }
 
   render(prompt: Turn[], response: string | null): string {
     if (!this.template) return plainFormat(prompt, response);
     const messages = response === null ? prompt : [...prompt, { role: 'assistant', content: response }];
-    return this.template({ messages, bos_token: this.bos, eos_token: this.eos, add_generation_prompt: response === null });
+    return this.template(messages, response === null);
   }
 
   private ids(text: string): number[] {

@@ -82,7 +82,8 @@ export async function loadTrainingData(method: CampaignConfig['trainer']['method
       const index = new Map<number, number>();
       p.candidates.forEach((t, i) => {
         store.add(t);
-        if (!index.has(textKey(t))) index.set(textKey(t), i);
+        const k = textKey(t);
+        if (!index.has(k)) index.set(k, i);
       });
       pools.set(p.prompt_id, { pool: store.pool(first, p.candidates.length), index });
     });

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { ConfigError, ProcessCrashed, ProcessFailed } from '../../config/errors';
 import { redact } from '../../config/redact';
 import { writeFileAtomic } from '../artifacts/atomic-file';
-import { readChatTemplate, templateSha } from '../artifacts/chat-template-file';
+import { ChatTemplateFile, readChatTemplate, templateSha } from '../artifacts/chat-template-file';
 import { lifecycle } from '../lifecycle-log';
 import { campaignDir, verifyRef } from '../artifacts/store';
 import { describeCheckpoint, readDescriptor, resolvePolicy } from '../policy/checkpoint-ref';
@@ -197,10 +197,6 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     throw e;
   }
   const problems = layoutProblems(produced);
-  if (problems.length === 0) {
-    const change = templateChange(policy.path, produced);
-    if (change && t.chatTemplateChange === 'refuse') throw new ProcessFailed(withLogTail(change, log));
-  }
   if (problems.length) {
     throw new ProcessFailed(
       withLogTail(
@@ -209,6 +205,9 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
       ),
     );
   }
+  const templates = { from: readChatTemplate(policy.path), out: readChatTemplate(produced) };
+  const change = templateChange(templates.from, templates.out);
+  if (change && t.chatTemplateChange === 'refuse') throw new ProcessFailed(withLogTail(change, log));
   // Move into place only once valid: an attempt folder never becomes the checkpoint half-written.
   // The trainer's intermediate checkpoint-N/ folders (HF Trainer writes them inside output_dir) stay behind.
   for (const d of intermediateCheckpoints(produced)) if (path.dirname(d) === produced) fs.rmSync(d, { recursive: true, force: true });
@@ -226,7 +225,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     exit_code: exit.code,
     attempt,
     resumed_from: resumeFrom ?? null,
-    chat_template_sha256: { trained_from: templateSha(readChatTemplate(policy.path).template), out: templateSha(readChatTemplate(accepted).template) },
+    chat_template_sha256: { trained_from: templateSha(templates.from.template), out: templateSha(templates.out.template) },
   };
   const written = writeFileAtomic(job.checkpointFile, JSON.stringify(descriptor, null, 1) + '\n');
   lifecycle(
@@ -260,8 +259,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
 }
 
 /** Why a trained checkpoint's chat template is not the one it was trained from, or null. */
-function templateChange(from: string, out: string): string | null {
-  const [a, b] = [readChatTemplate(from), readChatTemplate(out)];
+function templateChange(a: ChatTemplateFile, b: ChatTemplateFile): string | null {
   if (a.template === b.template) return null;
   const what = (t: typeof a) => (t.template === null ? 'none' : `sha256 ${templateSha(t.template)!.slice(0, 12)} from ${t.source}`);
   return (

@@ -18,7 +18,7 @@ import type { Turn } from '../../feedback/scored-samples';
 import { classifyCallError } from '../../openai/call-errors';
 import { sharedLimiter } from '../../openai/limits';
 import { ReplyCache } from '../../openai/reply-cache';
-import { chatTemplate } from '../render';
+import { conversationRenderer } from '../render';
 import { readSampleRecords } from '../score-file';
 import { responseText } from '../scorer';
 import type { RewardServerConfig } from './config';
@@ -58,15 +58,8 @@ export function rewardRenderer(c: RewardServerConfig): (prompt: Turn[], response
     source = t.template;
   } else
     throw new RewardServerConfigError('a reward server scores text: give labeler.tokenizer (the reward model folder) or labeler.chatTemplate (a .jinja file)');
-  const tok = (v: unknown) => (typeof v === 'string' ? v : typeof (v as { content?: string })?.content === 'string' ? (v as { content: string }).content : '');
-  const render = chatTemplate(source);
-  return (prompt, response) =>
-    render({
-      messages: [...prompt, { role: 'assistant', content: response }],
-      bos_token: tok(cfg.bos_token),
-      eos_token: tok(cfg.eos_token),
-      add_generation_prompt: false,
-    });
+  const render = conversationRenderer(source, cfg);
+  return (prompt, response) => render([...prompt, { role: 'assistant', content: response }], false);
 }
 
 export class RewardServerCaller {

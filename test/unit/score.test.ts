@@ -101,6 +101,43 @@ describe('scoreFile', () => {
     await expect(scoreFile(scorer, input, path.join(dir, 'o2.jsonl'))).rejects.toThrow(/in\.jsonl:1: missing output/);
     expect(fs.existsSync(path.join(dir, 'o2.jsonl'))).toBe(false);
   });
+
+  test('a progress file is reused only for a batch of exactly the same records under the same plan', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'in.jsonl');
+    writeJsonl(input, quickstartSamples(8));
+    const scorer = await RewardScorer.open({ modelDir: MODELS.bt, batchTokens: 256 });
+    const out = path.join(dir, 'out.jsonl');
+    const progress = `${out}.progress`;
+    await expect(
+      scoreFile(scorer, input, out, (p) => {
+        if (p.batchesDone === 3) throw new Error('stop here');
+      }),
+    ).rejects.toThrow('stop here');
+    const [header, first, ...rest] = fs
+      .readFileSync(progress, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(first.items.length).toBeGreaterThan(1);
+    expect(rest.length).toBeGreaterThanOrEqual(2);
+    const marked = { ...first, rewards: first.items.map(() => 1234.5) };
+    const rescore = async (lines: unknown[]) => {
+      fs.writeFileSync(progress, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+      await scoreFile(scorer, input, out);
+      return fs
+        .readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).reward as number);
+    };
+    // Reused: the marked rewards land on exactly the batch's records.
+    const reused = await rescore([header, marked]);
+    expect(reused.flatMap((v, i) => (v === 1234.5 ? [i] : []))).toEqual([...first.items].sort((a, b) => a - b));
+    // Not reused: the same batch number over other records, or another batch budget's plan.
+    expect(await rescore([header, { ...marked, items: [...first.items].reverse() }])).not.toContain(1234.5);
+    expect(await rescore([{ ...header, batchTokens: 512 }, marked])).not.toContain(1234.5);
+  });
 });
 
 describe('model folder errors', () => {
@@ -166,11 +203,26 @@ test('SIGKILL during alignloop score: the rerun resumes from persisted batches a
     .readFileSync(progress, 'utf8')
     .split('\n')
     .filter((l) => l.startsWith('{')).length;
+  // The same progress under another batch budget plans other batches: it must be ignored, not misapplied.
+  const other = path.join(dir, 'other.jsonl');
+  fs.copyFileSync(progress, `${other}.progress`);
   const rerun = spawnSync(process.execPath, args(out), { encoding: 'utf8' });
   expect(rerun.status).toBe(0);
   const resumed = Number(/\((\d+) resumed from progress\)/.exec(rerun.stdout)?.[1]);
   expect(resumed).toBeGreaterThanOrEqual(before - 1);
   expect(fs.readFileSync(out)).toEqual(fs.readFileSync(path.join(dir, 'ref.jsonl')));
+
+  const replanned = spawnSync(process.execPath, [...args(other).slice(0, -4), '--batch-tokens', '512', '--threads', '1'], { encoding: 'utf8' });
+  expect(replanned.status).toBe(0);
+  expect(replanned.stdout).not.toMatch(/resumed from progress/);
+  const rewards = (f: string) =>
+    fs
+      .readFileSync(f, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).reward as number);
+  const want = rewards(path.join(dir, 'ref.jsonl'));
+  rewards(other).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-4));
 });
 
 /** A copy of a fixture model folder, edited by `edit`, for layout and configuration variants. */

@@ -62,6 +62,16 @@ function campaignFile(dir: string, name: string, prompts: string, perIteration: 
 
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : 0);
 
+/** Events a workflow task's own commands write after its completion (the rest come from outside: activities, timers, signals). */
+const COMMAND_EVENTS = [
+  'activityTaskScheduledEventAttributes',
+  'markerRecordedEventAttributes',
+  'upsertWorkflowSearchAttributesEventAttributes',
+  'workflowPropertiesModifiedEventAttributes',
+  'timerStartedEventAttributes',
+  'startChildWorkflowExecutionInitiatedEventAttributes',
+] as const;
+
 /** Wall time of a workflow run and the union of its activities' running intervals. */
 async function activityCoverage(client: Client, workflowId: string): Promise<{ wallMs: number; busyMs: number; events: number; retried: number }> {
   const h = await client.workflow.getHandle(workflowId).fetchHistory();
@@ -70,9 +80,19 @@ async function activityCoverage(client: Client, workflowId: string): Promise<{ w
   const intervals: [number, number][] = [];
   let retried = 0;
   let taskStarted = 0;
+  // A local activity longer than 80% of the workflow task timeout makes the SDK complete the task
+  // (with the commands it has) and take a new one at once, a task heartbeat: such a new task follows
+  // the completion's own events with nothing from outside between, and the activity runs from the
+  // first task of the chain.
+  let outsideSinceCompleted = true;
+  let heartbeat = false;
   for (const e of events) {
     const t = ms(e.eventTime as never);
-    if (e.workflowTaskStartedEventAttributes) taskStarted = t;
+    if (e.workflowTaskCompletedEventAttributes) outsideSinceCompleted = false;
+    else if (e.workflowTaskScheduledEventAttributes) heartbeat = !outsideSinceCompleted;
+    else if (e.workflowTaskStartedEventAttributes) {
+      if (!heartbeat) taskStarted = t;
+    } else if (!COMMAND_EVENTS.some((k) => e[k])) outsideSinceCompleted = true;
     // A local activity runs inside the workflow task that records its marker: from that task's start to its completion time.
     const m = e.markerRecordedEventAttributes;
     if (m?.markerName === 'core_local_activity') {

@@ -29,6 +29,12 @@ export function nonNegativeInt(v: string): number {
   return n;
 }
 
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`must be a positive integer, got "${v}"`);
+  return n;
+}
+
 export function positiveNumber(v: string): number {
   const n = Number(v);
   if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`must be a positive number, got "${v}"`);

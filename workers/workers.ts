@@ -10,6 +10,9 @@ import { createTrainActivities } from '../activities/train';
 import { closeCachedSessions } from '../activities/score/ort-session';
 import { QUEUES, Role } from '../config/queues';
 
+/** One shard scoring, the next one prefetched (see WorkerOptions.scoreSlots). */
+export const DEFAULT_SCORE_SLOTS = 2;
+
 export const WORKFLOW_BUNDLE = path.resolve(__dirname, '..', 'workflow-bundle.js');
 
 function workflowSource(): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
@@ -30,15 +33,25 @@ const ROLE_ACTIVITIES: Record<Role, () => object> = {
 const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number; shutdownGraceTime?: number }> = {
   control: { maxConcurrentActivityTaskExecutions: 8 },
   sample: { maxConcurrentActivityTaskExecutions: 4 },
-  // One GPU (or one CPU session) per process: one scoring shard at a time.
-  score: { maxConcurrentActivityTaskExecutions: 1 },
+  score: { maxConcurrentActivityTaskExecutions: DEFAULT_SCORE_SLOTS },
   judge: { maxConcurrentActivityTaskExecutions: 4 },
   train: { maxConcurrentActivityTaskExecutions: 1, shutdownGraceTime: 30_000 },
 };
 
-export async function createWorkers(connection: NativeConnection, namespace: string, roles: Role[]): Promise<Worker[]> {
+export interface WorkerOptions {
+  /**
+   * Scoring shards a score worker runs at once. They share the process's one ORT session (one model
+   * in GPU memory; its batches queue on one inference thread), so a second slot is a prefetch: the
+   * next shard is read and tokenized while the current one is scored, and no poll round trip sits
+   * between two shards.
+   */
+  scoreSlots?: number;
+}
+
+export async function createWorkers(connection: NativeConnection, namespace: string, roles: Role[], opts: WorkerOptions = {}): Promise<Worker[]> {
   const workers: Worker[] = [];
   for (const role of roles) {
+    const settings = role === 'score' && opts.scoreSlots !== undefined ? { maxConcurrentActivityTaskExecutions: opts.scoreSlots } : ROLE_SETTINGS[role];
     workers.push(
       await Worker.create({
         connection,
@@ -47,6 +60,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         activities: ROLE_ACTIVITIES[role](),
         ...(role === 'control' ? workflowSource() : {}),
         ...ROLE_SETTINGS[role],
+        ...settings,
       }),
     );
     if (role === 'sample') {

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { EXIT, UserError } from '../../config/errors';
 import { Role, ROLES } from '../../config/queues';
-import { exitWith, info, nonNegativeInt, out } from '../context';
+import { exitWith, info, nonNegativeInt, out, positiveInt } from '../context';
 
-async function worker(opts: { roles?: string }): Promise<number> {
+async function worker(opts: { roles?: string; scoreSlots?: number }): Promise<number> {
   const roles = (opts.roles ?? ROLES.join(','))
     .split(',')
     .map((r) => r.trim())
@@ -14,7 +14,7 @@ async function worker(opts: { roles?: string }): Promise<number> {
   const { createWorkers, runWorkers } = await import('../../workers/workers');
   const target = await resolveTarget({ startEmbedded: false });
   const conn = await connectWorker(target);
-  const workers = await createWorkers(conn, target.namespace, roles);
+  const workers = await createWorkers(conn, target.namespace, roles, { scoreSlots: opts.scoreSlots });
   const stop = new Promise<void>((r) => {
     process.once('SIGINT', r);
     process.once('SIGTERM', r);
@@ -40,7 +40,12 @@ export function registerServerCommands(program: Command): void {
     .command('worker')
     .description('run role workers against TEMPORAL_ADDRESS (or the embedded server)')
     .option('--roles <roles>', `comma-separated roles: ${ROLES.join(',')} (default: all)`)
-    .action((opts: { roles?: string }) => exitWith(worker(opts)));
+    .option(
+      '--score-slots <n>',
+      'scoring shards at once in this process, sharing its one model session: 2 (the default) prefetches the next shard while one is scored; 1 runs strictly one at a time',
+      positiveInt,
+    )
+    .action((opts: { roles?: string; scoreSlots?: number }) => exitWith(worker(opts)));
   program
     .command('dev-server')
     .description('run the embedded Temporal dev server in the foreground, or stop the background one')

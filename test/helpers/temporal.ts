@@ -111,8 +111,8 @@ export function cliAsync(args: string[], env: NodeJS.ProcessEnv, cwd?: string): 
   });
 }
 
-export function spawnWorker(env: NodeJS.ProcessEnv, roles?: string): ChildProcess {
-  const args = [CLI, 'worker', ...(roles ? ['--roles', roles] : [])];
+export function spawnWorker(env: NodeJS.ProcessEnv, roles?: string, extraArgs: string[] = []): ChildProcess {
+  const args = [CLI, 'worker', ...(roles ? ['--roles', roles] : []), ...extraArgs];
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.on('data', () => undefined);
   return child;

@@ -86,6 +86,69 @@ describe('shards as a bounded pipeline', () => {
   });
 });
 
+describe('score worker slots', () => {
+  /**
+   * The most scoreShard activities of an iteration that ran at the same time. The server writes a
+   * retryable activity's started event when it closes, with the time it really started: so by event times.
+   */
+  async function mostScoringAtOnce(workflowId: string): Promise<number> {
+    const h = await ctx.client.workflow.getHandle(workflowId).fetchHistory();
+    const at = (t: unknown) => {
+      const { seconds, nanos } = t as { seconds?: unknown; nanos?: number | null };
+      return Number(seconds ?? 0) * 1e3 + (nanos ?? 0) / 1e6;
+    };
+    const types = new Map<string, string>();
+    const started = new Map<string, number>();
+    const edges: [number, number][] = [];
+    for (const e of h.events ?? []) {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (a) types.set(String(e.eventId), a.activityType!.name!);
+      const st = e.activityTaskStartedEventAttributes;
+      if (st && types.get(String(st.scheduledEventId)) === 'scoreShard') started.set(String(st.scheduledEventId), at(e.eventTime));
+      const end = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+      const t0 = end && started.get(String(end.scheduledEventId));
+      if (t0 !== undefined && t0 !== null) edges.push([t0, 1], [at(e.eventTime), -1]);
+    }
+    let running = 0;
+    let most = 0;
+    for (const [, d] of edges.sort((x, y) => x[0] - y[0] || x[1] - y[1])) most = Math.max(most, (running += d));
+    return most;
+  }
+
+  test('a score worker scores a second shard while one is scored (sharing its session); --score-slots 1 one at a time; the same scores', async () => {
+    const outcomes: { most: number; scored: Map<string, Buffer> }[] = [];
+    for (const slots of [null, '1']) {
+      const id = `slots-${slots ?? 'default'}`;
+      const file = writeCampaign(ctx.dir, id, { iterations: 1, perIteration: 16, promptsPerShard: 2, batchTokens: 64 });
+      const env = cliEnv(ctx.server.address);
+      // Batches slowed on the score worker only, so scoring shards queue up behind it.
+      const workers = [
+        spawnWorker(env, 'control,sample,train'),
+        spawnWorker({ ...env, ALIGNLOOP_TEST_SLOW_MS: '40' }, 'score', slots ? ['--score-slots', slots] : []),
+      ];
+      try {
+        expect(cli(['start', file, '--id', id], env).status).toBe(0);
+        expect((await ctx.client.workflow.getHandle(id).result()).state).toBe('completed');
+      } finally {
+        await Promise.all(workers.map(killHard));
+      }
+      const scored = filesUnder(path.join(ctx.dir, 'artifacts', id), (rel) => /scored\/shard-\d+\.jsonl$/.test(rel));
+      outcomes.push({ most: await mostScoringAtOnce(`${id}/iter-0`), scored });
+    }
+    expect(outcomes.map((o) => o.most)).toEqual([2, 1]);
+    const [a, b] = outcomes.map((o) => o.scored);
+    expect(a.size).toBe(8);
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    for (const [k, v] of a) expect({ k, same: v.equals(b.get(k)!) }).toEqual({ k, same: true });
+  });
+
+  test('--score-slots takes a positive integer', () => {
+    const r = cli(['worker', '--score-slots', '0'], cliEnv(ctx.server.address));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--score-slots.*must be a positive integer, got "0"/);
+  });
+});
+
 describe('carried state', () => {
   test('the continue-as-new state does not grow with the iterations (summaries live in the manifests)', async () => {
     const file = writeCampaign(ctx.dir, 'long', { iterations: 26, perIteration: 2, promptsPerShard: 2, epochs: 1, extra: '' });

@@ -6,7 +6,7 @@
  * iteration workflow's history), the worker's peak RSS, history events; for the tiny campaign the
  * overhead per iteration and the carried state's size.
  *
- *   BENCH_PROMPTS=2000,20000   sizes (default 2000)
+ *   BENCH_PROMPTS=2000,20000   sizes (default 2000; 0 runs none)
  *   BENCH_SHARD=256            prompts per shard
  *   BENCH_ITERATIONS=100       iterations of the tiny campaign (0 skips it)
  *   BENCH_SPLIT=1              one worker process per role (control, sample, score, train): peak RSS per role
@@ -20,7 +20,10 @@ import { startDetached, freePort } from '../workers/dev-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
-const SIZES = (process.env.BENCH_PROMPTS ?? '2000').split(',').map(Number);
+const SIZES = (process.env.BENCH_PROMPTS ?? '2000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const SHARD = Number(process.env.BENCH_SHARD ?? 256);
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 100);
 

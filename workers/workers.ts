@@ -59,7 +59,6 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         taskQueue: QUEUES[role],
         activities: ROLE_ACTIVITIES[role](),
         ...(role === 'control' ? workflowSource() : {}),
-        ...ROLE_SETTINGS[role],
         ...settings,
       }),
     );

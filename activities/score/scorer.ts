@@ -74,16 +74,28 @@ export class RewardScorer {
     return this.encoder.encode(item.prompt, item.response);
   }
 
-  /** Many items at once: on the tokenization threads when there are any. An item that fails comes back as its error. */
+  /**
+   * Many items at once: on the tokenization threads when there are any, else on this thread in
+   * slices of ~20 ms between which the event loop runs (heartbeats, and workflow tasks in an
+   * all-roles worker, never wait behind a window of thousands of long texts). An item that fails
+   * comes back as its error.
+   */
   async encodeMany(items: ScoreItem[]): Promise<(Encoded | Error)[]> {
     if (this.pool && items.length >= 64) return this.pool.encodeMany(items);
-    return items.map((it) => {
+    const out: (Encoded | Error)[] = [];
+    let slice = performance.now();
+    for (const it of items) {
       try {
-        return this.encode(it);
+        out.push(this.encode(it));
       } catch (e) {
-        return e as Error;
+        out.push(e as Error);
       }
-    });
+      if (performance.now() - slice > 20) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
+    }
+    return out;
   }
 
   plan(encoded: Encoded[]): number[][] {

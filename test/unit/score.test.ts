@@ -378,6 +378,27 @@ describe('tokenization threads', () => {
     expect(a.some((x) => !(x instanceof Error) && x.truncated)).toBe(true);
   });
 
+  test('without them, a long window is encoded in slices between which the event loop runs', async () => {
+    const scorer = await RewardScorer.open({ modelDir: MODELS.decoder, tokenizerThreads: 0, threads: 1 });
+    const items = (quickstartSamples(240, 2) as { prompt: never; output: string }[]).map((s) => ({ prompt: s.prompt, response: s.output.repeat(4) }));
+    let turns = 0;
+    let spinning = true;
+    const spin = () => {
+      turns++;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const t = performance.now();
+    const out = await scorer.encodeMany(items);
+    const ms = performance.now() - t;
+    spinning = false;
+    expect(out).toHaveLength(items.length);
+    expect(out.every((x) => !(x instanceof Error))).toBe(true);
+    // Thousands of items take many 20 ms slices on any machine (here ~0.8 s).
+    expect(ms).toBeGreaterThan(40);
+    expect(turns).toBeGreaterThan(1);
+  });
+
   test('scoreFile writes the same output with and without them', async () => {
     const d = tmpDir();
     const input = path.join(d, 'in.jsonl');

@@ -20,7 +20,7 @@ interface ScoreOptions {
 
 async function score(o: ScoreOptions): Promise<number> {
   const { RewardScorer } = await import('../../activities/score/scorer');
-  const { scoreFile } = await import('../../activities/score/score-file');
+  const { ENCODE_WINDOW, scoreFile } = await import('../../activities/score/score-file');
   const scorer = await RewardScorer.open({
     modelDir: o.model,
     provider: o.provider,
@@ -48,7 +48,7 @@ async function score(o: ScoreOptions): Promise<number> {
       .map(([k, n]) => `, ${n} ${k}`)
       .join('')}) in ${s.toFixed(2)} s: ${(r.items / s).toFixed(0)} items/s, ${(r.tokens / s).toFixed(0)} tokens/s\n` +
       `batches ${r.batches}${r.batchesResumed ? ` (${r.batchesResumed} resumed from progress)` : ''}, truncated ${r.truncated}, ` +
-      `templating+tokenization ${((100 * r.encodeMs) / r.totalMs).toFixed(1)}% of time (overlapped with inference)\n` +
+      `templating+tokenization ${((100 * r.encodeMs) / r.totalMs).toFixed(1)}% of time (overlapped with inference after the first ${ENCODE_WINDOW} records)\n` +
       `wrote ${r.path} (sha256 ${r.sha256.slice(0, 12)}…)\n`,
   );
   if (scorer.model.padNote) process.stderr.write(`note: ${scorer.model.padNote}\n`);

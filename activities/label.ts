@@ -49,6 +49,7 @@ export function createScoreActivities() {
           rewardIndex: l.rewardIndex,
           chatTemplate: l.chatTemplate,
           tokenizerThreads: l.tokenizerThreads,
+          inputFormat: l.inputFormat,
         });
         // The model that labels is part of the record: a changed folder is caught, not silently used.
         const fp = modelFingerprint(l.model);

@@ -41,6 +41,8 @@ export const RewardModelLabelerSchema = z.strictObject({
   chatTemplate: z.string().optional(),
   /** Threads that render and tokenize (0: the activity's own); default none below 4 cores, else half the cores up to 8. */
   tokenizerThreads: z.number().int().nonnegative().optional(),
+  /** auto: the chat template, else the plain format; pair: (prompt, response) as a sentence pair, as encoder RMs are called. */
+  inputFormat: z.enum(['auto', 'pair']).default('auto'),
   /** Label later shards with a changed model folder (recorded as a new labeler version) instead of pausing the campaign. */
   allowModelChange: z.boolean().default(false),
 });

@@ -32,9 +32,11 @@ export interface PaddedBatch {
   cols: number;
   inputIds: BigInt64Array;
   attentionMask: BigInt64Array;
+  /** Segment ids (sentence pairs); absent: zeros. */
+  tokenTypeIds?: BigInt64Array;
 }
 
-export function padBatch(seqs: number[][], padId: number): PaddedBatch {
+export function padBatch(seqs: number[][], padId: number, typeIds?: (number[] | undefined)[]): PaddedBatch {
   const rows = seqs.length;
   const cols = Math.max(1, ...seqs.map((s) => s.length));
   const inputIds = new BigInt64Array(rows * cols).fill(BigInt(padId));
@@ -45,5 +47,8 @@ export function padBatch(seqs: number[][], padId: number): PaddedBatch {
       attentionMask[r * cols + c] = 1n;
     }
   });
-  return { rows, cols, inputIds, attentionMask };
+  if (!typeIds?.some((t) => t !== undefined)) return { rows, cols, inputIds, attentionMask };
+  const tokenTypeIds = new BigInt64Array(rows * cols);
+  typeIds.forEach((t, r) => t?.forEach((v, c) => (tokenTypeIds[r * cols + c] = BigInt(v))));
+  return { rows, cols, inputIds, attentionMask, tokenTypeIds };
 }

@@ -62,8 +62,9 @@ export class EncodePool {
         let at = 0;
         r.lengths.forEach((len, i) => {
           const ids = Array.from(r.ids.subarray(at, at + len));
+          const typeIds = r.typeIds ? Array.from(r.typeIds.subarray(at, at + len)) : undefined;
           at += len;
-          out.push(r.errors[i] !== null ? new Error(r.errors[i]!) : { ids, truncated: r.truncated[i] === 1 });
+          out.push(r.errors[i] !== null ? new Error(r.errors[i]!) : { ids, truncated: r.truncated[i] === 1, ...(typeIds ? { typeIds } : {}) });
         });
       }
       return out;

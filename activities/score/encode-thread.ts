@@ -5,13 +5,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Turn } from '../feedback/scored-samples';
 import { loadModelFolder } from './model-folder';
-import { TextEncoder } from './render';
+import { InputFormat, TextEncoder } from './render';
 
 export interface EncodeThreadInit {
   modelDir: string;
   modelFile?: string;
   chatTemplate?: string;
   maxLength: number;
+  inputFormat?: InputFormat;
 }
 
 export interface EncodeRequest {
@@ -19,40 +20,46 @@ export interface EncodeRequest {
   items: { prompt: Turn[]; response: string }[];
 }
 
-/** Token ids of every item back to back; per item its length, truncation, or the error that stopped it. */
+/** Token ids (and segment ids, for pairs) of every item back to back; per item its length, truncation, or the error that stopped it. */
 export interface EncodeReply {
   id: number;
   ids: Int32Array;
+  typeIds: Int32Array | null;
   lengths: Int32Array;
   truncated: Uint8Array;
   errors: (string | null)[];
 }
 
 const init = workerData as EncodeThreadInit;
-const encoder = new TextEncoder(loadModelFolder(init.modelDir, init.modelFile, init.chatTemplate), init.maxLength);
+const encoder = new TextEncoder(loadModelFolder(init.modelDir, init.modelFile, init.chatTemplate), init.maxLength, init.inputFormat);
 
 parentPort!.on('message', (req: EncodeRequest) => {
   const all: number[][] = [];
+  const types: number[][] = [];
   const errors: (string | null)[] = [];
   const truncated = new Uint8Array(req.items.length);
   req.items.forEach((it, i) => {
     try {
       const e = encoder.encode(it.prompt, it.response);
       all.push(e.ids);
+      types.push(e.typeIds ?? e.ids.map(() => 0));
       truncated[i] = e.truncated ? 1 : 0;
       errors.push(null);
     } catch (err) {
       all.push([]);
+      types.push([]);
       errors.push((err as Error).message);
     }
   });
   const lengths = Int32Array.from(all.map((a) => a.length));
   const ids = new Int32Array(lengths.reduce((a, b) => a + b, 0));
+  const typeIds = init.inputFormat === 'pair' ? new Int32Array(ids.length) : null;
   let at = 0;
-  for (const a of all) {
+  all.forEach((a, i) => {
     ids.set(a, at);
+    typeIds?.set(types[i], at);
     at += a.length;
-  }
-  const reply: EncodeReply = { id: req.id, ids, lengths, truncated, errors };
-  parentPort!.postMessage(reply, [ids.buffer, lengths.buffer, truncated.buffer]);
+  });
+  const reply: EncodeReply = { id: req.id, ids, typeIds, lengths, truncated, errors };
+  parentPort!.postMessage(reply, [ids.buffer, lengths.buffer, truncated.buffer, ...(typeIds ? [typeIds.buffer] : [])]);
 });

@@ -65,9 +65,11 @@ export class OrtSession {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, rows: batch.rows, cols: batch.cols, inputIds: batch.inputIds, attentionMask: batch.attentionMask }, [
-        batch.inputIds.buffer as ArrayBuffer,
-        batch.attentionMask.buffer as ArrayBuffer,
+      const { rows, cols, inputIds, attentionMask, tokenTypeIds } = batch;
+      this.worker.postMessage({ id, rows, cols, inputIds, attentionMask, tokenTypeIds }, [
+        inputIds.buffer as ArrayBuffer,
+        attentionMask.buffer as ArrayBuffer,
+        ...(tokenTypeIds ? [tokenTypeIds.buffer as ArrayBuffer] : []),
       ]);
     });
   }

@@ -18,6 +18,7 @@ export interface OrtRunRequest {
   cols: number;
   inputIds: BigInt64Array;
   attentionMask: BigInt64Array;
+  tokenTypeIds?: BigInt64Array;
 }
 
 export type OrtThreadMessage =
@@ -84,7 +85,7 @@ async function start(): Promise<void> {
       for (const name of session.inputNames) {
         if (name === 'input_ids') feeds[name] = tensor(name, req.inputIds, dims);
         else if (name === 'attention_mask') feeds[name] = tensor(name, req.attentionMask, dims);
-        else if (name === 'token_type_ids') feeds[name] = tensor(name, new BigInt64Array(req.rows * req.cols), dims);
+        else if (name === 'token_type_ids') feeds[name] = tensor(name, req.tokenTypeIds ?? new BigInt64Array(req.rows * req.cols), dims);
         else if (name === 'position_ids') {
           const pos = new BigInt64Array(req.rows * req.cols);
           for (let r = 0; r < req.rows; r++) for (let c = 0; c < req.cols; c++) pos[r * req.cols + c] = BigInt(c);

@@ -34,6 +34,43 @@ export function hfEncoder(tokenizerJson: Record<string, unknown>, tokenizerConfi
   return (text, addSpecial) => tokenizer.encode(lower ? hfLowercaseShim(text) : text, { add_special_tokens: addSpecial }).ids;
 }
 
+/** A sentence pair as HF tokenizers encode `tokenizer(a, b)`: the post-processor's special tokens and segment ids. */
+export function hfPairEncoder(
+  tokenizerJson: Record<string, unknown>,
+  tokenizerConfig: Record<string, unknown>,
+): (a: string, b: string) => { ids: number[]; typeIds: number[] } {
+  const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+  const lower = lowercases(tokenizerJson.normalizer);
+  const norm = (t: string) => (lower ? hfLowercaseShim(t) : t);
+  return (a, b) => {
+    // As transformers' `tokenizer(a, b)`: an empty second text is no pair (one sequence).
+    const e = tokenizer.encode(norm(a), { text_pair: b === '' ? null : norm(b), add_special_tokens: true, return_token_type_ids: true });
+    return { ids: e.ids, typeIds: e.token_type_ids ?? e.ids.map(() => 0) };
+  };
+}
+
+/**
+ * How a prompt and response become the model's input. `auto`: the chat template when the model has
+ * one, else the plain format. `pair`: a sentence pair (prompt text, response), as encoder reward
+ * models such as OpenAssistant's DeBERTa ones are called (`tokenizer(question, answer)`).
+ */
+export type InputFormat = 'auto' | 'pair';
+
+/** The first text of a pair: a lone user turn's content; a longer conversation as plain-format lines. */
+export function pairQuestion(prompt: Turn[]): string {
+  if (prompt.length === 1 && prompt[0].role === 'user') return prompt[0].content;
+  return prompt.map((t) => `${t.role}: ${t.content}`).join('\n');
+}
+
+/** `needle` in `hay` at or after `from`, or -1. */
+function indexOf(hay: number[], needle: number[], from: number): number {
+  outer: for (let i = from; i + needle.length <= hay.length; i++) {
+    for (let k = 0; k < needle.length; k++) if (hay[i + k] !== needle[k]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
 /** A chat template rendered as transformers' apply_chat_template renders it (see jinja-python.ts). */
 export function chatTemplate(source: string): (ctx: { messages: Turn[]; bos_token: string; eos_token: string; add_generation_prompt: boolean }) => string {
   applyPythonSemantics();
@@ -58,19 +95,24 @@ export function plainFormat(prompt: Turn[], response: string | null): string {
 export interface Encoded {
   ids: number[];
   truncated: boolean;
+  /** Segment ids, for sentence pairs. */
+  typeIds?: number[];
 }
 
 export class TextEncoder {
   private readonly encodeText: (text: string, addSpecial: boolean) => number[];
   private readonly template: ReturnType<typeof conversationRenderer> | null;
   private readonly addSpecial: boolean;
+  private readonly encodePair: ReturnType<typeof hfPairEncoder> | null;
 
   constructor(
     private readonly model: ModelFolder,
     readonly maxLength: number,
+    readonly inputFormat: InputFormat = 'auto',
   ) {
     this.encodeText = hfEncoder(model.tokenizerJson, model.tokenizerConfig);
-    this.template = model.chatTemplate ? conversationRenderer(model.chatTemplate, model.tokenizerConfig) : null;
+    this.encodePair = inputFormat === 'pair' ? hfPairEncoder(model.tokenizerJson, model.tokenizerConfig) : null;
+    this.template = model.chatTemplate && inputFormat === 'auto' ? conversationRenderer(model.chatTemplate, model.tokenizerConfig) : null;
     // A chat template writes its own special tokens; adding them again would double BOS.
     this.addSpecial = this.template === null;
   }
@@ -86,6 +128,7 @@ export class TextEncoder {
   }
 
   encode(prompt: Turn[], response: string): Encoded {
+    if (this.encodePair) return this.encodeAsPair(pairQuestion(prompt), response);
     const full = this.ids(this.render(prompt, response));
     if (full.length <= this.maxLength) return { ids: full, truncated: false };
     const promptIds = this.ids(this.render(prompt, null));
@@ -112,5 +155,30 @@ export class TextEncoder {
       keepPrompt = promptPart.slice(promptPart.length - (budget - responsePart.length));
     }
     return { ids: [...full.slice(0, head), ...keepPrompt, ...keepResponse, ...full.slice(full.length - tail)], truncated: true };
+  }
+
+  /**
+   * A sentence pair, truncated by the same rule as a rendered conversation: the question's tokens
+   * from the left first, then the start of the response; the post-processor's special tokens stay.
+   */
+  private encodeAsPair(question: string, response: string): Encoded {
+    const full = this.encodePair!(question, response);
+    if (full.ids.length <= this.maxLength) return { ...full, truncated: false };
+    // HF encodes each text of a pair alone, then adds the special tokens: find both texts in the pair.
+    const a = this.encodeText(question, false);
+    const b = this.encodeText(response, false);
+    const at = indexOf(full.ids, a, 0);
+    const bt = at < 0 ? -1 : indexOf(full.ids, b, at + a.length);
+    const specials = full.ids.length - a.length - b.length;
+    const budget = this.maxLength - specials;
+    const keep = (from: number, to: number) => ({ ids: full.ids.slice(from, to), typeIds: full.typeIds.slice(from, to) });
+    if (bt < 0 || budget <= 0) {
+      const tail = keep(full.ids.length - this.maxLength, full.ids.length);
+      return { ...tail, truncated: true };
+    }
+    const keepB = Math.min(b.length, budget);
+    const keepA = Math.min(a.length, budget - keepB);
+    const parts = [keep(0, at), keep(at + a.length - keepA, at + a.length), keep(at + a.length, bt), keep(bt + b.length - keepB, full.ids.length)];
+    return { ids: parts.flatMap((p) => p.ids), typeIds: parts.flatMap((p) => p.typeIds), truncated: true };
   }
 }

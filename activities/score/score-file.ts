@@ -61,6 +61,7 @@ interface ProgressHeader {
   window: number;
   batchTokens: number;
   maxLength: number;
+  inputFormat: string;
 }
 
 /** Persisted batches of an earlier attempt on the same input and plan (first line: the header). */
@@ -121,7 +122,13 @@ export async function scoreFile(
     return scorer.plan(ok.map((i) => encoded[i])).map((b) => b.map((k) => ok[k]));
   };
   const progressPath = `${outPath}.progress`;
-  const header: ProgressHeader = { input: sha256File(inPath), window: ENCODE_WINDOW, batchTokens: scorer.batchTokens, maxLength: scorer.encoder.maxLength };
+  const header: ProgressHeader = {
+    input: sha256File(inPath),
+    window: ENCODE_WINDOW,
+    batchTokens: scorer.batchTokens,
+    maxLength: scorer.encoder.maxLength,
+    inputFormat: scorer.encoder.inputFormat,
+  };
   const done = readProgress(progressPath, header);
   if (done.size === 0) writeFileAtomic(progressPath, JSON.stringify(header) + '\n');
   const rewards: (number | null)[] = new Array(records.length).fill(undefined);

@@ -5,7 +5,7 @@ import { padBatch, planBatches } from './batching';
 import { cachedPool, defaultTokenizerThreads, EncodePool } from './encode-pool';
 import { defaultRewardIndex, loadModelFolder, ModelFolder } from './model-folder';
 import { cachedSession, OrtSession } from './ort-session';
-import { Encoded, TextEncoder } from './render';
+import { Encoded, InputFormat, TextEncoder } from './render';
 import { ModelFolderError } from '../../config/errors';
 
 export interface ScorerOptions {
@@ -26,6 +26,8 @@ export interface ScorerOptions {
   chatTemplate?: string;
   /** Threads that render and tokenize (0: the calling thread); default: none below 4 cores, else half the cores up to 8. */
   tokenizerThreads?: number;
+  /** auto (chat template, else the plain format) or pair (prompt and response as a sentence pair). */
+  inputFormat?: InputFormat;
 }
 
 export interface ScoreItem {
@@ -66,8 +68,10 @@ export class RewardScorer {
       threads: opts.threads ?? os.availableParallelism(),
     });
     const threads = opts.tokenizerThreads ?? defaultTokenizerThreads();
-    const pool = threads > 0 ? cachedPool({ modelDir: opts.modelDir, modelFile: opts.modelFile, chatTemplate: opts.chatTemplate, maxLength }, threads) : null;
-    return new RewardScorer(model, new TextEncoder(model, maxLength), session, opts.rewardIndex, batchTokens, pool);
+    const inputFormat = opts.inputFormat ?? 'auto';
+    const pool =
+      threads > 0 ? cachedPool({ modelDir: opts.modelDir, modelFile: opts.modelFile, chatTemplate: opts.chatTemplate, maxLength, inputFormat }, threads) : null;
+    return new RewardScorer(model, new TextEncoder(model, maxLength, inputFormat), session, opts.rewardIndex, batchTokens, pool);
   }
 
   encode(item: ScoreItem): Encoded {
@@ -110,6 +114,7 @@ export class RewardScorer {
     const batch = padBatch(
       indices.map((i) => encoded[i].ids),
       this.model.padTokenId,
+      indices.map((i) => encoded[i].typeIds),
     );
     const logits = await this.session.run(batch);
     const numLabels = this.model.numLabels ?? logits.numLabels;

@@ -14,6 +14,7 @@ interface ScoreOptions {
   rewardIndex?: number;
   chatTemplate?: string;
   tokenizerThreads?: number;
+  inputFormat?: 'auto' | 'pair';
   quiet?: boolean;
   modelFile?: string;
 }
@@ -32,6 +33,7 @@ async function score(o: ScoreOptions): Promise<number> {
     rewardIndex: o.rewardIndex,
     chatTemplate: o.chatTemplate,
     tokenizerThreads: o.tokenizerThreads,
+    inputFormat: o.inputFormat,
   });
   let last = 0;
   const r = await scoreFile(scorer, o.in, o.out, (p) => {
@@ -71,6 +73,12 @@ export function registerScoreCommand(program: Command): void {
     .option('--reward-index <n>', 'which logit is the reward (default: 0 for one label, 1 for two)', nonNegativeInt)
     .option('--tokenizer-threads <n>', 'threads that render and tokenize (default: none below 4 cores, else half the cores up to 8)', nonNegativeInt)
     .option('--chat-template <t>', "default (what transformers uses), one of the folder's named templates, or a .jinja file")
+    .option(
+      '--input-format <f>',
+      'auto: the chat template, else the plain format; pair: prompt and response as a sentence pair, as encoder reward models are called (tokenizer(question, answer))',
+      oneOf(['auto', 'pair'] as const),
+      'auto',
+    )
     .option('--quiet', 'no progress on stderr')
     .action((o: ScoreOptions) => exitWith(score(o)));
 }

@@ -42,3 +42,61 @@ describe.each([
     expect(off).toEqual([]);
   });
 });
+
+describe('sentence pairs (inputFormat: pair), as encoder reward models are called: tokenizer(question, answer)', () => {
+  type PairGolden = { prompt: { role: string; content: string }[]; response: string; input_ids: number[]; token_type_ids: number[]; reward: number }[];
+  const pairs = JSON.parse(fs.readFileSync(path.join(DIR, 'pair-golden.json'), 'utf8')) as PairGolden;
+  const modelDir = path.join(DIR, 'encoder-bert-pair');
+  const items = () => pairs.map((g) => ({ prompt: g.prompt as never, response: g.response }));
+
+  test("ids and segment ids equal transformers' tokenizer(question, answer), on this thread and on tokenization threads", async () => {
+    for (const tokenizerThreads of [0, 2]) {
+      const scorer = await RewardScorer.open({ modelDir, inputFormat: 'pair', threads: 1, tokenizerThreads });
+      const got = await scorer.encodeMany([...items(), ...items(), ...items(), ...items(), ...items(), ...items()]);
+      expect(got).toHaveLength(pairs.length * 6);
+      got.forEach((e, i) => expect(e).toEqual({ ids: pairs[i % pairs.length].input_ids, typeIds: pairs[i % pairs.length].token_type_ids, truncated: false }));
+    }
+    expect(pairs.some((g) => g.token_type_ids.includes(1))).toBe(true);
+  });
+
+  test.each([
+    ['one conversation per batch', 1],
+    ['padded batches', 100000],
+  ])('rewards equal ONNX Runtime on those inputs (within 1e-4): %s', async (_how, batchTokens) => {
+    const scorer = await RewardScorer.open({ modelDir, inputFormat: 'pair', threads: 1, batchTokens });
+    const enc = items().map((it) => scorer.encode(it));
+    const out = new Array<number>(enc.length);
+    for (const batch of scorer.plan(enc)) (await scorer.runBatch(enc, batch)).forEach((v, k) => (out[batch[k]] = v));
+    const off = out.map((x, i) => ({ i, ours: x, want: pairs[i].reward })).filter((d) => !(Math.abs(d.ours - d.want) <= 1e-4));
+    expect(off).toEqual([]);
+    // The plain format (one sequence, segment ids 0) scores the same model differently.
+    const plain = await RewardScorer.open({ modelDir, threads: 1 });
+    const p = items().map((it) => plain.encode(it));
+    const plainRewards = await plain.runBatch(p, [0, 1, 2]);
+    expect(plainRewards.some((v, i) => Math.abs(v - out[i]) > 1e-3)).toBe(true);
+  });
+
+  test('over-long pairs lose question tokens from the left, then the start of the answer; the special tokens and segments stay', async () => {
+    const scorer = await RewardScorer.open({ modelDir, inputFormat: 'pair', threads: 1, maxLength: 24 });
+    const sep = pairs[0].input_ids[pairs[0].input_ids.length - 1];
+    const cls = pairs[0].input_ids[0];
+    const longQuestion = scorer.encode({ prompt: [{ role: 'user', content: 'why '.repeat(40) + 'the sky is blue' }] as never, response: 'light scatters' });
+    expect(longQuestion.truncated).toBe(true);
+    expect(longQuestion.ids).toHaveLength(24);
+    expect(longQuestion.ids[0]).toBe(cls);
+    expect(longQuestion.ids.filter((t) => t === sep)).toHaveLength(2);
+    const full = scorer.encode({ prompt: [{ role: 'user', content: 'q' }] as never, response: 'light scatters' });
+    // The whole answer and its segment survive; the question keeps its end.
+    const answer = full.ids.slice(full.ids.indexOf(sep) + 1);
+    expect(longQuestion.ids.slice(-answer.length)).toEqual(answer);
+    expect(longQuestion.typeIds!.slice(-answer.length)).toEqual(answer.map(() => 1));
+    expect(longQuestion.typeIds!.slice(0, -answer.length).every((t) => t === 0)).toBe(true);
+
+    const longAnswer = scorer.encode({ prompt: [{ role: 'user', content: 'q' }] as never, response: 'blah '.repeat(40) + 'the end' });
+    expect(longAnswer.ids).toHaveLength(24);
+    expect(longAnswer.ids[0]).toBe(cls);
+    expect(longAnswer.ids[1]).toBe(sep); // no question tokens left
+    const end = scorer.encode({ prompt: [{ role: 'user', content: 'q' }] as never, response: 'the end' });
+    expect(longAnswer.ids.slice(-3)).toEqual(end.ids.slice(-3));
+  });
+});

@@ -8,6 +8,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import type { Turn } from '../feedback/scored-samples';
 import { tokenString } from '../artifacts/chat-template-file';
 import { applyPythonSemantics } from './jinja-python';
+import { applyRustSemantics } from './tokenizers-rust';
 import type { ModelFolder } from './model-folder';
 
 /** Does the tokenizer's normalizer lowercase (BertNormalizer lowercase, or a Lowercase step)? */
@@ -29,6 +30,7 @@ export function hfLowercaseShim(text: string): string {
 
 /** Encodes text as HF tokenizers would (the lowercase shim where the normalizer lowercases). */
 export function hfEncoder(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>): (text: string, addSpecial: boolean) => number[] {
+  applyRustSemantics();
   const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
   const lower = lowercases(tokenizerJson.normalizer);
   return (text, addSpecial) => tokenizer.encode(lower ? hfLowercaseShim(text) : text, { add_special_tokens: addSpecial }).ids;
@@ -39,6 +41,7 @@ export function hfPairEncoder(
   tokenizerJson: Record<string, unknown>,
   tokenizerConfig: Record<string, unknown>,
 ): (a: string, b: string) => { ids: number[]; typeIds: number[] } {
+  applyRustSemantics();
   const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
   const lower = lowercases(tokenizerJson.normalizer);
   const norm = (t: string) => (lower ? hfLowercaseShim(t) : t);

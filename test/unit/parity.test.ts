@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chatTemplate, hfEncoder } from '../../activities/score/render';
+import { chatTemplate, hfEncoder, hfPairEncoder } from '../../activities/score/render';
 import { ROOT } from '../helpers/paths';
 
 const DIR = path.join(ROOT, 'test', 'fixtures', 'parity');
@@ -52,3 +52,29 @@ describe.each(['bert-lower', 'bytelevel'])('tokenizer %s gives the token ids HF 
     expect(wrong).toEqual([]);
   });
 });
+
+describe.each(['wordpiece-whitespace', 'unigram-strip', 'deberta-v3'])(
+  'tokenizer %s (Unicode \\w, White_Space, Strip, Precompiled) gives the ids HF tokenizers gives',
+  (kind) => {
+    type Case = { tokenizer: string; text?: string; pair?: [string, string]; ids: number[]; type_ids?: number[] };
+    const json = read<Record<string, unknown>>(path.join('more-tokenizers', kind, 'tokenizer.json'));
+    const cases = read<Case[]>(path.join('more-tokenizers', 'more-token-cases.json')).filter((c) => c.tokenizer === kind);
+    test(`${cases.filter((c) => c.text !== undefined).length} texts alone`, () => {
+      const encode = hfEncoder(json, {});
+      const wrong = cases
+        .filter((c) => c.text !== undefined && JSON.stringify(encode(c.text, false)) !== JSON.stringify(c.ids))
+        .map((c) => `${JSON.stringify(c.text)}: ${JSON.stringify(encode(c.text!, false))} != ${JSON.stringify(c.ids)}`);
+      expect(wrong).toEqual([]);
+    });
+    const pairs = cases.filter((c) => c.pair);
+    if (pairs.length > 0)
+      test(`${pairs.length} (question, text) pairs, with segment ids`, () => {
+        const encode = hfPairEncoder(json, {});
+        const wrong = pairs
+          .map((c) => ({ c, got: encode(c.pair![0], c.pair![1]) }))
+          .filter(({ c, got }) => JSON.stringify(got) !== JSON.stringify({ ids: c.ids, typeIds: c.type_ids }))
+          .map(({ c, got }) => `${JSON.stringify(c.pair)}: ${JSON.stringify(got)} != ${JSON.stringify({ ids: c.ids, typeIds: c.type_ids })}`);
+        expect(wrong).toEqual([]);
+      });
+  },
+);

@@ -4,10 +4,11 @@
     pip install tokenizers && python3 scripts/build_tokenizer_parity.py
 
 The pipelines where @huggingface/tokenizers (JavaScript) and HF `tokenizers` (Rust) can disagree
-on Unicode: the `Whitespace` pre-tokenizer (Rust's \\w is Unicode-aware), `WhitespaceSplit` and the
-`Strip` normalizer (Rust's whitespace is Unicode White_Space: U+0085 yes, U+FEFF no), and a
-DeBERTa-v3 tokenizer (Unigram, SentencePiece's Precompiled normalizer, Metaspace; the pipeline of
-OpenAssistant's DeBERTa reward models). Trains the first two on the parity corpus; the DeBERTa one is
+on Unicode: the `Whitespace` pre-tokenizer (Rust's \\w is Unicode-aware), `WhitespaceSplit`, the
+`Strip` normalizer and the byte-level pre-tokenizer's GPT-2 regex (Rust's whitespace is Unicode
+White_Space: U+0085 yes, U+FEFF no), and a DeBERTa-v3 tokenizer (Unigram, SentencePiece's
+Precompiled normalizer, Metaspace; the pipeline of OpenAssistant's DeBERTa reward models). Trains
+the first three on the parity corpus; the DeBERTa one is
 committed as made once (a SentencePiece unigram model trained on the quickstart texts, converted by
 transformers 4.46's DebertaV2TokenizerFast: the conversion transformers 5 no longer ships) and is
 only read here. Writes test/fixtures/parity/more-tokenizers/<kind>/tokenizer.json and
@@ -29,6 +30,7 @@ OUT = os.path.join(ROOT, "test", "fixtures", "parity", "more-tokenizers")
 EDGES = [
     "café crème brûlée naïve",
     "\u0085 next-line at both ends \u0085",
+    "a \u0085 b \ufeff c\u0085\u0085  d \ufeff\ufeff",
     "\ufeff BOM first",
     "tabs\tand\u00a0no-break\u2003em-space\u3000ideographic",
     "Ελληνικά ΣΟΦΙΑ and 日本語 and עברית",
@@ -39,7 +41,11 @@ EDGES = [
 
 def train(kind):
     corpus = TEXTS * 20 + [" ".join(TEXTS)] * 5
-    if kind == "wordpiece-whitespace":
+    if kind == "bytelevel-gpt2":
+        tok = Tokenizer(models.BPE(unk_token=None))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    elif kind == "wordpiece-whitespace":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.NFC()
         tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -56,12 +62,12 @@ def train(kind):
 def main():
     cases = []
     texts = TEXTS + EDGES
-    for kind in ("wordpiece-whitespace", "unigram-strip"):
+    for kind in ("wordpiece-whitespace", "unigram-strip", "bytelevel-gpt2"):
         d = os.path.join(OUT, kind)
         os.makedirs(d, exist_ok=True)
         tok = train(kind)
         tok.save(os.path.join(d, "tokenizer.json"))
-    for kind in ("wordpiece-whitespace", "unigram-strip", "deberta-v3"):
+    for kind in ("wordpiece-whitespace", "unigram-strip", "bytelevel-gpt2", "deberta-v3"):
         tok = Tokenizer.from_file(os.path.join(OUT, kind, "tokenizer.json"))
         for t in texts:
             cases.append({"tokenizer": kind, "text": t, "ids": tok.encode(t, add_special_tokens=False).ids})

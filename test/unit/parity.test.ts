@@ -53,7 +53,7 @@ describe.each(['bert-lower', 'bytelevel'])('tokenizer %s gives the token ids HF 
   });
 });
 
-describe.each(['wordpiece-whitespace', 'unigram-strip', 'deberta-v3'])(
+describe.each(['wordpiece-whitespace', 'unigram-strip', 'bytelevel-gpt2', 'deberta-v3'])(
   'tokenizer %s (Unicode \\w, White_Space, Strip, Precompiled) gives the ids HF tokenizers gives',
   (kind) => {
     type Case = { tokenizer: string; text?: string; pair?: [string, string]; ids: number[]; type_ids?: number[] };

@@ -4,7 +4,7 @@
  * take ~250 MB instead of ~1.25 GB as one pair of typed arrays each, with the same floating-point
  * results: a value is count * norm, the very product features() stores.
  */
-import { gramCounts, SparseFeatures } from './builtin-policy';
+import { dot, gramCounts, SparseFeatures } from './builtin-policy';
 
 /** A prompt's candidate pool as the trainer reads it: scores and gradient contributions by candidate. */
 export interface Pool {
@@ -101,12 +101,7 @@ class PackedPool implements Pool {
 export function arrayPool(fs: SparseFeatures[]): Pool {
   return {
     size: fs.length,
-    dot: (theta, j) => {
-      const f = fs[j];
-      let s = 0;
-      for (let k = 0; k < f.idx.length; k++) s += theta[f.idx[k]] * f.val[k];
-      return s;
-    },
+    dot: (theta, j) => dot(theta, fs[j]),
     addTo: (g, j, w) => {
       const f = fs[j];
       for (let k = 0; k < f.idx.length; k++) g[f.idx[k]] += w * f.val[k];

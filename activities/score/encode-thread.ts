@@ -42,12 +42,11 @@ parentPort!.on('message', (req: EncodeRequest) => {
     try {
       const e = encoder.encode(it.prompt, it.response);
       all.push(e.ids);
-      types.push(e.typeIds ?? e.ids.map(() => 0));
+      if (e.typeIds) types[i] = e.typeIds;
       truncated[i] = e.truncated ? 1 : 0;
       errors.push(null);
     } catch (err) {
       all.push([]);
-      types.push([]);
       errors.push((err as Error).message);
     }
   });
@@ -57,7 +56,7 @@ parentPort!.on('message', (req: EncodeRequest) => {
   let at = 0;
   all.forEach((a, i) => {
     ids.set(a, at);
-    typeIds?.set(types[i], at);
+    if (typeIds && types[i]) typeIds.set(types[i], at);
     at += a.length;
   });
   const reply: EncodeReply = { id: req.id, ids, typeIds, lengths, truncated, errors };

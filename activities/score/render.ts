@@ -28,27 +28,26 @@ export function hfLowercaseShim(text: string): string {
   return text.replace(/\u03a3/g, '\u03c3');
 }
 
-/** Encodes text as HF tokenizers would (the lowercase shim where the normalizer lowercases). */
-export function hfEncoder(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>): (text: string, addSpecial: boolean) => number[] {
-  applyRustSemantics();
-  const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
-  const lower = lowercases(tokenizerJson.normalizer);
-  return (text, addSpecial) => tokenizer.encode(lower ? hfLowercaseShim(text) : text, { add_special_tokens: addSpecial }).ids;
+export interface HfTokenizer {
+  /** Text -> ids, with or without the post-processor's special tokens. */
+  encode(text: string, addSpecial: boolean): number[];
+  /** A sentence pair as `tokenizer(a, b)` encodes it: the post-processor's special tokens and segment ids. */
+  encodePair(a: string, b: string): { ids: number[]; typeIds: number[] };
 }
 
-/** A sentence pair as HF tokenizers encode `tokenizer(a, b)`: the post-processor's special tokens and segment ids. */
-export function hfPairEncoder(
-  tokenizerJson: Record<string, unknown>,
-  tokenizerConfig: Record<string, unknown>,
-): (a: string, b: string) => { ids: number[]; typeIds: number[] } {
+/** One tokenizer that encodes as HF tokenizers would (the Rust-semantics shims; the lowercase shim where the normalizer lowercases). */
+export function hfTokenizer(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>): HfTokenizer {
   applyRustSemantics();
   const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
   const lower = lowercases(tokenizerJson.normalizer);
   const norm = (t: string) => (lower ? hfLowercaseShim(t) : t);
-  return (a, b) => {
-    // As transformers' `tokenizer(a, b)`: an empty second text is no pair (one sequence).
-    const e = tokenizer.encode(norm(a), { text_pair: b === '' ? null : norm(b), add_special_tokens: true, return_token_type_ids: true });
-    return { ids: e.ids, typeIds: e.token_type_ids ?? e.ids.map(() => 0) };
+  return {
+    encode: (text, addSpecial) => tokenizer.encode(norm(text), { add_special_tokens: addSpecial }).ids,
+    encodePair: (a, b) => {
+      // As transformers' `tokenizer(a, b)`: an empty second text is no pair (one sequence).
+      const e = tokenizer.encode(norm(a), { text_pair: b === '' ? null : norm(b), add_special_tokens: true, return_token_type_ids: true });
+      return { ids: e.ids, typeIds: e.token_type_ids ?? e.ids.map(() => 0) };
+    },
   };
 }
 
@@ -103,18 +102,16 @@ export interface Encoded {
 }
 
 export class TextEncoder {
-  private readonly encodeText: (text: string, addSpecial: boolean) => number[];
+  private readonly tokenizer: HfTokenizer;
   private readonly template: ReturnType<typeof conversationRenderer> | null;
   private readonly addSpecial: boolean;
-  private readonly encodePair: ReturnType<typeof hfPairEncoder> | null;
 
   constructor(
     private readonly model: ModelFolder,
     readonly maxLength: number,
     readonly inputFormat: InputFormat = 'auto',
   ) {
-    this.encodeText = hfEncoder(model.tokenizerJson, model.tokenizerConfig);
-    this.encodePair = inputFormat === 'pair' ? hfPairEncoder(model.tokenizerJson, model.tokenizerConfig) : null;
+    this.tokenizer = hfTokenizer(model.tokenizerJson, model.tokenizerConfig);
     this.template = model.chatTemplate && inputFormat === 'auto' ? conversationRenderer(model.chatTemplate, model.tokenizerConfig) : null;
     // A chat template writes its own special tokens; adding them again would double BOS.
     this.addSpecial = this.template === null;
@@ -127,11 +124,11 @@ export class TextEncoder {
   }
 
   private ids(text: string): number[] {
-    return this.encodeText(text, this.addSpecial);
+    return this.tokenizer.encode(text, this.addSpecial);
   }
 
   encode(prompt: Turn[], response: string): Encoded {
-    if (this.encodePair) return this.encodeAsPair(pairQuestion(prompt), response);
+    if (this.inputFormat === 'pair') return this.encodeAsPair(pairQuestion(prompt), response);
     const full = this.ids(this.render(prompt, response));
     if (full.length <= this.maxLength) return { ids: full, truncated: false };
     const promptIds = this.ids(this.render(prompt, null));
@@ -165,11 +162,11 @@ export class TextEncoder {
    * from the left first, then the start of the response; the post-processor's special tokens stay.
    */
   private encodeAsPair(question: string, response: string): Encoded {
-    const full = this.encodePair!(question, response);
+    const full = this.tokenizer.encodePair(question, response);
     if (full.ids.length <= this.maxLength) return { ...full, truncated: false };
     // HF encodes each text of a pair alone, then adds the special tokens: find both texts in the pair.
-    const a = this.encodeText(question, false);
-    const b = this.encodeText(response, false);
+    const a = this.tokenizer.encode(question, false);
+    const b = this.tokenizer.encode(response, false);
     const at = indexOf(full.ids, a, 0);
     const bt = at < 0 ? -1 : indexOf(full.ids, b, at + a.length);
     const specials = full.ids.length - a.length - b.length;

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chatTemplate, hfEncoder, hfPairEncoder } from '../../activities/score/render';
+import { chatTemplate, hfTokenizer } from '../../activities/score/render';
 import { ROOT } from '../helpers/paths';
 
 const DIR = path.join(ROOT, 'test', 'fixtures', 'parity');
@@ -43,7 +43,7 @@ describe.each(Object.keys(templates))('chat template %s renders exactly as Pytho
 });
 
 describe.each(['bert-lower', 'bytelevel'])('tokenizer %s gives the token ids HF tokenizers gives', (kind) => {
-  const encode = hfEncoder(read(path.join(kind, 'tokenizer.json')), {});
+  const { encode } = hfTokenizer(read(path.join(kind, 'tokenizer.json')), {});
   const mine = read<{ tokenizer: string; text: string; ids: number[] }[]>('token-cases.json').filter((c) => c.tokenizer === kind);
   test(`${mine.length} texts`, () => {
     const wrong = mine
@@ -60,7 +60,7 @@ describe.each(['wordpiece-whitespace', 'unigram-strip', 'bytelevel-gpt2', 'deber
     const json = read<Record<string, unknown>>(path.join('more-tokenizers', kind, 'tokenizer.json'));
     const cases = read<Case[]>(path.join('more-tokenizers', 'more-token-cases.json')).filter((c) => c.tokenizer === kind);
     test(`${cases.filter((c) => c.text !== undefined).length} texts alone`, () => {
-      const encode = hfEncoder(json, {});
+      const { encode } = hfTokenizer(json, {});
       const wrong = cases
         .filter((c) => c.text !== undefined && JSON.stringify(encode(c.text, false)) !== JSON.stringify(c.ids))
         .map((c) => `${JSON.stringify(c.text)}: ${JSON.stringify(encode(c.text!, false))} != ${JSON.stringify(c.ids)}`);
@@ -69,7 +69,7 @@ describe.each(['wordpiece-whitespace', 'unigram-strip', 'bytelevel-gpt2', 'deber
     const pairs = cases.filter((c) => c.pair);
     if (pairs.length > 0)
       test(`${pairs.length} (question, text) pairs, with segment ids`, () => {
-        const encode = hfPairEncoder(json, {});
+        const encode = hfTokenizer(json, {}).encodePair;
         const wrong = pairs
           .map((c) => ({ c, got: encode(c.pair![0], c.pair![1]) }))
           .filter(({ c, got }) => JSON.stringify(got) !== JSON.stringify({ ids: c.ids, typeIds: c.type_ids }))

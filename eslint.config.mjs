@@ -1,6 +1,6 @@
 // ESLint: typescript-eslint (type-aware where it matters), the Temporal samples' rule that keeps
-// Node built-ins out of workflow code, type-only imports from activities into workflows, and no
-// import cycles. Formatting is Prettier's job (eslint-config-prettier turns style rules off).
+// Node built-ins out of workflow code, type-only imports from activities into workflows, config/
+// below everything else, and no import cycles. Formatting is Prettier's job (eslint-config-prettier turns style rules off).
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import importX, { createNodeResolver } from 'eslint-plugin-import-x';
@@ -39,6 +39,24 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'workflow code must be deterministic: no Node built-ins (do it in an activity)' })),
           patterns: [{ group: ['**/activities/**'], allowTypeImports: true, message: 'workflows import only types from activities' }],
+        },
+      ],
+    },
+  },
+  {
+    // The layers read from the tree: config/ (schemas, loading, errors) depends on nothing above it;
+    // kinds register their settings with it (activities/{samplers,labelers,trainers}/index.ts).
+    files: ['config/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/activities/**', '**/workflows/**', '**/workers/**', '**/cli/**'],
+              message: 'config/ depends on nothing above it: move the code into config/, or have the kind register it (config/kind.ts)',
+            },
+          ],
         },
       ],
     },

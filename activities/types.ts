@@ -1,5 +1,5 @@
 /** Types shared by workflows (type-only imports) and activities. */
-import type { CampaignConfig } from '../config/schema';
+import type { CampaignConfig } from './campaign/schema';
 import type { FeedbackStats } from './feedback/build';
 import type { FileRef } from './artifacts/store';
 import type { SampleOutcome } from './samplers/sampler';

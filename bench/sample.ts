@@ -12,7 +12,7 @@ import OpenAI from 'openai';
 import { sha256File } from '../activities/artifacts/atomic-file';
 import { openaiSampler } from '../activities/samplers/openai';
 import type { PromptRecord } from '../activities/prompts';
-import { CampaignSchema } from '../config/schema';
+import { CampaignSchema } from '../activities/campaign/schema';
 import { FakePolicyServer } from '../test/fakes/openai-policy-server';
 
 const PROMPTS = Number(process.env.BENCH_PROMPTS ?? 2000);
@@ -36,8 +36,10 @@ function job(dir: string, s: FakePolicyServer, ps: PromptRecord[], limits: strin
   });
   const policy = path.join(dir, 'policy.json');
   fs.writeFileSync(policy, '{"name":"initial"}\n');
+  if (config.sampler.kind !== 'openai') throw new Error('the bench samples from an openai sampler');
   return {
-    config,
+    settings: config.sampler,
+    artifactsRoot: config.artifacts.root,
     campaignId: 'bench',
     iteration: 0,
     shard: 0,

@@ -2,11 +2,11 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createControlActivities } from '../activities/control';
-import { createJudgeActivities, createScoreActivities } from '../activities/label';
-import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_QUEUE } from '../activities/sample';
+import { createControlActivities } from '../activities/queues/control';
+import { createJudgeActivities, createScoreActivities } from '../activities/queues/label';
+import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_QUEUE } from '../activities/queues/sample';
 import { managedServers } from '../activities/samplers/managed';
-import { createTrainActivities } from '../activities/train';
+import { createTrainActivities } from '../activities/queues/train';
 import { closeCachedSessions } from '../activities/score/ort-session';
 import { QUEUES, Role } from '../config/queues';
 

@@ -1,11 +1,11 @@
 import { proxyActivities, proxyLocalActivities, RetryPolicy } from '@temporalio/workflow';
-import type { ControlActivities } from '../activities/control';
-import type { JudgeActivities, ScoreActivities } from '../activities/label';
-import type { SampleActivities, SampleProcessActivities } from '../activities/sample';
-import type { TrainActivities } from '../activities/train';
+import type { ControlActivities } from '../activities/queues/control';
+import type { JudgeActivities, ScoreActivities } from '../activities/queues/label';
+import type { SampleActivities, SampleProcessActivities } from '../activities/queues/sample';
+import type { TrainActivities } from '../activities/queues/train';
 import { NON_RETRYABLE_ERROR_TYPES } from '../config/errors';
 import { QUEUES } from '../config/queues';
-import type { CampaignConfig } from '../config/schema';
+import type { CampaignConfig } from '../activities/campaign/schema';
 
 /** Optional fields: campaigns started before they existed carry configs without them. */
 type Durability = Pick<CampaignConfig['durability'], 'heartbeatTimeoutSeconds'> & Partial<CampaignConfig['durability']>;

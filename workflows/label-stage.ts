@@ -1,4 +1,8 @@
-/** Which activities label a samples shard, by labeler kind (deterministic: workflow code). */
+/**
+ * Which activities label a samples shard (deterministic: workflow code). The judge has its own queue
+ * and activities (online, or the Batch API's submit / await / collect); every other labeler kind is
+ * labeled by `scoreShard` on the score queue, which finds it in the labeler registry.
+ */
 import type { FileRef, IterationScope, ScoreShardResult } from '../activities/types';
 import { activityProxies, batchPoller } from './activity-proxies';
 
@@ -7,8 +11,7 @@ export function labelShard(scope: IterationScope, shard: number, samples: FileRe
   const acts = activityProxies(config.durability);
   const l = config.labeler;
   const where = `shard ${shard} · iteration ${scope.iteration}`;
-  if (l.kind === 'reward-model' || l.kind === 'reward-server')
-    return acts.score.scoreShard.executeWithOptions({ summary: `score ${where}` }, [{ ...scope, shard, samples }]);
+  if (l.kind !== 'judge') return acts.score.scoreShard.executeWithOptions({ summary: `score ${where}` }, [{ ...scope, shard, samples }]);
   const input = { ...scope, shard, samples, budgetUsd };
   if (!l.batch.enabled) return acts.judge.judgeShard.executeWithOptions({ summary: `judge ${where} (${l.model})` }, [input]);
   return (async () => {

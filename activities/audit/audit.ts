@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
-import type { CampaignConfig } from '../../config/schema';
+import type { CampaignConfig } from '../campaign/schema';
 import { forEachJsonLine } from '../artifacts/json-lines';
 import type { FileRef } from '../artifacts/store';
 import type { FeedbackExample } from '../feedback/build';

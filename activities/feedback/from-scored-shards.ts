@@ -1,5 +1,5 @@
 /** The feedback of an iteration from its scored shards: what the feedback stage runs, and what `alignloop audit` re-runs to explain it. */
-import type { CampaignConfig } from '../../config/schema';
+import type { CampaignConfig } from '../campaign/schema';
 import { FileRef, verifyRef } from '../artifacts/store';
 import { buildFeedback, ThresholdRule } from './build';
 import { readScoredSamples } from './files';

@@ -6,7 +6,7 @@
  * and groups are taken in the same order. If a prompt does span shards, the in-memory build is used.
  */
 import * as path from 'node:path';
-import type { CampaignConfig } from '../../config/schema';
+import type { CampaignConfig } from '../campaign/schema';
 import { AtomicFileWriter, writeFileAtomic } from '../artifacts/atomic-file';
 import { FileRef, verifyRef } from '../artifacts/store';
 import { FeedbackBuilder, FeedbackStats, labelledRewards, ThresholdRule } from './build';

@@ -1,6 +1,6 @@
 /** Where a campaign's judge state lives in the artifact store (shared by every judge worker). */
 import * as path from 'node:path';
-import type { CampaignConfig } from '../../config/schema';
+import type { CampaignConfig } from '../campaign/schema';
 import { campaignDir } from '../artifacts/store';
 import type { BudgetScope } from './budget-ledger';
 

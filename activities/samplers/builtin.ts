@@ -3,11 +3,12 @@ import { InputError } from '../../config/errors';
 import { seededRng } from '../feedback/rng';
 import { features, logProbs, sampleIndices } from '../policy/builtin-policy';
 import { loadBuiltinCheckpoint } from '../policy/checkpoint-file';
+import type { BuiltinSamplerConfig } from './builtin-config';
 import type { SampleRecord, Sampler } from './sampler';
 
-export const builtinSampler: Sampler = {
+export const builtinSampler: Sampler<BuiltinSamplerConfig> = {
   async sample(job) {
-    const { config: c, iteration, prompts } = job;
+    const { settings: c, iteration, prompts } = job;
     const policy = loadBuiltinCheckpoint(job.policy, 'policy checkpoint');
     const records: SampleRecord[] = [];
     const skipped: Record<string, number> = {};
@@ -19,9 +20,9 @@ export const builtinSampler: Sampler = {
         return;
       }
       const pool = p.candidates.map((t) => features(t, policy.dims));
-      const logp = logProbs(policy.theta, pool, 'temperature' in c.sampler ? c.sampler.temperature : 1);
-      const rng = seededRng(`${c.sampler.seed}:${iteration}:${p.prompt_id}`);
-      sampleIndices(logp, c.sampler.samplesPerPrompt, rng).forEach((ci, s) => {
+      const logp = logProbs(policy.theta, pool, c.temperature);
+      const rng = seededRng(`${c.seed}:${iteration}:${p.prompt_id}`);
+      sampleIndices(logp, c.samplesPerPrompt, rng).forEach((ci, s) => {
         records.push({ prompt_id: p.prompt_id, sample_id: s, prompt: p.prompt, output: p.candidates![ci], iteration, generator, candidate_index: ci });
       });
       promptsSampled++;
@@ -29,7 +30,7 @@ export const builtinSampler: Sampler = {
     });
     if (promptsSampled === 0 && prompts.length > 0) {
       throw new InputError(
-        c.prompts.path,
+        job.promptsRef.path,
         undefined,
         'the built-in sampler needs "candidates" for each prompt and found none',
         'add a candidates list per prompt or use another sampler',

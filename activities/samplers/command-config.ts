@@ -1,5 +1,9 @@
 /** Settings of the `command` sampler: an offline sampler script per shard, whose output alignloop imports. */
 import { z } from 'zod';
+import type { CampaignView, Problem } from '../../config/kind';
+import { builtinTrainerProblem, checkCommand, unknownPlaceholders } from '../campaign/checks';
+import { placeholdersOf } from '../process/argv-template';
+import type { SamplerKind } from './sampler';
 
 export const CommandSamplerSchema = z.strictObject({
   kind: z.literal('command'),
@@ -36,3 +40,30 @@ export const COMMAND_PLACEHOLDERS = [
   'seed',
 ];
 export const MANAGED_PLACEHOLDERS = ['policy.path', 'policy.name', 'policy.sha', 'port', 'iteration'];
+
+/** The managed and command samplers run the policy checkpoint as {{policy.path}}. */
+export function needsPolicy(kind: string, c: CampaignView): Problem[] {
+  if (c.policy) return [];
+  return [
+    { path: ['policy'], message: `a ${kind} sampler runs the policy checkpoint as {{policy.path}}: add policy: { path: <model folder> } (the initial policy)` },
+  ];
+}
+
+export const commandSamplerKind: SamplerKind<typeof CommandSamplerSchema> = {
+  schema: CommandSamplerSchema,
+  problems(s, c) {
+    const out = [
+      ...builtinTrainerProblem('command', c.trainer.kind, 'trainer.kind: command or none'),
+      ...needsPolicy('command', c),
+      ...unknownPlaceholders(s.command, [...COMMAND_PLACEHOLDERS, ...Object.keys(s.vars)], ['sampler', 'command'], ' (add your own under sampler.vars)'),
+    ];
+    if (!placeholdersOf(s.command).includes('out'))
+      out.push({ path: ['sampler', 'command'], message: 'the command must write its samples to {{out}}: pass it as the output file argument' });
+    return out;
+  },
+  async preflight(s, _c, o) {
+    checkCommand(s.command[0], 'sampler.command[0]', o);
+    return [];
+  },
+  load: async () => (await import('./command')).commandSampler,
+};

@@ -13,16 +13,16 @@ import { renderArgv, TemplateError } from '../process/argv-template';
 import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
 import { importSamples } from './import-samples';
 import { policyVars } from './openai';
+import type { CommandSamplerConfig } from './command-config';
 import type { SampleRecord, Sampler } from './sampler';
 
 const pad = (n: number) => String(n).padStart(3, '0');
 
-export const commandSampler: Sampler = {
+export const commandSampler: Sampler<CommandSamplerConfig> = {
   async sample(job) {
-    const c = job.config.sampler;
-    if (c.kind !== 'command') throw new SamplerConfigError('the command sampler needs sampler.kind: command');
+    const c = job.settings;
     const vars = policyVars(job);
-    const base = path.join(iterationDir(job.config.artifacts.root, job.campaignId, job.iteration), 'samples', 'command');
+    const base = path.join(iterationDir(job.artifactsRoot, job.campaignId, job.iteration), 'samples', 'command');
     const attempt = path.join(base, `shard-${pad(job.shard)}.attempt-${process.pid}-${Date.now()}`);
     fs.mkdirSync(attempt, { recursive: true });
     const promptsJson = path.join(attempt, 'prompts.json');
@@ -48,7 +48,7 @@ export const commandSampler: Sampler = {
       if (e instanceof TemplateError) throw new SamplerConfigError(e.message);
       throw e;
     }
-    const registry = registryDir(campaignDir(job.config.artifacts.root, job.campaignId));
+    const registry = registryDir(campaignDir(job.artifactsRoot, job.campaignId));
     await reapOrphans(registry, c.stopTimeoutSeconds * 1000);
     const log = path.join(base, `shard-${pad(job.shard)}.log`);
     const proc = await Supervised.start({ argv, env: { ...process.env, ...c.env }, log, registry, label: 'sampler-command', setting: 'sampler.command' });

@@ -1,18 +1,16 @@
-/** Sampler kinds (campaign file `sampler.kind`). */
-import type { CampaignConfig } from '../../config/schema';
-import { builtinSampler } from './builtin';
-import { commandSampler } from './command';
-import { managedSampler } from './managed';
-import { openaiSampler } from './openai';
-import type { Sampler } from './sampler';
+/** Sampler kinds (campaign file `sampler.kind`): adding one is a `<kind>-config.ts`, a `<kind>.ts` and one line here. */
+import { kindNamed } from '../../config/kind';
+import { kindUnion } from '../../config/schema';
+import { builtinSamplerKind } from './builtin-config';
+import { commandSamplerKind } from './command-config';
+import { managedSamplerKind } from './managed-config';
+import { openaiSamplerKind } from './openai-config';
+import type { Sampler, SamplerKind } from './sampler';
 
-const SAMPLERS: Record<CampaignConfig['sampler']['kind'], Sampler> = {
-  builtin: builtinSampler,
-  openai: openaiSampler,
-  managed: managedSampler,
-  command: commandSampler,
-};
+export const SAMPLER_KINDS = [builtinSamplerKind, openaiSamplerKind, managedSamplerKind, commandSamplerKind] as const;
 
-export function samplerFor(kind: CampaignConfig['sampler']['kind']): Sampler {
-  return SAMPLERS[kind];
+export const SamplerSchema = kindUnion(SAMPLER_KINDS);
+
+export async function samplerFor<S extends { kind: string }>(settings: S): Promise<Sampler<S>> {
+  return (await kindNamed(SAMPLER_KINDS as readonly SamplerKind[], 'sampler', settings.kind).load()) as Sampler<S>;
 }

@@ -1,6 +1,11 @@
 /** Settings of the `managed` sampler: alignloop starts an OpenAI-compatible server per iteration for the policy checkpoint. */
 import { z } from 'zod';
+import * as path from 'node:path';
+import { builtinTrainerProblem, checkCommand, unknownPlaceholders } from '../campaign/checks';
+import { placeholdersOf } from '../process/argv-template';
+import { MANAGED_PLACEHOLDERS, needsPolicy } from './command-config';
 import { OpenAISamplerSchema } from './openai-config';
+import type { SamplerKind } from './sampler';
 
 export const ManagedSamplerSchema = OpenAISamplerSchema.omit({ kind: true, baseURL: true, model: true }).extend({
   kind: z.literal('managed'),
@@ -26,3 +31,33 @@ export const ManagedSamplerSchema = OpenAISamplerSchema.omit({ kind: true, baseU
 });
 
 export type ManagedSamplerConfig = z.infer<typeof ManagedSamplerSchema>;
+
+export const managedSamplerKind: SamplerKind<typeof ManagedSamplerSchema> = {
+  schema: ManagedSamplerSchema,
+  resolvePaths(s, base) {
+    if (s.tokenizer) s.tokenizer = path.resolve(base, s.tokenizer);
+  },
+  problems(s, c) {
+    const out = [...builtinTrainerProblem('managed', c.trainer.kind, 'trainer.kind: command or none'), ...needsPolicy('managed', c)];
+    out.push(
+      ...unknownPlaceholders(
+        [...s.command, s.baseURL, s.model],
+        [...MANAGED_PLACEHOLDERS, ...Object.keys(s.vars)],
+        ['sampler', 'command'],
+        ' (add your own under sampler.vars)',
+      ),
+    );
+    if (!placeholdersOf([...s.command, s.baseURL]).includes('port') && s.port === 0)
+      out.push({
+        path: ['sampler', 'command'],
+        message:
+          'the server must listen where alignloop looks: pass {{port}} in the command (e.g. "--port", "{{port}}") or set sampler.port and sampler.baseURL',
+      });
+    return out;
+  },
+  async preflight(s, _c, o) {
+    checkCommand(s.command[0], 'sampler.command[0]', o);
+    return [];
+  },
+  load: async () => (await import('./managed')).managedSampler,
+};

@@ -136,7 +136,7 @@ class ManagedServers {
   }
 
   private async start(job: SampleJob, c: ManagedSamplerConfig, vars: TemplateVars, key: string): Promise<Running> {
-    const dir = campaignDir(job.config.artifacts.root, job.campaignId);
+    const dir = campaignDir(job.artifactsRoot, job.campaignId);
     const registry = registryDir(dir);
     // A server left behind by a worker that was killed would hold the GPU (and maybe the port).
     await reapOrphans(registry, c.stopTimeoutSeconds * 1000);
@@ -145,12 +145,7 @@ class ManagedServers {
     const argv = render(c.command, all, 'sampler.command');
     const baseURL = render(c.baseURL, all, 'sampler.baseURL');
     const model = render(c.model, all, 'sampler.model');
-    const log = path.join(
-      iterationDir(job.config.artifacts.root, job.campaignId, job.iteration),
-      'samples',
-      'server',
-      `${HOST}-${process.pid}-${++this.starts}.log`,
-    );
+    const log = path.join(iterationDir(job.artifactsRoot, job.campaignId, job.iteration), 'samples', 'server', `${HOST}-${process.pid}-${++this.starts}.log`);
     const proc = await Supervised.start({
       argv,
       env: { ...process.env, ...c.env },
@@ -200,10 +195,9 @@ class ManagedServers {
 
 export const managedServers = new ManagedServers();
 
-export const managedSampler: Sampler = {
+export const managedSampler: Sampler<ManagedSamplerConfig> = {
   async sample(job) {
-    const c = job.config.sampler;
-    if (c.kind !== 'managed') throw new SamplerConfigError('the managed sampler needs sampler.kind: managed');
+    const c = job.settings;
     const vars = policyVars(job);
     const r = await managedServers.acquire(job, c, vars);
     try {

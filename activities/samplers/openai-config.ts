@@ -1,6 +1,9 @@
 /** Settings of the `openai` sampler: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, OpenAI). */
 import { z } from 'zod';
+import * as path from 'node:path';
+import { builtinTrainerProblem, checkEndpoint } from '../campaign/checks';
 import { limitsSchema } from '../openai/limits';
+import type { SamplerKind } from './sampler';
 
 export const OpenAISamplerSchema = z.strictObject({
   kind: z.literal('openai'),
@@ -33,3 +36,25 @@ export const OpenAISamplerSchema = z.strictObject({
 });
 
 export type OpenAISamplerConfig = z.infer<typeof OpenAISamplerSchema>;
+
+export const openaiSamplerKind: SamplerKind<typeof OpenAISamplerSchema> = {
+  schema: OpenAISamplerSchema,
+  resolvePaths(s, base) {
+    if (s.tokenizer) s.tokenizer = path.resolve(base, s.tokenizer);
+  },
+  problems(s, c) {
+    const out = builtinTrainerProblem('openai', c.trainer.kind, 'trainer.kind: command (HALOs, TRL, OpenRLHF) or none (feedback files for training elsewhere)');
+    if (s.endpoint === 'completions' && !s.tokenizer)
+      out.push({
+        path: ['sampler', 'tokenizer'],
+        message: 'endpoint: completions renders the chat template here: set sampler.tokenizer to a folder with tokenizer_config.json',
+      });
+    return out;
+  },
+  async preflight(s, _c, o) {
+    // A templated model name ({{policy.name}}) is only known per iteration.
+    if (!s.model.includes('{{')) await checkEndpoint('sampling', s, o);
+    return [];
+  },
+  load: async () => (await import('./openai')).openaiSampler,
+};

@@ -218,7 +218,7 @@ async function pool<T>(items: T[], size: number, fn: (t: T) => Promise<void>): P
 }
 
 /** The placeholders a sampler setting may use for the policy of this iteration. */
-export function policyVars(job: SampleJob): TemplateVars {
+export function policyVars(job: SampleJob<unknown>): TemplateVars {
   const pol = resolvePolicy(job.policy, 'policy checkpoint', job.iteration === 0 ? 'initial' : `iter-${job.iteration - 1}`);
   return { 'policy.name': pol.name, 'policy.sha': pol.sha256.slice(0, 12), 'policy.path': pol.path, iteration: String(job.iteration) };
 }
@@ -229,19 +229,18 @@ export interface ServerTarget {
   identity: string;
 }
 
-export const openaiSampler: Sampler = {
-  async sample(job: SampleJob): Promise<SampleOutcome> {
-    const c = job.config.sampler;
-    if (c.kind !== 'openai') throw new SamplerConfigError('the openai sampler needs sampler.kind: openai');
+export const openaiSampler: Sampler<OpenAISamplerConfig> = {
+  async sample(job): Promise<SampleOutcome> {
+    const c = job.settings;
     const model = renderModelName(c.model, policyVars(job));
     return sampleFromServer(job, c, { baseURL: c.baseURL, model, identity: c.baseURL });
   },
 };
 
 /** Samples a shard's prompts from an OpenAI-compatible server (the openai and managed kinds). */
-export async function sampleFromServer(job: SampleJob, c: Omit<OpenAISamplerConfig, 'kind'>, target: ServerTarget): Promise<SampleOutcome> {
+export async function sampleFromServer(job: SampleJob<unknown>, c: Omit<OpenAISamplerConfig, 'kind'>, target: ServerTarget): Promise<SampleOutcome> {
   const model = target.model;
-  const dir = campaignDir(job.config.artifacts.root, job.campaignId);
+  const dir = campaignDir(job.artifactsRoot, job.campaignId);
   const run = new OpenAISamplerRun({ ...c, kind: 'openai', baseURL: target.baseURL }, model, target.identity, {
     cacheDir: path.join(dir, 'sample-cache'),
     limiterDir: path.join(dir, 'sample-limiter'),

@@ -1,5 +1,9 @@
-/** What a sampler kind implements. Adding a kind is a new file here and one line in index.ts. */
-import type { CampaignConfig } from '../../config/schema';
+/**
+ * What a sampler kind declares and implements. Adding a kind: its settings and checks (a SamplerKind)
+ * in `<kind>-config.ts`, its Sampler in `<kind>.ts`, and one line in index.ts.
+ */
+import type { z } from 'zod';
+import type { KindDefinition, KindSchema } from '../../config/kind';
 import type { FileRef } from '../artifacts/store';
 import type { PromptRecord } from '../prompts';
 import type { Turn } from '../feedback/scored-samples';
@@ -15,8 +19,10 @@ export interface SampleRecord {
   [extra: string]: unknown;
 }
 
-export interface SampleJob {
-  config: CampaignConfig;
+export interface SampleJob<S = unknown> {
+  /** The campaign's `sampler` block (this kind's settings). */
+  settings: S;
+  artifactsRoot: string;
   campaignId: string;
   iteration: number;
   shard: number;
@@ -47,6 +53,11 @@ export interface SampleOutcome {
   serverQueue?: string;
 }
 
-export interface Sampler {
-  sample(job: SampleJob): Promise<SampleOutcome>;
+export interface Sampler<S = unknown> {
+  sample(job: SampleJob<S>): Promise<SampleOutcome>;
+}
+
+export interface SamplerKind<T extends KindSchema = KindSchema> extends KindDefinition<T> {
+  /** The implementation, loaded when a shard is sampled (validation loads none). */
+  load(): Promise<Sampler<z.output<T>>>;
 }

@@ -2,8 +2,6 @@
 import { heartbeat } from '@temporalio/activity';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError } from '../../config/errors';
-import type { CampaignConfig } from '../../config/schema';
 import { forEachJsonLine } from '../artifacts/json-lines';
 import { writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic-file';
 import { verifyRef } from '../artifacts/store';
@@ -13,6 +11,7 @@ import { FeatureStore, Pool } from '../policy/feature-store';
 import { BinaryTrainExample, GroupTrainExample, PairTrainExample, trainDpo, trainGrpo, trainKto } from '../policy/builtin-trainer';
 import { loadBuiltinCheckpoint } from '../policy/checkpoint-file';
 import type { PromptRecord } from '../prompts';
+import type { BuiltinTrainerConfig } from './builtin-config';
 import type { Trainer, TrainJob, TrainOutcome } from './trainer';
 
 /** The fields of a native feedback record the built-in trainer reads. */
@@ -56,7 +55,7 @@ interface Compact {
  * compact records (text keys, no texts), the prompts shard by shard, and only the pools feedback
  * names are kept, as packed features.
  */
-export async function loadTrainingData(method: CampaignConfig['trainer']['method'], promptShards: string[], feedbackFile: string, dims: number) {
+export async function loadTrainingData(method: BuiltinTrainerConfig['method'], promptShards: string[], feedbackFile: string, dims: number) {
   const examples: Compact[] = [];
   const needed = new Set<string>();
   await forEachJsonLine(feedbackFile, (raw) => {
@@ -137,12 +136,10 @@ type TrainFn = (
   startEpoch: number,
 ) => Promise<{ theta: number[]; losses: number[] }>;
 
-async function train(job: TrainJob): Promise<TrainOutcome> {
-  const { config: c, iteration } = job;
+async function train(job: TrainJob<BuiltinTrainerConfig>): Promise<TrainOutcome> {
+  const { settings: t, iteration } = job;
   const policy = loadBuiltinCheckpoint(job.policy, 'policy checkpoint');
   const reference = loadBuiltinCheckpoint(job.reference, 'reference checkpoint');
-  const t = c.trainer;
-  if (t.kind !== 'builtin') throw new ConfigError('campaign', ['the built-in trainer needs trainer.kind: builtin']);
   if (!job.feedback) {
     const next: PolicyCheckpoint = { ...policy, parent: job.policy.sha256, iteration, method: t.method };
     return {
@@ -173,7 +170,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
     beta: t.beta,
     learningRate: t.learningRate,
     epochs: t.epochs,
-    temperature: 'temperature' in c.sampler ? c.sampler.temperature : 1,
+    temperature: typeof job.campaign.sampler.temperature === 'number' ? job.campaign.sampler.temperature : 1,
     desirableWeight: t.desirableWeight,
     undesirableWeight: t.undesirableWeight,
     pulse: () => heartbeat({ epochs: t.epochs, note: 'training' }),
@@ -202,9 +199,8 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
   };
 }
 
-export const builtinTrainer: Trainer = {
+export const builtinTrainer: Trainer<BuiltinTrainerConfig> = {
   checkpointName: 'checkpoint.json',
-  writeInitialPolicy: (config, file) =>
-    writeFileAtomic(file, JSON.stringify(initialCheckpoint(config.trainer.kind === 'builtin' ? config.trainer.dims : 512)) + '\n'),
+  writeInitialPolicy: (t, _campaign, file) => writeFileAtomic(file, JSON.stringify(initialCheckpoint(t.dims)) + '\n'),
   train,
 };

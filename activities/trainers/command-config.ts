@@ -1,5 +1,13 @@
 /** Settings of the `command` trainer: HALOs, TRL, OpenRLHF or any script, run as a supervised subprocess. */
+import * as fs from 'node:fs';
 import { z } from 'zod';
+import type { Problem } from '../../config/kind';
+import { readChatTemplate } from '../artifacts/chat-template-file';
+import { checkCommand, unknownPlaceholders } from '../campaign/checks';
+import { layoutProblems } from '../policy/checkpoint-layout';
+import { placeholdersOf } from '../process/argv-template';
+import { PRESETS } from './presets';
+import type { TrainerKind } from './trainer';
 
 export const CommandTrainerSchema = z.strictObject({
   kind: z.literal('command'),
@@ -51,3 +59,52 @@ export const TRAINER_PLACEHOLDERS = [
   'exp_name',
   'work_dir',
 ];
+
+export const commandTrainerKind: TrainerKind<typeof CommandTrainerSchema> = {
+  schema: CommandTrainerSchema,
+  problems(t, c) {
+    const out: Problem[] = [];
+    if (!c.policy) out.push({ path: ['policy'], message: 'a command trainer trains a model folder: add policy: { path: <initial model folder> }' });
+    if (c.sampler.kind === 'builtin')
+      out.push({ path: ['sampler', 'kind'], message: 'a command trainer trains a real model: sample it with kind openai, managed or command' });
+    if (t.preset === 'custom' && !t.command) out.push({ path: ['trainer', 'command'], message: 'preset: custom needs the trainer argv in trainer.command' });
+    const refusal = t.preset === 'custom' ? null : PRESETS[t.preset].refuse(t);
+    if (refusal) out.push({ path: ['trainer', 'reference'], message: refusal });
+    out.push(
+      ...unknownPlaceholders(
+        [...(t.command ?? []), ...t.extraArgs, t.checkpointSubdir ?? ''],
+        [...TRAINER_PLACEHOLDERS, ...Object.keys(t.vars)],
+        ['trainer', 'command'],
+      ),
+    );
+    if (t.command && !placeholdersOf(t.command).includes('output_dir'))
+      out.push({ path: ['trainer', 'command'], message: 'the trainer must write its checkpoint under {{output_dir}}: pass it as the output folder argument' });
+    if (c.policy && fs.existsSync(c.policy.path)) out.push(...startingPointProblems(c.policy.path, c.sampler));
+    return out;
+  },
+  async preflight(t, _c, o) {
+    const program = t.command?.[0] ?? (t.preset === 'custom' ? undefined : PRESETS[t.preset].argv(t)[0]);
+    if (program) checkCommand(program, t.command ? 'trainer.command[0]' : `trainer.preset ${t.preset}`, o);
+    return [];
+  },
+  load: async () => (await import('./command')).commandTrainer,
+};
+
+/** The initial policy must be a checkpoint a trainer can start from, with the chat template samples and training share. */
+function startingPointProblems(policy: string, sampler: { kind: string } & Record<string, unknown>): Problem[] {
+  const bad = layoutProblems(policy);
+  if (bad.length) return [{ path: ['policy', 'path'], message: `${policy} is not a checkpoint a trainer can start from: ${bad.join('; ')}` }];
+  const t = readChatTemplate(policy);
+  const serverTemplate = sampler.kind === 'managed' && (sampler.command as string[]).some((a) => a.startsWith('--chat-template'));
+  if ((t.template === null || t.problem) && !serverTemplate)
+    return [
+      {
+        path: ['policy', 'path'],
+        message:
+          `${t.problem ?? `${policy} has no chat template (chat_template in tokenizer_config.json or chat_template.jinja)`}: ` +
+          'servers refuse chat requests without one (or apply a default) and trainers apply their own default, so the samples and the training would not use the same template; ' +
+          'add the template the model was tuned with to the folder',
+      },
+    ];
+  return [];
+}

@@ -26,12 +26,6 @@ import type { Trainer, TrainJob, TrainOutcome } from './trainer';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function settings(job: TrainJob): CommandTrainerConfig {
-  const t = job.config.trainer;
-  if (t.kind !== 'command') throw new ConfigError('campaign', ['the command trainer needs trainer.kind: command']);
-  return t;
-}
-
 function render(argv: string[], vars: Record<string, string>): string[] {
   try {
     return renderArgv(argv, vars, 'trainer.command');
@@ -111,8 +105,8 @@ async function supervise(proc: Supervised, log: LogWatcher, t: CommandTrainerCon
   }
 }
 
-async function train(job: TrainJob): Promise<TrainOutcome> {
-  const t = settings(job);
+async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome> {
+  const t = job.settings;
   const policy = resolvePolicy(job.policy, 'policy checkpoint', 'initial');
   const reference = resolvePolicy(job.reference, 'reference checkpoint', 'initial');
   const current = readDescriptor(job.policy);
@@ -127,7 +121,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
   }
   verifyRef(job.feedback, 'feedback file');
   const feedback = feedbackFiles(job.feedback.path);
-  const registry = registryDir(campaignDir(job.config.artifacts.root, job.campaignId));
+  const registry = registryDir(campaignDir(job.artifactsRoot, job.campaignId));
   // A trainer left running by a worker that was killed holds the GPU: kill it first.
   await reapOrphans(registry, t.stopTimeoutSeconds * 1000);
 
@@ -235,7 +229,7 @@ async function train(job: TrainJob): Promise<TrainOutcome> {
   fs.rmSync(attemptsDir, { recursive: true, force: true });
   if (t.keepCheckpoints) {
     const pruned = pruneCheckpoints({
-      root: job.config.artifacts.root,
+      root: job.artifactsRoot,
       campaignId: job.campaignId,
       iteration: job.iteration,
       keep: t.keepCheckpoints,
@@ -269,9 +263,9 @@ function templateChange(a: ChatTemplateFile, b: ChatTemplateFile): string | null
   );
 }
 
-export const commandTrainer: Trainer = {
+export const commandTrainer: Trainer<CommandTrainerConfig> = {
   checkpointName: 'checkpoint.json',
-  writeInitialPolicy: (config, file) => {
+  writeInitialPolicy: (_t, config, file) => {
     if (!config.policy) throw new ConfigError('campaign', ['trainer.kind: command needs policy: { path: <initial model folder> }']);
     const problems = layoutProblems(config.policy.path);
     if (problems.length)

@@ -1,16 +1,15 @@
-/** Trainer kinds (campaign file `trainer.kind`). */
-import type { CampaignConfig } from '../../config/schema';
-import { builtinTrainer } from './builtin';
-import { commandTrainer } from './command';
-import { noTrainer } from './none';
-import type { Trainer } from './trainer';
+/** Trainer kinds (campaign file `trainer.kind`): adding one is a `<kind>-config.ts`, a `<kind>.ts` and one line here. */
+import { kindNamed } from '../../config/kind';
+import { kindUnion } from '../../config/schema';
+import { builtinTrainerKind } from './builtin-config';
+import { commandTrainerKind } from './command-config';
+import { noTrainerKind } from './none-config';
+import type { Trainer, TrainerKind } from './trainer';
 
-const TRAINERS: Record<CampaignConfig['trainer']['kind'], Trainer> = {
-  builtin: builtinTrainer,
-  none: noTrainer,
-  command: commandTrainer,
-};
+export const TRAINER_KINDS = [builtinTrainerKind, noTrainerKind, commandTrainerKind] as const;
 
-export function trainerFor(kind: CampaignConfig['trainer']['kind']): Trainer {
-  return TRAINERS[kind];
+export const TrainerSchema = kindUnion(TRAINER_KINDS);
+
+export async function trainerFor<S extends { kind: string }>(settings: S): Promise<Trainer<S>> {
+  return (await kindNamed(TRAINER_KINDS as readonly TrainerKind[], 'trainer', settings.kind).load()) as Trainer<S>;
 }

@@ -1,10 +1,18 @@
-/** What a trainer kind implements. Adding a kind is a new file here and one line in index.ts. */
-import type { CampaignConfig } from '../../config/schema';
+/**
+ * What a trainer kind declares and implements. Adding a kind: its settings and checks (a TrainerKind)
+ * in `<kind>-config.ts`, its Trainer in `<kind>.ts`, and one line in index.ts.
+ */
+import type { z } from 'zod';
+import type { CampaignView, KindDefinition, KindSchema } from '../../config/kind';
 import type { FileRef } from '../artifacts/store';
 import type { TrainResult } from '../types';
 
-export interface TrainJob {
-  config: CampaignConfig;
+export interface TrainJob<S = unknown> {
+  /** The campaign's `trainer` block (this kind's settings). */
+  settings: S;
+  /** The rest of the campaign, for what training depends on elsewhere (the sampler's temperature, its model). */
+  campaign: CampaignView;
+  artifactsRoot: string;
   campaignId: string;
   iteration: number;
   /** The iteration's train/ folder: progress files and the checkpoint go here. */
@@ -25,10 +33,15 @@ export interface TrainOutcome {
   extra: Omit<TrainResult, 'checkpoint'>;
 }
 
-export interface Trainer {
+export interface Trainer<S = unknown> {
   /** The file name of a trained checkpoint inside the iteration's train/ folder. */
   checkpointName: string;
   /** Writes the campaign's initial policy to `file` (run once per campaign). */
-  writeInitialPolicy(config: CampaignConfig, file: string): { path: string; sha256: string; bytes: number };
-  train(job: TrainJob): Promise<TrainOutcome>;
+  writeInitialPolicy(settings: S, campaign: CampaignView, file: string): { path: string; sha256: string; bytes: number };
+  train(job: TrainJob<S>): Promise<TrainOutcome>;
+}
+
+export interface TrainerKind<T extends KindSchema = KindSchema> extends KindDefinition<T> {
+  /** The implementation, loaded when a step trains (validation loads none). */
+  load(): Promise<Trainer<z.output<T>>>;
 }

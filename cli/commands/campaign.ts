@@ -3,25 +3,24 @@ import { SEARCH_ATTRIBUTES } from '../../config/search-attributes';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import * as path from 'node:path';
-import type { IterationSummary } from '../../activities/types';
+import type { CampaignConfig, IterationSummary } from '../../activities/types';
 import { EXIT, UserError } from '../../config/errors';
 import { QUEUES, ROLES } from '../../config/queues';
 import { CampaignStatus, campaignStatusQuery, resumeSignal } from '../../workflows/messages';
-import { loadCampaignFile } from '../../config/load';
 import { campaignIdOf, exitWith, info, out, temporalClient } from '../context';
 import { progressLine, rootCause, summaryTable } from '../progress';
 import { iterationStatus } from './inspect';
 
-/** The campaign file, checked in depth (prompts, model, endpoint) before any workflow exists. */
-async function checkedCampaign(file: string) {
-  const loaded = loadCampaignFile(file);
-  const { preflight } = await import('../../config/preflight');
-  await preflight(file, loaded.config, { warn: info });
-  return loaded;
+/** The campaign file, parsed once and checked in depth (prompts, model, endpoint) before any workflow exists. */
+async function checkedCampaign(file: string): Promise<CampaignConfig> {
+  const { loadCampaign, preflight } = await import('../../activities/campaign/load');
+  const { config } = loadCampaign(file);
+  await preflight(file, config, { warn: info });
+  return config;
 }
 
 async function validate(file: string): Promise<number> {
-  const { config: c } = await checkedCampaign(file);
+  const c = await checkedCampaign(file);
   out(
     `ok: ${c.name}: ${c.iterations} iterations x ${c.prompts.perIteration} prompts, ${c.sampler.kind} sampler (${c.sampler.samplesPerPrompt}/prompt), ` +
       `${c.labeler.kind} labeler, ${c.feedback.type} feedback, ${c.trainer.kind} ${c.trainer.method} trainer`,
@@ -56,9 +55,13 @@ async function searchAttributesReady(c: Client): Promise<boolean> {
   }
 }
 
-async function startCampaign(c: Client, file: string, id: string | undefined): Promise<{ handle: WorkflowHandle; fresh: boolean; id: string }> {
+async function startCampaign(
+  c: Client,
+  file: string,
+  config: CampaignConfig,
+  id: string | undefined,
+): Promise<{ handle: WorkflowHandle; fresh: boolean; id: string }> {
   const { WorkflowExecutionAlreadyStartedError } = await import('@temporalio/client');
-  const { config } = loadCampaignFile(file);
   const cid = campaignIdOf(id, config.name);
   // Re-attach to a running campaign (after continue-as-new its run id is not the first one).
   const running = await c.workflow
@@ -98,18 +101,18 @@ async function startCampaign(c: Client, file: string, id: string | undefined): P
 }
 
 async function start(file: string, opts: { id?: string }): Promise<number> {
-  await checkedCampaign(file); // config errors before any connection
+  const config = await checkedCampaign(file); // config errors before any connection
   const { client } = await temporalClient(true);
-  const { id, fresh } = await startCampaign(client, file, opts.id);
+  const { id, fresh } = await startCampaign(client, file, config, opts.id);
   out(fresh ? `started campaign ${id}` : `campaign ${id} is already running`);
   return 0;
 }
 
 async function run(file: string, opts: { id?: string; worker: boolean }): Promise<number> {
-  await checkedCampaign(file);
+  const config = await checkedCampaign(file);
   const t0 = Date.now();
   const { client, target } = await temporalClient(true);
-  const { handle, fresh, id } = await startCampaign(client, file, opts.id);
+  const { handle, fresh, id } = await startCampaign(client, file, config, opts.id);
   info(fresh ? `started campaign ${id} on ${target.address}` : `re-attached to running campaign ${id}`);
   if (target.uiPort) info(`Temporal Web UI: http://127.0.0.1:${target.uiPort}/namespaces/default/workflows/${id}`);
 

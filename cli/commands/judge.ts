@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { loadJudgeConfigWithBudget } from '../../config/load-judge';
+import { loadJudgeConfigWithBudget } from '../../activities/judge/config-file';
 import { registerSecret } from '../../config/redact';
 import { exitWith, positiveNumber } from '../context';
 

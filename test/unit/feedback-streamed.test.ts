@@ -7,7 +7,7 @@ import { readScoredSamples } from '../../activities/feedback/files';
 import { formatFile } from '../../activities/feedback/formats';
 import { ScoredSampleCollector } from '../../activities/feedback/scored-samples';
 import { writeFeedbackStreamed } from '../../activities/feedback/streamed';
-import type { CampaignConfig } from '../../config/schema';
+import type { CampaignConfig } from '../../activities/campaign/schema';
 import { quickstartSamples, tmpDir } from '../helpers/paths';
 
 /** Scored shards of 3 prompts each, with deterministic rewards, a tie, an unlabelled and a non-finite sample. */

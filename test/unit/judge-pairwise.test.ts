@@ -9,7 +9,7 @@ import { parsePairwise, Winner } from '../../activities/judge/parse';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
 import { useFakeJudges } from '../helpers/judge';
 import { CLI, quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
-import { loadJudgeConfig } from '../../config/load-judge';
+import { loadJudgeConfig } from '../../activities/judge/config-file';
 
 jest.setTimeout(120_000);
 

@@ -1,5 +1,10 @@
 /** Settings of the `reward-server` labeler: a reward model a team already serves (vLLM, SGLang, OpenRLHF). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { z } from 'zod';
+import type { Problem } from '../../../config/kind';
+import { readChatTemplate } from '../../artifacts/chat-template-file';
+import type { LabelerKind } from '../../labelers/labeler';
 import { limitsSchema } from '../../openai/limits';
 
 export const REWARD_PROTOCOLS = ['vllm', 'sglang', 'openrlhf'] as const;
@@ -35,3 +40,32 @@ export const RewardServerLabelerSchema = z.strictObject({
 });
 
 export type RewardServerConfig = z.infer<typeof RewardServerLabelerSchema>;
+
+export const rewardServerKind: LabelerKind<typeof RewardServerLabelerSchema> = {
+  schema: RewardServerLabelerSchema,
+  queue: 'score',
+  resolvePaths(l, base) {
+    if (l.tokenizer) l.tokenizer = path.resolve(base, l.tokenizer);
+    if (l.chatTemplate) l.chatTemplate = path.resolve(base, l.chatTemplate);
+  },
+  problems(l) {
+    const out: Problem[] = [];
+    if (!l.tokenizer && !l.chatTemplate)
+      out.push({
+        path: ['labeler'],
+        message: 'a reward server scores text: give labeler.tokenizer (the reward model folder, for its chat template) or labeler.chatTemplate (a .jinja file)',
+      });
+    for (const k of ['tokenizer', 'chatTemplate'] as const)
+      if (l[k] && !fs.existsSync(l[k]!)) out.push({ path: ['labeler', k], message: `not found: ${l[k]}` });
+    if (l.tokenizer && !l.chatTemplate && fs.existsSync(l.tokenizer)) {
+      const t = readChatTemplate(l.tokenizer);
+      if (t.template === null)
+        out.push({
+          path: ['labeler', 'tokenizer'],
+          message: `${t.problem ?? `${l.tokenizer} has no chat template`}; give labeler.chatTemplate (a .jinja file)`,
+        });
+    }
+    return out;
+  },
+  load: async () => (await import('./label-shard')).rewardServerLabeler,
+};

@@ -1,15 +1,15 @@
 /** Activities of the `alignloop-sample` queue: one prompt shard in, one samples shard out. */
 import { Context, heartbeat } from '@temporalio/activity';
-import { QUEUES } from '../config/queues';
-import { readJsonl } from './artifacts/json-lines';
-import { writeFileAtomic } from './artifacts/atomic-file';
-import { HOST } from './artifacts/host';
-import { FileRef, shardFile, verifyRef } from './artifacts/store';
-import { guarded, once, refOf } from './durable';
-import type { PromptRecord } from './prompts';
-import { samplerFor } from './samplers';
-import { managedServers, reapManagedOrphans } from './samplers/managed';
-import type { IterationScope, SampleShardResult } from './types';
+import { QUEUES } from '../../config/queues';
+import { readJsonl } from '../artifacts/json-lines';
+import { writeFileAtomic } from '../artifacts/atomic-file';
+import { HOST } from '../artifacts/host';
+import { FileRef, shardFile, verifyRef } from '../artifacts/store';
+import { guarded, once, refOf } from '../durable';
+import type { PromptRecord } from '../prompts';
+import { samplerFor } from '../samplers';
+import { managedServers, reapManagedOrphans } from '../samplers/managed';
+import type { IterationScope, SampleShardResult } from '../types';
 
 export type SampleShardInput = IterationScope & { shard: number; prompts: FileRef; policy: FileRef };
 
@@ -27,8 +27,10 @@ export function createSampleActivities() {
       return once(file, async () => {
         verifyRef(input.prompts, 'prompt shard');
         const prompts = await readJsonl<PromptRecord>(input.prompts.path);
-        const out = await samplerFor(c.sampler.kind).sample({
-          config: c,
+        const sampler = await samplerFor(c.sampler);
+        const out = await sampler.sample({
+          settings: c.sampler,
+          artifactsRoot: c.artifacts.root,
           campaignId,
           iteration,
           shard,

@@ -3,18 +3,18 @@
  * policy, the iteration's prompt slice, the feedback stage, the manifest).
  */
 import * as path from 'node:path';
-import { ArtifactError, InputError } from '../config/errors';
-import { sha256File, writeFileAtomic, writeJsonAtomic } from './artifacts/atomic-file';
-import { campaignDir, FileRef, findComplete, iterationDir, markComplete, shardFile, verifyRef } from './artifacts/store';
-import { guarded, refOf } from './durable';
-import { writeFeedbackStreamed } from './feedback/streamed';
-import { formatFile } from './feedback/formats';
-import { JudgedPairCollector, readJudgedPairs } from './feedback/judged-pairs';
-import { BudgetLedger } from './judge/budget-ledger';
-import { judgeBudget } from './judge/campaign-paths';
-import { buildIterationManifest, ManifestInput } from './manifest';
-import { iterationSlice, loadPrompts } from './prompts';
-import { trainerFor } from './trainers';
+import { ArtifactError, InputError } from '../../config/errors';
+import { sha256File, writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic-file';
+import { campaignDir, FileRef, findComplete, iterationDir, markComplete, shardFile, verifyRef } from '../artifacts/store';
+import { guarded, refOf } from '../durable';
+import { writeFeedbackStreamed } from '../feedback/streamed';
+import { formatFile } from '../feedback/formats';
+import { JudgedPairCollector, readJudgedPairs } from '../feedback/judged-pairs';
+import { BudgetLedger } from '../judge/budget-ledger';
+import { judgeBudget } from '../judge/campaign-paths';
+import { buildIterationManifest, ManifestInput } from '../manifest';
+import { iterationSlice, loadPrompts } from '../prompts';
+import { trainerFor } from '../trainers';
 import type {
   CampaignConfig,
   FeedbackResult,
@@ -24,7 +24,7 @@ import type {
   PreparedPrompts,
   SampleShardResult,
   ScoreShardResult,
-} from './types';
+} from '../types';
 
 /** The pairwise judge's verdicts are the feedback: no reward gaps to pair on. */
 async function feedbackFromJudgedPairs(c: CampaignConfig, scored: FileRef[]) {
@@ -69,12 +69,12 @@ export function createControlActivities() {
   return {
     async initPolicy(input: { campaignId: string; config: CampaignConfig }): Promise<FileRef> {
       const c = input.config;
-      const trainer = trainerFor(c.trainer.kind);
+      const trainer = await trainerFor(c.trainer);
       const file = path.join(campaignDir(c.artifacts.root, input.campaignId), 'initial', trainer.checkpointName);
       const done = findComplete(file);
       if (done) return done.ref;
       return guarded(async () => {
-        const ref = refOf(trainer.writeInitialPolicy(c, file), 1);
+        const ref = refOf(trainer.writeInitialPolicy(c.trainer, c, file), 1);
         markComplete(ref, {});
         return ref;
       });

@@ -7,22 +7,17 @@ import { heartbeat } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, JudgeBatchPending, RewardServerConfigError } from '../config/errors';
-import { registerSecret } from '../config/redact';
-import type { JudgeConfig } from './judge/config';
-import { campaignDir, FileRef, findComplete, iterationDir, shardFile, verifyRef } from './artifacts/store';
-import { BatchRecord, batchClient, batchStatus, judgeFromBatch, submitBatch } from './judge/batch';
-import { BudgetLedger } from './judge/budget-ledger';
-import { judgeBudget, judgeDirs } from './judge/campaign-paths';
-import { judgeFile, JudgeFileResult, planJudging } from './judge/judge-file';
-import { guarded, once, refOf, testSlowdown } from './durable';
-import { checkLabelerIdentity, modelFingerprint } from './score/model-fingerprint';
-import { ReplyCache } from './openai/reply-cache';
-import type { RewardServerConfig } from './score/remote/config';
-import { RewardServerCaller, scoreFileRemote } from './score/remote/remote-scorer';
-import { scoreFile } from './score/score-file';
-import { RewardScorer } from './score/scorer';
-import type { CampaignConfig, IterationScope, ScoreShardResult } from './types';
+import { ConfigError, JudgeBatchPending } from '../../config/errors';
+import { registerSecret } from '../../config/redact';
+import type { JudgeConfig } from '../judge/config';
+import { FileRef, findComplete, iterationDir, shardFile, verifyRef } from '../artifacts/store';
+import { BatchRecord, batchClient, batchStatus, judgeFromBatch, submitBatch } from '../judge/batch';
+import { BudgetLedger } from '../judge/budget-ledger';
+import { judgeBudget, judgeDirs } from '../judge/campaign-paths';
+import { judgeFile, JudgeFileResult, planJudging } from '../judge/judge-file';
+import { guarded, once, refOf, testSlowdown } from '../durable';
+import { shardLabelerFor } from '../labelers';
+import type { CampaignConfig, IterationScope, ScoreShardResult } from '../types';
 
 export type LabelShardInput = IterationScope & { shard: number; samples: FileRef };
 export type JudgeShardInput = LabelShardInput & { budgetUsd: number | null };
@@ -32,69 +27,15 @@ const scoredFile = (input: LabelShardInput) => shardFile(input.config.artifacts.
 export function createScoreActivities() {
   return {
     async scoreShard(input: LabelShardInput): Promise<ScoreShardResult> {
-      const l = input.config.labeler;
-      const file = scoredFile(input);
-      return once(file, async () => {
+      const { config: c, campaignId, iteration, shard } = input;
+      const out = scoredFile(input);
+      return once(out, async () => {
         verifyRef(input.samples, 'sample shard');
-        if (l.kind === 'reward-server') return scoreWithServer(input, l, file);
-        if (l.kind !== 'reward-model') throw new ConfigError('campaign', ['scoreShard needs a reward-model labeler']);
-        const scorer = await RewardScorer.open({
-          modelDir: l.model,
-          provider: l.provider,
-          deviceId: l.deviceId,
-          batchTokens: l.batchTokens,
-          maxLength: l.maxLength,
-          modelFile: l.modelFile,
-          threads: l.threads,
-          rewardIndex: l.rewardIndex,
-          chatTemplate: l.chatTemplate,
-          tokenizerThreads: l.tokenizerThreads,
-          inputFormat: l.inputFormat,
-        });
-        // The model that labels is part of the record: a changed folder is caught, not silently used.
-        const fp = modelFingerprint(l.model);
-        const version = checkLabelerIdentity(
-          path.join(campaignDir(input.config.artifacts.root, input.campaignId), 'labeler.json'),
-          l.model,
-          fp,
-          input.iteration,
-          l.allowModelChange,
-        );
-        const r = await scoreFile(scorer, input.samples.path, file, async (p) => {
-          heartbeat(p);
-          await testSlowdown();
-        });
-        return {
-          ref: refOf(r, r.items),
-          extra: {
-            model: { sha256: fp.sha256, files: fp.files, version },
-            samples: r.items,
-            labelled: r.labelled,
-            unlabelled: { ...(r.nonFinite ? { non_finite: r.nonFinite } : {}), ...r.failed } as Record<string, number>,
-            truncated: r.truncated,
-            batchesResumed: r.batchesResumed,
-          },
-        };
+        const labeler = await shardLabelerFor(c.labeler);
+        return labeler.label({ settings: c.labeler, artifactsRoot: c.artifacts.root, campaignId, iteration, shard, samples: input.samples, out });
       });
     },
   };
-}
-
-async function scoreWithServer(input: LabelShardInput, l: RewardServerConfig, file: string) {
-  const apiKey = l.apiKeyEnv ? (process.env[l.apiKeyEnv] ?? '') : '';
-  if (l.apiKeyEnv && !apiKey) throw new RewardServerConfigError(`labeler.apiKeyEnv: $${l.apiKeyEnv} is not set in the score worker's environment`);
-  if (apiKey) registerSecret(apiKey);
-  const dir = campaignDir(input.config.artifacts.root, input.campaignId);
-  const caller = new RewardServerCaller(l, apiKey, new ReplyCache(path.join(dir, 'reward-cache'), 'rewards'), path.join(dir, 'reward-limiter'));
-  try {
-    const r = await scoreFileRemote(l, caller, input.samples.path, file, (p) => heartbeat(p));
-    return {
-      ref: refOf(r, r.items),
-      extra: { samples: r.items, labelled: r.labelled, unlabelled: r.unlabelled, truncated: 0, batchesResumed: 0 },
-    };
-  } finally {
-    await caller.close();
-  }
 }
 
 function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {

@@ -2,8 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { JudgeConfig, JudgeConfigSchema } from '../activities/judge/config';
-import { InputError } from './errors';
+import { JudgeConfig, JudgeConfigSchema } from './config';
+import { InputError } from '../../config/errors';
 
 /** A judge config and the budget it names: a campaign file's `budget.usd`, or `budget: USD` beside the block alone. */
 export function loadJudgeConfigWithBudget(file: string): { config: JudgeConfig; budgetUsd: number | null } {

@@ -1,9 +1,9 @@
 /** Activities of the `alignloop-train` queue: feedback in, the next policy checkpoint out. */
 import * as path from 'node:path';
-import { FileRef, findComplete, iterationDir, markComplete } from './artifacts/store';
-import { guarded, refOf } from './durable';
-import { trainerFor } from './trainers';
-import type { IterationScope, TrainResult } from './types';
+import { FileRef, findComplete, iterationDir, markComplete } from '../artifacts/store';
+import { guarded, refOf } from '../durable';
+import { trainerFor } from '../trainers';
+import type { IterationScope, TrainResult } from '../types';
 
 export type TrainPolicyInput = IterationScope & {
   feedback: FileRef | null;
@@ -17,13 +17,26 @@ export function createTrainActivities() {
   return {
     async trainPolicy(input: TrainPolicyInput): Promise<TrainResult> {
       const { config: c, campaignId, iteration } = input;
-      const trainer = trainerFor(c.trainer.kind);
+      const trainer = await trainerFor(c.trainer);
       const dir = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'train');
       const checkpointFile = path.join(dir, trainer.checkpointName);
       const done = findComplete<Omit<TrainResult, 'checkpoint'>>(checkpointFile);
       if (done) return { checkpoint: done.ref, ...done.extra };
       return guarded(async () => {
-        const out = await trainer.train({ ...input, dir, checkpointFile });
+        const out = await trainer.train({
+          settings: c.trainer,
+          campaign: c,
+          artifactsRoot: c.artifacts.root,
+          campaignId,
+          iteration,
+          dir,
+          checkpointFile,
+          feedback: input.feedback,
+          emptyReason: input.emptyReason,
+          policy: input.policy,
+          reference: input.reference,
+          prompts: input.prompts,
+        });
         const ref = refOf(out.written, 1);
         markComplete(ref, out.extra);
         return { checkpoint: ref, ...out.extra };

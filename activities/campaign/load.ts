@@ -1,0 +1,33 @@
+/**
+ * A campaign file, loaded once per command: parsed and checked against the registered kinds
+ * (`loadCampaign`), then checked in depth (`preflight`: prompts parse, models open, endpoints answer).
+ */
+import { ConfigError, InputError } from '../../config/errors';
+import { kindNamed, PreflightOptions } from '../../config/kind';
+import { loadCampaignFile, LoadedCampaign } from '../../config/load';
+import { loadPrompts } from '../prompts';
+import { CAMPAIGN_KINDS, CampaignConfig, CampaignSchema } from './schema';
+
+export function loadCampaign(file: string, cwd = process.cwd()): LoadedCampaign<CampaignConfig> {
+  return loadCampaignFile(file, CampaignSchema, CAMPAIGN_KINDS, cwd);
+}
+
+/**
+ * Problems are errors listed like the campaign file's own (so a campaign id is never used up by a
+ * typo); an endpoint that does not answer is only a warning, since campaigns may be planned offline.
+ */
+export async function preflight(file: string, c: CampaignConfig, o: PreflightOptions): Promise<void> {
+  const problems: string[] = [];
+  try {
+    // (Enough prompts for the iterations is checked with the file's shape.)
+    if ((await loadPrompts(c.prompts.path)).length === 0) problems.push(`prompts.path: ${c.prompts.path} holds no prompts`);
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    problems.push(`prompts.path: ${e.message}`);
+  }
+  for (const role of ['sampler', 'labeler', 'trainer'] as const) {
+    const kind = kindNamed(CAMPAIGN_KINDS[role], role, c[role].kind);
+    problems.push(...((await kind.preflight?.(c[role], c, o)) ?? []));
+  }
+  if (problems.length) throw new ConfigError(file, problems);
+}

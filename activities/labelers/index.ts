@@ -1,0 +1,19 @@
+/** Labeler kinds (campaign file `labeler.kind`): adding one is its settings and checks, its labeler, and one line here. */
+import { ConfigError } from '../../config/errors';
+import { kindNamed } from '../../config/kind';
+import { kindUnion } from '../../config/schema';
+import { judgeKind } from '../judge/config';
+import { rewardModelKind } from '../score/config';
+import { rewardServerKind } from '../score/remote/config';
+import type { LabelerKind, ShardLabeler } from './labeler';
+
+export const LABELER_KINDS = [rewardModelKind, rewardServerKind, judgeKind] as const;
+
+export const LabelerSchema = kindUnion(LABELER_KINDS);
+
+/** The labeler of a kind labeled on the score queue. */
+export async function shardLabelerFor<S extends { kind: string }>(settings: S): Promise<ShardLabeler<S>> {
+  const k = kindNamed(LABELER_KINDS as readonly LabelerKind[], 'labeler', settings.kind);
+  if (k.queue !== 'score') throw new ConfigError('campaign', [`labeler.kind: ${settings.kind} is labeled on the ${k.queue} queue, not the score queue`]);
+  return (await k.load()) as ShardLabeler<S>;
+}

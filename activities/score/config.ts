@@ -1,0 +1,78 @@
+/** Settings of the `reward-model` labeler: an exported reward model scored here with ONNX Runtime. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import type { Problem } from '../../config/kind';
+import { readChatTemplate } from '../artifacts/chat-template-file';
+import type { LabelerKind } from '../labelers/labeler';
+import { findModelFile } from './model-folder';
+
+export const RewardModelLabelerSchema = z.strictObject({
+  kind: z.literal('reward-model'),
+  model: z.string().min(1),
+  provider: z.enum(['cpu', 'cuda']).default('cpu'),
+  deviceId: z.number().int().nonnegative().default(0),
+  batchTokens: z.number().int().positive().default(8192),
+  maxLength: z.number().int().positive().optional(),
+  /** The ONNX graph in the folder when it is not model.onnx, onnx/model.onnx or the only .onnx file. */
+  modelFile: z.string().optional(),
+  threads: z.number().int().positive().optional(),
+  rewardIndex: z.number().int().nonnegative().optional(),
+  /** The chat template: default (what transformers uses), one of the folder's named templates, or a .jinja file. */
+  chatTemplate: z.string().optional(),
+  /** Threads that render and tokenize (0: the activity's own); default none below 4 cores, else half the cores up to 8. */
+  tokenizerThreads: z.number().int().nonnegative().optional(),
+  /** auto: the chat template, else the plain format; pair: (prompt, response) as a sentence pair, as encoder RMs are called. */
+  inputFormat: z.enum(['auto', 'pair']).default('auto'),
+  /** Label later shards with a changed model folder (recorded as a new labeler version) instead of pausing the campaign. */
+  allowModelChange: z.boolean().default(false),
+});
+
+export type RewardModelConfig = z.infer<typeof RewardModelLabelerSchema>;
+
+export const rewardModelKind: LabelerKind<typeof RewardModelLabelerSchema> = {
+  schema: RewardModelLabelerSchema,
+  queue: 'score',
+  resolvePaths(l, base) {
+    l.model = path.resolve(base, l.model);
+    const t = l.chatTemplate;
+    if (t && (t.includes('/') || t.endsWith('.jinja'))) l.chatTemplate = path.resolve(base, t);
+  },
+  problems(l) {
+    const out: Problem[] = [];
+    try {
+      findModelFile(l.model, l.modelFile);
+    } catch (e) {
+      out.push({ path: ['labeler', l.modelFile ? 'modelFile' : 'model'], message: `${(e as Error).message}; point it at an exported reward-model folder` });
+    }
+    const choice = l.chatTemplate;
+    if (choice && choice !== 'default' && fs.existsSync(l.model)) {
+      const t = readChatTemplate(l.model, undefined, choice);
+      if (t.problem) out.push({ path: ['labeler', 'chatTemplate'], message: `${t.problem}; use default, one of the names, or a .jinja file` });
+    }
+    return out;
+  },
+  async preflight(l) {
+    const { RewardScorer } = await import('./scorer');
+    const { closeCachedSessions } = await import('./ort-session');
+    try {
+      // Opens the ORT session (on the CPU: this machine may not be the GPU one) and the tokenizer, and encodes one item.
+      const scorer = await RewardScorer.open({
+        modelDir: l.model,
+        provider: 'cpu',
+        threads: 1,
+        batchTokens: l.batchTokens,
+        maxLength: l.maxLength,
+        modelFile: l.modelFile,
+        rewardIndex: l.rewardIndex,
+      });
+      scorer.encode({ prompt: [{ role: 'user', content: 'ping' }], response: 'pong' });
+      return [];
+    } catch (e) {
+      return [`labeler.model: ${(e as Error).message}`];
+    } finally {
+      await closeCachedSessions();
+    }
+  },
+  load: async () => (await import('./label-shard')).rewardModelLabeler,
+};

@@ -1,0 +1,24 @@
+/** Settings of the `builtin` trainer: trains the built-in miniature policy (DPO, KTO, GRPO) in-process. */
+import { z } from 'zod';
+import type { TrainerKind } from './trainer';
+
+export const BuiltinTrainerSchema = z.strictObject({
+  kind: z.literal('builtin'),
+  method: z.enum(['dpo', 'kto', 'grpo']),
+  beta: z.number().positive().default(0.1),
+  reference: z.enum(['initial', 'previous']).default('initial'),
+  learningRate: z.number().positive().default(0.5),
+  epochs: z.number().int().positive().default(50),
+  /** KTO weights for desirable / undesirable examples. */
+  desirableWeight: z.number().positive().default(1),
+  undesirableWeight: z.number().positive().default(1),
+  /** Feature dimensions of the built-in log-linear policy (hashed n-grams). */
+  dims: z.number().int().positive().default(512),
+});
+
+export type BuiltinTrainerConfig = z.infer<typeof BuiltinTrainerSchema>;
+
+export const builtinTrainerKind: TrainerKind<typeof BuiltinTrainerSchema> = {
+  schema: BuiltinTrainerSchema,
+  load: async () => (await import('./builtin')).builtinTrainer,
+};

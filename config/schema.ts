@@ -9,19 +9,26 @@ import type { KindDefinition } from './kind';
 const posInt = z.number().int().positive();
 
 export const PromptsSchema = z.strictObject({
-  path: z.string().min(1),
-  perIteration: posInt,
-  seed: z.number().int().default(0),
-  /** Reuse prompts across iterations (a fresh permutation per pass) instead of disjoint slices. */
-  reuse: z.boolean().default(false),
+  path: z.string().min(1).describe('The prompts file: JSONL, one {prompt_id?, prompt (text or chat turns), candidates?} per line.'),
+  perIteration: posInt.describe('Prompts sampled per iteration: disjoint slices of one seeded permutation unless reuse is set.'),
+  seed: z.number().int().default(0).describe('Seed of the prompt permutation.'),
+  reuse: z.boolean().default(false).describe('Reuse prompts across iterations (a fresh permutation per pass) instead of disjoint slices.'),
 });
 
 export const FeedbackSchema = z.strictObject({
-  type: z.enum(['pairwise', 'binary', 'scalar']),
-  mode: z.enum(['random', 'max', 'min']).optional(),
-  threshold: z.union([z.number(), z.enum(['mean', 'median'])]).optional(),
-  perPrompt: z.boolean().default(false),
-  seed: z.number().int().default(0),
+  type: z.enum(['pairwise', 'binary', 'scalar']).describe('pairwise (DPO, KTO), binary (KTO, GRPO) or scalar (GRPO) examples: docs/feedback-format.md.'),
+  mode: z
+    .enum(['random', 'max', 'min'])
+    .optional()
+    .describe('pairwise: max (default; best vs worst), random (seeded shuffle, consecutive pairs) or min (smallest admissible gap).'),
+  threshold: z
+    .union([z.number(), z.enum(['mean', 'median'])])
+    .optional()
+    .describe(
+      'pairwise: a pair is kept only if its gap exceeds this (a number >= 0; default 0); binary: desirable = reward >= this (a number, mean (default) or median).',
+    ),
+  perPrompt: z.boolean().default(false).describe('binary: mean/median thresholds per prompt instead of per iteration.'),
+  seed: z.number().int().default(0).describe('Seed of random pairing and the 50% A/B swap per pair.'),
 });
 
 type Schemas<K extends readonly KindDefinition[]> = { -readonly [I in keyof K]: K[I]['schema'] };
@@ -33,33 +40,50 @@ export function kindUnion<const K extends readonly [KindDefinition, ...KindDefin
 
 export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T extends z.ZodType>(roles: { sampler: S; labeler: L; trainer: T }) {
   return z.strictObject({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"'),
-    iterations: posInt,
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"')
+      .describe('The campaign name: the default campaign id (letters, digits, ".", "_", "-").'),
+    iterations: posInt.describe('Iterations of sample -> label -> feedback -> train.'),
     prompts: PromptsSchema,
-    /** The initial policy as a model folder (or file): what {{policy.path}} is for the managed and command samplers. */
-    policy: z.strictObject({ path: z.string().min(1), name: z.string().min(1).default('initial') }).optional(),
+    policy: z
+      .strictObject({
+        path: z.string().min(1).describe('The initial model folder.'),
+        name: z.string().min(1).default('initial').describe('Its name, as {{policy.name}} in commands and model names.'),
+      })
+      .optional()
+      .describe('The initial policy as a model folder (or file): what {{policy.path}} is for the managed and command samplers.'),
     sampler: roles.sampler,
     labeler: roles.labeler,
     feedback: FeedbackSchema,
     trainer: roles.trainer,
     sharding: z
       .strictObject({
-        promptsPerShard: posInt.default(256),
-        /** Shards sampled or labeled at once per iteration (Temporal refuses more than 2,000 pending activities per workflow). */
-        maxInFlightShards: posInt.max(1000).default(200),
+        promptsPerShard: posInt.default(256).describe('Prompts per sample / label shard (one activity each, retried alone).'),
+        maxInFlightShards: posInt
+          .max(1000)
+          .default(200)
+          .describe('Shards sampled or labeled at once per iteration (Temporal refuses more than 2,000 pending activities per workflow).'),
       })
       .default({ promptsPerShard: 256, maxInFlightShards: 200 }),
-    artifacts: z.strictObject({ root: z.string().min(1).default('.alignloop/artifacts') }).default({ root: '.alignloop/artifacts' }),
-    /** How fast a dead worker is noticed: an activity without a heartbeat for this long is retried elsewhere. */
+    artifacts: z
+      .strictObject({ root: z.string().min(1).default('.alignloop/artifacts').describe('Where every artifact is written (shared by all workers).') })
+      .default({ root: '.alignloop/artifacts' }),
     durability: z
       .strictObject({
-        heartbeatTimeoutSeconds: posInt.default(30),
-        /** Transient failures are retried without an attempt cap, waiting from retryInitialSeconds, doubling up to retryMaxIntervalSeconds. */
-        retryInitialSeconds: z.number().positive().default(1),
-        retryMaxIntervalSeconds: z.number().positive().default(60),
+        heartbeatTimeoutSeconds: posInt.default(30).describe('An activity without a heartbeat for this long is retried elsewhere.'),
+        retryInitialSeconds: z
+          .number()
+          .positive()
+          .default(1)
+          .describe('Transient failures are retried without an attempt cap, waiting from this, doubling up to retryMaxIntervalSeconds.'),
+        retryMaxIntervalSeconds: z.number().positive().default(60).describe('The longest wait between retries.'),
       })
-      .default({ heartbeatTimeoutSeconds: 30, retryInitialSeconds: 1, retryMaxIntervalSeconds: 60 }),
-    /** Paid labeling budget: reaching it pauses the campaign (raise it with `alignloop resume ID --budget USD`). */
-    budget: z.strictObject({ usd: z.number().positive() }).optional(),
+      .default({ heartbeatTimeoutSeconds: 30, retryInitialSeconds: 1, retryMaxIntervalSeconds: 60 })
+      .describe('How fast a dead worker is noticed: an activity without a heartbeat for this long is retried elsewhere.'),
+    budget: z
+      .strictObject({ usd: z.number().positive().describe('US dollars.') })
+      .optional()
+      .describe('Paid labeling budget: reaching it pauses the campaign (raise it with `alignloop resume ID --budget USD`).'),
   });
 }

@@ -10,42 +10,42 @@ import { limitsSchema } from '../openai/limits';
 
 export const JudgeConfigSchema = z.strictObject({
   kind: z.literal('judge'),
-  /** pointwise: a rating per response (the reward). pairwise: a verdict per pair (pairwise feedback directly). */
-  mode: z.enum(['pointwise', 'pairwise']).default('pointwise'),
+  mode: z
+    .enum(['pointwise', 'pairwise'])
+    .default('pointwise')
+    .describe('pointwise: a rating per response (the reward). pairwise: a verdict per pair (pairwise feedback directly).'),
   baseURL: z.string().url(),
   model: z.string().min(1),
-  /** The environment variable holding the API key, read by the worker; the key never enters inputs or logs. */
-  apiKeyEnv: z.string().default('OPENAI_API_KEY'),
-  /** A template file with named placeholders; default: alignloop's rubric for the mode. */
-  template: z.string().optional(),
+  apiKeyEnv: z
+    .string()
+    .default('OPENAI_API_KEY')
+    .describe('The environment variable holding the API key, read by the worker; the key never enters inputs or logs.'),
+  template: z.string().optional().describe("A template file with named placeholders; default: alignloop's rubric for the mode."),
   scale: z.strictObject({ min: z.number(), max: z.number() }).default({ min: 1, max: 10 }),
-  /** pairwise: random disjoint pairs per prompt (default), or every pair of the prompt's samples. */
-  pairing: z.enum(['random', 'all']).default('random'),
-  /** pairwise: at most this many pairs per prompt. */
-  maxPairsPerPrompt: z.number().int().positive().optional(),
-  /** pairwise position bias: single = one seeded order per pair (recorded); both = both orders, disagreement is a tie. */
-  swap: z.enum(['single', 'both']).default('single'),
-  /** Seed of pair choice and presentation order. */
-  seed: z.number().int().default(0),
+  pairing: z.enum(['random', 'all']).default('random').describe("pairwise: random disjoint pairs per prompt (default), or every pair of the prompt's samples."),
+  maxPairsPerPrompt: z.number().int().positive().optional().describe('pairwise: at most this many pairs per prompt.'),
+  swap: z
+    .enum(['single', 'both'])
+    .default('single')
+    .describe('pairwise position bias: single = one seeded order per pair (recorded); both = both orders, disagreement is a tie.'),
+  seed: z.number().int().default(0).describe('Seed of pair choice and presentation order.'),
   temperature: z.number().min(0).default(0),
   maxTokens: z.number().int().positive().default(256),
-  /** Structured output (JSON schema) when the server supports it; auto falls back to text parsing. */
-  structured: z.enum(['auto', 'always', 'never']).default('auto'),
+  structured: z
+    .enum(['auto', 'always', 'never'])
+    .default('auto')
+    .describe('Structured output (JSON schema) when the server supports it; auto falls back to text parsing.'),
   timeoutSeconds: z.number().positive().default(60),
-  /** Attempts on 5xx / timeouts / connection errors before an item is left unlabelled. */
-  attempts: z.number().int().positive().default(3),
+  attempts: z.number().int().positive().default(3).describe('Attempts on 5xx / timeouts / connection errors before an item is left unlabelled.'),
   limits: limitsSchema({ requestsPerMinute: 500, tokensPerMinute: 200000, maxInFlight: 16 }),
-  /** A shard whose unlabelled share exceeds this fails loudly: something systemic is wrong. */
-  maxUnlabelledShare: z.number().min(0).max(1).default(0.2),
+  maxUnlabelledShare: z.number().min(0).max(1).default(0.2).describe('A shard whose unlabelled share exceeds this fails loudly: something systemic is wrong.'),
   prices: z
     .strictObject({
       inputPerMTok: z.number().min(0).default(0),
       outputPerMTok: z.number().min(0).default(0),
-      /** Price factor of Batch API calls (OpenAI: half price). */
-      batchFactor: z.number().min(0).max(1).default(0.5),
+      batchFactor: z.number().min(0).max(1).default(0.5).describe('Price factor of Batch API calls (OpenAI: half price).'),
     })
     .default({ inputPerMTok: 0, outputPerMTok: 0, batchFactor: 0.5 }),
-  /** Batch API: upload, create, wait durably (no activity held open), download. For large offline jobs. */
   batch: z
     .strictObject({
       enabled: z.boolean().default(false),
@@ -53,7 +53,8 @@ export const JudgeConfigSchema = z.strictObject({
       /** How often the workflow looks at the batch (a durable timer between short polls). */
       pollSeconds: z.number().positive().default(60),
     })
-    .default({ enabled: false, completionWindow: '24h', pollSeconds: 60 }),
+    .default({ enabled: false, completionWindow: '24h', pollSeconds: 60 })
+    .describe('Batch API: upload, create, wait durably (no activity held open), download. For large offline jobs.'),
 });
 
 export type JudgeConfig = z.infer<typeof JudgeConfigSchema>;

@@ -7,16 +7,15 @@ export function limitsSchema(defaults: { requestsPerMinute: number; tokensPerMin
     .strictObject({
       requestsPerMinute: z.number().positive().default(defaults.requestsPerMinute),
       tokensPerMinute: z.number().positive().default(defaults.tokensPerMinute),
-      /** Requests in flight across all workers of the campaign. */
-      maxInFlight: z.number().int().positive().default(defaults.maxInFlight),
-      /** Window of the limits in seconds (60 for per-minute limits; smaller in tests). */
-      windowSeconds: z.number().positive().default(60),
-      /**
-       * How late a request may reach the server (event-loop and network delays bunch requests sent
-       * apart) without the server seeing more than the limit in a window; default 4% of the window,
-       * between 0.1 and 2 s.
-       */
-      arrivalSlackSeconds: z.number().min(0).optional(),
+      maxInFlight: z.number().int().positive().default(defaults.maxInFlight).describe('Requests in flight across all workers of the campaign.'),
+      windowSeconds: z.number().positive().default(60).describe('Window of the limits in seconds (60 for per-minute limits; smaller in tests).'),
+      arrivalSlackSeconds: z
+        .number()
+        .min(0)
+        .optional()
+        .describe(
+          'How late a request may reach the server (event-loop and network delays bunch requests sent apart) without the server seeing more than the limit in a window; default 4% of the window, between 0.1 and 2 s.',
+        ),
     })
     .default({ ...defaults, windowSeconds: 60 });
 }

@@ -7,22 +7,26 @@ import type { SamplerKind } from './sampler';
 
 export const CommandSamplerSchema = z.strictObject({
   kind: z.literal('command'),
-  /**
-   * The sampler's argv (no shell), e.g. ["python", "-m", "train.sample", "{{policy.path}}", "--output_file", "{{out}}", …].
-   * Placeholders: {{policy.path}}, {{policy.name}}, {{policy.sha}}, {{prompts.jsonl}}, {{prompts.json}}, {{out}},
-   * {{iteration}}, {{shard}}, {{samplesPerPrompt}}, {{seed}}, and any of `vars`.
-   */
-  command: z.array(z.string().min(1)).min(1),
+  command: z
+    .array(z.string().min(1))
+    .min(1)
+    .describe(
+      'The sampler\'s argv (no shell), e.g. ["python", "-m", "train.sample", "{{policy.path}}", "--output_file", "{{out}}", …]. Placeholders: {{policy.path}}, {{policy.name}}, {{policy.sha}}, {{prompts.jsonl}}, {{prompts.json}}, {{out}}, {{iteration}}, {{shard}}, {{samplesPerPrompt}}, {{seed}}, and any of `vars`.',
+    ),
   env: z.record(z.string(), z.string()).default({}),
   vars: z.record(z.string(), z.string()).default({}),
-  /** The output's shape: alignloop's JSONL, HALOs' sample.py JSON array, or auto (by the first character and the fields). */
-  format: z.enum(['auto', 'jsonl', 'halos']).default('auto'),
+  format: z
+    .enum(['auto', 'jsonl', 'halos'])
+    .default('auto')
+    .describe("The output's shape: alignloop's JSONL, HALOs' sample.py JSON array, or auto (by the first character and the fields)."),
   samplesPerPrompt: z.number().int().positive().default(8),
   seed: z.number().int().default(0),
-  /** Samples marked truncated (or finish_reason "length") are dropped and counted unless false. */
-  dropTruncated: z.boolean().default(true),
-  /** SIGTERM, then SIGKILL of the command's process group after this long, when the attempt is cancelled. */
-  stopTimeoutSeconds: z.number().positive().default(30),
+  dropTruncated: z.boolean().default(true).describe('Samples marked truncated (or finish_reason "length") are dropped and counted unless false.'),
+  stopTimeoutSeconds: z
+    .number()
+    .positive()
+    .default(30)
+    .describe("SIGTERM, then SIGKILL of the command's process group after this long, when the attempt is cancelled."),
 });
 
 export type CommandSamplerConfig = z.infer<typeof CommandSamplerSchema>;

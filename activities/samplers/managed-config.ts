@@ -9,25 +9,27 @@ import type { SamplerKind } from './sampler';
 
 export const ManagedSamplerSchema = OpenAISamplerSchema.omit({ kind: true, baseURL: true, model: true }).extend({
   kind: z.literal('managed'),
-  /**
-   * The server's argv (no shell), e.g. ["vllm", "serve", "{{policy.path}}", "--port", "{{port}}", "--served-model-name", "policy"].
-   * Placeholders: {{policy.path}}, {{policy.name}}, {{policy.sha}}, {{port}}, {{iteration}}, and any of `vars`.
-   */
-  command: z.array(z.string().min(1)).min(1),
-  /** Extra environment for the server (literal values; secrets come from the worker's own environment, which the server inherits). */
-  env: z.record(z.string(), z.string()).default({}),
+  command: z
+    .array(z.string().min(1))
+    .min(1)
+    .describe(
+      'The server\'s argv (no shell), e.g. ["vllm", "serve", "{{policy.path}}", "--port", "{{port}}", "--served-model-name", "policy"]. Placeholders: {{policy.path}}, {{policy.name}}, {{policy.sha}}, {{port}}, {{iteration}}, and any of `vars`.',
+    ),
+  env: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe("Extra environment for the server (literal values; secrets come from the worker's own environment, which the server inherits)."),
   vars: z.record(z.string(), z.string()).default({}),
-  /** 0: a free port on 127.0.0.1 for each start. */
-  port: z.number().int().min(0).max(65535).default(0),
+  port: z.number().int().min(0).max(65535).default(0).describe('0: a free port on 127.0.0.1 for each start.'),
   baseURL: z.string().default('http://127.0.0.1:{{port}}/v1'),
-  /** The model name the server serves (--served-model-name); templated like the command. */
-  model: z.string().min(1).default('policy'),
-  /** Loading a large model takes minutes: how long /health and /v1/models may take to answer. */
-  readyTimeoutSeconds: z.number().positive().default(900),
-  /** SIGTERM, then SIGKILL of the server's process group after this long. */
-  stopTimeoutSeconds: z.number().positive().default(30),
-  /** A server no shard has used for this long is stopped (a safety net: the iteration stops it when sampling ends). */
-  idleStopSeconds: z.number().positive().default(300),
+  model: z.string().min(1).default('policy').describe('The model name the server serves (--served-model-name); templated like the command.'),
+  readyTimeoutSeconds: z.number().positive().default(900).describe('Loading a large model takes minutes: how long /health and /v1/models may take to answer.'),
+  stopTimeoutSeconds: z.number().positive().default(30).describe("SIGTERM, then SIGKILL of the server's process group after this long."),
+  idleStopSeconds: z
+    .number()
+    .positive()
+    .default(300)
+    .describe('A server no shard has used for this long is stopped (a safety net: the iteration stops it when sampling ends).'),
 });
 
 export type ManagedSamplerConfig = z.infer<typeof ManagedSamplerSchema>;

@@ -8,31 +8,31 @@ import type { SamplerKind } from './sampler';
 export const OpenAISamplerSchema = z.strictObject({
   kind: z.literal('openai'),
   baseURL: z.string().url(),
-  /** May name the policy per iteration: "{{policy.name}}", "{{iteration}}" (e.g. a LoRA or served-model-name per checkpoint). */
-  model: z.string().min(1),
-  /** The environment variable holding the API key, read by the sample worker (never in inputs or logs). */
-  apiKeyEnv: z.string().default('OPENAI_API_KEY'),
-  /** chat: send messages (the server applies the chat template); completions: render it here from `tokenizer`. */
-  endpoint: z.enum(['chat', 'completions']).default('chat'),
-  /** completions: a folder with tokenizer_config.json holding the policy's chat_template. */
-  tokenizer: z.string().optional(),
+  model: z.string().min(1).describe('May name the policy per iteration: "{{policy.name}}", "{{iteration}}" (e.g. a LoRA or served-model-name per checkpoint).'),
+  apiKeyEnv: z
+    .string()
+    .default('OPENAI_API_KEY')
+    .describe('The environment variable holding the API key, read by the sample worker (never in inputs or logs).'),
+  endpoint: z
+    .enum(['chat', 'completions'])
+    .default('chat')
+    .describe('chat: send messages (the server applies the chat template); completions: render it here from `tokenizer`.'),
+  tokenizer: z.string().optional().describe("completions: a folder with tokenizer_config.json holding the policy's chat_template."),
   samplesPerPrompt: z.number().int().positive().default(8),
   temperature: z.number().min(0).default(1.0),
   topP: z.number().gt(0).max(1).default(1),
   maxTokens: z.number().int().positive().default(512),
   stop: z.array(z.string()).optional(),
-  /** Seeds per (seed, iteration, prompt, sample), so a retried shard asks for the same samples. */
-  seed: z.number().int().default(0),
-  /** Ask for all samples of a prompt in one request (`n`); auto: try it, fall back to one request per sample. */
-  useN: z.enum(['auto', 'always', 'never']).default('auto'),
-  /** A sample cut at maxTokens is not a preference signal: dropped (and counted) unless false. */
-  dropTruncated: z.boolean().default(true),
+  seed: z.number().int().default(0).describe('Seeds per (seed, iteration, prompt, sample), so a retried shard asks for the same samples.'),
+  useN: z
+    .enum(['auto', 'always', 'never'])
+    .default('auto')
+    .describe('Ask for all samples of a prompt in one request (`n`); auto: try it, fall back to one request per sample.'),
+  dropTruncated: z.boolean().default(true).describe('A sample cut at maxTokens is not a preference signal: dropped (and counted) unless false.'),
   timeoutSeconds: z.number().positive().default(300),
-  /** Attempts on 5xx / timeouts / connection errors / malformed replies before a sample is given up. */
-  attempts: z.number().int().positive().default(3),
+  attempts: z.number().int().positive().default(3).describe('Attempts on 5xx / timeouts / connection errors / malformed replies before a sample is given up.'),
   limits: limitsSchema({ requestsPerMinute: 6000, tokensPerMinute: 10_000_000, maxInFlight: 32 }),
-  /** A shard whose share of failed samples exceeds this fails loudly (the campaign pauses). */
-  maxFailedShare: z.number().min(0).max(1).default(0.2),
+  maxFailedShare: z.number().min(0).max(1).default(0.2).describe('A shard whose share of failed samples exceeds this fails loudly (the campaign pauses).'),
 });
 
 export type OpenAISamplerConfig = z.infer<typeof OpenAISamplerSchema>;

@@ -14,18 +14,24 @@ export const RewardModelLabelerSchema = z.strictObject({
   deviceId: z.number().int().nonnegative().default(0),
   batchTokens: z.number().int().positive().default(8192),
   maxLength: z.number().int().positive().optional(),
-  /** The ONNX graph in the folder when it is not model.onnx, onnx/model.onnx or the only .onnx file. */
-  modelFile: z.string().optional(),
+  modelFile: z.string().optional().describe('The ONNX graph in the folder when it is not model.onnx, onnx/model.onnx or the only .onnx file.'),
   threads: z.number().int().positive().optional(),
   rewardIndex: z.number().int().nonnegative().optional(),
-  /** The chat template: default (what transformers uses), one of the folder's named templates, or a .jinja file. */
-  chatTemplate: z.string().optional(),
-  /** Threads that render and tokenize (0: the activity's own); default none below 4 cores, else half the cores up to 8. */
-  tokenizerThreads: z.number().int().nonnegative().optional(),
-  /** auto: the chat template, else the plain format; pair: (prompt, response) as a sentence pair, as encoder RMs are called. */
-  inputFormat: z.enum(['auto', 'pair']).default('auto'),
-  /** Label later shards with a changed model folder (recorded as a new labeler version) instead of pausing the campaign. */
-  allowModelChange: z.boolean().default(false),
+  chatTemplate: z.string().optional().describe("The chat template: default (what transformers uses), one of the folder's named templates, or a .jinja file."),
+  tokenizerThreads: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe("Threads that render and tokenize (0: the activity's own); default none below 4 cores, else half the cores up to 8."),
+  inputFormat: z
+    .enum(['auto', 'pair'])
+    .default('auto')
+    .describe('auto: the chat template, else the plain format; pair: (prompt, response) as a sentence pair, as encoder RMs are called.'),
+  allowModelChange: z
+    .boolean()
+    .default(false)
+    .describe('Label later shards with a changed model folder (recorded as a new labeler version) instead of pausing the campaign.'),
 });
 
 export type RewardModelConfig = z.infer<typeof RewardModelLabelerSchema>;

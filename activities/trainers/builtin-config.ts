@@ -9,11 +9,9 @@ export const BuiltinTrainerSchema = z.strictObject({
   reference: z.enum(['initial', 'previous']).default('initial'),
   learningRate: z.number().positive().default(0.5),
   epochs: z.number().int().positive().default(50),
-  /** KTO weights for desirable / undesirable examples. */
-  desirableWeight: z.number().positive().default(1),
+  desirableWeight: z.number().positive().default(1).describe('KTO weights for desirable / undesirable examples.'),
   undesirableWeight: z.number().positive().default(1),
-  /** Feature dimensions of the built-in log-linear policy (hashed n-grams). */
-  dims: z.number().int().positive().default(512),
+  dims: z.number().int().positive().default(512).describe('Feature dimensions of the built-in log-linear policy (hashed n-grams).'),
 });
 
 export type BuiltinTrainerConfig = z.infer<typeof BuiltinTrainerSchema>;

@@ -11,31 +11,39 @@ export const REWARD_PROTOCOLS = ['vllm', 'sglang', 'openrlhf'] as const;
 
 export const RewardServerLabelerSchema = z.strictObject({
   kind: z.literal('reward-server'),
-  /**
-   * vllm: POST {baseURL}/classify (`vllm serve RM --runner pooling`), activation off per request;
-   * sglang: POST {baseURL}/classify with `text` (`--is-embedding`), the reward is embedding[0];
-   * openrlhf: POST {baseURL}/get_reward with `query` (`python -m openrlhf.cli.serve_rm`).
-   */
-  protocol: z.enum(REWARD_PROTOCOLS),
-  /** The server's root, e.g. http://rm-host:8000 (no /v1). */
-  baseURL: z.string().url(),
-  /** The name the server serves the model under (vLLM --served-model-name, SGLang); recorded for every reward. */
-  model: z.string().min(1),
-  /** Environment variable holding the API key, if the server (or a gateway in front of it) wants one. */
-  apiKeyEnv: z.string().optional(),
-  /** The reward model's folder (tokenizer_config.json / chat_template.jinja): the chat template the texts are rendered with. */
-  tokenizer: z.string().optional(),
-  /** Or a .jinja file with the chat template. */
-  chatTemplate: z.string().optional(),
-  /** vllm: which class probability (logit, with activation off) is the reward; default 0 for one label, 1 for two. */
-  rewardIndex: z.number().int().nonnegative().optional(),
-  /** Conversations per request. */
-  batchSize: z.number().int().positive().default(32),
+  protocol: z
+    .enum(REWARD_PROTOCOLS)
+    .describe(
+      'vllm: POST {baseURL}/classify (`vllm serve RM --runner pooling`), activation off per request; sglang: POST {baseURL}/classify with `text` (`--is-embedding`), the reward is embedding[0]; openrlhf: POST {baseURL}/get_reward with `query` (`python -m openrlhf.cli.serve_rm`).',
+    ),
+  baseURL: z.string().url().describe("The server's root, e.g. http://rm-host:8000 (no /v1)."),
+  model: z.string().min(1).describe('The name the server serves the model under (vLLM --served-model-name, SGLang); recorded for every reward.'),
+  apiKeyEnv: z.string().optional().describe('Environment variable holding the API key, if the server (or a gateway in front of it) wants one.'),
+  tokenizer: z
+    .string()
+    .optional()
+    .describe("The reward model's folder (tokenizer_config.json / chat_template.jinja): the chat template the texts are rendered with."),
+  chatTemplate: z.string().optional().describe('Or a .jinja file with the chat template.'),
+  rewardIndex: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('vllm: which class probability (logit, with activation off) is the reward; default 0 for one label, 1 for two.'),
+  batchSize: z.number().int().positive().default(32).describe('Conversations per request.'),
   timeoutSeconds: z.number().positive().default(120),
-  /** Attempts per request on 5xx, timeouts, dropped connections and garbage replies; then its items are unlabelled with the reason. */
-  attempts: z.number().int().positive().default(4),
-  /** Above this share of unlabelled items in a shard, the campaign pauses: something systemic is wrong with the server. */
-  maxUnlabelledShare: z.number().min(0).max(1).default(0.2),
+  attempts: z
+    .number()
+    .int()
+    .positive()
+    .default(4)
+    .describe('Attempts per request on 5xx, timeouts, dropped connections and garbage replies; then its items are unlabelled with the reason.'),
+  maxUnlabelledShare: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.2)
+    .describe('Above this share of unlabelled items in a shard, the campaign pauses: something systemic is wrong with the server.'),
   limits: limitsSchema({ requestsPerMinute: 6000, tokensPerMinute: 100_000_000, maxInFlight: 8 }),
 });
 

@@ -1,4 +1,5 @@
 /** The iteration manifest: what an iteration consumed and produced, with counts that must add up. */
+import type { ConfigChange } from '../config/config-changes';
 import { InvariantViolation } from '../config/errors';
 import type { FileRef } from './artifacts/store';
 import type { FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult } from './types';
@@ -13,6 +14,8 @@ export interface ManifestInput extends IterationScope {
   train: TrainResult;
   timings: Record<string, number>;
   startedAt: string;
+  /** Config edits (`resume --config`) that took effect with this iteration. */
+  configChanges?: ConfigChange[];
 }
 
 /** The reward model's fingerprint(s) this iteration's shards were scored with. */
@@ -80,6 +83,7 @@ export function buildIterationManifest(
     reward: input.feedback.stats.reward,
     empty_reason: emptyReason,
     ...(pairs ? { judged_pairs: pairs } : {}),
+    ...(input.configChanges?.length ? { config_changes: input.configChanges } : {}),
     // What `alignloop audit` re-runs the feedback stage with.
     settings: { feedback: c.feedback, labeler: { kind: c.labeler.kind, mode: c.labeler.kind === 'judge' ? c.labeler.mode : null } },
     cost: {

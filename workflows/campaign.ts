@@ -1,5 +1,6 @@
 import {
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   executeChild,
   log,
@@ -11,36 +12,26 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
-import type { CampaignConfig, FileRef, IterationSummary } from '../activities/types';
+import type { CampaignConfig, IterationSummary } from '../activities/types';
 import { QUEUES } from '../config/queues';
 import { activityProxies } from './activity-proxies';
-import { describeFailure, failureReason, StageFailure } from './failures';
+import { CampaignCarry, CampaignMachine, SteeringRefused } from './campaign-state';
+import { describeFailure } from './failures';
 import { iterationWorkflow } from './iteration';
-import { CampaignState, CampaignStatus, campaignStatusQuery, HandledRequest, pauseSignal, resumeSignal, stopSignal } from './messages';
-
-/**
- * Carried across continue-as-new: references and the last few iterations' summaries, never data, so
- * its size stays constant however many iterations a campaign runs (every summary is in its
- * iteration's manifest; `alignloop history` reads them there).
- */
-export interface CampaignCarry {
-  nextIteration: number;
-  initial: FileRef | null;
-  policy: FileRef | null;
-  /** The most recent RECENT_SUMMARIES iterations. */
-  summaries: IterationSummary[];
-  paused: boolean;
-  stopRequested: boolean;
-  spentUsd: number;
-  budgetUsd: number | null;
-  pauseReason: string | null;
-  /** Spent by the iteration in flight when the budget ran out (booked again in full when it completes). */
-  partialSpentUsd?: number;
-  /** The budget stopped an iteration: resuming needs a new budget. */
-  budgetBlocked?: boolean;
-  /** The failure the campaign is paused on (cleared by resume, which retries the iteration). */
-  failure?: StageFailure | null;
-}
+import {
+  applyConfigUpdate,
+  CampaignStatus,
+  campaignStatusQuery,
+  HandledRequest,
+  pauseSignal,
+  pauseUpdate,
+  resumeSignal,
+  resumeUpdate,
+  setBudgetUpdate,
+  SteerResult,
+  stopSignal,
+  stopUpdate,
+} from './messages';
 
 export interface CampaignInput {
   campaignId: string;
@@ -57,60 +48,33 @@ export interface CampaignResult {
   summaries: IterationSummary[];
 }
 
-export const RECENT_SUMMARIES = 20;
+export type { CampaignCarry };
+export { RECENT_SUMMARIES } from './campaign-state';
 
 export const iterationWorkflowId = (campaignId: string, n: number) => `${campaignId}/iter-${n}`;
 
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignResult> {
-  const { campaignId, config } = input;
+  const { campaignId } = input;
   const visible = input.searchAttributes === true;
-  const s: CampaignCarry = input.carry ?? {
-    nextIteration: 0,
-    initial: null,
-    policy: null,
-    summaries: [],
-    paused: false,
-    stopRequested: false,
-    spentUsd: 0,
-    budgetUsd: config.budget?.usd ?? null,
-    pauseReason: null,
-  };
-  const spent = () => s.spentUsd + (s.partialSpentUsd ?? 0);
-  const checkBudget = (force = false) => {
-    if (s.budgetUsd !== null && (force || spent() >= s.budgetUsd)) {
-      s.paused = true;
-      s.pauseReason = `budget reached: $${spent().toFixed(4)} spent of $${s.budgetUsd.toFixed(4)}; raise it with \`alignloop resume ${campaignId} --budget USD\``;
-    }
-  };
-  const pauseOnFailure = (f: StageFailure) => {
-    s.failure = f;
-    s.paused = true;
-    s.pauseReason = failureReason(f, campaignId);
-  };
-  let current: number | null = null;
+  const m = new CampaignMachine(campaignId, input.config, input.carry);
+  const s = m.s;
   let lastRequest: HandledRequest | null = null;
-  const state = (): CampaignState => {
-    if (s.nextIteration >= config.iterations) return 'completed';
-    if (s.stopRequested) return current === null ? 'stopped' : 'stopping';
-    if (s.paused && s.failure && current === null) return 'failed-paused';
-    if (s.paused) return current === null ? 'paused' : 'pausing';
-    return 'running';
-  };
   const status = (): CampaignStatus => ({
     campaignId,
-    name: config.name,
-    state: state(),
-    iterations: config.iterations,
+    name: m.config.name,
+    state: m.state(),
+    iterations: m.config.iterations,
     completed: s.nextIteration,
-    currentIteration: current,
-    childWorkflowId: current === null ? null : iterationWorkflowId(campaignId, current),
-    artifactsRoot: config.artifacts.root,
+    currentIteration: m.current,
+    childWorkflowId: m.current === null ? null : iterationWorkflowId(campaignId, m.current),
+    artifactsRoot: m.config.artifacts.root,
     summaries: s.summaries,
-    spentUsd: spent(),
+    spentUsd: m.spent(),
     budgetUsd: s.budgetUsd,
     pauseReason: s.pauseReason,
     failure: s.failure ?? null,
     lastRequest,
+    ...(s.pendingChanges?.length ? { pendingChanges: s.pendingChanges } : {}),
   });
   // The state in the memo too, so `alignloop status` reads it from the server even when no worker runs.
   let indexed = '';
@@ -144,44 +108,90 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   };
   // What the signal did, as it was handled (later changes, such as a fast new failure, do not rewrite it).
   const handled = (requestId: string | undefined) => {
-    lastRequest = requestId ? { id: requestId, state: state(), pauseReason: s.pauseReason } : null;
+    lastRequest = requestId ? { id: requestId, state: m.state(), pauseReason: s.pauseReason } : null;
     publish();
   };
+  const steered = (): SteerResult => {
+    publish();
+    return { state: m.state(), pauseReason: s.pauseReason };
+  };
+  // Signals: campaigns and CLIs of earlier versions (no validation: they were never refused).
   setHandler(pauseSignal, (args) => {
-    s.paused = true;
+    m.pause();
     handled(args?.requestId);
   });
   setHandler(resumeSignal, (args) => {
-    if (args?.budgetUsd !== undefined) {
-      s.budgetUsd = args.budgetUsd;
-      s.budgetBlocked = false;
-    }
-    // An iteration stopped by the budget would stop again at once: only a new budget releases it.
-    if (!s.budgetBlocked) {
-      s.paused = false;
-      s.pauseReason = null;
-      s.failure = null; // the failed iteration is retried; what it finished is kept
-      checkBudget(); // resuming without enough budget stays paused, with the reason
-    }
+    if (args?.budgetUsd !== undefined) m.setBudget(args.budgetUsd);
+    m.resume();
     handled(args?.requestId);
   });
   setHandler(stopSignal, (args) => {
-    s.stopRequested = true;
+    m.stop();
     handled(args?.requestId);
   });
+  // Updates: validated first; a refused one is an error to its caller and leaves no trace in history.
+  const refuse = (check: () => void) => () => {
+    try {
+      check();
+    } catch (e) {
+      if (e instanceof SteeringRefused) throw ApplicationFailure.nonRetryable(e.message, 'SteeringRefused');
+      throw e;
+    }
+  };
+  setHandler(
+    pauseUpdate,
+    () => {
+      m.pause();
+      return steered();
+    },
+    { validator: refuse(() => m.checkPause()) },
+  );
+  setHandler(
+    resumeUpdate,
+    (args) => {
+      m.resume(args.budgetUsd);
+      return steered();
+    },
+    { validator: (args) => refuse(() => m.checkResume(args.budgetUsd))() },
+  );
+  setHandler(
+    stopUpdate,
+    () => {
+      m.stop();
+      return steered();
+    },
+    { validator: refuse(() => m.checkStop()) },
+  );
+  setHandler(
+    setBudgetUpdate,
+    (args) => {
+      m.setBudget(args.usd);
+      m.checkBudget();
+      return steered();
+    },
+    { validator: (args) => refuse(() => m.checkBudgetValue(args.usd))() },
+  );
+  setHandler(
+    applyConfigUpdate,
+    (args) => {
+      const edit = m.applyConfig(args.config);
+      return { ...steered(), ...edit };
+    },
+    { validator: (args) => refuse(() => void m.checkConfig(args.config))() },
+  );
   setHandler(campaignStatusQuery, status);
 
   // The next run starts with this run's memo, so `status` never sees a run without its state.
   const continueWith = (carry: CampaignCarry) =>
     makeContinueAsNewFunc<typeof campaignWorkflow>({ memo: workflowInfo().memo })({
       campaignId,
-      config,
+      config: m.configForNextRun(),
       carry,
       ...(visible ? { searchAttributes: true } : {}),
     });
   const finish = (): CampaignResult => {
     publish();
-    return { campaignId, state: s.nextIteration >= config.iterations ? 'completed' : 'stopped', summaries: s.summaries };
+    return { campaignId, state: s.nextIteration >= m.config.iterations ? 'completed' : 'stopped', summaries: s.summaries };
   };
   const waitWhilePaused = async () => {
     publish();
@@ -190,46 +200,51 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
 
   while (!s.initial) {
     try {
-      s.initial = await activityProxies(config.durability).control.initPolicy({ campaignId, config });
+      s.initial = await activityProxies(m.config.durability).control.initPolicy({ campaignId, config: m.config });
       s.policy = s.initial;
     } catch (e) {
       const f = describeFailure(e, null, 'initial policy');
       if (!f) throw e;
-      pauseOnFailure(f);
+      m.pauseOnFailure(f);
       await waitWhilePaused();
       if (s.stopRequested) return finish();
     }
   }
-  if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
+  if (s.nextIteration >= m.config.iterations || s.stopRequested) return finish();
 
-  checkBudget();
+  m.checkBudget();
   await waitWhilePaused();
   if (s.stopRequested) return finish();
 
-  current = s.nextIteration;
+  // Config edits accepted so far apply from this iteration on (and are recorded in its manifest).
+  const configChanges = m.takePendingConfig();
+  const config = m.config;
+  if (s.nextIteration >= config.iterations) return finish(); // the edit lowered the iteration count to what is done
+  m.current = s.nextIteration;
   publish();
   const reference = 'reference' in config.trainer && config.trainer.reference === 'previous' ? s.policy! : s.initial;
   let out;
   try {
     out = await executeChild(iterationWorkflow, {
-      workflowId: iterationWorkflowId(campaignId, current),
+      workflowId: iterationWorkflowId(campaignId, m.current),
       taskQueue: QUEUES.control,
       args: [
         {
           campaignId,
-          iteration: current,
+          iteration: m.current,
           config,
           policy: s.policy!,
           reference,
           budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd,
           ...(visible ? { searchAttributes: true } : {}),
+          ...(configChanges.length ? { configChanges } : {}),
         },
       ],
       ...(visible
         ? {
             typedSearchAttributes: [
               { key: SEARCH_ATTRIBUTES.campaign, value: campaignId },
-              { key: SEARCH_ATTRIBUTES.iteration, value: current },
+              { key: SEARCH_ATTRIBUTES.iteration, value: m.current },
               { key: SEARCH_ATTRIBUTES.stage, value: 'starting' },
             ],
           }
@@ -237,33 +252,24 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     });
   } catch (e) {
     // The iteration workflow itself ended badly (terminated, timed out): pause, do not die.
-    const f = describeFailure(e, current, 'iteration');
+    const f = describeFailure(e, m.current, 'iteration');
     if (!f) throw e;
     out = { failed: f };
   }
-  current = null;
+  m.current = null;
   if (out.budgetExhausted || out.failed) {
     // Pause, not fail: after `resume` (with a new budget, or once the cause is fixed), the same
     // iteration runs again and reads back what it finished or bought.
-    if (out.budgetExhausted) {
-      s.partialSpentUsd = out.budgetExhausted.spentUsd;
-      s.budgetBlocked = true;
-      checkBudget(true);
-    } else {
-      pauseOnFailure(out.failed);
-    }
+    if (out.budgetExhausted) m.budgetExhausted(out.budgetExhausted.spentUsd);
+    else m.pauseOnFailure(out.failed);
+    // An edit that applied to the failed iteration stays recorded for its rerun.
+    if (configChanges.length) s.pendingChanges = [...configChanges, ...(s.pendingChanges ?? [])];
     publish();
     await condition(allHandlersFinished);
     return continueWith(s);
   }
-  s.partialSpentUsd = 0;
-  s.summaries.push(out.summary);
-  if (s.summaries.length > RECENT_SUMMARIES) s.summaries.splice(0, s.summaries.length - RECENT_SUMMARIES);
-  s.policy = out.checkpoint;
-  s.nextIteration++;
-  s.spentUsd += out.summary.costUsd;
-  checkBudget();
-  if (s.nextIteration >= config.iterations || s.stopRequested) return finish();
+  m.completeIteration(out.summary, out.checkpoint);
+  if (s.nextIteration >= m.config.iterations || s.stopRequested) return finish();
   publish();
   await condition(allHandlersFinished);
   return continueWith(s);

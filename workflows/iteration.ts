@@ -1,3 +1,4 @@
+import type { ConfigChange } from '../config/config-changes';
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -25,6 +26,8 @@ export interface IterationInput extends IterationScope {
   budgetUsd?: number | null;
   /** The server has alignloop's search attributes registered. */
   searchAttributes?: boolean;
+  /** Config edits that take effect with this iteration (recorded in its manifest). */
+  configChanges?: ConfigChange[];
 }
 
 /**
@@ -187,6 +190,7 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
         train,
         timings,
         startedAt,
+        ...(input.configChanges?.length ? { configChanges: input.configChanges } : {}),
       },
     ]),
   );

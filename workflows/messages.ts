@@ -1,5 +1,6 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { IterationSummary } from '../activities/types';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ConfigChange } from '../config/config-changes';
+import type { CampaignConfig, IterationSummary } from '../activities/types';
 import type { StageFailure } from './failures';
 
 export type Stage = 'starting' | 'prompts' | 'sample' | 'score' | 'feedback' | 'train' | 'manifest' | 'done' | 'failed';
@@ -40,6 +41,8 @@ export interface CampaignStatus {
   failure: StageFailure | null;
   /** The last signal handled that carried a request id, and the state it left the campaign in. */
   lastRequest: HandledRequest | null;
+  /** Config edits accepted and waiting for the next iteration (applied then, and recorded in its manifest). */
+  pendingChanges?: ConfigChange[];
 }
 
 export interface HandledRequest {
@@ -48,10 +51,32 @@ export interface HandledRequest {
   pauseReason: string | null;
 }
 
+/**
+ * Steering by Updates (campaigns started by 0.4.0 and later, and older ones once their workers run
+ * it): each has a synchronous validator, so a refused request is an error to the caller and nothing
+ * is recorded. The answer is the campaign's state right after the handler ran.
+ */
+export interface SteerResult {
+  state: CampaignState;
+  pauseReason: string | null;
+}
+export const pauseUpdate = defineUpdate<SteerResult>('pauseCampaign');
+export const resumeUpdate = defineUpdate<SteerResult, [{ budgetUsd?: number }]>('resumeCampaign');
+export const stopUpdate = defineUpdate<SteerResult>('stopCampaign');
+export const setBudgetUpdate = defineUpdate<SteerResult, [{ usd: number }]>('setBudget');
+export interface ApplyConfigResult extends SteerResult {
+  /** What changes, from which iteration on. */
+  applied: ConfigChange[];
+  fromIteration: number;
+}
+/** A config edit (a validated campaign file): applied between iterations; settings that may not change refuse it whole. */
+export const applyConfigUpdate = defineUpdate<ApplyConfigResult, [{ config: CampaignConfig }]>('applyConfig');
+
 /** Lets the CLI see that the workflow handled its signal: the id comes back in the memo (`status.lastRequest`). */
 export interface SignalArgs {
   requestId?: string;
 }
+/** Signals: kept for campaigns and CLIs of versions before 0.4.0. */
 export const pauseSignal = defineSignal<[SignalArgs?]>('pause');
 export interface ResumeArgs extends SignalArgs {
   /** A new campaign budget in USD (after a budget pause). */

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { CampaignConfig, IterationSummary } from '../../activities/types';
 import { EXIT, UserError } from '../../config/errors';
 import { QUEUES, ROLES } from '../../config/queues';
-import { CampaignStatus, campaignStatusQuery, resumeSignal } from '../../workflows/messages';
+import { CampaignStatus, campaignStatusQuery, resumeSignal, resumeUpdate } from '../../workflows/messages';
 import { campaignIdOf, exitWith, info, out, temporalClient } from '../context';
 import { progressLine, rootCause, summaryTable } from '../progress';
 import { iterationStatus } from './inspect';
@@ -150,13 +150,23 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
   );
   let resumed = false;
   let pausedOn: CampaignStatus | null = null;
+  if (!fresh) {
+    // The file as it is now: its edits apply from the next iteration on (or it is refused, naming the settings).
+    const { applyConfig } = await import('./control');
+    try {
+      await applyConfig(handle, id, config, 30, { quiet: true });
+    } catch (e) {
+      if (e instanceof UserError) throw e; // refused: the file changes settings that may not change
+      info(`warning: the campaign file's edits were not applied (${(e as Error).message.split('\n')[0]}); it runs with the config it has`);
+    }
+  }
   while (!finished && !interrupted) {
     try {
       const s = await handle.query(campaignStatusQuery);
       if (s.state === 'failed-paused' && !fresh && !resumed) {
         // Running the file again after fixing the cause is how a user says "try again".
         info(`resuming campaign ${id}, which was paused on: ${s.pauseReason}`);
-        await handle.signal(resumeSignal, {});
+        await handle.executeUpdate(resumeUpdate, { args: [{}] }).catch(() => handle.signal(resumeSignal, {}));
         resumed = true;
         continue;
       }

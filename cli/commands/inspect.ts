@@ -1,4 +1,5 @@
 /** Looking at campaigns: `status`, `list`, `history`. */
+import { ConfigChange, describeChange } from '../../config/config-changes';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
@@ -155,9 +156,14 @@ async function history(id: string, opts: { json?: boolean; root?: string }): Pro
     emptyReason: m.empty_reason,
     costUsd: m.cost?.judge_usd ?? 0,
     manifest: path.join(root!, id, `iter-${String(m.iteration).padStart(3, '0')}`, 'manifest.json'),
+    configChanges: (m.config_changes ?? []) as ConfigChange[],
   }));
   if (opts.json) out(JSON.stringify(rows, null, 2));
-  else out(rows.length ? summaryTable(rows) : `campaign ${id} has no finished iterations yet`);
+  else {
+    out(rows.length ? summaryTable(rows) : `campaign ${id} has no finished iterations yet`);
+    for (const r of rows.filter((r) => r.configChanges.length))
+      out(`iteration ${r.iteration}: config changed (resume --config): ${r.configChanges.map(describeChange).join('; ')}`);
+  }
   return 0;
 }
 

@@ -42,10 +42,10 @@ test('the budget stops judge calls inside an iteration: the campaign pauses (not
     expect(paidAtPause).toBeLessThan(32);
     const st = cli(['status', 'judged-1'], env);
     expect(st.stdout).toMatch(/paused \(budget reached/);
-    // resuming without more budget stays paused, says why, and buys nothing
+    // resuming without more budget is refused, says why, and buys nothing
     const stillPaused = cli(['resume', 'judged-1'], env);
     expect(stillPaused.status).toBe(1);
-    expect(stillPaused.stdout).toMatch(/judged-1 is still paused: budget reached/);
+    expect(stillPaused.stderr).toMatch(/refused: judged-1 is still paused: budget reached/);
     await new Promise((r) => setTimeout(r, 1500));
     expect(await h.query(campaignStatusQuery)).toMatchObject({ state: 'paused', pauseReason: expect.stringMatching(/budget reached/) });
     expect(judge.stats.ok).toBe(paidAtPause);

@@ -1,0 +1,207 @@
+/**
+ * The campaign's state machine: what pause, resume, stop, a budget change and a config edit do, and
+ * when each is refused. Pure (no Temporal imports): the campaign workflow drives it, its Update
+ * validators call the `check*` methods (a refusal throws, and nothing is recorded), and the
+ * handlers the matching methods. Tests drive it without a server.
+ */
+import { ConfigChange, configChanges, describeChange, RefusedChange } from '../config/config-changes';
+import type { CampaignConfig, FileRef, IterationSummary } from '../activities/types';
+import { failureReason, StageFailure } from './failures';
+import type { CampaignState } from './messages';
+
+/**
+ * Carried across continue-as-new: references and the last few iterations' summaries, never data, so
+ * its size stays constant however many iterations a campaign runs (every summary is in its
+ * iteration's manifest; `alignloop history` reads them there).
+ */
+export interface CampaignCarry {
+  nextIteration: number;
+  initial: FileRef | null;
+  policy: FileRef | null;
+  /** The most recent RECENT_SUMMARIES iterations. */
+  summaries: IterationSummary[];
+  paused: boolean;
+  stopRequested: boolean;
+  spentUsd: number;
+  budgetUsd: number | null;
+  pauseReason: string | null;
+  /** Spent by the iteration in flight when the budget ran out (booked again in full when it completes). */
+  partialSpentUsd?: number;
+  /** The budget stopped an iteration: resuming needs a new budget. */
+  budgetBlocked?: boolean;
+  /** The failure the campaign is paused on (cleared by resume, which retries the iteration). */
+  failure?: StageFailure | null;
+  /** Config edits accepted but not yet applied (they apply before the next iteration starts). */
+  pendingChanges?: ConfigChange[];
+}
+
+export const RECENT_SUMMARIES = 20;
+
+/** A steering request the campaign refuses: the caller gets the message, the history gets nothing. */
+export class SteeringRefused extends Error {
+  override name = 'SteeringRefused';
+}
+
+export interface ConfigEdit {
+  applied: ConfigChange[];
+  /** The iteration the changes apply from. */
+  fromIteration: number;
+}
+
+export class CampaignMachine {
+  readonly s: CampaignCarry;
+  /** The iteration in flight, if any. */
+  current: number | null = null;
+  /** A config accepted by applyConfig, used from the next iteration on. */
+  private nextConfig: CampaignConfig | null = null;
+
+  constructor(
+    readonly campaignId: string,
+    public config: CampaignConfig,
+    carry?: CampaignCarry,
+  ) {
+    this.s = carry ?? {
+      nextIteration: 0,
+      initial: null,
+      policy: null,
+      summaries: [],
+      paused: false,
+      stopRequested: false,
+      spentUsd: 0,
+      budgetUsd: config.budget?.usd ?? null,
+      pauseReason: null,
+    };
+  }
+
+  spent(): number {
+    return this.s.spentUsd + (this.s.partialSpentUsd ?? 0);
+  }
+
+  state(): CampaignState {
+    const { s } = this;
+    if (s.nextIteration >= this.config.iterations) return 'completed';
+    if (s.stopRequested) return this.current === null ? 'stopped' : 'stopping';
+    if (s.paused && s.failure && this.current === null) return 'failed-paused';
+    if (s.paused) return this.current === null ? 'paused' : 'pausing';
+    return 'running';
+  }
+
+  private ended(): boolean {
+    const st = this.state();
+    return st === 'completed' || st === 'stopped' || st === 'stopping';
+  }
+
+  /** Pauses when the budget is reached (or at once with `force`: an iteration ran out of it). */
+  checkBudget(force = false): void {
+    const { s } = this;
+    if (s.budgetUsd !== null && (force || this.spent() >= s.budgetUsd)) {
+      s.paused = true;
+      s.pauseReason = `budget reached: $${this.spent().toFixed(4)} spent of $${s.budgetUsd.toFixed(4)}; raise it with \`alignloop resume ${this.campaignId} --budget USD\``;
+    }
+  }
+
+  pauseOnFailure(f: StageFailure): void {
+    this.s.failure = f;
+    this.s.paused = true;
+    this.s.pauseReason = failureReason(f, this.campaignId);
+  }
+
+  // --- steering: check* throws SteeringRefused (an Update validator), the rest applies ---
+
+  checkPause(): void {
+    if (this.ended()) throw new SteeringRefused(`campaign ${this.campaignId} is ${this.state()}: nothing to pause`);
+  }
+  pause(): void {
+    this.s.paused = true;
+  }
+
+  checkResume(budgetUsd?: number): void {
+    if (this.ended()) throw new SteeringRefused(`campaign ${this.campaignId} is ${this.state()}: nothing to resume`);
+    if (budgetUsd !== undefined) this.checkBudgetValue(budgetUsd);
+    if (!this.s.paused && budgetUsd === undefined) throw new SteeringRefused(`campaign ${this.campaignId} is ${this.state()}, not paused: nothing to resume`);
+    // An iteration stopped by the budget would stop again at once: only a new budget releases it.
+    if (this.s.budgetBlocked && budgetUsd === undefined) throw new SteeringRefused(`${this.campaignId} is still paused: ${this.s.pauseReason}`);
+  }
+  resume(budgetUsd?: number): void {
+    const { s } = this;
+    if (budgetUsd !== undefined) this.setBudget(budgetUsd);
+    // An iteration stopped by the budget would stop again at once: only a new budget releases it.
+    if (!s.budgetBlocked) {
+      s.paused = false;
+      s.pauseReason = null;
+      s.failure = null; // the failed iteration is retried; what it finished is kept
+      this.checkBudget(); // resuming without enough budget stays paused, with the reason
+    }
+  }
+
+  checkStop(): void {
+    if (this.ended()) throw new SteeringRefused(`campaign ${this.campaignId} is already ${this.state()}`);
+  }
+  stop(): void {
+    this.s.stopRequested = true;
+  }
+
+  checkBudgetValue(usd: number): void {
+    if (!Number.isFinite(usd) || usd <= 0) throw new SteeringRefused(`a budget must be a positive number of USD, not ${usd}`);
+    if (usd <= this.spent()) throw new SteeringRefused(`a budget of $${usd.toFixed(4)} is not above what the campaign has spent ($${this.spent().toFixed(4)})`);
+  }
+  setBudget(usd: number): void {
+    this.s.budgetUsd = usd;
+    this.s.budgetBlocked = false;
+  }
+
+  /** The changes a config edit would make; refused as a whole when any setting may not change. */
+  checkConfig(next: CampaignConfig): ConfigChange[] {
+    if (this.ended()) throw new SteeringRefused(`campaign ${this.campaignId} is ${this.state()}: its config no longer changes`);
+    const { applied, refused } = configChanges(this.nextConfig ?? this.config, next, { completed: this.s.nextIteration });
+    if (refused.length) throw new SteeringRefused(refusal(refused));
+    return applied;
+  }
+  applyConfig(next: CampaignConfig): ConfigEdit {
+    const applied = this.checkConfig(next);
+    this.nextConfig = next;
+    this.s.pendingChanges = [...(this.s.pendingChanges ?? []).filter((c) => !applied.some((a) => a.path === c.path)), ...applied];
+    if (next.budget?.usd !== undefined && next.budget.usd !== this.s.budgetUsd && next.budget.usd > this.spent()) this.setBudget(next.budget.usd);
+    return { applied, fromIteration: this.s.nextIteration };
+  }
+
+  /** Before an iteration starts: the edited config takes over; returns what changed since the last iteration. */
+  takePendingConfig(): ConfigChange[] {
+    if (this.nextConfig) this.config = this.nextConfig;
+    this.nextConfig = null;
+    const changes = this.s.pendingChanges ?? [];
+    delete this.s.pendingChanges;
+    return changes;
+  }
+
+  /** The config the next run (after continue-as-new) starts with. */
+  configForNextRun(): CampaignConfig {
+    return this.nextConfig ?? this.config;
+  }
+
+  /** An iteration finished: its summary, checkpoint and cost are booked. */
+  completeIteration(summary: IterationSummary, checkpoint: FileRef): void {
+    const { s } = this;
+    s.partialSpentUsd = 0;
+    s.summaries.push(summary);
+    if (s.summaries.length > RECENT_SUMMARIES) s.summaries.splice(0, s.summaries.length - RECENT_SUMMARIES);
+    s.policy = checkpoint;
+    s.nextIteration++;
+    s.spentUsd += summary.costUsd;
+    this.checkBudget();
+  }
+
+  /** An iteration ran out of budget: what it spent counts until it runs again. */
+  budgetExhausted(spentUsd: number): void {
+    this.s.partialSpentUsd = spentUsd;
+    this.s.budgetBlocked = true;
+    this.checkBudget(true);
+  }
+}
+
+function refusal(refused: RefusedChange[]): string {
+  return (
+    `these settings cannot change mid-campaign: ${refused.map((r) => `${describeChange(r)} (${r.reason})`).join('; ')}; ` +
+    'put them back, or start a new campaign with --id NEW_ID'
+  );
+}

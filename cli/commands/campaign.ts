@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { CampaignConfig, IterationSummary } from '../../activities/types';
 import { EXIT, UserError } from '../../config/errors';
 import { QUEUES, ROLES } from '../../config/queues';
-import { CampaignStatus, campaignStatusQuery, resumeSignal, resumeUpdate } from '../../workflows/messages';
+import type { CampaignStatus } from '../../workflows/messages';
 import { campaignIdOf, exitWith, info, out, temporalClient } from '../context';
 import { progressLine, rootCause, summaryTable } from '../progress';
 import { iterationStatus } from './inspect';
@@ -160,6 +160,7 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
       info(`warning: the campaign file's edits were not applied (${(e as Error).message.split('\n')[0]}); it runs with the config it has`);
     }
   }
+  const { campaignStatusQuery, resumeSignal, resumeUpdate } = await import('../../workflows/messages');
   while (!finished && !interrupted) {
     try {
       const s = await handle.query(campaignStatusQuery);

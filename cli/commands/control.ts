@@ -9,19 +9,10 @@ import { randomUUID } from 'node:crypto';
 import { describeChange } from '../../config/config-changes';
 import { EXIT, UserError } from '../../config/errors';
 import type { CampaignConfig } from '../../activities/types';
-import {
-  applyConfigUpdate,
-  ApplyConfigResult,
-  CampaignStatus,
-  pauseSignal,
-  pauseUpdate,
-  resumeSignal,
-  resumeUpdate,
-  setBudgetUpdate,
-  SteerResult,
-  stopSignal,
-  stopUpdate,
-} from '../../workflows/messages';
+import type { ApplyConfigResult, CampaignStatus, SteerResult } from '../../workflows/messages';
+
+/** The message definitions (loaded with the Temporal workflow package, only when a request is sent). */
+const messages = () => import('../../workflows/messages');
 import { exitWith, info, out, positiveNumber, temporalClient } from '../context';
 
 type Kind = 'pause' | 'resume' | 'stop' | 'budget';
@@ -64,6 +55,7 @@ function outcome(kind: Kind, id: string, r: SteerResult, budget?: number): { lin
 
 /** The Signal for workers that predate Updates, confirmed through the memo as before. */
 async function signalFallback(client: Client, h: WorkflowHandle, kind: Kind, id: string, budgetUsd: number | undefined, waitMs: number) {
+  const { pauseSignal, resumeSignal, stopSignal } = await messages();
   const requestId = randomUUID();
   if (kind === 'resume' || kind === 'budget') await h.signal(resumeSignal, { requestId, ...(budgetUsd !== undefined ? { budgetUsd } : {}) });
   else await h.signal(kind === 'pause' ? pauseSignal : stopSignal, { requestId });
@@ -91,6 +83,7 @@ export async function applyConfig(
   waitSeconds: number,
   o: { quiet?: boolean } = {},
 ): Promise<ApplyConfigResult> {
+  const { applyConfigUpdate } = await messages();
   const r = await update(h, () => h.executeUpdate(applyConfigUpdate, { args: [{ config }] }), waitSeconds);
   if (r.applied.length === 0) {
     if (!o.quiet) out(`config of ${id}: no change`);
@@ -115,6 +108,7 @@ async function steer(kind: Kind, id: string, opts: { budget?: number; config?: s
   }
   try {
     if (edited) await applyConfig(h, id, edited, opts.wait);
+    const { pauseUpdate, resumeUpdate, setBudgetUpdate, stopUpdate } = await messages();
     const r = await update(
       h,
       (): Promise<SteerResult> =>
@@ -134,9 +128,9 @@ async function steer(kind: Kind, id: string, opts: { budget?: number; config?: s
     if (e instanceof NoWorker) {
       out(
         `${kind} of ${id} waits for a worker: none has taken it in ${opts.wait} s (an Update runs on a worker; is \`alignloop worker\` running?); ` +
-          'it is applied when one does, or send it again',
+          'the server holds it until one does (send it again if the server restarts first)',
       );
-      return EXIT.failure;
+      return EXIT.ok;
     }
     const { WorkflowUpdateFailedError } = await import('@temporalio/client');
     if (!(e instanceof WorkflowUpdateFailedError) || edited) throw e;

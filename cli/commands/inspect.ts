@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { sha256File } from '../../activities/artifacts/atomic-file';
 import { findComplete } from '../../activities/artifacts/store';
 import { ArtifactError, EXIT, UserError } from '../../config/errors';
-import { CampaignStatus, IterationStatus, iterationStatusQuery } from '../../workflows/messages';
+import type { CampaignStatus, IterationStatus } from '../../workflows/messages';
 import { exitWith, out, positiveNumber, temporalClient } from '../context';
 import { progressLine, summaryTable } from '../progress';
 import { CampaignSnapshot, campaignSnapshot } from '../snapshot';
@@ -15,6 +15,7 @@ import { CampaignSnapshot, campaignSnapshot } from '../snapshot';
 export async function iterationStatus(c: Client, s: CampaignStatus): Promise<IterationStatus | null> {
   if (!s.childWorkflowId) return null;
   try {
+    const { iterationStatusQuery } = await import('../../workflows/messages');
     return await c.workflow.getHandle(s.childWorkflowId).query(iterationStatusQuery);
   } catch {
     return null;

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { loadJudgeConfigWithBudget } from '../../activities/judge/config-file';
 import { registerSecret } from '../../config/redact';
 import { exitWith, positiveNumber } from '../context';
 
@@ -17,6 +16,7 @@ interface JudgeOptions {
 }
 
 async function judge(o: JudgeOptions): Promise<number> {
+  const { loadJudgeConfigWithBudget } = await import('../../activities/judge/config-file');
   const { config, budgetUsd } = loadJudgeConfigWithBudget(o.config);
   const budget = o.budget ?? budgetUsd;
   const { judgeFile } = await import('../../activities/judge/judge-file');

@@ -1,8 +1,11 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { buildFeedback, PairExample, SingleExample } from '../../activities/feedback/build';
 import { formatFile } from '../../activities/feedback/formats';
 import { ScoredSampleCollector } from '../../activities/feedback/scored-samples';
 import { groupsOf } from '../helpers/scored';
 import { InputError } from '../../config/errors';
+import { ROOT } from '../helpers/paths';
 
 const pairsOf = (ex: unknown[]) => (ex as PairExample[]).map((p) => [p.a.sample_id, p.b.sample_id].sort((x, y) => x - y));
 
@@ -23,6 +26,26 @@ describe('pairwise max', () => {
   test('stable sort: among equal best rewards the first one wins', () => {
     const { examples } = buildFeedback(groupsOf({ p: [1, 0, 1] }), { type: 'pairwise', mode: 'max', threshold: 0 });
     expect(pairsOf(examples)).toEqual([[0, 1]]);
+  });
+});
+
+/**
+ * The feedback contract's tie rules, one golden line each (test/fixtures/feedback/pairing-ties.jsonl):
+ * `case` says the rule, `pairs` the sample ids each prompt must pair (sorted), for any seed.
+ */
+describe('pairing ties (golden lines)', () => {
+  type Golden = { case: string; mode: 'max' | 'min' | 'random'; threshold: number; rewards: number[]; pairs: number[][] };
+  const golden: Golden[] = fs
+    .readFileSync(path.join(ROOT, 'test', 'fixtures', 'feedback', 'pairing-ties.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  test.each(golden.map((g) => [g.case, g] as const))('%s', (_, g) => {
+    for (const seed of [0, 1, 7]) {
+      const { examples } = buildFeedback(groupsOf({ p: g.rewards }), { type: 'pairwise', mode: g.mode, threshold: g.threshold, seed });
+      expect(pairsOf(examples).sort((x, y) => x[0] - y[0] || x[1] - y[1])).toEqual(g.pairs);
+      for (const p of examples as PairExample[]) expect(p.label).toBe(p.a.reward! > p.b.reward! ? 1 : 0);
+    }
   });
 });
 

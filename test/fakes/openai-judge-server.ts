@@ -24,6 +24,12 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** The plain-text 400 of a gateway that quotes the key it refused (see echoKeyInBody). */
+export function keyEchoBody(authorization: string | undefined): string {
+  const key = (authorization ?? '').replace(/^Bearer /, '');
+  return `gateway policy: the key ${key} may not use this route; ask your administrator`;
+}
+
 export interface FakeJudgeOptions {
   apiKey?: string;
   models?: string[];
@@ -47,6 +53,11 @@ export interface FakeJudgeOptions {
   retryAfter?: 'seconds' | 'date' | 'ms';
   /** Answer every chat request 400 with the request's headers (API key included) echoed in the body, as some gateways do. */
   echoHeadersOnError?: boolean;
+  /**
+   * Answer every chat request 400 with a plain-text body that names the API key it was sent, bare
+   * (no header name, no "Bearer"), as some gateways' error pages do: only "secrets this process read" redacts it.
+   */
+  echoKeyInBody?: boolean;
 }
 
 export interface FakeJudgeStats {
@@ -189,6 +200,12 @@ export class FakeJudgeServer {
     if (this.opts.apiKey && req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
       this.stats.calls++;
       return this.error(res, 401, 'invalid_api_key', 'Incorrect API key provided.');
+    }
+    if (route === 'POST /chat/completions' && this.opts.echoKeyInBody) {
+      this.stats.calls++;
+      this.stats.errors['400'] = (this.stats.errors['400'] ?? 0) + 1;
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      return void res.end(keyEchoBody(req.headers.authorization));
     }
     if (route === 'POST /chat/completions' && this.opts.echoHeadersOnError) {
       this.stats.calls++;

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { keyEchoBody } from './openai-judge-server';
 
 export interface FakePolicyOptions {
   models?: string[];
@@ -34,6 +35,11 @@ export interface FakePolicyOptions {
   like?: 'vllm' | 'transformers-serve';
   /** Called with each sample served (prompt, seed, index), e.g. to log it to a file from a server subprocess. */
   onServe?: (key: string) => void;
+  /**
+   * Answer every completion request 400 with a plain-text body that names the API key it was sent, bare
+   * (no header name, no "Bearer"), as some gateways' error pages do: only "secrets this process read" redacts it.
+   */
+  echoKeyInBody?: boolean;
 }
 
 export interface FakePolicyStats {
@@ -112,6 +118,11 @@ export class FakePolicyServer {
     }
     if (route === 'GET /models') return this.send(res, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', owned_by: 'fake' })) });
     if (route === 'GET /health') return this.send(res, 200, {});
+    if ((route === 'POST /chat/completions' || route === 'POST /completions') && this.opts.echoKeyInBody) {
+      this.stats.errors['400'] = (this.stats.errors['400'] ?? 0) + 1;
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      return void res.end(keyEchoBody(req.headers.authorization));
+    }
     if (route !== 'POST /chat/completions' && route !== 'POST /completions')
       return this.send(res, 404, { error: { message: `no route ${route}`, type: 'not_found' } });
     this.stats.requests++;

@@ -12,6 +12,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { keyEchoBody } from './openai-judge-server';
 
 export type RewardProtocol = 'vllm' | 'sglang' | 'openrlhf';
 
@@ -31,6 +32,11 @@ export interface FakeRewardOptions {
   /** vllm: ignore the per-request activation switch (an older server): one-label probs are all 1.0. */
   ignoreActivationFlag?: boolean;
   apiKey?: string;
+  /**
+   * Answer every scoring request 400 with a plain-text body that names the API key it was sent, bare
+   * (no header name, no "Bearer"), as some gateways' error pages do: only "secrets this process read" redacts it.
+   */
+  echoKeyInBody?: boolean;
 }
 
 export class FakeRewardServer {
@@ -68,6 +74,11 @@ export class FakeRewardServer {
     this.stats.requests++;
     if (o.apiKey && req.headers.authorization !== `Bearer ${o.apiKey}`)
       return this.send(res, 401, { error: { message: 'invalid api key', type: 'invalid_api_key' } });
+    if (o.echoKeyInBody) {
+      this.stats.errors[400] = (this.stats.errors[400] ?? 0) + 1;
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      return void res.end(keyEchoBody(req.headers.authorization));
+    }
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(Buffer.concat(chunks).toString('utf8'));

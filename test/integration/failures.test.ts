@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { FakeJudgeServer } from '../fakes/openai-judge-server';
+import { FakePolicyServer } from '../fakes/openai-policy-server';
+import { FakeRewardServer } from '../fakes/reward-server';
 import { CLI, MODELS } from '../helpers/paths';
 import { cli, cliAsync, cliEnv, filesUnder, killHard, spawnWorker, startTestServer, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
@@ -219,49 +221,107 @@ describe('a failure pauses the campaign instead of killing it', () => {
 });
 
 describe('secrets', () => {
-  test('a 4xx body that echoes the request headers puts the API key nowhere: history, database, logs, artifacts, CLI', async () => {
-    const key = 'tok_9f8e7d6c5b4a3921';
-    const judge = await new FakeJudgeServer({ apiKey: key, echoHeadersOnError: true }).start();
-    const log = path.join(ctx.dir, 'echo-worker.log');
-    const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: key, ALIGNLOOP_LOG_LEVEL: 'INFO' });
+  /** Every place a campaign leaves text: the CLI, both workflows' histories, the server's database, the worker log, the artifacts. */
+  async function placesOf(id: string, log: string, env: NodeJS.ProcessEnv): Promise<[string, string][]> {
+    const st = cli(['status', id, '--json'], env);
+    const hist = cli(['history', id], env);
+    const history = JSON.stringify(await ctx.client.workflow.getHandle(id).fetchHistory());
+    const children = [];
+    for await (const w of ctx.client.workflow.list({ query: `WorkflowId = '${id}/iter-0'` }))
+      children.push(JSON.stringify(await ctx.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()));
+    expect(children.length).toBeGreaterThan(0);
+    const db = fs
+      .readdirSync(path.dirname(ctx.server.dbFile))
+      .filter((f) => f.startsWith(path.basename(ctx.server.dbFile)))
+      .map((f) => fs.readFileSync(path.join(path.dirname(ctx.server.dbFile), f)).toString('latin1'));
+    const artifacts = filesUnder(path.join(ctx.dir, 'artifacts', id), () => true);
+    return [
+      ['status', st.stdout + st.stderr],
+      ['history command', hist.stdout + hist.stderr],
+      ['history', history],
+      ['iteration history', children.join()],
+      ['worker log', fs.readFileSync(log, 'utf8')],
+      ...db.map((t, i): [string, string] => [`database file ${i}`, t]),
+      ...[...artifacts].map(([f, b]): [string, string] => [f, b.toString('utf8')]),
+    ];
+  }
+
+  function expectNowhere(secret: string, places: [string, string][]): void {
+    for (const [where, text] of places) expect([where, text.includes(secret)]).toEqual([where, false]);
+  }
+
+  function loggedWorker(name: string, env: NodeJS.ProcessEnv) {
+    const log = path.join(ctx.dir, `${name}-worker.log`);
     const fd = fs.openSync(log, 'w');
     const worker = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', fd, fd] });
     fs.closeSync(fd);
+    return { log, worker };
+  }
+
+  /** Starts the campaign, waits for the failure pause, checks its reason quotes the body (redacted). */
+  async function failedPaused(id: string, file: string, env: NodeJS.ProcessEnv, errorType: RegExp, quoted: RegExp) {
+    expect(cli(['start', file, '--id', id], env).status).toBe(0);
+    const h = ctx.client.workflow.getHandle(id);
+    await waitFor('failed-paused', async () => (await h.query(campaignStatusQuery).catch(() => null))?.state === 'failed-paused');
+    const s = await h.query(campaignStatusQuery);
+    expect(s.failure?.errorType).toMatch(errorType);
+    expect(s.pauseReason).toMatch(quoted); // the body did reach the message, redacted
+    expect(s.pauseReason).toMatch(/\[REDACTED\]/);
+  }
+
+  // Keys that are neither key-shaped (sk-…) nor after a header name or "Bearer" once echoed in a plain
+  // body: only the registry of secrets this process read redacts them.
+  test.each([
+    ['request headers in a JSON 400 body', 'tok_9f8e7d6c5b4a3921', { echoHeadersOnError: true }, /received headers/],
+    ['the bare key in a plain-text 400 body', 'tok_judge7c6b5a4938', { echoKeyInBody: true }, /gateway policy: the key \[REDACTED\] may not/],
+  ])('judge key: a gateway that echoes %s: the key is nowhere (history, database, logs, artifacts, CLI)', async (name, key, echo, quoted) => {
+    const judge = await new FakeJudgeServer({ apiKey: key, ...echo }).start();
+    const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: key, ALIGNLOOP_LOG_LEVEL: 'INFO' });
+    const id = `echo-${key.slice(4, 9)}`;
+    const { log, worker } = loggedWorker(id, env);
     try {
       const labeler = `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5 }`;
-      const file = writeCampaign(ctx.dir, 'echo', { iterations: 1, perIteration: 4, labeler });
-      expect(cli(['start', file, '--id', 'echo-1'], env).status).toBe(0);
-      const h = ctx.client.workflow.getHandle('echo-1');
-      await waitFor('failed-paused', async () => (await h.query(campaignStatusQuery).catch(() => null))?.state === 'failed-paused');
-      const s = await h.query(campaignStatusQuery);
-      expect(s.failure?.errorType).toBe('JudgeConfigError');
-      expect(s.pauseReason).toMatch(/received headers/); // the body did reach the message, redacted
-      expect(s.pauseReason).toMatch(/\[REDACTED\]/);
-      const st = cli(['status', 'echo-1', '--json'], env);
-      const history = JSON.stringify(await h.fetchHistory());
-      const children = [];
-      for await (const w of ctx.client.workflow.list({ query: `WorkflowId = 'echo-1/iter-0'` }))
-        children.push(JSON.stringify(await ctx.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()));
-      expect(children.length).toBeGreaterThan(0);
-      const db = fs
-        .readdirSync(path.dirname(ctx.server.dbFile))
-        .filter((f) => f.startsWith(path.basename(ctx.server.dbFile)))
-        .map((f) => fs.readFileSync(path.join(path.dirname(ctx.server.dbFile), f)).toString('latin1'));
-      const artifacts = filesUnder(path.join(ctx.dir, 'artifacts', 'echo-1'), () => true);
+      await failedPaused(id, writeCampaign(ctx.dir, id, { iterations: 1, perIteration: 4, labeler }), env, /JudgeConfigError/, quoted);
       expect(judge.stats.calls).toBeGreaterThan(0);
-      for (const [where, text] of [
-        ['status', st.stdout + st.stderr],
-        ['history', history],
-        ['iteration history', children.join()],
-        ['worker log', fs.readFileSync(log, 'utf8')],
-        ...db.map((t, i) => [`database file ${i}`, t]),
-        ...[...artifacts].map(([f, b]) => [f, b.toString('utf8')]),
-      ]) {
-        expect([where, text.includes(key)]).toEqual([where, false]);
-      }
+      expectNowhere(key, await placesOf(id, log, env));
     } finally {
       await killHard(worker);
       await judge.stop();
+    }
+  });
+
+  test('sampler key: a policy server that quotes the key in a plain-text 400: the key is nowhere', async () => {
+    const key = 'tok_sampler3e2d1c0b9a';
+    const policy = await new FakePolicyServer({ apiKey: key, echoKeyInBody: true }).start();
+    const env = cliEnv(ctx.server.address, { POLICY_API_KEY: key, ALIGNLOOP_LOG_LEVEL: 'INFO' });
+    const { log, worker } = loggedWorker('leak-sampler', env);
+    try {
+      const sampler = `{ kind: openai, baseURL: ${policy.baseURL}, model: policy, apiKeyEnv: POLICY_API_KEY, samplesPerPrompt: 2, maxTokens: 64, seed: 1, timeoutSeconds: 5 }`;
+      const file = writeCampaign(ctx.dir, 'leak-sampler', { iterations: 1, perIteration: 4, sampler, trainer: '{ kind: none }' });
+      await failedPaused('leak-sampler-1', file, env, /Sampler/, /the key \[REDACTED\] may not/);
+      expect(policy.stats.errors['400']).toBeGreaterThan(0);
+      expectNowhere(key, await placesOf('leak-sampler-1', log, env));
+    } finally {
+      await killHard(worker);
+      await policy.stop();
+    }
+  });
+
+  test('reward-server key: a reward server that quotes the key in a plain-text 400: the key is nowhere', async () => {
+    const key = 'tok_reward8a7b6c5d4e';
+    const rm = await new FakeRewardServer({ protocol: 'vllm', model: 'rm', apiKey: key, echoKeyInBody: true }).start();
+    const env = cliEnv(ctx.server.address, { RM_API_KEY: key, ALIGNLOOP_LOG_LEVEL: 'INFO' });
+    const { log, worker } = loggedWorker('leak-rm', env);
+    try {
+      fs.writeFileSync(path.join(ctx.dir, 'leak-rm.jinja'), "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}");
+      const labeler = `{ kind: reward-server, protocol: vllm, baseURL: ${rm.baseURL}, model: rm, apiKeyEnv: RM_API_KEY, chatTemplate: leak-rm.jinja, batchSize: 4, timeoutSeconds: 5 }`;
+      const file = writeCampaign(ctx.dir, 'leak-rm', { iterations: 1, perIteration: 4, labeler });
+      await failedPaused('leak-rm-1', file, env, /RewardServer|Config/, /the key \[REDACTED\] may not/);
+      expect(rm.stats.errors[400]).toBeGreaterThan(0);
+      expectNowhere(key, await placesOf('leak-rm-1', log, env));
+    } finally {
+      await killHard(worker);
+      await rm.stop();
     }
   });
 });

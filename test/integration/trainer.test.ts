@@ -249,6 +249,49 @@ describe('checkpoint retention and chat templates', () => {
   });
 });
 
+describe('secrets in trainer arguments', () => {
+  // What alignloop writes. The trainer's own output (a trainer that prints its arguments, as this fake
+  // does) goes to trainer.log as it is: not checked here.
+  test('a key in trainer.extraArgs reaches the trainer but no artifact alignloop writes, its lines of the trainer log, or CLI output', async () => {
+    // One key each redaction pattern knows: after a credential name, and key-shaped.
+    const named = 'tokTrainerArg9f8e7d6c',
+      shaped = 'sk-trainerArg5b4a3921';
+    const { file } = campaign(
+      'argkey',
+      `{ kind: command, preset: trl, method: dpo, beta: 0.1, reference: previous, extraArgs: ["--hub-api-key=${named}", "--wandb", "${shaped}"] }`,
+    );
+    expect((await runToEnd('argkey-1', file, env())).state).toBe('completed');
+    const c0 = readJson(art('argkey-1', 'iter-000', 'train', 'checkpoint.json'));
+    expect(c0.trainer.argv).toEqual(expect.arrayContaining(['--hub-api-key=[REDACTED]', '[REDACTED]']));
+    const places: [string, string][] = [
+      ['status', cli(['status', 'argkey-1'], env()).stdout],
+      ['history command', cli(['history', 'argkey-1', '--json'], env()).stdout],
+    ];
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else {
+          const text = fs.readFileSync(p, 'utf8');
+          places.push([
+            path.relative(ctx.dir, p),
+            e.name === 'trainer.log'
+              ? text
+                  .split('\n')
+                  .filter((l) => l.startsWith('# '))
+                  .join('\n')
+              : text,
+          ]);
+        }
+      }
+    };
+    walk(art('argkey-1'));
+    const log = places.find(([f]) => f.endsWith('trainer.log'))![1];
+    expect(log).toMatch(/alignloop starts: .*"--hub-api-key=\[REDACTED\]","--wandb","\[REDACTED\]"/);
+    for (const [where, text] of places) expect([where, text.includes(named) || text.includes(shaped)]).toEqual([where, false]);
+  });
+});
+
 describe('trainer configuration', () => {
   test('refused before anything runs: TRL with reference: initial, custom without a command, a policy folder without weights', () => {
     const e = env();

@@ -1,5 +1,5 @@
 import { spawn, ChildProcess, spawnSync } from 'node:child_process';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort, startDetached } from '../../workers/dev-server';
@@ -138,6 +138,32 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * Waits until the workflow's current run has handled everything sent to it (a workflow task completed
+ * after its last signal, none scheduled since), then returns what it started since that signal (or
+ * since the run began): activities, child workflows, timers. A run waiting on a signal alone returns
+ * [], and then nothing can happen until the next signal; no sleep needed to see that it stays put.
+ */
+export async function settledSinceLastSignal(handle: WorkflowHandle): Promise<string[]> {
+  return waitFor(
+    'the workflow to handle its signals',
+    async () => {
+      const events = (await handle.fetchHistory()).events ?? [];
+      // A Signal, or an Update the workflow accepted (a refused one leaves no event).
+      const signal = events.map((e) => !!(e.workflowExecutionSignaledEventAttributes || e.workflowExecutionUpdateAcceptedEventAttributes)).lastIndexOf(true);
+      const completed = events.map((e) => !!e.workflowTaskCompletedEventAttributes).lastIndexOf(true);
+      const scheduled = events.map((e) => !!e.workflowTaskScheduledEventAttributes).lastIndexOf(true);
+      if (completed < signal || scheduled > completed) return null;
+      return events
+        .slice(signal + 1)
+        .filter((e) => e.activityTaskScheduledEventAttributes || e.startChildWorkflowExecutionInitiatedEventAttributes || e.timerStartedEventAttributes)
+        .map((e) => String(e.eventType));
+    },
+    60000,
+    100,
+  );
 }
 
 /** Every file below dir, relative path -> contents, for byte-for-byte comparison. */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { WORKFLOW_BUNDLE } from '../../workers/workers';
 import { MODELS } from '../helpers/paths';
-import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, killHard, settledSinceLastSignal, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -179,7 +179,8 @@ describe('pause, resume, stop', () => {
         return s?.state === 'paused' ? s : null;
       });
       const done = paused.completed;
-      await new Promise((r) => setTimeout(r, 3000));
+      // Paused between iterations and waiting for a signal alone: nothing started, nothing can start.
+      expect(await settledSinceLastSignal(h)).toEqual([]);
       const still = await status();
       expect(still?.state).toBe('paused');
       expect(still?.completed).toBe(done);

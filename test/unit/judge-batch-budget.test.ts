@@ -178,8 +178,8 @@ describe('Batch API', () => {
       JudgeBudgetExhausted,
     );
     expect(fs.existsSync(path.join(f.dir, 'r1.json'))).toBe(false);
-    // collecting settles the hold at the actual (smaller) cost
-    await new Promise((r) => setTimeout(r, 400));
+    // collecting settles the hold at the actual (smaller) cost, once the batch has completed
+    while ((await client.batches.retrieve(first.batchId!)).status !== 'completed') await new Promise((r) => setTimeout(r, 20));
     const got = await collectBatch(half(0), { client, cache: new JudgementCache(f.cacheDir), batchId: first.batchId!, ledger, reservation: first.reservation });
     expect(got.bought).toBe(20);
     expect(ledger.spent()).toBeCloseTo(got.costUsd, 12);

@@ -388,14 +388,12 @@ describe('tokenization threads', () => {
       if (spinning) setImmediate(spin);
     };
     setImmediate(spin);
-    const t = performance.now();
     const out = await scorer.encodeMany(items);
-    const ms = performance.now() - t;
     spinning = false;
     expect(out).toHaveLength(items.length);
     expect(out.every((x) => !(x instanceof Error))).toBe(true);
-    // Thousands of items take many 20 ms slices on any machine (here ~0.8 s).
-    expect(ms).toBeGreaterThan(40);
+    // The event loop ran between slices (a synchronous encode would leave turns at 0); how many slices
+    // a machine needs depends on its speed: bench/score.ts reports the time.
     expect(turns).toBeGreaterThan(1);
   });
 

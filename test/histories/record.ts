@@ -3,8 +3,8 @@
  * `npm run histories:record` after a release; commit the files next to the earlier ones). The replay
  * test (test/unit/replay.test.ts) replays every recorded file against the current workflow code, so
  * a change that would break campaigns already running fails CI. Each scenario is a real campaign on
- * a real dev server: a plain one, an LLM-judge one, a paused-and-resumed one, and one that failed,
- * was paused on the failure, and was resumed.
+ * a real dev server: a plain one, an LLM-judge one, a paused-and-resumed one, one that failed,
+ * was paused on the failure, and was resumed, and one steered by Updates (pause, budget, config edit).
  */
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import * as fs from 'node:fs';
@@ -71,8 +71,24 @@ async function main(): Promise<void> {
     cli(['resume', 'failed', '--wait', '60'], env);
     await done('failed');
 
+    // 5. Steered by Updates: paused in flight, a refused resume (no event), a config edit applied
+    //    from iteration 1 (resume --config), a budget set, resumed.
+    await killHard(worker);
+    worker = spawnWorker(slow);
+    const steered = writeCampaign(dir, 'steered', { iterations: 2, perIteration: 8, extra: 'budget: { usd: 5 }' });
+    start(steered, 'steered');
+    await waitFor('iteration 0 in flight', async () => (await status('steered'))?.currentIteration === 0);
+    cli(['resume', 'steered'], env); // refused: not paused
+    cli(['pause', 'steered'], env);
+    await waitFor('paused', async () => (await status('steered'))?.state === 'paused');
+    cli(['budget', 'steered', '10'], env);
+    fs.writeFileSync(steered, fs.readFileSync(steered, 'utf8').replace('iterations: 2', 'iterations: 3').replace('threshold: 0.01', 'threshold: 0.02'));
+    const edit = cli(['resume', 'steered', '--config', steered], env);
+    if (edit.status !== 0) throw new Error(`resume --config steered: ${edit.stderr}`);
+    await done('steered');
+
     fs.mkdirSync(OUT, { recursive: true });
-    for (const id of ['plain', 'judged', 'paused', 'failed']) {
+    for (const id of ['plain', 'judged', 'paused', 'failed', 'steered']) {
       const runs: { workflowId: string; runId: string; history: unknown }[] = [];
       for await (const w of client.workflow.list({ query: `WorkflowId = '${id}' OR WorkflowId STARTS_WITH '${id}/iter-'` })) {
         const h = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();

@@ -94,6 +94,9 @@ export class AtomicFileWriter {
       fs.fsyncSync(this.fd);
       fs.closeSync(this.fd);
       fs.renameSync(this.tmp, this.target);
+      // The rename is durable only once the folder's entry is: a lost machine must not come back with
+      // a completion record or cache entry gone (or, worse, a record whose output is gone).
+      fsyncDir(path.dirname(this.target));
     } catch (e) {
       this.abort();
       throw e;
@@ -108,6 +111,24 @@ export class AtomicFileWriter {
       /* already closed */
     }
     fs.rmSync(this.tmp, { force: true });
+  }
+}
+
+/** fsync a folder, so renames into it survive a power loss (a no-op where the platform cannot). */
+export function fsyncDir(dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch (e) {
+    // Some file systems (and Windows) refuse fsync on a folder: nothing more can be done there.
+    if (!['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP', 'EBADF'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -10,6 +10,8 @@ export interface IterationScope {
   campaignId: string;
   iteration: number;
   config: CampaignConfig;
+  /** The campaign workflow's first run id: whose campaign folder it is (absent in histories of earlier versions). */
+  campaignRunId?: string;
 }
 
 export interface PreparedPrompts {

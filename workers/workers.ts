@@ -2,6 +2,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { guardCampaignFolder } from '../activities/campaign-folder-guard';
 import { createControlActivities } from '../activities/queues/control';
 import { createJudgeActivities, createScoreActivities } from '../activities/queues/label';
 import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_QUEUE } from '../activities/queues/sample';
@@ -57,7 +58,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         connection,
         namespace,
         taskQueue: QUEUES[role],
-        activities: ROLE_ACTIVITIES[role](),
+        activities: guardCampaignFolder(ROLE_ACTIVITIES[role]()),
         ...(role === 'control' ? workflowSource() : {}),
         ...settings,
       }),

@@ -5,6 +5,7 @@ import {
   executeChild,
   log,
   makeContinueAsNewFunc,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertMemo,
@@ -51,10 +52,15 @@ export interface CampaignResult {
 export type { CampaignCarry };
 export { RECENT_SUMMARIES } from './campaign-state';
 
+/** Workflow version (patched()): activities learn whose campaign folder it is (see activities/artifacts/campaign-identity.ts). */
+const CAMPAIGN_IDENTITY = 'campaign-identity';
+
 export const iterationWorkflowId = (campaignId: string, n: number) => `${campaignId}/iter-${n}`;
 
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignResult> {
   const { campaignId } = input;
+  // The first run id survives continue-as-new, so every run of this campaign names the same owner.
+  const owner = patched(CAMPAIGN_IDENTITY) ? { campaignRunId: workflowInfo().firstExecutionRunId } : {};
   const visible = input.searchAttributes === true;
   const m = new CampaignMachine(campaignId, input.config, input.carry);
   const s = m.s;
@@ -200,7 +206,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
 
   while (!s.initial) {
     try {
-      s.initial = await activityProxies(m.config.durability).control.initPolicy({ campaignId, config: m.config });
+      s.initial = await activityProxies(m.config.durability).control.initPolicy({ campaignId, config: m.config, ...owner });
       s.policy = s.initial;
     } catch (e) {
       const f = describeFailure(e, null, 'initial policy');
@@ -233,6 +239,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
           campaignId,
           iteration: m.current,
           config,
+          ...owner,
           policy: s.policy!,
           reference,
           budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd,

@@ -96,7 +96,7 @@ function publish(status: IterationStatus): void {
 
 async function runIteration(input: IterationInput, status: IterationStatus): Promise<IterationOutput> {
   const { campaignId, iteration, config } = input;
-  const scope = { campaignId, iteration, config };
+  const scope = scopeOf(input);
   const acts = activityProxies(config.durability);
   const timings: Record<string, number> = {};
   const startedAt = new Date().toISOString();
@@ -199,6 +199,12 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
   return { summary, checkpoint: train.checkpoint };
 }
 
+/** What every activity of the iteration gets; the owner only where the campaign passed one (older histories replay without). */
+function scopeOf(input: IterationInput): IterationScope {
+  const { campaignId, iteration, config, campaignRunId } = input;
+  return campaignRunId === undefined ? { campaignId, iteration, config } : { campaignId, iteration, config, campaignRunId };
+}
+
 function trainerLabel(t: IterationScope['config']['trainer']): string {
   return t.kind === 'command' ? `${t.preset} ${t.method}` : t.kind === 'builtin' ? `built-in ${t.method}` : 'none';
 }
@@ -222,7 +228,7 @@ async function stopManagedServers(acts: ReturnType<typeof activityProxies>, scop
  */
 async function pipelinedStages(input: IterationInput, promptShards: FileRef[], status: IterationStatus, timings: Record<string, number>) {
   const { campaignId, iteration, config } = input;
-  const scope = { campaignId, iteration, config };
+  const scope = scopeOf(input);
   const acts = activityProxies(config.durability);
   const n = promptShards.length;
   const t0 = Date.now();

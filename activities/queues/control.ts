@@ -67,7 +67,7 @@ function withShardResults(r: ManifestRequest): ManifestInput {
 
 export function createControlActivities() {
   return {
-    async initPolicy(input: { campaignId: string; config: CampaignConfig }): Promise<FileRef> {
+    async initPolicy(input: { campaignId: string; config: CampaignConfig; campaignRunId?: string }): Promise<FileRef> {
       const c = input.config;
       const trainer = await trainerFor(c.trainer);
       const file = path.join(campaignDir(c.artifacts.root, input.campaignId), 'initial', trainer.checkpointName);

@@ -7,6 +7,7 @@ import type { CampaignConfig, IterationSummary } from '../../activities/types';
 import { EXIT, UserError } from '../../config/errors';
 import { QUEUES, ROLES } from '../../config/queues';
 import type { CampaignStatus } from '../../workflows/messages';
+import { recordCampaignOwner, refuseForeignFolder } from '../campaign-folder';
 import { campaignIdOf, exitWith, info, out, temporalClient } from '../context';
 import { progressLine, rootCause, summaryTable } from '../progress';
 import { iterationStatus } from './inspect';
@@ -72,6 +73,7 @@ async function startCampaign(
       () => false,
     );
   if (running) return { handle: c.workflow.getHandle(cid), fresh: false, id: cid };
+  await refuseForeignFolder(c, config, cid);
   try {
     const indexed = await searchAttributesReady(c);
     const handle = await c.workflow.start('campaignWorkflow', {
@@ -91,6 +93,7 @@ async function startCampaign(
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       memo: { name: config.name, artifactsRoot: config.artifacts.root, file: path.resolve(file) },
     });
+    recordCampaignOwner(config, cid, handle.firstExecutionRunId);
     return { handle, fresh: true, id: cid };
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError) {

@@ -78,18 +78,22 @@ export class EncodePool {
   }
 }
 
-const pools = new Map<string, EncodePool>();
+const pools = new Map<string, { version: string; pool: EncodePool }>();
 
 /** One pool per process and model settings, like the ORT session. */
-export function cachedPool(init: EncodeThreadInit, threads: number): EncodePool {
+/** One pool per (model, settings, threads) while the model's files are the same (`version`: their fingerprint). */
+export function cachedPool(init: EncodeThreadInit, threads: number, version: string): EncodePool {
   const key = JSON.stringify([init, threads]);
-  let p = pools.get(key);
-  if (!p) pools.set(key, (p = EncodePool.open(init, threads)));
-  return p;
+  const hit = pools.get(key);
+  if (hit && hit.version === version) return hit.pool;
+  if (hit) void hit.pool.close().catch(() => undefined);
+  const pool = EncodePool.open(init, threads);
+  pools.set(key, { version, pool });
+  return pool;
 }
 
 export async function closeCachedPools(): Promise<void> {
-  const all = [...pools.values()];
+  const all = [...pools.values()].map((p) => p.pool);
   pools.clear();
   await Promise.all(all.map((p) => p.close()));
 }

@@ -1,11 +1,11 @@
 /** The `reward-model` labeler on the score queue: one samples shard scored with ONNX Runtime. */
-import { heartbeat } from '@temporalio/activity';
+import { heartbeat, log } from '@temporalio/activity';
 import * as path from 'node:path';
 import { campaignDir } from '../artifacts/store';
 import { refOf, testSlowdown } from '../durable';
 import type { ShardLabeler } from '../labelers/labeler';
 import type { RewardModelConfig } from './config';
-import { checkLabelerIdentity, modelFingerprint } from './model-fingerprint';
+import { checkLabelerIdentity } from './model-fingerprint';
 import { scoreFile } from './score-file';
 import { RewardScorer } from './scorer';
 
@@ -26,7 +26,7 @@ export const rewardModelLabeler: ShardLabeler<RewardModelConfig> = {
       inputFormat: l.inputFormat,
     });
     // The model that labels is part of the record: a changed folder is caught, not silently used.
-    const fp = modelFingerprint(l.model);
+    const fp = scorer.fingerprint;
     const version = checkLabelerIdentity(
       path.join(campaignDir(job.artifactsRoot, job.campaignId), 'labeler.json'),
       l.model,
@@ -38,6 +38,7 @@ export const rewardModelLabeler: ShardLabeler<RewardModelConfig> = {
       heartbeat(p);
       await testSlowdown();
     });
+    if (r.progressDiscarded) log.warn(r.progressDiscarded, { campaignId: job.campaignId, iteration: job.iteration, shard: job.shard });
     return {
       ref: refOf(r, r.items),
       extra: {

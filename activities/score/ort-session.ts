@@ -79,24 +79,28 @@ export class OrtSession {
   }
 }
 
-const cache = new Map<string, Promise<OrtSession>>();
+const cache = new Map<string, { version: string; session: Promise<OrtSession> }>();
 
-/** One session per process and (model, provider, device, threads), reused across activities. */
-export function cachedSession(init: OrtThreadInit): Promise<OrtSession> {
+/**
+ * One session per process and (model, provider, device, threads), reused across activities while the
+ * model's files are the same (`version`: their fingerprint). A changed model at the same path gets a
+ * new session; the old one is closed (a shard still scoring on it fails, and its retry uses the new one).
+ */
+export function cachedSession(init: OrtThreadInit, version: string): Promise<OrtSession> {
   const key = JSON.stringify(init);
-  let s = cache.get(key);
-  if (!s) {
-    s = OrtSession.open(init);
-    s.catch(() => cache.delete(key));
-    cache.set(key, s);
-  }
-  return s;
+  const hit = cache.get(key);
+  if (hit && hit.version === version) return hit.session;
+  if (hit) void hit.session.then((x) => x.close()).catch(() => undefined);
+  const session = OrtSession.open(init);
+  session.catch(() => cache.get(key)?.session === session && cache.delete(key));
+  cache.set(key, { version, session });
+  return session;
 }
 
 /** Ends every cached session's thread (tests, and worker shutdown). */
 export async function closeCachedSessions(): Promise<void> {
   await closeCachedPools();
-  const all = [...cache.values()];
+  const all = [...cache.values()].map((c) => c.session);
   cache.clear();
   await Promise.all(
     all.map((s) =>

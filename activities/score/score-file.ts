@@ -3,6 +3,7 @@
  * .progress file beside the output; a restarted run skips the batches it finds there, so a
  * killed worker redoes at most one batch. The output appears atomically at the end, in input order.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { forEachJsonLine, parseJsonLines } from '../artifacts/json-lines';
@@ -28,6 +29,8 @@ export interface ScoreFileResult extends WrittenFile {
   tokens: number;
   batches: number;
   batchesResumed: number;
+  /** Why an earlier attempt's progress file was not reused (its input, model or settings differ), else null. */
+  progressDiscarded: string | null;
   /** Templating + tokenization (overlapped with inference, except for the first window). */
   encodeMs: number;
   totalMs: number;
@@ -62,20 +65,47 @@ interface ProgressHeader {
   batchTokens: number;
   maxLength: number;
   inputFormat: string;
+  /** What the rewards depend on: the model's fingerprint (every file, modelFile included), the reward logit, the chat template. */
+  model: string;
+  rewardIndex: number | 'auto';
+  chatTemplate: string | null;
 }
 
-/** Persisted batches of an earlier attempt on the same input and plan (first line: the header). */
-function readProgress(file: string, expected: ProgressHeader): Map<number, { items: number[]; rewards: (number | null)[] }> {
+const WHAT: Record<keyof ProgressHeader, string> = {
+  input: 'the input file',
+  window: 'the encode window',
+  batchTokens: 'batchTokens',
+  maxLength: 'maxLength',
+  inputFormat: 'the input format',
+  model: 'the reward model',
+  rewardIndex: 'the reward index',
+  chatTemplate: 'the chat template',
+};
+
+/**
+ * Persisted batches of an earlier attempt on the same input, plan and model (first line: the header),
+ * and why a progress file that is there was not reused.
+ */
+function readProgress(
+  file: string,
+  expected: ProgressHeader,
+): { done: Map<number, { items: number[]; rewards: (number | null)[] }>; discarded: string | null } {
   const done = new Map<number, { items: number[]; rewards: (number | null)[] }>();
-  if (!fs.existsSync(file)) return done;
+  if (!fs.existsSync(file)) return { done, discarded: null };
   const [header, ...batches] = parseJsonLines<Partial<ProgressHeader> & { batch: number; items: number[]; rewards: (number | null)[] }>(
     fs.readFileSync(file, 'utf8'),
     'stop',
   );
-  if (!header || (Object.keys(expected) as (keyof ProgressHeader)[]).some((k) => header[k] !== expected[k])) return done;
+  const differ = (Object.keys(expected) as (keyof ProgressHeader)[]).filter((k) => !header || header[k] !== expected[k]);
+  if (differ.length > 0) {
+    return {
+      done,
+      discarded: `${file}: ${header ? `${differ.map((k) => WHAT[k]).join(', ')} changed` : 'no header'} since it was written; scoring from the start`,
+    };
+  }
   // A torn last line from a kill ends the list: that batch is redone.
   for (const p of batches) if (Array.isArray(p.items) && Array.isArray(p.rewards)) done.set(p.batch, { items: p.items, rewards: p.rewards });
-  return done;
+  return { done, discarded: null };
 }
 
 /**
@@ -128,8 +158,11 @@ export async function scoreFile(
     batchTokens: scorer.batchTokens,
     maxLength: scorer.encoder.maxLength,
     inputFormat: scorer.encoder.inputFormat,
+    model: scorer.fingerprint.sha256,
+    rewardIndex: scorer.rewardIndex,
+    chatTemplate: scorer.model.chatTemplate === null ? null : createHash('sha256').update(scorer.model.chatTemplate).digest('hex'),
   };
-  const done = readProgress(progressPath, header);
+  const { done, discarded } = readProgress(progressPath, header);
   if (done.size === 0) writeFileAtomic(progressPath, JSON.stringify(header) + '\n');
   const rewards: (number | null)[] = new Array(records.length).fill(undefined);
   fs.mkdirSync(path.dirname(outPath), { recursive: true });
@@ -217,6 +250,7 @@ export async function scoreFile(
     tokens,
     batches: plan.length,
     batchesResumed,
+    progressDiscarded: discarded,
     encodeMs,
     totalMs: performance.now() - t0,
   };

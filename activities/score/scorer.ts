@@ -4,6 +4,7 @@ import type { Turn } from '../feedback/scored-samples';
 import { padBatch, planBatches } from './batching';
 import { cachedPool, defaultTokenizerThreads, EncodePool } from './encode-pool';
 import { defaultRewardIndex, loadModelFolder, ModelFolder } from './model-folder';
+import { ModelFingerprint, modelFingerprint } from './model-fingerprint';
 import { cachedSession, OrtSession } from './ort-session';
 import { Encoded, InputFormat, TextEncoder } from './render';
 import { ModelFolderError } from '../../config/errors';
@@ -44,12 +45,16 @@ export class RewardScorer {
     private readonly rewardIndexOverride: number | undefined,
     batchTokens: number,
     private readonly pool: EncodePool | null,
+    /** Every file that decides the rewards (see model-fingerprint.ts). */
+    readonly fingerprint: ModelFingerprint,
   ) {
     this.batchTokens = batchTokens;
   }
 
   static async open(opts: ScorerOptions): Promise<RewardScorer> {
     const model = loadModelFolder(opts.modelDir, opts.modelFile, opts.chatTemplate);
+    // A session or tokenizer cached in this process for the same paths is not reused once a file changed.
+    const fp = modelFingerprint(opts.modelDir, { modelFile: opts.modelFile, chatTemplate: opts.chatTemplate });
     const cap = Math.min(model.modelMaxLength ?? 2048, model.maxPositions ?? 2048, 2048);
     if (opts.maxLength !== undefined && model.maxPositions !== null && opts.maxLength > model.maxPositions) {
       throw new ModelFolderError(
@@ -61,17 +66,28 @@ export class RewardScorer {
     if (!Number.isInteger(maxLength) || maxLength < 2) throw new ModelFolderError(`maxLength must be an integer >= 2, got ${maxLength}`);
     const batchTokens = opts.batchTokens ?? 8192;
     if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new ModelFolderError(`batchTokens must be a positive integer, got ${batchTokens}`);
-    const session = await cachedSession({
-      modelPath: model.modelPath,
-      provider: opts.provider ?? 'cpu',
-      deviceId: opts.deviceId ?? 0,
-      threads: opts.threads ?? os.availableParallelism(),
-    });
+    const session = await cachedSession(
+      {
+        modelPath: model.modelPath,
+        provider: opts.provider ?? 'cpu',
+        deviceId: opts.deviceId ?? 0,
+        threads: opts.threads ?? os.availableParallelism(),
+      },
+      fp.sha256,
+    );
     const threads = opts.tokenizerThreads ?? defaultTokenizerThreads();
     const inputFormat = opts.inputFormat ?? 'auto';
     const pool =
-      threads > 0 ? cachedPool({ modelDir: opts.modelDir, modelFile: opts.modelFile, chatTemplate: opts.chatTemplate, maxLength, inputFormat }, threads) : null;
-    return new RewardScorer(model, new TextEncoder(model, maxLength, inputFormat), session, opts.rewardIndex, batchTokens, pool);
+      threads > 0
+        ? cachedPool({ modelDir: opts.modelDir, modelFile: opts.modelFile, chatTemplate: opts.chatTemplate, maxLength, inputFormat }, threads, fp.sha256)
+        : null;
+    return new RewardScorer(model, new TextEncoder(model, maxLength, inputFormat), session, opts.rewardIndex, batchTokens, pool, fp);
+  }
+
+  /** Which logit is the reward, as far as known before the first batch ("auto": from the logits' count, for this model). */
+  get rewardIndex(): number | 'auto' {
+    if (this.rewardIndexOverride !== undefined) return this.rewardIndexOverride;
+    return this.model.numLabels !== null ? defaultRewardIndex(this.model.numLabels) : 'auto';
   }
 
   encode(item: ScoreItem): Encoded {

@@ -36,6 +36,8 @@ async function score(o: ScoreOptions): Promise<number> {
     inputFormat: o.inputFormat,
   });
   let last = 0;
+  if (!o.quiet)
+    process.stderr.write(`model ${o.model}: fingerprint ${scorer.fingerprint.sha256.slice(0, 12)} (${Object.keys(scorer.fingerprint.files).length} files)\n`);
   const r = await scoreFile(scorer, o.in, o.out, (p) => {
     const now = Date.now();
     if (!o.quiet && process.stderr.isTTY && now - last > 200) {
@@ -44,6 +46,7 @@ async function score(o: ScoreOptions): Promise<number> {
     }
   });
   if (!o.quiet && process.stderr.isTTY) process.stderr.write('\n');
+  if (r.progressDiscarded) process.stderr.write(`note: ${r.progressDiscarded}\n`);
   const s = r.totalMs / 1000;
   process.stdout.write(
     `scored ${r.items} items (${r.labelled} labelled, ${r.nonFinite} non-finite${Object.entries(r.failed)

@@ -77,10 +77,17 @@ export class RewardServerCaller {
     this.limiter = sharedLimiter(limiterDir, c.limits, c.timeoutSeconds);
   }
 
+  /**
+   * Everything that decides a reward: the server, the protocol and the request it sends (the texts
+   * aside: add_special_tokens and the like), the model, the reward index, the rendered text. Entries of
+   * versions whose key lacked the server and the request are never matched (not used).
+   */
   key(text: string): string {
     const c = this.c;
+    const request = { ...requestBody(c, []) } as Record<string, unknown>;
+    for (const k of ['input', 'text', 'query']) delete request[k];
     return createHash('sha256')
-      .update(`${c.protocol}\u0000${c.model}\u0000${c.rewardIndex ?? ''}\u0000${text}`)
+      .update(JSON.stringify(['v2', c.baseURL.replace(/\/+$/, ''), c.protocol, c.model, c.rewardIndex ?? null, request, text]))
       .digest('hex');
   }
 

@@ -1,6 +1,9 @@
 /**
  * Never pay twice: every completed judgement is appended (and fsync'd) as it arrives, keyed by
- * (judge model, template hash, decoding parameters, prompt, response(s), order). Each process appends
+ * everything that decides it: (endpoint base URL, judge model, structured-output setting, template
+ * hash, decoding parameters, prompt, response(s), order). Two servers that serve the same model name
+ * are two judges. Keys of versions before the base URL was in the key (no "v2" in them) never match:
+ * such entries are not used (they cannot say which server gave them); they may be deleted. Each process appends
  * to its own file in the cache folder and reads the others' (at start, and again while it waits for
  * a judgement another worker is buying), so a retried shard, a restarted worker, or the same text in a
  * later iteration reads the judgement back instead of buying it again. A claim file per key in flight
@@ -30,7 +33,9 @@ export interface CachedJudgement {
 }
 
 export function judgementKey(parts: {
+  baseURL: string;
   model: string;
+  structured: string;
   templateSha256: string;
   decoding: Record<string, unknown>;
   prompt: unknown;
@@ -38,7 +43,19 @@ export function judgementKey(parts: {
   order: string;
 }): string {
   return createHash('sha256')
-    .update(JSON.stringify([parts.model, parts.templateSha256, parts.decoding, parts.prompt, parts.response, parts.order]))
+    .update(
+      JSON.stringify([
+        'v2',
+        parts.baseURL.replace(/\/+$/, ''),
+        parts.model,
+        parts.structured,
+        parts.templateSha256,
+        parts.decoding,
+        parts.prompt,
+        parts.response,
+        parts.order,
+      ]),
+    )
     .digest('hex');
 }
 

@@ -89,7 +89,16 @@ export async function planJudging(inPath: string, c: JudgeConfig): Promise<Judge
   if (c.mode === 'pointwise') {
     const units = samples.map((s): JudgeUnit => ({
       kind: 'pointwise',
-      key: judgementKey({ model: c.model, templateSha256: template.sha256, decoding, prompt: s.prompt, response: s.text, order: 'pointwise' }),
+      key: judgementKey({
+        baseURL: c.baseURL,
+        model: c.model,
+        structured: c.structured,
+        templateSha256: template.sha256,
+        decoding,
+        prompt: s.prompt,
+        response: s.text,
+        order: 'pointwise',
+      }),
       content: renderPointwise(template, s.prompt, s.text, c.scale),
     }));
     return { config: c, template, samples, units, pairs: null };
@@ -100,7 +109,16 @@ export async function planJudging(inPath: string, c: JudgeConfig): Promise<Judge
       const [a, b] = o === 'xy' ? [p.x.text, p.y.text] : [p.y.text, p.x.text];
       return {
         kind: 'pairwise',
-        key: judgementKey({ model: c.model, templateSha256: template.sha256, decoding, prompt: p.x.prompt, response: [a, b], order: 'pairwise' }),
+        key: judgementKey({
+          baseURL: c.baseURL,
+          model: c.model,
+          structured: c.structured,
+          templateSha256: template.sha256,
+          decoding,
+          prompt: p.x.prompt,
+          response: [a, b],
+          order: 'pairwise',
+        }),
         content: renderPairwise(template, p.x.prompt, a, b, c.scale),
       };
     }),

@@ -1,12 +1,16 @@
 /**
  * `alignloop verify`: re-hash every artifact of every iteration against the records that name it:
- * completion records (`<file>.done.json`), iteration manifests, and checkpoint descriptors (every
- * file of a checkpoint folder). Reports what is missing, what changed, and what is there that no
- * record names (working state such as caches, limiter files, logs and attempt folders excepted).
+ * completion records (`<file>.done.json`), iteration manifests (the prompts file included), checkpoint
+ * descriptors (every file of a checkpoint folder, wherever it lies), and the reward model the campaign
+ * labels with (`labeler.json`). Reports what is missing, what changed, and what is there that no
+ * record names (working state such as caches, limiter files, logs and attempt folders excepted), in
+ * the campaign folder and in every checkpoint and reward-model folder. Symbolic links are followed,
+ * as fingerprints follow them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sha256File } from '../artifacts/atomic-file';
+import { IDENTITY_NAME } from '../artifacts/campaign-identity';
 import { CHECKPOINT_FORMAT, CheckpointDescriptor } from '../policy/checkpoint-ref';
 import { PRUNED_NAME, prunedFolder } from '../trainers/retention';
 
@@ -43,14 +47,39 @@ const WORKING_STATE = [
 
 const DESCRIPTOR_NAMES = new Set(['checkpoint.json', 'policy.json']);
 
-function walk(dir: string, out: string[] = []): string[] {
+/** Every file below dir, through symbolic links (a dangling link is listed too: it is there). */
+function walk(dir: string, out: string[] = [], onPath = new Set<string>()): string[] {
   if (!fs.existsSync(dir)) return out;
+  const real = fs.realpathSync(dir);
+  if (onPath.has(real)) return out;
+  onPath.add(real);
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (e.isFile()) out.push(p);
+    let isDir = e.isDirectory();
+    if (e.isSymbolicLink()) {
+      try {
+        isDir = fs.statSync(p).isDirectory();
+      } catch {
+        isDir = false;
+      }
+    }
+    if (isDir) walk(p, out, onPath);
+    else if (e.isFile() || e.isSymbolicLink()) out.push(p);
   }
+  onPath.delete(real);
   return out;
+}
+
+/** The reward model a campaign labels with: the last version its labeler record holds, with its folder. */
+function labelerVersion(campaignDir: string): { record: string; dir: string; files: Record<string, string> } | null {
+  const record = path.join(campaignDir, 'labeler.json');
+  try {
+    const versions = (JSON.parse(fs.readFileSync(record, 'utf8')) as { versions?: { dir?: string; files?: Record<string, string> }[] }).versions ?? [];
+    const last = versions[versions.length - 1];
+    return last && typeof last.dir === 'string' && last.files ? { record, dir: last.dir, files: last.files } : null;
+  } catch {
+    return null;
+  }
 }
 
 interface Ref {
@@ -60,13 +89,15 @@ interface Ref {
 
 const isRef = (v: unknown): v is Ref => !!v && typeof (v as Ref).path === 'string' && typeof (v as Ref).sha256 === 'string';
 
-export function verifyCampaign(campaignDir: string): VerifyReport {
+export function verifyCampaign(dir: string): VerifyReport {
+  // Records hold absolute paths: compare them with an absolute folder, however it was named.
+  const campaignDir = path.resolve(dir);
   const report: VerifyReport = { campaignDir, iterations: 0, filesChecked: 0, missing: [], changed: [], unexpected: [], pruned: [], ok: true };
   const all = walk(campaignDir);
   const named = new Set<string>();
   const checked = new Map<string, string | null>(); // path -> sha256 (null: missing)
   const shaOf = (p: string): string | null => {
-    if (!checked.has(p)) checked.set(p, fs.existsSync(p) ? sha256File(p) : null);
+    if (!checked.has(p)) checked.set(p, fs.existsSync(p) && fs.statSync(p).isFile() ? sha256File(p) : null);
     return checked.get(p)!;
   };
   const seen = new Set<string>();
@@ -84,6 +115,23 @@ export function verifyCampaign(campaignDir: string): VerifyReport {
       return JSON.parse(fs.readFileSync(p, 'utf8'));
     } catch {
       return undefined;
+    }
+  };
+
+  /**
+   * Every file a folder record lists (relative keys; absolute ones for files outside the folder), and
+   * nothing else in the folder (a checkpoint folder wherever it lies, the reward model's folder).
+   */
+  const checkFolder = (target: string, single: boolean, files: Record<string, string>, recordedIn: string) => {
+    for (const [f, sha] of Object.entries(files)) {
+      if (sha.startsWith('dangling-link:')) continue; // recorded as a link to nothing; the walk below still lists it
+      check(single ? target : path.isAbsolute(f) ? f : path.join(target, f), sha, recordedIn);
+    }
+    if (single) return;
+    for (const f of walk(target)) {
+      const listed = named.has(f) || Object.prototype.hasOwnProperty.call(files, path.relative(target, f));
+      if (!listed) report.unexpected.push(f);
+      named.add(f);
     }
   };
 
@@ -105,7 +153,7 @@ export function verifyCampaign(campaignDir: string): VerifyReport {
         else if (isRef(v)) refs.push(v);
         else if (v && typeof v === 'object') refs.push(...Object.values(v).filter(isRef));
       }
-      for (const k of ['policy_in', 'reference', 'checkpoint_out']) if (isRef(m.lineage?.[k])) refs.push(m.lineage![k] as Ref);
+      for (const k of ['prompts_file', 'policy_in', 'reference', 'checkpoint_out']) if (isRef(m.lineage?.[k])) refs.push(m.lineage![k] as Ref);
       for (const r of refs) check(r.path, r.sha256, file);
     }
   }
@@ -126,9 +174,17 @@ export function verifyCampaign(campaignDir: string): VerifyReport {
     const target = d.path;
     if (pruned.has(target) && !fs.existsSync(target)) continue;
     const single = fs.existsSync(target) && fs.statSync(target).isFile();
-    for (const [f, sha] of Object.entries(d.files)) check(single ? target : path.join(target, f), sha, file);
-    if (!single && target.startsWith(campaignDir + path.sep)) for (const f of walk(target)) if (!named.has(f)) report.unexpected.push(f);
-    if (!single) for (const f of walk(target)) named.add(f);
+    checkFolder(target, single, d.files, file);
+  }
+  // The reward model: a file swapped or dropped into its folder changes every reward from then on.
+  const labeler = labelerVersion(campaignDir);
+  if (labeler) checkFolder(labeler.dir, false, labeler.files, labeler.record);
+  const identity = path.join(campaignDir, IDENTITY_NAME);
+  if (fs.existsSync(identity)) {
+    named.add(identity);
+    const id = readJson(identity) as { firstRunId?: unknown } | undefined;
+    if (typeof id?.firstRunId !== 'string')
+      report.changed.push({ path: identity, recordedIn: identity, detail: 'campaign identity record is not valid JSON with a first run id' });
   }
   for (const file of all) {
     if (named.has(file)) continue;

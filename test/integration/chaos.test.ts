@@ -80,6 +80,11 @@ test('SIGKILL the worker during labeling and during training: the campaign compl
   // Completed shards were never redone: their completion manifests are untouched.
   expectUntouched(doneAtKill1, root);
   expectUntouched(doneAtKill2, root);
+  // The killed shard reused the batches its progress file kept (the first line is the header; a torn last line is redone).
+  const shardDone = JSON.parse(fs.readFileSync(partial.replace(/\.progress$/, '.done.json'), 'utf8'));
+  expect(shardDone.extra.batchesResumed).toBeGreaterThanOrEqual(batchesBefore - 2);
+  expect(shardDone.extra.batchesResumed).toBeLessThanOrEqual(batchesBefore - 1);
+  expect(shardDone.extra.batchesResumed).toBeGreaterThan(0);
   const trainDone = JSON.parse(fs.readFileSync(path.join(root, 'iter-002', 'train', 'checkpoint.json.done.json'), 'utf8'));
   expect(trainDone.extra.resumedFromEpoch).toBeGreaterThanOrEqual(epochAtKill - 5);
   expect(trainDone.extra.resumedFromEpoch).toBeGreaterThan(0);

@@ -91,6 +91,11 @@ export function buildIterationManifest(
       // What this iteration's shards bought in their final attempts; judge_usd also counts attempts cut short (budget pause, kill).
       judge_usd_final_attempts: sum(input.scored.map((s) => s.cost?.usd ?? 0)),
       paid_calls: sum(input.scored.map((s) => s.cost?.paidCalls ?? 0)),
+      // Billed all the same: replies without a usable label, and retries after a reply was lost.
+      paid_unlabelled: sum(input.scored.map((s) => s.cost?.paidUnlabelled ?? 0)),
+      paid_retries: sum(input.scored.map((s) => s.cost?.paidRetries ?? 0)),
+      // Calls without usage in the reply: their tokens and dollars are upper-bound estimates.
+      estimated_calls: sum(input.scored.map((s) => s.cost?.estimatedCalls ?? 0)),
       cache_hits: sum(input.scored.map((s) => s.cost?.cacheHits ?? 0)),
       rate_limited: sum(input.scored.map((s) => s.cost?.rateLimited ?? 0)),
       prompt_tokens: sum(input.scored.map((s) => s.cost?.promptTokens ?? 0)),

@@ -43,7 +43,19 @@ export interface ScoreShardResult {
   /** Reward-model labeling only: the model's fingerprint and the campaign's labeler version it is. */
   model?: { sha256: string; files: Record<string, string>; version: number };
   /** Judge labeling only. */
-  cost?: { usd: number; paidCalls: number; cacheHits: number; rateLimited: number; promptTokens: number; completionTokens: number; templateSha256: string };
+  cost?: {
+    usd: number;
+    paidCalls: number;
+    /** Paid calls that produced no label, calls whose cost is an upper-bound estimate (no usage), attempts that may have paid twice. */
+    paidUnlabelled?: number;
+    estimatedCalls?: number;
+    paidRetries?: number;
+    cacheHits: number;
+    rateLimited: number;
+    promptTokens: number;
+    completionTokens: number;
+    templateSha256: string;
+  };
 }
 
 export interface FeedbackResult {

@@ -10,6 +10,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { JudgeConfigSchema } from '../activities/judge/config';
+import { judgeFile } from '../activities/judge/judge-file';
 import { FakeJudgeServer } from '../test/fakes/openai-judge-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -103,6 +105,67 @@ async function main(): Promise<void> {
   console.log(`items lost: ${ITEMS - labelled} (target 0)`);
   console.log(`paid calls ${server.stats.ok} for ${distinct} distinct judgements: ${repeated} repeated after the kill (target <= ${IN_FLIGHT} in flight)`);
   console.log(`restarted process: ${rb.out.split('\n')[1] ?? ''}`);
+  await server.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  await money();
+}
+
+/**
+ * Money and limits at a paid endpoint: the client is told twice the server's limit (which the
+ * server advertises in x-ratelimit-limit-*), 2.5% of the replies each have no choices, a refusal,
+ * garbage or a cut-off answer, all billed. Reports the 429 share and alignloop's cost against the bill.
+ */
+async function money(): Promise<void> {
+  const n = Number(process.env.BENCH_MONEY_ITEMS ?? 300);
+  const windowMs = 6000;
+  const serverPerWindow = 30;
+  const prices = { inputPerMTok: 2.5, outputPerMTok: 10 };
+  const server = await new FakeJudgeServer({ apiKey: 'sk-bench', requestsPerWindow: serverPerWindow, windowMs, latencyMs: 50 }).start();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alignloop-bench-money-'));
+  const faults = ['FAULT_NOCHOICES', 'FAULT_REFUSAL', 'FAULT_GARBAGE', 'FAULT_TRUNC'];
+  const input = path.join(dir, 'in.jsonl');
+  fs.writeFileSync(
+    input,
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({
+        prompt_id: `m${i}`,
+        sample_id: 0,
+        prompt: [{ role: 'user', content: `How do I do task ${i}?` }],
+        output: `First plan step ${i}, next check it.${i % 40 < faults.length ? ` ${faults[i % 40]}` : ''}`,
+      }),
+    ).join('\n') + '\n',
+  );
+  const config = JudgeConfigSchema.parse({
+    kind: 'judge',
+    baseURL: server.baseURL,
+    model: 'judge-small',
+    timeoutSeconds: 10,
+    maxUnlabelledShare: 1,
+    prices,
+    limits: { requestsPerMinute: ((2 * serverPerWindow) / windowMs) * 60000, tokensPerMinute: 1e9, maxInFlight: 8, windowSeconds: windowMs / 1000 },
+  });
+  const t0 = Date.now();
+  const r = await judgeFile(input, path.join(dir, 'out.jsonl'), {
+    config,
+    apiKey: 'sk-bench',
+    cacheDir: path.join(dir, 'cache'),
+    limiterDir: path.join(dir, 'limiter'),
+  });
+  const wall = (Date.now() - t0) / 1000;
+  const after = server.stats.rejections.filter((x) => x.at > t0 + windowMs).length;
+  const callsAfter = server.stats.calls - server.stats.rejections.filter((x) => x.at <= t0 + windowMs).length;
+  console.log(
+    `\n${n} judgements, the client told ${2 * serverPerWindow} requests / ${windowMs / 1000} s, the server allows ${serverPerWindow} and says so; 10% of replies unusable but billed`,
+  );
+  console.log(
+    `429s: ${server.stats.rateLimited} of ${server.stats.calls} requests (${((server.stats.rateLimited / server.stats.calls) * 100).toFixed(1)}%); ` +
+      `after the first window ${after} of ${callsAfter} (${((after / Math.max(1, callsAfter)) * 100).toFixed(1)}%, target < 1%); wall ${wall.toFixed(1)} s`,
+  );
+  const bill = server.billedUsd(prices);
+  console.log(
+    `reported ${r.paidCalls} paid calls / $${r.costUsd.toFixed(6)} (${r.paidUnlabelled} without a label); the server billed ${server.stats.billed.calls} calls / $${bill.toFixed(6)}: ` +
+      `difference ${(((r.costUsd - bill) / bill) * 100).toFixed(2)}%`,
+  );
   await server.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 }

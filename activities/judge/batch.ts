@@ -12,7 +12,7 @@ import { writeJsonAtomic } from '../artifacts/atomic-file';
 import { BudgetLedger } from './budget-ledger';
 import { JudgementCache } from './cache';
 import { costUsd, JudgeConfig } from './config';
-import { entryFromReply, estimateTokens, requestBody } from './judge-caller';
+import { entryFromReply, replyTokens, requestBody, upperBoundTokens } from './judge-caller';
 import { parseJsonLines } from '../artifacts/json-lines';
 import { JudgeFileResult, JudgePlan, judgePlanned, JudgeRunOptions, planJudging } from './judge-file';
 import { JudgeConfigError, JudgeBudgetExhausted } from '../../config/errors';
@@ -67,7 +67,7 @@ export async function submitBatch(
   for (const u of plan.units) {
     if (cache.get(u.key) || seen.has(u.key)) continue;
     seen.add(u.key);
-    estimatedUsd += costUsd(c, estimateTokens(u.content) * 1.5, c.maxTokens, true);
+    estimatedUsd += costUsd(c, upperBoundTokens(u.content), c.maxTokens, true);
     lines.push(JSON.stringify({ custom_id: u.key, method: 'POST', url: '/v1/chat/completions', body: requestBody(c, u, structured) }) + '\n');
   }
   const record: BatchRecord = { batchId: null, requests: lines.length, estimatedUsd, reservation: null, key: o.key, submittedAt: new Date().toISOString() };
@@ -148,7 +148,7 @@ export async function collectBatch(
   const units = new Map(plan.units.map((u) => [u.key, u]));
   const failures = new Map<string, string>();
   const cache = o.cache;
-  const stats = { bought: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 };
+  const stats = { bought: 0, cached: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, paidUnlabelled: 0, estimatedCalls: 0 };
   const structured = c.structured !== 'never';
   for (const fileId of [b.output_file_id, b.error_file_id]) {
     if (!fileId) continue;
@@ -159,19 +159,25 @@ export async function collectBatch(
       if (!u || cache.get(u.key)) continue;
       const status = item.response?.status_code ?? 0;
       const choice = item.response?.body?.choices?.[0];
-      if (status === 200 && choice && (typeof choice.message?.content === 'string' || choice.message?.content == null)) {
-        const content = choice.message?.content ?? '';
-        const usage = item.response!.body!.usage;
-        const tokens = usage
-          ? { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 }
-          : { prompt: estimateTokens(u.content), completion: estimateTokens(content), estimated: true };
-        cache.put(entryFromReply(c, u, content, structured, tokens, true, choice.finish_reason));
+      const usage = item.response?.body?.usage;
+      const book = (tokens: { prompt: number; completion: number; estimated?: boolean }, unlabelled: boolean) => {
         stats.bought++;
+        if (unlabelled) stats.paidUnlabelled++;
+        if (tokens.estimated) stats.estimatedCalls++;
         stats.promptTokens += tokens.prompt;
         stats.completionTokens += tokens.completion;
         stats.costUsd += costUsd(c, tokens.prompt, tokens.completion, true);
+      };
+      if (status === 200 && choice && (typeof choice.message?.content === 'string' || choice.message?.content == null)) {
+        const content = choice.message?.content ?? '';
+        const tokens = replyTokens(usage, u.content, content, c.maxTokens);
+        const entry = entryFromReply(c, u, content, structured, tokens, true, choice.finish_reason);
+        cache.put(entry);
+        stats.cached++;
+        book(tokens, entry.status !== 'ok');
       } else if (status === 200) {
         failures.set(u.key, 'malformed_reply'); // a 200 without a chat completion in it
+        if (usage) book(replyTokens(usage, u.content, '', c.maxTokens), true); // billed all the same
       } else {
         failures.set(u.key, status ? failureOf(status) : `batch_${item.error?.code ?? 'error'}`);
       }
@@ -199,7 +205,9 @@ export async function judgeFromBatch(
   // Written from the cache; what was bought is what the batch brought.
   return Object.assign(r, {
     paidCalls: got.bought,
-    cacheHits: r.cacheHits - got.bought,
+    paidUnlabelled: got.paidUnlabelled,
+    estimatedCalls: got.estimatedCalls,
+    cacheHits: r.cacheHits - got.cached,
     promptTokens: got.promptTokens,
     completionTokens: got.completionTokens,
     costUsd: got.costUsd,

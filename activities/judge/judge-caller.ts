@@ -38,9 +38,47 @@ export interface CallStats {
   costUsd: number;
   /** Judgements another worker was buying at the same moment, waited for instead of bought again. */
   sharedWithOtherWorkers: number;
+  /** Paid calls whose reply gave no label (no choices, a refusal, unparsable, cut at max_tokens): billed all the same. */
+  paidUnlabelled: number;
+  /** Paid calls whose reply carried no usage: their tokens (and cost) are upper-bound estimates. */
+  estimatedCalls: number;
+  /**
+   * Attempts sent again after a timeout or a dropped connection: the server may have billed the lost
+   * reply, so each may be a call paid twice (at most maxInFlight at a time).
+   */
+  paidRetries: number;
 }
 
-export const estimateTokens = (text: string) => Math.ceil(text.length / 4);
+export const emptyCallStats = (): CallStats => ({
+  paidCalls: 0,
+  cacheHits: 0,
+  rateLimited: 0,
+  promptTokens: 0,
+  completionTokens: 0,
+  costUsd: 0,
+  sharedWithOtherWorkers: 0,
+  paidUnlabelled: 0,
+  estimatedCalls: 0,
+  paidRetries: 0,
+});
+
+/**
+ * Tokens of a text, never fewer than a tokenizer counts: byte-level BPE and SentencePiece tokens are
+ * at least one byte each, plus the chat template's per-message tokens. For budgets and for replies
+ * without usage, where an estimate below the bill would let spending pass the budget.
+ */
+export const upperBoundTokens = (text: string) => Buffer.byteLength(text, 'utf8') + 8;
+
+/** A reply's tokens: the server's usage, or upper bounds (the completion is also at most max_tokens). */
+export function replyTokens(
+  usage: { prompt_tokens?: number; completion_tokens?: number } | null | undefined,
+  prompt: string,
+  completion: string,
+  maxTokens: number,
+): { prompt: number; completion: number; estimated?: boolean } {
+  if (usage) return { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 };
+  return { prompt: upperBoundTokens(prompt), completion: Math.min(maxTokens, upperBoundTokens(completion)), estimated: true };
+}
 
 export function requestBody(c: JudgeConfig, u: JudgeUnit, structured: boolean) {
   return {
@@ -86,7 +124,7 @@ export function entryFromReply(
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class JudgeCaller {
-  readonly stats: CallStats = { paidCalls: 0, cacheHits: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, sharedWithOtherWorkers: 0 };
+  readonly stats: CallStats = emptyCallStats();
   private structured: boolean;
   private readonly client: OpenAI;
   private readonly inFlight = new Map<string, Promise<Outcome>>();
@@ -158,12 +196,12 @@ export class JudgeCaller {
 
   private async buy(u: JudgeUnit): Promise<Outcome> {
     const c = this.c;
-    const promptEstimate = estimateTokens(u.content);
+    const promptEstimate = upperBoundTokens(u.content);
     const est = promptEstimate + c.maxTokens;
     let attempt = 0;
     let lastFailure = 'transient_error';
     while (attempt < c.attempts) {
-      const reservation = this.budget ? await this.budget.reserve(costUsd(c, promptEstimate * 1.5, c.maxTokens, false), this.leaseMs) : null;
+      const reservation = this.budget ? await this.budget.reserve(costUsd(c, promptEstimate, c.maxTokens, false), this.leaseMs) : null;
       if (this.budget && reservation === null) return { entry: null, failure: 'budget_exhausted', cached: false };
       const lease = await this.limiter.acquire(est);
       const sentStructured = this.structured; // other requests may switch the mode while this one is out
@@ -172,27 +210,26 @@ export class JudgeCaller {
       let released = false;
       try {
         // The timeout bounds the whole call, body included (the client's own stops at the headers).
+        // The same key on every attempt: a server that supports idempotency bills a repeated request once.
         const { data, response: http } = await this.client.chat.completions
-          .create(requestBody(c, u, sentStructured), { signal: AbortSignal.timeout(c.timeoutSeconds * 1000) })
+          .create(requestBody(c, u, sentStructured), { signal: AbortSignal.timeout(c.timeoutSeconds * 1000), idempotencyKey: `alignloop-${u.key}` })
           .withResponse();
         const bad = malformedCompletion(data);
-        if (bad) throw new MalformedReply(`${c.baseURL} answered HTTP 200 but ${bad}`, errorCode((data as { error?: unknown }).error));
+        const usage = (data as { usage?: { prompt_tokens?: number; completion_tokens?: number } } | null)?.usage;
+        if (bad) {
+          // A 200 that carried usage was billed whatever it holds: count it, then retry.
+          if (usage) spent = this.book(replyTokens(usage, u.content, '', c.maxTokens), true);
+          throw new MalformedReply(`${c.baseURL} answered HTTP 200 but ${bad}`, errorCode((data as { error?: unknown }).error));
+        }
         const reply = data.choices[0];
         const content = reply?.message?.content ?? '';
-        // No usage block (some self-hosted servers): count the tokens ourselves, and say so; never $0.
-        const usage = data.usage;
-        const tokens = usage
-          ? { prompt: usage.prompt_tokens ?? 0, completion: usage.completion_tokens ?? 0 }
-          : { prompt: promptEstimate, completion: estimateTokens(content), estimated: true };
-        spent = costUsd(c, tokens.prompt, tokens.completion, false);
+        // No usage block (some self-hosted servers): upper bounds of the tokens, marked as estimates; never $0.
+        const tokens = replyTokens(usage, u.content, content, c.maxTokens);
         // The paid reply reaches the cache before anything else can block (limiter lock, headers):
         // a process killed from here on has lost nothing.
         const entry = entryFromReply(c, u, content, sentStructured, tokens, false, reply?.finish_reason);
         this.cache.put(entry);
-        this.stats.paidCalls++;
-        this.stats.promptTokens += tokens.prompt;
-        this.stats.completionTokens += tokens.completion;
-        this.stats.costUsd += spent;
+        spent = this.book(tokens, entry.status !== 'ok');
         released = true;
         await this.limiter.release(lease, tokens.prompt + tokens.completion);
         await this.limiter.holdFromHeaders(http.headers, est);
@@ -216,11 +253,25 @@ export class JudgeCaller {
         }
         lastFailure = o.failure;
         attempt++;
+        // A reply lost after the request went out may have been billed: the next attempt may pay again.
+        if (attempt < c.attempts && (o.failure === 'timeout' || o.failure === 'connection_error')) this.stats.paidRetries++;
         if (attempt < c.attempts) await sleep(Math.min(8000, 250 * 2 ** attempt));
       } finally {
         if (reservation) await this.budget!.settle(reservation, spent);
       }
     }
     return { entry: null, failure: lastFailure, cached: false };
+  }
+
+  /** A billed call: its tokens and cost; returns the cost (what the budget settles). */
+  private book(tokens: { prompt: number; completion: number; estimated?: boolean }, unlabelled: boolean): number {
+    const spent = costUsd(this.c, tokens.prompt, tokens.completion, false);
+    this.stats.paidCalls++;
+    if (unlabelled) this.stats.paidUnlabelled++;
+    if (tokens.estimated) this.stats.estimatedCalls++;
+    this.stats.promptTokens += tokens.prompt;
+    this.stats.completionTokens += tokens.completion;
+    this.stats.costUsd += spent;
+    return spent;
   }
 }

@@ -23,6 +23,32 @@ export interface BucketState {
   tokens: number;
   blockedUntil: number;
   inFlight: InFlight[];
+  /** Limits the server advertised (x-ratelimit-limit-*) where lower than the configured ones. */
+  learnt?: { requestsPerWindow?: number; tokensPerWindow?: number };
+}
+
+/** The configured limits, lowered to what the server advertised. */
+export function effective(l: Limits, s: Pick<BucketState, 'learnt'>): Limits {
+  if (!s.learnt) return l;
+  return {
+    ...l,
+    requestsPerWindow: Math.min(l.requestsPerWindow, s.learnt.requestsPerWindow ?? Infinity),
+    tokensPerWindow: Math.min(l.tokensPerWindow, s.learnt.tokensPerWindow ?? Infinity),
+  };
+}
+
+/** Adopt the server's advertised limits where they are lower than what is in force (the bucket shrinks at once). */
+export function learn(s0: BucketState, l: Limits, now: number, advertised: { requestsPerWindow?: number; tokensPerWindow?: number }): BucketState {
+  const s = refill(s0, l, now);
+  const cur = effective(l, s);
+  const learnt = { ...s.learnt };
+  if (advertised.requestsPerWindow !== undefined && advertised.requestsPerWindow > 0 && advertised.requestsPerWindow < cur.requestsPerWindow)
+    learnt.requestsPerWindow = advertised.requestsPerWindow;
+  if (advertised.tokensPerWindow !== undefined && advertised.tokensPerWindow > 0 && advertised.tokensPerWindow < cur.tokensPerWindow)
+    learnt.tokensPerWindow = advertised.tokensPerWindow;
+  const next = { ...s, learnt };
+  const z = sizes(effective(l, next));
+  return { ...next, requests: Math.min(next.requests, z.capReq), tokens: Math.min(next.tokens, z.capTok) };
 }
 
 /** A request in flight: its lease ends at `until`, or when its process (host, pid) is known to be gone. */
@@ -52,13 +78,14 @@ export function initialState(l: Limits, now: number): BucketState {
 
 export function refill(s: BucketState, l: Limits, now: number): BucketState {
   const dt = Math.max(0, now - s.at);
-  const z = sizes(l);
+  const z = sizes(effective(l, s));
   return {
     at: now,
     requests: Math.min(z.capReq, s.requests + dt * z.rateReq),
     tokens: Math.min(z.capTok, s.tokens + dt * z.rateTok),
     blockedUntil: s.blockedUntil,
     inFlight: s.inFlight.filter((f) => f.until > now),
+    ...(s.learnt ? { learnt: s.learnt } : {}),
   };
 }
 
@@ -74,7 +101,7 @@ export function tryTake(s0: BucketState, l: Limits, now: number, tokens: number,
   const s = refill(s0, l, now);
   if (now < s.blockedUntil) return { ok: false, state: s, waitMs: s.blockedUntil - now };
   if (s.inFlight.length >= l.maxInFlight) return { ok: false, state: s, waitMs: 20 };
-  const z = sizes(l);
+  const z = sizes(effective(l, s));
   // A request bigger than the token burst waits until the bucket is full, then goes into debt.
   const need = Math.min(tokens, z.capTok);
   const waitReq = s.requests >= 1 ? 0 : (1 - s.requests) / z.rateReq;

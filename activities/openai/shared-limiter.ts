@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { HOST, processAlive } from '../artifacts/host';
 import { LockedJsonFile } from './locked-json';
-import { block, BucketState, initialState, Limits, parseResetDuration, settle, tryTake } from './bucket';
+import { block, BucketState, effective, initialState, learn, Limits, parseResetDuration, settle, tryTake } from './bucket';
 
 /** How long a release may wait to be written with another update. */
 const RELEASE_DELAY_MS = 20;
@@ -85,8 +85,8 @@ export class SharedRateLimiter {
         for (const g of granted) {
           const i = this.queue.findIndex((q) => q.id === g.id);
           const [q] = this.queue.splice(i, 1);
-          // The slot is reserved: wait for it without touching the shared state again.
-          if (g.delayMs > 0) setTimeout(() => q.resolve({ id: g.id, tokens: g.tokens }), g.delayMs);
+          // The slot is reserved: wait for it, and for any hold (a 429 anywhere) set meanwhile.
+          if (g.delayMs > 0) setTimeout(() => void this.afterHolds().then(() => q.resolve({ id: g.id, tokens: g.tokens }), q.reject), g.delayMs);
           else q.resolve({ id: g.id, tokens: g.tokens });
         }
         if (this.queue.length > 0 && granted.length < batch.length) await new Promise((res) => setTimeout(res, Math.min(Math.max(waitMs, 1), 1000)));
@@ -117,8 +117,50 @@ export class SharedRateLimiter {
     if (this.pending.length) await this.update((s) => ({ state: s, value: undefined }));
   }
 
-  /** The server's x-ratelimit-* headers say a window is (nearly) spent: hold every worker until it resets. */
+  /** The latest hold this process knows of (its own, or read from the shared state). */
+  private heldUntil = 0;
+
+  /**
+   * A reserved request goes out only after every hold set while it waited for its slot: a 429 seen by
+   * any slot or process holds them all (a read of the shared state, no lock).
+   */
+  private async afterHolds(): Promise<void> {
+    for (;;) {
+      const until = Math.max(this.heldUntil, this.state.read().blockedUntil ?? 0);
+      const wait = until - Date.now();
+      if (wait <= 0) return;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /** The limits in force: the configured ones, lowered to what the server advertised. */
+  limitsNow(): Limits {
+    return effective(this.limits, this.state.read());
+  }
+
+  /** Advertised limits seen by this process, so only a lower one costs a lock round trip. */
+  private known: { requestsPerWindow?: number; tokensPerWindow?: number } = {};
+
+  /**
+   * The server's x-ratelimit-* headers: limits lower than the configured ones are adopted for every
+   * worker (x-ratelimit-limit-*, read per configured window: per minute for OpenAI's), and a window
+   * that is (nearly) spent holds every worker until it resets.
+   */
   async holdFromHeaders(h: Headers, nextTokens: number): Promise<void> {
+    const num = (name: string) => {
+      const v = Number(h.get(name) ?? NaN);
+      return Number.isFinite(v) && v > 0 ? v : undefined;
+    };
+    const advertised = { requestsPerWindow: num('x-ratelimit-limit-requests'), tokensPerWindow: num('x-ratelimit-limit-tokens') };
+    const lower = (k: 'requestsPerWindow' | 'tokensPerWindow') =>
+      advertised[k] !== undefined && advertised[k]! < Math.min(this.limits[k], this.known[k] ?? Infinity);
+    if (lower('requestsPerWindow') || lower('tokensPerWindow')) {
+      this.known = {
+        requestsPerWindow: Math.min(this.known.requestsPerWindow ?? Infinity, advertised.requestsPerWindow ?? Infinity),
+        tokensPerWindow: Math.min(this.known.tokensPerWindow ?? Infinity, advertised.tokensPerWindow ?? Infinity),
+      };
+      await this.update((s, now) => ({ state: learn(s, this.limits, now, advertised), value: undefined }));
+    }
     const holds: number[] = [];
     if (h.get('x-ratelimit-remaining-requests') === '0') holds.push(parseResetDuration(h.get('x-ratelimit-reset-requests')) ?? 0);
     const tok = h.get('x-ratelimit-remaining-tokens');
@@ -129,6 +171,7 @@ export class SharedRateLimiter {
 
   /** Hold every worker until `untilMs` (a 429's Retry-After, or headers saying the window is spent). */
   async holdUntil(untilMs: number): Promise<void> {
+    this.heldUntil = Math.max(this.heldUntil, untilMs);
     await this.update((s, now) => ({ state: block(s, this.limits, now, untilMs), value: undefined }));
   }
 }

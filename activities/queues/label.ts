@@ -49,6 +49,9 @@ function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {
     cost: {
       usd: r.costUsd,
       paidCalls: r.paidCalls,
+      paidUnlabelled: r.paidUnlabelled,
+      estimatedCalls: r.estimatedCalls,
+      paidRetries: r.paidRetries,
       cacheHits: r.cacheHits,
       rateLimited: r.rateLimited,
       promptTokens: r.promptTokens,

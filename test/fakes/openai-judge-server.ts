@@ -13,7 +13,10 @@
  *   FAULT_DROP (headers and half a body, then the connection is cut), FAULT_STALL (headers and half a
  *   body, then nothing), FAULT_ERROR200 (HTTP 200 whose body is {"error": …}), FAULT_NOCHOICES (200
  *   without choices), FAULT_HTML (200 with an HTML page), FAULT_TRUNC (finish_reason "length", the
- *   reply cut mid-way), FAULT_QUOTA (429 insufficient_quota: the account is out of credit).
+ *   reply cut mid-way), FAULT_QUOTA (429 insufficient_quota: the account is out of credit),
+ *   FAULT_REFUSAL (200, a refusal and no content). It bills like a provider (`stats.billed`, `billedUsd`):
+ *   every reply it produced is paid, usable or not (no choices, a refusal, garbage, cut at max_tokens),
+ *   and so is a reply whose connection it cut (FAULT_DROP) after computing it.
  *   Options: `usage: false` (no usage block), `retryAfter` (how 429s say when to come back).
  *
  * Pairwise prompts (<response_a>/<response_b>) get "Verdict: A|B|tie" (plus "Score A/B" lines) or
@@ -51,6 +54,12 @@ export interface FakeJudgeOptions {
   usage?: boolean;
   /** How a 429 says when to retry: seconds (default, with retry-after-ms), an HTTP-date, or retry-after-ms alone. */
   retryAfter?: 'seconds' | 'date' | 'ms';
+  /**
+   * How the server counts tokens: a quarter of the characters (default), or as subword tokenizers do
+   * (a token per punctuation mark, a word in pieces of up to 3 characters): more than a quarter of the
+   * characters, as real tokenizers often count.
+   */
+  countTokens?: 'chars' | 'subwords';
   /** Answer every chat request 400 with the request's headers (API key included) echoed in the body, as some gateways do. */
   echoHeadersOnError?: boolean;
   /**
@@ -78,6 +87,8 @@ export interface FakeJudgeStats {
   filesUploaded: number;
   batchesCreated: number;
   batchItems: number;
+  /** What the provider bills: every reply it produced, usable or not. */
+  billed: { calls: number; promptTokens: number; completionTokens: number };
 }
 
 interface ChatBody {
@@ -150,7 +161,27 @@ export class FakeJudgeServer {
     filesUploaded: 0,
     batchesCreated: 0,
     batchItems: 0,
+    billed: { calls: 0, promptTokens: 0, completionTokens: 0 },
   };
+
+  /** The bill in dollars at these prices (batch: the Batch API's half price). */
+  billedUsd(prices: { inputPerMTok: number; outputPerMTok: number }): number {
+    return (this.stats.billed.promptTokens * prices.inputPerMTok + this.stats.billed.completionTokens * prices.outputPerMTok) / 1e6;
+  }
+
+  private tokens(text: string): number {
+    if (this.opts.countTokens !== 'subwords') return estimateTokens(text);
+    return (text.match(/\w+|[^\w\s]/g) ?? []).reduce((n, t) => n + Math.ceil(t.length / 3), 0);
+  }
+
+  /** A produced reply is billed, and its usage block (if the server sends one) says what. */
+  private bill(promptText: string, completion: string) {
+    const u = { prompt_tokens: this.tokens(promptText), completion_tokens: this.tokens(completion) };
+    this.stats.billed.calls++;
+    this.stats.billed.promptTokens += u.prompt_tokens;
+    this.stats.billed.completionTokens += u.completion_tokens;
+    return this.opts.usage === false ? {} : { usage: { ...u, total_tokens: u.prompt_tokens + u.completion_tokens } };
+  }
   readonly files = new Map<string, string>();
   readonly batches = new Map<string, FakeBatch>();
   private server: http.Server;
@@ -342,7 +373,6 @@ export class FakeJudgeServer {
     // Cut at max_tokens: the final line (with the score) may be lost, or cut to another number.
     const truncated = judged.includes('FAULT_TRUNC');
     if (truncated) content = body.response_format ? '{"reasoning": "it is fine", "score": 1' : 'The answer is fine.\nScore: 1'; // was writing "Score: 10"…
-    const completionTokens = estimateTokens(content);
     return {
       status: 200,
       body: {
@@ -351,15 +381,7 @@ export class FakeJudgeServer {
         created: Math.floor(Date.now() / 1000),
         model: body.model,
         choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: truncated ? 'length' : 'stop' }],
-        ...(this.opts.usage === false
-          ? {}
-          : {
-              usage: {
-                prompt_tokens: estimateTokens(promptText),
-                completion_tokens: completionTokens,
-                total_tokens: estimateTokens(promptText) + completionTokens,
-              },
-            }),
+        ...this.bill(promptText, content),
       },
     };
   }
@@ -428,6 +450,8 @@ export class FakeJudgeServer {
       if (judged.includes('FAULT_DROP') || judged.includes('FAULT_STALL')) {
         res.writeHead(200, { 'content-type': 'application/json', ...headers });
         res.write('{"id":"chatcmpl-x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"The ans');
+        // The reply was computed, so it is billed, though the client never reads it.
+        if (judged.includes('FAULT_DROP')) this.bill(promptText, 'The answer is ok.\nScore: 5');
         if (judged.includes('FAULT_DROP')) setTimeout(() => res.socket?.destroy(), 20);
         else this.hanging.add(res);
         return;
@@ -435,7 +459,23 @@ export class FakeJudgeServer {
       if (judged.includes('FAULT_ERROR200'))
         return this.send(res, 200, { error: { message: 'upstream provider failed', type: 'server_error', code: 'upstream_error' } }, headers);
       if (judged.includes('FAULT_NOCHOICES'))
-        return this.send(res, 200, { id: 'chatcmpl-x', object: 'chat.completion', model: body.model, choices: [] }, headers);
+        return this.send(res, 200, { id: 'chatcmpl-x', object: 'chat.completion', model: body.model, choices: [], ...this.bill(promptText, '') }, headers);
+      if (judged.includes('FAULT_REFUSAL')) {
+        const refusal = "I'm sorry, I can't help with rating that.";
+        const message = { role: 'assistant', content: null, refusal };
+        return this.send(
+          res,
+          200,
+          {
+            id: 'chatcmpl-x',
+            object: 'chat.completion',
+            model: body.model,
+            choices: [{ index: 0, message, finish_reason: 'stop' }],
+            ...this.bill(promptText, refusal),
+          },
+          headers,
+        );
+      }
       if (judged.includes('FAULT_HTML')) {
         res.writeHead(200, { 'content-type': 'text/html' });
         return void res.end('<html><body>502 Bad Gateway</body></html>');

@@ -143,13 +143,13 @@ export class SharedRateLimiter {
 
   /**
    * The server's x-ratelimit-* headers: limits lower than the configured ones are adopted for every
-   * worker (x-ratelimit-limit-*, read per configured window: per minute for OpenAI's), and a window
-   * that is (nearly) spent holds every worker until it resets.
+   * worker (x-ratelimit-limit-* are per minute, as OpenAI's: scaled to the configured window), and a
+   * window that is (nearly) spent holds every worker until it resets.
    */
   async holdFromHeaders(h: Headers, nextTokens: number): Promise<void> {
     const num = (name: string) => {
       const v = Number(h.get(name) ?? NaN);
-      return Number.isFinite(v) && v > 0 ? v : undefined;
+      return Number.isFinite(v) && v > 0 ? (v * this.limits.windowMs) / 60_000 : undefined;
     };
     const advertised = { requestsPerWindow: num('x-ratelimit-limit-requests'), tokensPerWindow: num('x-ratelimit-limit-tokens') };
     const lower = (k: 'requestsPerWindow' | 'tokensPerWindow') =>

@@ -412,9 +412,10 @@ export class FakeJudgeServer {
       this.opts.rateLimitHeaders === false
         ? {}
         : {
-            'x-ratelimit-limit-requests': String(reqLimit),
+            // Limits per minute, as OpenAI sends them; what remains is of the server's own window.
+            'x-ratelimit-limit-requests': String((reqLimit * 60000) / win.w),
             'x-ratelimit-remaining-requests': String(Math.max(0, reqLimit - win.requests - 1)),
-            'x-ratelimit-limit-tokens': String(tokLimit),
+            'x-ratelimit-limit-tokens': String((tokLimit * 60000) / win.w),
             'x-ratelimit-remaining-tokens': String(Math.max(0, tokLimit - win.tokens - tokens)),
             'x-ratelimit-reset-requests': reset,
             'x-ratelimit-reset-tokens': reset,

@@ -97,14 +97,19 @@ describe('the shared limiter', () => {
     expect(sentDuringHold).toEqual([]);
   });
 
-  test('limits the server advertises below the configured ones are adopted by every process, higher ones are not', async () => {
+  test('limits the server advertises (per minute) below the configured ones are adopted by every process, higher ones are not', async () => {
     const dir = tmpDir('alignloop-learn-');
-    const a = new SharedRateLimiter(dir, { ...limits, requestsPerWindow: 1800, tokensPerWindow: 340_000 }, 10_000);
-    const b = new SharedRateLimiter(dir, { ...limits, requestsPerWindow: 1800, tokensPerWindow: 340_000 }, 10_000);
+    const perMinute = { ...limits, windowMs: 60_000, requestsPerWindow: 1800, tokensPerWindow: 340_000 };
+    const a = new SharedRateLimiter(dir, perMinute, 10_000);
+    const b = new SharedRateLimiter(dir, perMinute, 10_000);
     await a.holdFromHeaders(new Headers({ 'x-ratelimit-limit-requests': '900', 'x-ratelimit-limit-tokens': '170000' }), 1);
     expect(b.limitsNow()).toMatchObject({ requestsPerWindow: 900, tokensPerWindow: 170_000 });
     await b.holdFromHeaders(new Headers({ 'x-ratelimit-limit-requests': '5000', 'x-ratelimit-limit-tokens': '1000000' }), 1);
     expect(a.limitsNow()).toMatchObject({ requestsPerWindow: 900, tokensPerWindow: 170_000 });
+    // A limiter of a shorter window reads the same headers scaled to it.
+    const short = new SharedRateLimiter(tmpDir('alignloop-learn-'), { ...limits, windowMs: 6000, requestsPerWindow: 1000 }, 10_000);
+    await short.holdFromHeaders(new Headers({ 'x-ratelimit-limit-requests': '900' }), 1);
+    expect(short.limitsNow().requestsPerWindow).toBe(90);
     expect(fs.existsSync(path.join(dir, 'limiter.json'))).toBe(true);
   });
 });

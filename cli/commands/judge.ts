@@ -70,8 +70,8 @@ async function judge(o: JudgeOptions): Promise<number> {
         `length check: winners ${p.lengths.winner_mean_chars?.toFixed(0) ?? '-'} chars vs losers ${p.lengths.loser_mean_chars?.toFixed(0) ?? '-'}; the longer answer won ${pct(p.lengths.longer_won_share)}\n`
       : `judged ${r.items} items in ${s.toFixed(1)} s: ${r.labelled} labelled, unlabelled ${unl}\n`) +
       `paid calls ${r.paidCalls}, cache hits ${r.cacheHits} (from ${path.resolve(cacheDir)}), 429s ${r.rateLimited}, ` +
-        `tokens ${r.promptTokens}+${r.completionTokens}, cost $${r.costUsd.toFixed(4)}${r.estimatedCalls ? ` (estimated: ${r.estimatedCalls} replies carried no usage; upper bounds)` : ''}\n` +
-        `paid calls without a label ${r.paidUnlabelled}; retries after a lost reply (may have paid twice) ${r.paidRetries}\n` +
+      `tokens ${r.promptTokens}+${r.completionTokens}, cost $${r.costUsd.toFixed(4)}${r.estimatedCalls ? ` (estimated: ${r.estimatedCalls} replies carried no usage; upper bounds)` : ''}\n` +
+      `paid calls without a label ${r.paidUnlabelled}; retries after a lost reply (may have paid twice) ${r.paidRetries}\n` +
       `template sha256 ${r.templateSha256.slice(0, 12)}…; wrote ${r.path}\n`,
   );
   return 0;

@@ -1,17 +1,23 @@
 /** What the command groups share: output, option parsers, campaign files, and the Temporal client. */
 import type { Client } from '@temporalio/client';
 import { InvalidArgumentError } from 'commander';
+import { campaignIdProblem } from '../config/campaign-id';
 import { EXIT, UserError } from '../config/errors';
 import type { Target } from '../workers/connection';
+import { printable } from './terminal-text';
 
-export const out = (s: string) => process.stdout.write(s + '\n');
-export const info = (s: string) => process.stderr.write(s + '\n');
-
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Every line printed for people goes through printable(): model and server text never reaches a terminal raw. */
+export const out = (s: string) => process.stdout.write(printable(s) + '\n');
+export const info = (s: string) => process.stderr.write(printable(s) + '\n');
 
 export function campaignIdOf(explicit: string | undefined, fallback: string): string {
-  const id = explicit ?? fallback;
-  if (!ID_PATTERN.test(id)) throw new UserError(`campaign id "${id}" must use letters, digits, ".", "_" or "-" (it names folders)`, EXIT.usage);
+  return checkedCampaignId(explicit ?? fallback);
+}
+
+/** The id of an existing campaign given on the command line, held to the rule `start` applies. */
+export function checkedCampaignId(id: string): string {
+  const problem = campaignIdProblem(id);
+  if (problem) throw new UserError(problem, EXIT.usage);
   return id;
 }
 

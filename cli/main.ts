@@ -13,6 +13,7 @@ import { registerInspectCommands } from './commands/inspect';
 import { registerJudgeCommand } from './commands/judge';
 import { registerScoreCommand } from './commands/score';
 import { registerServerCommands } from './commands/server';
+import { printable } from './terminal-text';
 
 /** The version in package.json (dist/cli/main.js -> ../../package.json). */
 function packageVersion(): string {
@@ -35,7 +36,7 @@ export function buildProgram(): Command {
   registerFeedbackCommand(program);
   // Usage errors print as "alignloop: <what>" and exit 2, like every other user error.
   const configure = (cmd: Command) => {
-    cmd.exitOverride().configureOutput({ outputError: (s, write) => write(`alignloop: ${s.replace(/^error: /, '')}`) });
+    cmd.exitOverride().configureOutput({ outputError: (s, write) => write(printable(`alignloop: ${s.replace(/^error: /, '')}`)) });
     cmd.commands.forEach(configure);
   };
   configure(program);
@@ -58,10 +59,10 @@ export async function main(argv: string[]): Promise<number> {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : EXIT.usage;
     }
     if (e instanceof AlignloopError) {
-      process.stderr.write(`alignloop: ${redact(e.message)}\n`);
+      process.stderr.write(`alignloop: ${printable(redact(e.message))}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`alignloop: internal error: ${redact(String((e as Error)?.stack ?? e))}\n`);
+    process.stderr.write(`alignloop: internal error: ${printable(redact(String((e as Error)?.stack ?? e)))}\n`);
     return EXIT.failure;
   }
 }

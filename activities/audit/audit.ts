@@ -14,6 +14,7 @@ import type { FeedbackExample } from '../feedback/build';
 import { feedbackFromScoredShards } from '../feedback/from-scored-shards';
 import type { ScoredSample } from '../feedback/scored-samples';
 import { promptId } from '../prompts';
+import { readCheckedManifest } from './manifests';
 
 export interface AuditQuery {
   iteration: number;
@@ -89,7 +90,7 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
   const dir = path.join(root, campaignId, `iter-${String(q.iteration).padStart(3, '0')}`);
   const manifestFile = path.join(dir, 'manifest.json');
   if (!fs.existsSync(manifestFile)) throw new UserError(`campaign ${campaignId} has no finished iteration ${q.iteration} (no ${manifestFile})`);
-  const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest;
+  const m = readCheckedManifest(manifestFile) as Manifest;
   const fb = m.artifacts.feedback?.jsonl;
   if (!fb) throw new UserError(`iteration ${q.iteration} produced no training examples (${String(m.feedback.empty_reason ?? 'empty feedback')})`);
   const records = await readJsonl(fb.path);

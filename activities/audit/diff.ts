@@ -4,9 +4,9 @@
  * (length bias), judge order-consistency where both orders were judged, and cost.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { UserError } from '../../config/errors';
 import { forEachJsonLine } from '../artifacts/json-lines';
+import { manifestFile, readCheckedManifest } from './manifests';
 
 export interface IterationFigures {
   iteration: number;
@@ -34,10 +34,9 @@ const textOf = (o: unknown): string =>
   typeof o === 'string' ? o : Array.isArray(o) ? o.map((t) => (t && typeof t.content === 'string' ? t.content : '')).join('\n') : '';
 
 export async function iterationFigures(root: string, campaignId: string, iteration: number): Promise<IterationFigures> {
-  const file = path.join(root, campaignId, `iter-${String(iteration).padStart(3, '0')}`, 'manifest.json');
+  const file = manifestFile(root, campaignId, iteration);
   if (!fs.existsSync(file)) throw new UserError(`campaign ${campaignId} has no finished iteration ${iteration} (no ${file})`, 2);
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a manifest read back from disk
-  const m = JSON.parse(fs.readFileSync(file, 'utf8')) as any;
+  const m = readCheckedManifest(file);
   const rewards: number[] = [];
   const best = new Map<string, number>();
   for (const ref of m.artifacts.scored as { path: string }[]) {

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
 import { iterationFigures, IterationFigures } from './diff';
+import { manifestFile, manifestIterations, readCheckedManifest } from './manifests';
 
 interface IterationRow extends IterationFigures {
   timings: Record<string, number>;
@@ -24,23 +25,16 @@ const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
 export async function campaignRows(root: string, campaignId: string): Promise<IterationRow[]> {
   const dir = path.join(root, campaignId);
   if (!fs.existsSync(dir)) throw new UserError(`no artifacts for campaign ${campaignId} under ${root}`);
-  const iterations = fs
-    .readdirSync(dir)
-    .map((d) => /^iter-(\d+)$/.exec(d))
-    .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(dir, m[0], 'manifest.json')))
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
   const rows: IterationRow[] = [];
-  for (const it of iterations) {
+  for (const it of manifestIterations(root, campaignId)) {
     const f = await iterationFigures(root, campaignId, it);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a manifest read back from disk
-    const m = JSON.parse(fs.readFileSync(path.join(dir, `iter-${String(it).padStart(3, '0')}`, 'manifest.json'), 'utf8')) as any;
+    const m = readCheckedManifest(manifestFile(root, campaignId, it));
     rows.push({
       ...f,
       timings: m.timings_seconds,
       prompts: m.counts.prompts_in,
       samples: m.counts.samples,
-      checkpoint: m.lineage.checkpoint_out.sha256.slice(0, 12),
+      checkpoint: String(m.lineage.checkpoint_out.sha256).slice(0, 12),
     });
   }
   return rows;
@@ -103,16 +97,15 @@ const PAGE_SCRIPT = String.raw`
 export async function buildReport(root: string, campaignId: string, chartJs: string): Promise<{ html: string; iterations: number }> {
   const rows = await campaignRows(root, campaignId);
   if (rows.length === 0) throw new UserError(`campaign ${campaignId} has no finished iteration to report yet`);
-  const num = (v: number | null, d = 4) => (v === null || v === undefined ? '-' : Number.isInteger(v) ? String(v) : v.toFixed(d));
+  const num = (v: unknown, d = 4) => (v === null || v === undefined ? '-' : typeof v !== 'number' || Number.isInteger(v) ? String(v) : v.toFixed(d));
+  // Every cell escaped: a manifest's numbers are only numbers if nobody edited it.
+  const td = (v: unknown) => `<td>${escapeHtml(String(v))}</td>`;
   const table = rows
     .map(
       (r) =>
-        `<tr><td>${r.iteration}</td><td>${r.prompts}</td><td>${r.samples}</td><td>${r.reward.n}</td><td>${num(r.reward.mean)}</td><td>${num(r.bestOfN)}</td>` +
-        `<td>${r.examples}</td><td>${num(r.length.chosenLongerShare, 3)}</td><td>${num(r.cost.usd)}</td>` +
-        `<td>${num(
-          Object.values(r.timings).reduce((a, b) => a + b, 0),
-          1,
-        )}</td><td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`,
+        `<tr>${td(r.iteration)}${td(r.prompts)}${td(r.samples)}${td(r.reward.n)}${td(num(r.reward.mean))}${td(num(r.bestOfN))}` +
+        `${td(r.examples)}${td(num(r.length.chosenLongerShare, 3))}${td(num(r.cost.usd))}` +
+        `${td(num(Object.values(r.timings ?? {}).reduce((a, b) => a + Number(b), 0), 1))}<td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`,
     )
     .join('\n');
   const canvas = (id: string, title: string) => `<figure><figcaption>${title}</figcaption><canvas id="${id}" width="560" height="300"></canvas></figure>`;

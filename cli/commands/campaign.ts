@@ -11,6 +11,7 @@ import { recordCampaignOwner, refuseForeignFolder } from '../campaign-folder';
 import { campaignIdOf, exitWith, info, out, temporalClient } from '../context';
 import { progressLine, rootCause, summaryTable } from '../progress';
 import { iterationStatus } from './inspect';
+import { printable } from '../terminal-text';
 
 /** The campaign file, parsed once and checked in depth (prompts, model, endpoint) before any workflow exists. */
 async function checkedCampaign(file: string): Promise<CampaignConfig> {
@@ -176,7 +177,7 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
       }
       const line = progressLine(s, await iterationStatus(client, s));
       if (line !== last) {
-        if (tty) process.stderr.write(`\r\x1b[K${line}`);
+        if (tty) process.stderr.write(`\r\x1b[K${printable(line)}`);
         else info(line);
         last = line;
       }

@@ -2,15 +2,14 @@
 import { ConfigChange, describeChange } from '../../config/config-changes';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sha256File } from '../../activities/artifacts/atomic-file';
-import { findComplete } from '../../activities/artifacts/store';
-import { ArtifactError, EXIT, UserError } from '../../config/errors';
+import { readManifests } from '../../activities/audit/manifests';
+import { EXIT, UserError } from '../../config/errors';
 import type { CampaignStatus, IterationStatus } from '../../workflows/messages';
-import { exitWith, out, positiveNumber, temporalClient } from '../context';
+import { checkedCampaignId, exitWith, out, positiveNumber, temporalClient } from '../context';
 import { progressLine, summaryTable } from '../progress';
 import { CampaignSnapshot, campaignSnapshot } from '../snapshot';
+import { printable } from '../terminal-text';
 
 export async function iterationStatus(c: Client, s: CampaignStatus): Promise<IterationStatus | null> {
   if (!s.childWorkflowId) return null;
@@ -58,7 +57,7 @@ async function watch(id: string, intervalS: number): Promise<number> {
     if (tty) {
       const lines = [...snapshotLines(snap), ...(snap.iteration ? [`iteration ${snap.iteration.iteration}:`, ...renderRows(rows, rates)] : [])];
       if (drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
-      process.stdout.write(lines.join('\n') + '\n');
+      process.stdout.write(printable(lines.join('\n')) + '\n');
       drawn = lines.length;
     } else {
       const line = `${snap.state}${snap.iteration ? ` iteration ${snap.iteration.iteration} ${rows.map((r) => `${r.stage} ${r.done}/${r.total}`).join(' ')}` : ''}`;
@@ -98,36 +97,9 @@ async function list(opts: { json?: boolean }): Promise<number> {
   return 0;
 }
 
-/**
- * The iteration manifests of a campaign, oldest first, each checked against the sha256 recorded when
- * it was written: an edited manifest is refused (naming the file), never shown as if it were true.
- */
-export function readManifests(root: string, id: string): Record<string, unknown>[] {
-  const dir = path.join(root, id);
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .filter((d) => /^iter-\d+$/.test(d))
-    .sort()
-    .flatMap((d) => {
-      const f = path.join(dir, d, 'manifest.json');
-      if (!fs.existsSync(f)) return [];
-      if (!findComplete(f)) {
-        const recorded = fs.existsSync(`${f}.done.json`)
-          ? (JSON.parse(fs.readFileSync(`${f}.done.json`, 'utf8')) as { ref?: { sha256?: string } }).ref?.sha256
-          : null;
-        throw new ArtifactError(
-          recorded
-            ? `${f} changed since it was recorded (sha256 ${sha256File(f).slice(0, 12)} != ${recorded.slice(0, 12)}); restore it from a backup`
-            : `${f} has no completion record (${f}.done.json), so it cannot be trusted; restore both from a backup`,
-        );
-      }
-      return [JSON.parse(fs.readFileSync(f, 'utf8'))];
-    });
-}
-
 /** Where a campaign's artifacts are: --root, else what the campaign recorded on the server. */
 export async function artifactsRootOf(id: string, root?: string): Promise<string> {
+  checkedCampaignId(id); // the id names a folder under the root: never ../ outside it
   if (root) return root;
   const { WorkflowNotFoundError } = await import('@temporalio/client');
   const { client: c } = await temporalClient();

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { registerSecret } from '../../config/redact';
 import { exitWith, positiveNumber } from '../context';
+import { printable } from '../terminal-text';
 
 interface JudgeOptions {
   budget?: number;
@@ -24,7 +25,7 @@ async function judge(o: JudgeOptions): Promise<number> {
   const { STATE_DIR } = await import('../../workers/connection');
   const apiKey = process.env[config.apiKeyEnv];
   registerSecret(apiKey);
-  if (!apiKey) process.stderr.write(`alignloop: $${config.apiKeyEnv} is not set; calling ${config.baseURL} without an API key\n`);
+  if (!apiKey) process.stderr.write(printable(`alignloop: $${config.apiKeyEnv} is not set; calling ${config.baseURL} without an API key`) + '\n');
   let last = 0;
   const cacheDir = o.cacheDir ?? path.join(STATE_DIR(), 'judge-cache');
   // Spend is booked per output file, so a rerun after a crash counts what the first run bought.
@@ -52,7 +53,7 @@ async function judge(o: JudgeOptions): Promise<number> {
       }
     },
     onStatus: (b: { status: string; completed: number; failed: number; total: number }) => {
-      if (!o.quiet) process.stderr.write(`batch ${b.status}: ${b.completed} done, ${b.failed} failed of ${b.total}\n`);
+      if (!o.quiet) process.stderr.write(printable(`batch ${b.status}: ${b.completed} done, ${b.failed} failed of ${b.total}`) + '\n');
     },
   };
   const r = config.batch.enabled ? await judgeFileViaBatch(o.in, o.out, opts) : await judgeFile(o.in, o.out, opts);
@@ -65,14 +66,16 @@ async function judge(o: JudgeOptions): Promise<number> {
   const p = r.pairStats;
   const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
   process.stdout.write(
-    (p
-      ? `judged ${p.pairs} pairs of ${r.samples} samples in ${s.toFixed(1)} s: ${p.decided} decided, ${p.ties} ties, ${p.inconsistent} inconsistent across orders, unlabelled ${unl}\n` +
-        `length check: winners ${p.lengths.winner_mean_chars?.toFixed(0) ?? '-'} chars vs losers ${p.lengths.loser_mean_chars?.toFixed(0) ?? '-'}; the longer answer won ${pct(p.lengths.longer_won_share)}\n`
-      : `judged ${r.items} items in ${s.toFixed(1)} s: ${r.labelled} labelled, unlabelled ${unl}\n`) +
-      `paid calls ${r.paidCalls}, cache hits ${r.cacheHits} (from ${path.resolve(cacheDir)}), 429s ${r.rateLimited}, ` +
-      `tokens ${r.promptTokens}+${r.completionTokens}, cost $${r.costUsd.toFixed(4)}${r.estimatedCalls ? ` (estimated: ${r.estimatedCalls} replies carried no usage; upper bounds)` : ''}\n` +
-      `paid calls without a label ${r.paidUnlabelled}; retries after a lost reply (may have paid twice) ${r.paidRetries}\n` +
-      `template sha256 ${r.templateSha256.slice(0, 12)}…; wrote ${r.path}\n`,
+    printable(
+      (p
+        ? `judged ${p.pairs} pairs of ${r.samples} samples in ${s.toFixed(1)} s: ${p.decided} decided, ${p.ties} ties, ${p.inconsistent} inconsistent across orders, unlabelled ${unl}\n` +
+          `length check: winners ${p.lengths.winner_mean_chars?.toFixed(0) ?? '-'} chars vs losers ${p.lengths.loser_mean_chars?.toFixed(0) ?? '-'}; the longer answer won ${pct(p.lengths.longer_won_share)}\n`
+        : `judged ${r.items} items in ${s.toFixed(1)} s: ${r.labelled} labelled, unlabelled ${unl}\n`) +
+        `paid calls ${r.paidCalls}, cache hits ${r.cacheHits} (from ${path.resolve(cacheDir)}), 429s ${r.rateLimited}, ` +
+        `tokens ${r.promptTokens}+${r.completionTokens}, cost $${r.costUsd.toFixed(4)}${r.estimatedCalls ? ` (estimated: ${r.estimatedCalls} replies carried no usage; upper bounds)` : ''}\n` +
+        `paid calls without a label ${r.paidUnlabelled}; retries after a lost reply (may have paid twice) ${r.paidRetries}\n` +
+        `template sha256 ${r.templateSha256.slice(0, 12)}…; wrote ${r.path}\n`,
+    ),
   );
   return 0;
 }

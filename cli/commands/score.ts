@@ -1,6 +1,7 @@
 /** `alignloop score`: reward-model scoring of a samples file, no Temporal server needed. */
 import type { Command } from 'commander';
 import { exitWith, nonNegativeInt, oneOf } from '../context';
+import { printable } from '../terminal-text';
 
 interface ScoreOptions {
   model: string;
@@ -49,14 +50,16 @@ async function score(o: ScoreOptions): Promise<number> {
   if (r.progressDiscarded) process.stderr.write(`note: ${r.progressDiscarded}\n`);
   const s = r.totalMs / 1000;
   process.stdout.write(
-    `scored ${r.items} items (${r.labelled} labelled, ${r.nonFinite} non-finite${Object.entries(r.failed)
-      .map(([k, n]) => `, ${n} ${k}`)
-      .join('')}) in ${s.toFixed(2)} s: ${(r.items / s).toFixed(0)} items/s, ${(r.tokens / s).toFixed(0)} tokens/s\n` +
-      `batches ${r.batches}${r.batchesResumed ? ` (${r.batchesResumed} resumed from progress)` : ''}, truncated ${r.truncated}, ` +
-      `templating+tokenization ${((100 * r.encodeMs) / r.totalMs).toFixed(1)}% of time (overlapped with inference after the first ${ENCODE_WINDOW} records)\n` +
-      `wrote ${r.path} (sha256 ${r.sha256.slice(0, 12)}…)\n`,
+    printable(
+      `scored ${r.items} items (${r.labelled} labelled, ${r.nonFinite} non-finite${Object.entries(r.failed)
+        .map(([k, n]) => `, ${n} ${k}`)
+        .join('')}) in ${s.toFixed(2)} s: ${(r.items / s).toFixed(0)} items/s, ${(r.tokens / s).toFixed(0)} tokens/s\n` +
+        `batches ${r.batches}${r.batchesResumed ? ` (${r.batchesResumed} resumed from progress)` : ''}, truncated ${r.truncated}, ` +
+        `templating+tokenization ${((100 * r.encodeMs) / r.totalMs).toFixed(1)}% of time (overlapped with inference after the first ${ENCODE_WINDOW} records)\n` +
+        `wrote ${r.path} (sha256 ${r.sha256.slice(0, 12)}…)\n`,
+    ),
   );
-  if (scorer.model.padNote) process.stderr.write(`note: ${scorer.model.padNote}\n`);
+  if (scorer.model.padNote) process.stderr.write(printable(`note: ${scorer.model.padNote}`) + '\n');
   return 0;
 }
 

@@ -55,6 +55,8 @@ export function buildIterationManifest(
     unlabelled: merge(input.scored.map((s) => s.unlabelled)),
     truncated: sum(input.scored.map((s) => s.truncated)),
     examples: input.feedback.stats.examples_out,
+    // Samples that tried to close the judge template's delimiters (neutralised before judging).
+    ...(c.labeler.kind === 'judge' ? { judge_delimiter_samples: sum(input.scored.map((s) => s.judgeDelimiterSamples ?? 0)) } : {}),
   };
   // Counts add up (for judged pairs: decided + tied + unlabelled = judged).
   const skipped = sum(Object.values(counts.prompts_skipped));

@@ -56,6 +56,8 @@ export interface ScoreShardResult {
     completionTokens: number;
     templateSha256: string;
   };
+  /** Judge labeling only, when any: samples holding the judge template's own delimiters (neutralised). */
+  judgeDelimiterSamples?: number;
 }
 
 export interface FeedbackResult {

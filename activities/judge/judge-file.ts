@@ -15,7 +15,7 @@ import { decodingOf, JudgeConfig } from './config';
 import { CallStats, JudgeCaller, JudgeUnit, Outcome } from './judge-caller';
 import { PairPlan, planPairs, Presentation, resolvePair } from './pairwise';
 import { sharedLimiter } from '../openai/limits';
-import { JudgeTemplate, loadTemplate, renderPairwise, renderPointwise } from './template';
+import { hasDelimiters, JudgeTemplate, loadTemplate, neutraliseDelimiters, renderPairwise, renderPointwise } from './template';
 import { JudgeBudgetExhausted, JudgeSystemicError } from '../../config/errors';
 
 export interface JudgeRunOptions {
@@ -52,6 +52,8 @@ export interface JudgeFileResult extends WrittenFile, CallStats {
   unlabelled: Record<string, number>;
   pairStats: PairStats | null;
   templateSha256: string;
+  /** Samples whose text held the template's own delimiters (neutralised before judging). */
+  delimiterSamples: number;
   totalMs: number;
 }
 
@@ -70,6 +72,7 @@ export interface JudgePlan {
   /** pointwise: one unit per sample. pairwise: one per (pair, presentation), in pair order. */
   units: JudgeUnit[];
   pairs: PairPlan<Sample> | null;
+  delimiterSamples: number;
 }
 
 export async function planJudging(inPath: string, c: JudgeConfig): Promise<JudgePlan> {
@@ -86,6 +89,9 @@ export async function planJudging(inPath: string, c: JudgeConfig): Promise<Judge
     group.push(s);
     return s;
   });
+  const delimiterSamples = samples.filter((s) => hasDelimiters(s.text, template.delimiters)).length;
+  // The cache key holds the text as the judge sees it, so a judgement bought before neutralising is not reused.
+  const seen = (text: string) => neutraliseDelimiters(text, template.delimiters);
   if (c.mode === 'pointwise') {
     const units = samples.map((s): JudgeUnit => ({
       kind: 'pointwise',
@@ -96,12 +102,12 @@ export async function planJudging(inPath: string, c: JudgeConfig): Promise<Judge
         templateSha256: template.sha256,
         decoding,
         prompt: s.prompt,
-        response: s.text,
+        response: seen(s.text),
         order: 'pointwise',
       }),
       content: renderPointwise(template, s.prompt, s.text, c.scale),
     }));
-    return { config: c, template, samples, units, pairs: null };
+    return { config: c, template, samples, units, pairs: null, delimiterSamples };
   }
   const pairs = planPairs(perPrompt, c);
   const units = pairs.pairs.flatMap((p) =>
@@ -116,14 +122,14 @@ export async function planJudging(inPath: string, c: JudgeConfig): Promise<Judge
           templateSha256: template.sha256,
           decoding,
           prompt: p.x.prompt,
-          response: [a, b],
+          response: [seen(a), seen(b)],
           order: 'pairwise',
         }),
         content: renderPairwise(template, p.x.prompt, a, b, c.scale),
       };
     }),
   );
-  return { config: c, template, samples, units, pairs };
+  return { config: c, template, samples, units, pairs, delimiterSamples };
 }
 
 export async function judgeFile(inPath: string, outPath: string, o: JudgeRunOptions): Promise<JudgeFileResult> {
@@ -184,6 +190,7 @@ export async function judgePlanned(plan: JudgePlan, outPath: string, o: JudgeRun
     pairStats: assembled.pairStats,
     ...s,
     templateSha256: plan.template.sha256,
+    delimiterSamples: plan.delimiterSamples,
     totalMs: performance.now() - t0,
   };
   const failed = Object.values(assembled.unlabelled).reduce((a, b) => a + b, 0);

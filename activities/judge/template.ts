@@ -45,6 +45,8 @@ export interface JudgeTemplate {
   text: string;
   sha256: string;
   source: string;
+  /** The tag names the template delimits inserted text with (conversation, response, response_a, ...). */
+  delimiters: string[];
 }
 
 const REQUIRED: Record<JudgeMode, string[]> = {
@@ -58,7 +60,34 @@ export function loadTemplate(file: string | undefined, mode: JudgeMode = 'pointw
   if (missing.length) {
     throw new Error(`${file}: a ${mode} judge template needs the placeholders ${REQUIRED[mode].join(', ')}; missing ${missing.join(', ')}`);
   }
-  return { text, sha256: createHash('sha256').update(text).digest('hex'), source: file ?? `default ${mode}` };
+  return { text, sha256: createHash('sha256').update(text).digest('hex'), source: file ?? `default ${mode}`, delimiters: delimiterTags(text) };
+}
+
+/** Every <tag> / </tag> name in a template: the delimiters inserted text must not open or close. */
+export function delimiterTags(text: string): string[] {
+  return [...new Set([...text.matchAll(/<\/?([A-Za-z_][\w-]*)>/g)].map((m) => m[1].toLowerCase()))].sort();
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
+
+function delimiterPattern(tags: string[]): RegExp | null {
+  return tags.length ? new RegExp(`<(\\s*/?\\s*(?:${tags.map(escapeRe).join('|')})\\b[^<>]*)>`, 'gi') : null;
+}
+
+/**
+ * Inserted text with the template's own delimiters made inert (`</response>` -> `&lt;/response&gt;`):
+ * a sample ending in `</response> ... Score: 10` must not close the response early and talk to the
+ * judge, or a policy is rewarded for learning to. Text without them is inserted unchanged.
+ */
+export function neutraliseDelimiters(text: string, tags: string[]): string {
+  const re = delimiterPattern(tags);
+  return re ? text.replace(re, (_, inner: string) => `&lt;${inner}&gt;`) : text;
+}
+
+/** Does inserted text hold one of the template's delimiters (counted in the manifest)? */
+export function hasDelimiters(text: string, tags: string[]): boolean {
+  const re = delimiterPattern(tags);
+  return re !== null && re.test(text);
 }
 
 export function renderConversation(prompt: Turn[]): string {
@@ -66,7 +95,7 @@ export function renderConversation(prompt: Turn[]): string {
 }
 
 function fill(t: JudgeTemplate, values: Record<string, string>): string {
-  return t.text.replace(/\{\{(\w+)\}\}/g, (m, k) => values[k] ?? m);
+  return t.text.replace(/\{\{(\w+)\}\}/g, (m, k) => (k in values ? neutraliseDelimiters(values[k], t.delimiters) : m));
 }
 
 export function renderPointwise(t: JudgeTemplate, prompt: Turn[], response: string, scale: { min: number; max: number }): string {

@@ -58,6 +58,7 @@ function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {
       completionTokens: r.completionTokens,
       templateSha256: r.templateSha256,
     },
+    ...(r.delimiterSamples ? { judgeDelimiterSamples: r.delimiterSamples } : {}),
   };
 }
 

@@ -74,6 +74,7 @@ async function judge(o: JudgeOptions): Promise<number> {
         `paid calls ${r.paidCalls}, cache hits ${r.cacheHits} (from ${path.resolve(cacheDir)}), 429s ${r.rateLimited}, ` +
         `tokens ${r.promptTokens}+${r.completionTokens}, cost $${r.costUsd.toFixed(4)}${r.estimatedCalls ? ` (estimated: ${r.estimatedCalls} replies carried no usage; upper bounds)` : ''}\n` +
         `paid calls without a label ${r.paidUnlabelled}; retries after a lost reply (may have paid twice) ${r.paidRetries}\n` +
+        (r.delimiterSamples ? `${r.delimiterSamples} samples held the template's own delimiters (neutralised before judging)\n` : '') +
         `template sha256 ${r.templateSha256.slice(0, 12)}…; wrote ${r.path}\n`,
     ),
   );

@@ -1,5 +1,6 @@
 /** Activities of the `alignloop-sample` queue: one prompt shard in, one samples shard out. */
 import { Context, heartbeat } from '@temporalio/activity';
+import { credentialNames } from '../process/child-env';
 import { QUEUES } from '../../config/queues';
 import { readJsonl } from '../artifacts/json-lines';
 import { writeFileAtomic } from '../artifacts/atomic-file';
@@ -30,6 +31,7 @@ export function createSampleActivities() {
         const sampler = await samplerFor(c.sampler);
         const out = await sampler.sample({
           settings: c.sampler,
+          credentialEnv: credentialNames(c),
           artifactsRoot: c.artifacts.root,
           campaignId,
           iteration,

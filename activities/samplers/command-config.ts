@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { CampaignView, Problem } from '../../config/kind';
 import { builtinTrainerProblem, checkCommand, unknownPlaceholders } from '../campaign/checks';
+import { INHERIT_ENV } from '../process/child-env';
 import { placeholdersOf } from '../process/argv-template';
 import type { SamplerKind } from './sampler';
 
@@ -14,6 +15,7 @@ export const CommandSamplerSchema = z.strictObject({
       'The sampler\'s argv (no shell), e.g. ["python", "-m", "train.sample", "{{policy.path}}", "--output_file", "{{out}}", …]. Placeholders: {{policy.path}}, {{policy.name}}, {{policy.sha}}, {{prompts.jsonl}}, {{prompts.json}}, {{out}}, {{iteration}}, {{shard}}, {{samplesPerPrompt}}, {{seed}}, and any of `vars`.',
     ),
   env: z.record(z.string(), z.string()).default({}),
+  inheritEnv: INHERIT_ENV,
   vars: z.record(z.string(), z.string()).default({}),
   format: z
     .enum(['auto', 'jsonl', 'halos'])

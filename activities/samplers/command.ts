@@ -15,6 +15,7 @@ import { importSamples } from './import-samples';
 import { policyVars } from './openai';
 import type { CommandSamplerConfig } from './command-config';
 import type { SampleRecord, Sampler } from './sampler';
+import { childEnv, credentialNames } from '../process/child-env';
 
 const pad = (n: number) => String(n).padStart(3, '0');
 
@@ -51,7 +52,14 @@ export const commandSampler: Sampler<CommandSamplerConfig> = {
     const registry = registryDir(campaignDir(job.artifactsRoot, job.campaignId));
     await reapOrphans(registry, c.stopTimeoutSeconds * 1000);
     const log = path.join(base, `shard-${pad(job.shard)}.log`);
-    const proc = await Supervised.start({ argv, env: { ...process.env, ...c.env }, log, registry, label: 'sampler-command', setting: 'sampler.command' });
+    const proc = await Supervised.start({
+      argv,
+      env: childEnv(job.credentialEnv ?? credentialNames({ sampler: c, labeler: {} }), c),
+      log,
+      registry,
+      label: 'sampler-command',
+      setting: 'sampler.command',
+    });
     const beat = setInterval(
       () => job.progress({ promptsDone: 0, prompts: job.prompts.length, note: `sampler command running (pid ${proc.pid}, log ${log})` }),
       1000,

@@ -6,6 +6,7 @@ import { placeholdersOf } from '../process/argv-template';
 import { MANAGED_PLACEHOLDERS, needsPolicy } from './command-config';
 import { OpenAISamplerSchema } from './openai-config';
 import type { SamplerKind } from './sampler';
+import { INHERIT_ENV } from '../process/child-env';
 
 export const ManagedSamplerSchema = OpenAISamplerSchema.omit({ kind: true, baseURL: true, model: true }).extend({
   kind: z.literal('managed'),
@@ -18,7 +19,8 @@ export const ManagedSamplerSchema = OpenAISamplerSchema.omit({ kind: true, baseU
   env: z
     .record(z.string(), z.string())
     .default({})
-    .describe("Extra environment for the server (literal values; secrets come from the worker's own environment, which the server inherits)."),
+    .describe("Extra environment for the server (literal values; the worker's environment is inherited less its credentials, see inheritEnv)."),
+  inheritEnv: INHERIT_ENV,
   vars: z.record(z.string(), z.string()).default({}),
   port: z.number().int().min(0).max(65535).default(0).describe('0: a free port on 127.0.0.1 for each start.'),
   baseURL: z.string().default('http://127.0.0.1:{{port}}/v1'),

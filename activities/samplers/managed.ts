@@ -15,6 +15,7 @@ import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/su
 import type { ManagedSamplerConfig } from './managed-config';
 import { policyVars, sampleFromServer } from './openai';
 import type { SampleJob, Sampler } from './sampler';
+import { childEnv, credentialNames } from '../process/child-env';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -148,7 +149,7 @@ class ManagedServers {
     const log = path.join(iterationDir(job.artifactsRoot, job.campaignId, job.iteration), 'samples', 'server', `${HOST}-${process.pid}-${++this.starts}.log`);
     const proc = await Supervised.start({
       argv,
-      env: { ...process.env, ...c.env },
+      env: childEnv(job.credentialEnv ?? credentialNames({ sampler: c, labeler: {} }), c),
       log,
       registry,
       label: 'sampler-server',

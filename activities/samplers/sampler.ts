@@ -22,6 +22,8 @@ export interface SampleRecord {
 export interface SampleJob<S = unknown> {
   /** The campaign's `sampler` block (this kind's settings). */
   settings: S;
+  /** The variables the campaign names as credentials, withheld from the subprocesses a sampler starts (see process/child-env.ts). */
+  credentialEnv?: string[];
   artifactsRoot: string;
   campaignId: string;
   iteration: number;

@@ -5,6 +5,7 @@ import type { Problem } from '../../config/kind';
 import { readChatTemplate } from '../artifacts/chat-template-file';
 import { checkCommand, unknownPlaceholders } from '../campaign/checks';
 import { layoutProblems } from '../policy/checkpoint-layout';
+import { INHERIT_ENV } from '../process/child-env';
 import { placeholdersOf } from '../process/argv-template';
 import { PRESETS } from './presets';
 import type { TrainerKind } from './trainer';
@@ -28,6 +29,7 @@ export const CommandTrainerSchema = z.strictObject({
   extraArgs: z.array(z.string()).default([]),
   model: z.string().default('llama').describe('HALOs: the model config (`model=…`, e.g. llama, qwen, mistral).'),
   env: z.record(z.string(), z.string()).default({}),
+  inheritEnv: INHERIT_ENV,
   vars: z.record(z.string(), z.string()).default({}),
   checkpointSubdir: z.string().optional().describe('custom: where in {{output_dir}} the trained checkpoint lands (templated), "." for {{output_dir}} itself.'),
   stallSeconds: z

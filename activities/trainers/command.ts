@@ -23,6 +23,7 @@ import { PRESETS } from './presets';
 import { pruneCheckpoints } from './retention';
 import { completeText, emptyProgress, readProgress, TrainProgress } from './progress';
 import type { Trainer, TrainJob, TrainOutcome } from './trainer';
+import { childEnv, credentialNames } from '../process/child-env';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -165,7 +166,7 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
   const log = path.join(job.dir, 'trainer.log');
   const watcher = new LogWatcher(log);
   const started = Date.now();
-  const proc = await Supervised.start({ argv, env: { ...process.env, ...t.env }, log, registry, label: 'trainer', setting: 'trainer.command' });
+  const proc = await Supervised.start({ argv, env: childEnv(credentialNames(job.campaign), t), log, registry, label: 'trainer', setting: 'trainer.command' });
   lifecycle(
     `trainer started for iteration ${job.iteration}: ${t.preset} ${t.method}, attempt ${attempt} (pid ${proc.pid}${resumeFrom ? `, resuming from ${resumeFrom}` : ''}); log ${log}`,
   );

@@ -288,6 +288,39 @@ describe('sampler.kind: command', () => {
     }
   });
 
+  test("the command gets the worker's environment without its credentials, except those its step inherits; validate warns about literal secrets", async () => {
+    const dump = path.join(ctx.dir, 'sampler-env.json');
+    // A real subprocess that records its environment, then samples like HALOs.
+    const recorder = `require('fs').writeFileSync(${JSON.stringify(dump)}, JSON.stringify(process.env)); process.argv.splice(1, 0, ${JSON.stringify(FAKE_HALOS)}); require(${JSON.stringify(FAKE_HALOS)});`;
+    const c = command('policy-env');
+    const sampler = c.sampler
+      .replace(`["node",${JSON.stringify(FAKE_HALOS)},`, `["node","-e",${JSON.stringify(recorder)},`)
+      .replace(' }', ', env: { STEP_LITERAL: "yes", HF_TOKEN: "hf_abcdefghijklmnopqrstu" }, inheritEnv: [TEMPORAL_INHERITED] }');
+    const file = writeCampaign(ctx.dir, 'cmd-env', { iterations: 1, perIteration: 4, sampler, extra: c.extra, trainer: '{ kind: none }' });
+    const env = cliEnv(ctx.server.address, {
+      OPENAI_API_KEY: 'sk-worker-secret-123456',
+      TEMPORAL_TEST_CREDENTIAL: 'temporal-secret',
+      TEMPORAL_INHERITED: 'asked-for',
+      WORKER_PLAIN: 'plain',
+    });
+    const v = cli(['validate', file], env);
+    expect(v.status).toBe(0);
+    expect(v.stderr).toMatch(/warning: sampler\.env\.HF_TOKEN holds a literal that looks like a credential; it would be stored in the workflow history/);
+    expect(v.stderr).not.toMatch(/STEP_LITERAL|hf_abc/);
+    const worker = spawnWorker(env);
+    try {
+      expect(cli(['start', file, '--id', 'cmd-env-1'], env).status).toBe(0);
+      expect((await ctx.client.workflow.getHandle('cmd-env-1').result()).state).toBe('completed');
+    } finally {
+      await killHard(worker);
+    }
+    const seen = JSON.parse(fs.readFileSync(dump, 'utf8')) as Record<string, string>;
+    expect(seen.OPENAI_API_KEY).toBeUndefined();
+    expect(seen.TEMPORAL_TEST_CREDENTIAL).toBeUndefined();
+    expect(seen.TEMPORAL_ADDRESS).toBeUndefined();
+    expect(seen).toMatchObject({ TEMPORAL_INHERITED: 'asked-for', WORKER_PLAIN: 'plain', STEP_LITERAL: 'yes' });
+  });
+
   test('bad command templates are refused before anything runs', () => {
     const env = cliEnv(ctx.server.address);
     const c = command('policy-tpl');

@@ -6,6 +6,7 @@ import { ArtifactError } from '../../config/errors';
 import { sha256File } from '../../activities/artifacts/atomic-file';
 import { describeCheckpoint, resolvePolicy } from '../../activities/policy/checkpoint-ref';
 import { placeholdersOf, renderArgv } from '../../activities/process/argv-template';
+import { childEnv, credentialNames } from '../../activities/process/child-env';
 import { reapOrphans, Supervised } from '../../activities/process/supervisor';
 import { importSamples } from '../../activities/samplers/import-samples';
 import { promptId, PromptRecord } from '../../activities/prompts';
@@ -172,5 +173,22 @@ describe('checkpoint references', () => {
     fs.writeFileSync(path.join(model, 'model.safetensors'), 'other weights');
     expect(() => resolvePolicy(ref, 'policy checkpoint', 'x')).toThrow(ArtifactError);
     expect(() => resolvePolicy(ref, 'policy checkpoint', 'x')).toThrow(/model.safetensors: [0-9a-f]{12} -> [0-9a-f]{12}/);
+  });
+});
+
+describe('subprocess environment', () => {
+  test("a step's subprocess loses every apiKeyEnv the campaign names and TEMPORAL_*, unless it inherits them; its env goes on top", () => {
+    const campaign = {
+      sampler: { kind: 'openai', apiKeyEnv: 'SAMPLER_KEY' },
+      labeler: { kind: 'judge', apiKeyEnv: 'JUDGE_KEY' },
+    };
+    const worker = { PATH: '/bin', SAMPLER_KEY: 's', JUDGE_KEY: 'j', OPENAI_API_KEY: 'o', TEMPORAL_API_KEY: 't', TEMPORAL_ADDRESS: 'a', HF_HOME: '/h' };
+    expect(childEnv(credentialNames(campaign), { env: { EXTRA: '1' } }, worker)).toEqual({ PATH: '/bin', HF_HOME: '/h', EXTRA: '1' });
+    expect(childEnv(credentialNames(campaign), { env: {}, inheritEnv: ['JUDGE_KEY', 'TEMPORAL_ADDRESS'] }, worker)).toEqual({
+      PATH: '/bin',
+      HF_HOME: '/h',
+      JUDGE_KEY: 'j',
+      TEMPORAL_ADDRESS: 'a',
+    });
   });
 });

@@ -9,6 +9,7 @@ import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_Q
 import { managedServers } from '../activities/samplers/managed';
 import { createTrainActivities } from '../activities/queues/train';
 import { closeCachedSessions } from '../activities/score/ort-session';
+import { trustedInputInterceptor } from '../activities/trusted-input';
 import { QUEUES, Role } from '../config/queues';
 
 /** One shard scoring, the next one prefetched (see WorkerOptions.scoreSlots). */
@@ -59,6 +60,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         namespace,
         taskQueue: QUEUES[role],
         activities: guardCampaignFolder(ROLE_ACTIVITIES[role]()),
+        interceptors: { activity: [trustedInputInterceptor] },
         ...(role === 'control' ? workflowSource() : {}),
         ...settings,
       }),
@@ -71,6 +73,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
           namespace,
           taskQueue: SAMPLE_PROCESS_QUEUE,
           activities: createSampleProcessActivities(),
+          interceptors: { activity: [trustedInputInterceptor] },
           maxConcurrentActivityTaskExecutions: 2,
         }),
       );

@@ -1,6 +1,7 @@
 import {
   allHandlersFinished,
   ApplicationFailure,
+  patched,
   condition,
   executeChild,
   log,
@@ -12,6 +13,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { campaignIdProblem } from '../config/campaign-id';
 import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { CampaignConfig, IterationSummary } from '../activities/types';
 import { QUEUES } from '../config/queues';
@@ -59,6 +61,11 @@ export const iterationWorkflowId = (campaignId: string, n: number) => `${campaig
 
 export async function campaignWorkflow(input: CampaignInput): Promise<CampaignResult> {
   const { campaignId } = input;
+  // A plain Temporal client can start this workflow with any id: refuse one that names no single folder.
+  if (patched('trusted-campaign-id')) {
+    const problem = campaignIdProblem(campaignId);
+    if (problem) throw ApplicationFailure.nonRetryable(problem, 'ConfigError');
+  }
   // The first run id survives continue-as-new, so every run of this campaign names the same owner.
   const owner = patched(CAMPAIGN_IDENTITY) ? { campaignRunId: workflowInfo().firstExecutionRunId } : {};
   const visible = input.searchAttributes === true;

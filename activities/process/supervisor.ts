@@ -11,6 +11,7 @@ import { ProcessFailed } from '../../config/errors';
 import { redact } from '../../config/redact';
 import { writeJsonAtomic } from '../artifacts/atomic-file';
 import { HOST, processAlive } from '../artifacts/host';
+import { allowedProgram } from './allowed-programs';
 
 export interface ProcessRecord {
   label: string;
@@ -143,11 +144,12 @@ export class Supervised {
   static async start(o: StartOptions): Promise<Supervised> {
     fs.mkdirSync(path.dirname(o.log), { recursive: true });
     fs.mkdirSync(o.registry, { recursive: true });
+    const program = allowedProgram(o.argv[0], o.env, o.setting);
     const fd = fs.openSync(o.log, 'a');
     fs.writeSync(fd, `# ${new Date().toISOString()} alignloop starts: ${redact(JSON.stringify(o.argv))}\n`);
     let child;
     try {
-      child = spawn(o.argv[0], o.argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: o.env, cwd: o.cwd });
+      child = spawn(program, o.argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: o.env, cwd: o.cwd });
     } finally {
       fs.closeSync(fd);
     }

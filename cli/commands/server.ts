@@ -4,12 +4,21 @@ import { EXIT, UserError } from '../../config/errors';
 import { Role, ROLES } from '../../config/queues';
 import { exitWith, info, nonNegativeInt, out, positiveInt } from '../context';
 
-async function worker(opts: { roles?: string; scoreSlots?: number }): Promise<number> {
+async function worker(opts: { roles?: string; scoreSlots?: number; allowCommands?: string }): Promise<number> {
   const roles = (opts.roles ?? ROLES.join(','))
     .split(',')
     .map((r) => r.trim())
     .filter(Boolean) as Role[];
   for (const r of roles) if (!ROLES.includes(r)) throw new UserError(`unknown role "${r}"; roles are ${ROLES.join(', ')}`, EXIT.usage);
+  if (opts.allowCommands !== undefined) {
+    const list = opts.allowCommands
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    if (list.length === 0) throw new UserError('--allow-commands: name at least one program, e.g. --allow-commands vllm,trl', EXIT.usage);
+    const { allowPrograms } = await import('../../activities/process/allowed-programs');
+    allowPrograms(list);
+  }
   const { connectWorker, resolveTarget } = await import('../../workers/connection');
   const { createWorkers, runWorkers } = await import('../../workers/workers');
   const target = await resolveTarget({ startEmbedded: false });
@@ -19,7 +28,9 @@ async function worker(opts: { roles?: string; scoreSlots?: number }): Promise<nu
     process.once('SIGINT', r);
     process.once('SIGTERM', r);
   });
-  info(`alignloop worker: roles ${roles.join(',')} on ${target.address} (${target.namespace})`);
+  info(
+    `alignloop worker: roles ${roles.join(',')} on ${target.address} (${target.namespace})${opts.allowCommands ? `; programs allowed: ${opts.allowCommands}` : ''}`,
+  );
   await runWorkers(workers, stop);
   await conn.close();
   return 0;
@@ -45,7 +56,11 @@ export function registerServerCommands(program: Command): void {
       'scoring shards at once in this process, sharing its one model session: 2 (the default) prefetches the next shard while one is scored; 1 runs strictly one at a time',
       positiveInt,
     )
-    .action((opts: { roles?: string; scoreSlots?: number }) => exitWith(worker(opts)));
+    .option(
+      '--allow-commands <programs>',
+      'comma-separated programs this worker may start for campaigns (managed servers, sampler commands, trainers), e.g. vllm,trl; default: any',
+    )
+    .action((opts: { roles?: string; scoreSlots?: number; allowCommands?: string }) => exitWith(worker(opts)));
   program
     .command('dev-server')
     .description('run the embedded Temporal dev server in the foreground, or stop the background one')

@@ -3,6 +3,7 @@ import type { ConfigChange } from '../config/config-changes';
 import { InvariantViolation } from '../config/errors';
 import type { FileRef } from './artifacts/store';
 import type { FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult } from './types';
+import { trainerSettings } from './audit/trainer-identity';
 
 export interface ManifestInput extends IterationScope {
   policyIn: FileRef;
@@ -87,7 +88,11 @@ export function buildIterationManifest(
     ...(pairs ? { judged_pairs: pairs } : {}),
     ...(input.configChanges?.length ? { config_changes: input.configChanges } : {}),
     // What `alignloop audit` re-runs the feedback stage with.
-    settings: { feedback: c.feedback, labeler: { kind: c.labeler.kind, mode: c.labeler.kind === 'judge' ? c.labeler.mode : null } },
+    settings: {
+      feedback: c.feedback,
+      labeler: { kind: c.labeler.kind, mode: c.labeler.kind === 'judge' ? c.labeler.mode : null },
+      trainer: trainerSettings(c.trainer),
+    },
     cost: {
       judge_usd: judgeUsd,
       // What this iteration's shards bought in their final attempts; judge_usd also counts attempts cut short (budget pause, kill).

@@ -15,6 +15,7 @@ import { feedbackFromScoredShards } from '../feedback/from-scored-shards';
 import type { ScoredSample } from '../feedback/scored-samples';
 import { promptId } from '../prompts';
 import { readCheckedManifest } from './manifests';
+import { TrainerIdentity, trainerIdentity, TrainerSettings } from './trainer-identity';
 
 export interface AuditQuery {
   iteration: number;
@@ -25,9 +26,9 @@ export interface AuditQuery {
 
 interface Manifest {
   iteration: number;
-  settings?: { feedback: CampaignConfig['feedback']; labeler: { kind: string; mode: string | null } };
+  settings?: { feedback: CampaignConfig['feedback']; labeler: { kind: string; mode: string | null }; trainer?: TrainerSettings };
   judged_pairs?: unknown;
-  artifacts: { samples: FileRef[]; scored: FileRef[]; feedback: { jsonl?: FileRef } | null };
+  artifacts: { samples: FileRef[]; scored: FileRef[]; feedback: Record<string, FileRef | undefined> | null };
   lineage: Record<string, unknown>;
   feedback: Record<string, unknown>;
   train: Record<string, unknown>;
@@ -51,7 +52,7 @@ export interface AuditReport {
   };
   labeler: unknown;
   policy_in: unknown;
-  training: { result: Record<string, unknown>; checkpoint_out: unknown; trainer: unknown };
+  training: { result: Record<string, unknown>; checkpoint_out: unknown; trainer: TrainerIdentity };
 }
 
 /** The feedback settings of an iteration: recorded in its manifest, or (older manifests) read back from its feedback statistics. */
@@ -151,12 +152,13 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
     });
   const scoredById = new Map(group.map((s) => [s.sample_id, s]));
   const ckpt = m.lineage.checkpoint_out as FileRef | undefined;
-  let trainer: unknown = null;
+  let descriptor: { preset?: string } | null = null;
   try {
-    if (ckpt) trainer = (JSON.parse(fs.readFileSync(ckpt.path, 'utf8')) as { trainer?: unknown }).trainer ?? null;
+    if (ckpt) descriptor = (JSON.parse(fs.readFileSync(ckpt.path, 'utf8')) as { trainer?: { preset?: string } }).trainer ?? null;
   } catch {
-    /* a built-in checkpoint without trainer details */
+    /* a checkpoint folder, or a built-in checkpoint: no trainer details in it */
   }
+  const trainer = trainerIdentity(m.settings?.trainer, m.lineage.reference as FileRef | null, m.artifacts.feedback, descriptor);
   return {
     campaign: campaignId,
     iteration: q.iteration,

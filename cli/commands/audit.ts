@@ -51,6 +51,12 @@ async function audit(
   for (const u of d.unused) out(`  sample ${u.sample_id} not used: ${u.why}`);
   out(`policy in: ${short(r.policy_in, 120)}`);
   out(`trained into: ${short(r.training.checkpoint_out, 120)} (${short(r.training.result, 120)})`);
+  const t = r.training.trainer;
+  out(
+    `trainer: ${t.kind ?? 'unknown'}${t.preset ? ` (${t.preset})` : ''}, method ${t.method ?? 'unknown'}, beta ${t.beta ?? '-'}, ` +
+      `reference ${t.reference ?? '-'}${t.reference_checkpoint ? ` ${t.reference_checkpoint.sha256.slice(0, 12)}` : ''}; ` +
+      `feedback ${t.feedback_files.map((f) => `${f.format} ${f.sha256.slice(0, 12)}`).join(', ') || 'none consumed'}`,
+  );
   return d.reproduced ? EXIT.ok : EXIT.failure;
 }
 

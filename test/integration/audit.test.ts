@@ -21,7 +21,7 @@ interface Audit {
     pairs: { sample_ids: number[]; rewards: number[]; gap: number }[];
     unused: { sample_id: number; why: string }[];
   };
-  training: { checkpoint_out: { sha256: string } };
+  training: { checkpoint_out: { sha256: string }; trainer: Record<string, unknown> };
 }
 
 describe('audit', () => {
@@ -48,10 +48,22 @@ describe('audit', () => {
       expect(a.decision.unused.length).toBe(a.samples.length - 2);
       for (const u of a.decision.unused) expect(u.why).toMatch(/mode max pairs the highest with the lowest reward; this sample is neither/);
       expect(a.training.checkpoint_out.sha256).toBe(manifest.lineage.checkpoint_out.sha256);
+      // How it trained, for the built-in trainer too (its checkpoint holds no trainer details).
+      expect(a.training.trainer).toEqual({
+        kind: 'builtin',
+        preset: null,
+        method: 'dpo',
+        beta: 0.1,
+        reference: 'initial',
+        reference_checkpoint: { path: manifest.lineage.reference.path, sha256: manifest.lineage.reference.sha256 },
+        feedback_files: [{ format: 'jsonl', path: fb, sha256: manifest.artifacts.feedback.jsonl.sha256 }],
+        command: null,
+      });
     }
     const text = cli(['audit', 'aud-1', '--iteration', '1', '--example', '0'], env);
     expect(text.stdout).toMatch(/reproduced by re-running the feedback stage: yes/);
     expect(text.stdout).toMatch(/chosen \d+ over \d+, gap \d/);
+    expect(text.stdout).toMatch(/trainer: builtin, method dpo, beta 0\.1, reference initial [0-9a-f]{12}; feedback jsonl [0-9a-f]{12}/);
     const bad = cli(['audit', 'aud-1', '--iteration', '1', '--example', String(n + 5)], env);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/has examples 0\.\.\d+/);

@@ -123,6 +123,10 @@ export function buildIterationManifest(
     artifacts: {
       prompts: input.prompts.shards,
       samples: input.samples.map((s) => s.ref),
+      // Samples cut at maxTokens, kept for audit (listed only when there are any).
+      ...(input.samples.some((s) => s.truncatedSamples)
+        ? { samples_truncated: input.samples.flatMap((s) => (s.truncatedSamples ? [s.truncatedSamples] : [])) }
+        : {}),
       scored: input.scored.map((s) => s.ref),
       feedback: input.feedback.files,
     },

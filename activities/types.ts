@@ -21,7 +21,12 @@ export interface PreparedPrompts {
 }
 
 /** A samples shard and the sampler's counts (prompts skipped, samples failed or dropped, by reason). */
-export type SampleShardResult = { ref: FileRef; promptsIn: number } & Omit<SampleOutcome, 'records'>;
+export type SampleShardResult = {
+  ref: FileRef;
+  promptsIn: number;
+  /** The samples cut at maxTokens and dropped from the shard, when any: samples-truncated/shard-NNN.jsonl. */
+  truncatedSamples?: FileRef;
+} & Omit<SampleOutcome, 'records' | 'truncatedRecords'>;
 
 export interface ScoreShardResult {
   ref: FileRef;

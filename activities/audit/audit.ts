@@ -28,7 +28,7 @@ interface Manifest {
   iteration: number;
   settings?: { feedback: CampaignConfig['feedback']; labeler: { kind: string; mode: string | null }; trainer?: TrainerSettings };
   judged_pairs?: unknown;
-  artifacts: { samples: FileRef[]; scored: FileRef[]; feedback: Record<string, FileRef | undefined> | null };
+  artifacts: { samples: FileRef[]; samples_truncated?: FileRef[]; scored: FileRef[]; feedback: Record<string, FileRef | undefined> | null };
   lineage: Record<string, unknown>;
   feedback: Record<string, unknown>;
   train: Record<string, unknown>;
@@ -93,8 +93,10 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
   if (!fs.existsSync(manifestFile)) throw new UserError(`campaign ${campaignId} has no finished iteration ${q.iteration} (no ${manifestFile})`);
   const m = readCheckedManifest(manifestFile) as Manifest;
   const fb = m.artifacts.feedback?.jsonl;
-  if (!fb) throw new UserError(`iteration ${q.iteration} produced no training examples (${String(m.feedback.empty_reason ?? 'empty feedback')})`);
-  const records = await readJsonl(fb.path);
+  // An iteration without examples still has samples to show for --prompt-id / --prompt.
+  if (!fb && q.example !== undefined)
+    throw new UserError(`iteration ${q.iteration} produced no training examples (${String(m.feedback.empty_reason ?? 'empty feedback')})`);
+  const records = fb ? await readJsonl(fb.path) : [];
   let wanted: string;
   if (q.example !== undefined) {
     if (q.example < 0 || q.example >= records.length)
@@ -106,6 +108,8 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
   const examples = records.map((record, index) => ({ index, record })).filter((e) => e.record.prompt_id === wanted);
   const samples: Record<string, unknown>[] = [];
   for (const ref of m.artifacts.samples) for (const r of await readJsonl(ref.path)) if (r.prompt_id === wanted) samples.push(r);
+  // Samples cut at maxTokens: dropped before labeling, kept beside the shards so every sample of a prompt shows.
+  for (const ref of m.artifacts.samples_truncated ?? []) for (const r of await readJsonl(ref.path)) if (r.prompt_id === wanted) samples.push(r);
   if (samples.length === 0 && examples.length === 0) {
     throw new UserError(
       `no prompt ${wanted} in iteration ${q.iteration}${q.prompt !== undefined ? ' (a --prompt is matched as one user turn; try --prompt-id)' : ''}`,
@@ -175,7 +179,8 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
         finish_reason: s.finish_reason ?? null,
         output: s.output,
         reward: sc?.reward ?? null,
-        label_status: sc?.label_status ?? 'not scored',
+        label_status: sc?.label_status ?? (s.truncated === true && !sc ? 'not labeled: truncated at maxTokens' : 'not scored'),
+        ...(s.truncated === true ? { truncated: true } : {}),
         ...extra,
       };
     }),

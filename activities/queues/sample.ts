@@ -5,12 +5,15 @@ import { QUEUES } from '../../config/queues';
 import { readJsonl } from '../artifacts/json-lines';
 import { writeFileAtomic } from '../artifacts/atomic-file';
 import { HOST } from '../artifacts/host';
-import { FileRef, shardFile, verifyRef } from '../artifacts/store';
+import { FileRef, markComplete, shardFile, verifyRef } from '../artifacts/store';
 import { guarded, once, refOf } from '../durable';
 import type { PromptRecord } from '../prompts';
 import { samplerFor } from '../samplers';
 import { managedServers, reapManagedOrphans } from '../samplers/managed';
 import type { IterationScope, SampleShardResult } from '../types';
+
+/** The folder of the samples cut at maxTokens (sampler.dropTruncated), beside samples/. */
+export const TRUNCATED_STAGE = 'samples-truncated';
 
 export type SampleShardInput = IterationScope & { shard: number; prompts: FileRef; policy: FileRef };
 
@@ -42,9 +45,22 @@ export function createSampleActivities() {
           signal: Context.current().cancellationSignal,
           progress: (p) => heartbeat(p),
         });
-        const { records, ...counts } = out;
+        const { records, truncatedRecords, ...counts } = out;
         const lines = records.map((r) => JSON.stringify(r) + '\n');
-        const extra = { promptsIn: prompts.length, ...counts, ...(c.sampler.kind === 'managed' ? { serverQueue: SAMPLE_PROCESS_QUEUE } : {}) };
+        // What a paid server returned cut at maxTokens is kept for audit beside the shard, never labeled;
+        // written first, so a completed shard always has it. No truncation: nothing new is written.
+        let truncatedSamples: FileRef | undefined;
+        if (truncatedRecords?.length) {
+          const cut = truncatedRecords.map((r) => JSON.stringify(r) + '\n');
+          truncatedSamples = refOf(writeFileAtomic(shardFile(c.artifacts.root, campaignId, iteration, TRUNCATED_STAGE, shard), cut), cut.length);
+          markComplete(truncatedSamples, {});
+        }
+        const extra = {
+          promptsIn: prompts.length,
+          ...counts,
+          ...(truncatedSamples ? { truncatedSamples } : {}),
+          ...(c.sampler.kind === 'managed' ? { serverQueue: SAMPLE_PROCESS_QUEUE } : {}),
+        };
         return { ref: refOf(writeFileAtomic(file, lines), lines.length), extra };
       });
     },

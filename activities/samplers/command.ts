@@ -91,6 +91,7 @@ export const commandSampler: Sampler<CommandSamplerConfig> = {
     const skipped: Record<string, number> = {};
     const failed: Record<string, number> = {};
     const dropped: Record<string, number> = {};
+    const truncatedRecords: SampleRecord[] = [];
     let promptsSampled = 0;
     const generator = `command:${path.basename(argv[0])}@${vars['policy.sha']}`;
     for (const p of job.prompts) {
@@ -102,8 +103,7 @@ export const commandSampler: Sampler<CommandSamplerConfig> = {
       let kept = 0;
       got.forEach((g, s) => {
         if (!g.output.trim()) return void (failed.empty_output = (failed.empty_output ?? 0) + 1);
-        if (g.truncated && c.dropTruncated) return void (dropped.truncated = (dropped.truncated ?? 0) + 1);
-        records.push({
+        const record: SampleRecord = {
           ...g.extra,
           prompt_id: p.prompt_id,
           sample_id: s,
@@ -113,12 +113,17 @@ export const commandSampler: Sampler<CommandSamplerConfig> = {
           generator,
           truncated: g.truncated,
           imported_format: imported.format,
-        });
+        };
+        if (g.truncated && c.dropTruncated) {
+          dropped.truncated = (dropped.truncated ?? 0) + 1;
+          return void truncatedRecords.push(record);
+        }
+        records.push(record);
         kept++;
       });
       if (kept > 0) promptsSampled++;
       else skipped.no_usable_sample = (skipped.no_usable_sample ?? 0) + 1;
     }
-    return { records, promptsSampled, skipped, samplesFailed: failed, samplesDropped: dropped };
+    return { records, promptsSampled, skipped, samplesFailed: failed, samplesDropped: dropped, truncatedRecords };
   },
 };

@@ -281,6 +281,7 @@ export async function sampleFromServer(job: SampleJob<unknown>, c: Omit<OpenAISa
   const skipped: Record<string, number> = {};
   const failed: Record<string, number> = {};
   const dropped: Record<string, number> = {};
+  const truncatedRecords: SampleRecord[] = [];
   let promptsSampled = 0;
   let failedSamples = 0;
   for (const p of job.prompts) {
@@ -296,8 +297,7 @@ export async function sampleFromServer(job: SampleJob<unknown>, c: Omit<OpenAISa
         return;
       }
       const truncated = g.finishReason === 'length';
-      if (truncated && c.dropTruncated) return void (dropped.truncated = (dropped.truncated ?? 0) + 1);
-      records.push({
+      const record: SampleRecord = {
         prompt_id: p.prompt_id,
         sample_id: s,
         prompt: p.prompt,
@@ -310,7 +310,12 @@ export async function sampleFromServer(job: SampleJob<unknown>, c: Omit<OpenAISa
         truncated,
         prompt_tokens: g.promptTokens,
         completion_tokens: g.completionTokens,
-      });
+      };
+      if (truncated && c.dropTruncated) {
+        dropped.truncated = (dropped.truncated ?? 0) + 1;
+        return void truncatedRecords.push(record);
+      }
+      records.push(record);
       kept++;
     });
     if (kept > 0) promptsSampled++;
@@ -332,5 +337,14 @@ export async function sampleFromServer(job: SampleJob<unknown>, c: Omit<OpenAISa
       `${failedSamples} of ${total} samples failed (${reasons}) at ${target.baseURL}: more than sampler.maxFailedShare ${c.maxFailedShare}; ${hint}, then resume (samples already received are kept)`,
     );
   }
-  return { records, promptsSampled, skipped, samplesFailed: failed, samplesDropped: dropped, requests: run.stats.requests, cacheHits: run.stats.cacheHits };
+  return {
+    records,
+    promptsSampled,
+    skipped,
+    samplesFailed: failed,
+    samplesDropped: dropped,
+    truncatedRecords,
+    requests: run.stats.requests,
+    cacheHits: run.stats.cacheHits,
+  };
 }

@@ -47,6 +47,8 @@ export interface SampleOutcome {
   samplesFailed?: Record<string, number>;
   /** Samples received but left out, by reason (truncated). */
   samplesDropped?: Record<string, number>;
+  /** The samples dropped as truncated, kept for audit (written beside the shard, never labeled). */
+  truncatedRecords?: SampleRecord[];
   /** Requests sent, and samples read back from the cache instead. */
   requests?: number;
   cacheHits?: number;

@@ -222,7 +222,7 @@ export function samplesOf(ctx: ServerContext, id: string, iteration = 0): Record
 }
 
 /** Every record of an iteration's shards of one stage (samples, scored), in shard order. */
-export function stageRecords(ctx: ServerContext, id: string, iteration: number, stage: 'samples' | 'scored'): Record<string, unknown>[] {
+export function stageRecords(ctx: ServerContext, id: string, iteration: number, stage: 'samples' | 'samples-truncated' | 'scored'): Record<string, unknown>[] {
   const dir = path.join(ctx.dir, 'artifacts', id, `iter-${String(iteration).padStart(3, '0')}`, stage);
   return fs
     .readdirSync(dir)

@@ -3,7 +3,19 @@ import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { FakePolicyServer } from '../fakes/openai-policy-server';
 import { QUICKSTART_PROMPTS } from '../helpers/paths';
-import { cli, cliAsync, cliEnv, killHard, runToEnd, samplesOf as samplesOfIn, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import {
+  cli,
+  cliAsync,
+  cliEnv,
+  killHard,
+  runToEnd,
+  samplesOf as samplesOfIn,
+  spawnWorker,
+  stageRecords,
+  useTestServer,
+  waitFor,
+  writeCampaign,
+} from '../helpers/temporal';
 
 jest.setTimeout(600_000);
 
@@ -52,6 +64,9 @@ describe('sampling from an OpenAI-compatible server', () => {
       expect(m.counts).toMatchObject({ prompts_in: 8, prompts_sampled: 8, samples: 32, scored: 32 });
       expect(m.train).toMatchObject({ trained: false });
       expect(m.feedback.examples_out).toBeGreaterThan(0);
+      // Nothing truncated: nothing new is written (the artifacts of such campaigns stay as they were).
+      expect(m.artifacts.samples_truncated).toBeUndefined();
+      expect(fs.existsSync(path.join(ctx.dir, 'artifacts', `n-${n}`, 'iter-001', 'samples-truncated'))).toBe(false);
     } finally {
       await s.stop();
     }
@@ -123,6 +138,22 @@ describe('sampling from an OpenAI-compatible server', () => {
         samples: 24,
       });
       for (const r of samplesOf('faulty-1')) expect(r.output).not.toBe('');
+      // The texts the server returned cut at maxTokens are kept for audit beside the shards, never labeled.
+      const iterDir = path.join(ctx.dir, 'artifacts', 'faulty-1', 'iter-000');
+      const cut = stageRecords(ctx, 'faulty-1', 0, 'samples-truncated');
+      expect(cut).toHaveLength(4);
+      for (const r of cut) expect(r).toMatchObject({ prompt: [{ role: 'user', content: 'FAULT_LONG question' }], truncated: true, finish_reason: 'length' });
+      expect(m.artifacts.samples_truncated.map((r: { path: string }) => path.relative(iterDir, r.path))).toEqual(['samples-truncated/shard-001.jsonl']);
+      const scored = stageRecords(ctx, 'faulty-1', 0, 'scored');
+      expect(scored).toHaveLength(24);
+      expect(scored.some((r) => r.truncated === true)).toBe(false);
+      const env = cliEnv(ctx.server.address);
+      expect(cli(['verify', 'faulty-1', '--root', path.join(ctx.dir, 'artifacts')], env).status).toBe(0);
+      const audit = cli(['audit', 'faulty-1', '--iteration', '0', '--prompt', 'FAULT_LONG question', '--json', '--root', path.join(ctx.dir, 'artifacts')], env);
+      expect(audit.status).toBe(0);
+      const samples = JSON.parse(audit.stdout).samples as Record<string, unknown>[];
+      expect(samples).toHaveLength(4);
+      for (const x of samples) expect(x).toMatchObject({ truncated: true, finish_reason: 'length', label_status: 'not labeled: truncated at maxTokens' });
     } finally {
       await s.stop();
     }

@@ -105,7 +105,12 @@ export async function buildReport(root: string, campaignId: string, chartJs: str
       (r) =>
         `<tr>${td(r.iteration)}${td(r.prompts)}${td(r.samples)}${td(r.reward.n)}${td(num(r.reward.mean))}${td(num(r.bestOfN))}` +
         `${td(r.examples)}${td(num(r.length.chosenLongerShare, 3))}${td(num(r.cost.usd))}` +
-        `${td(num(Object.values(r.timings ?? {}).reduce((a, b) => a + Number(b), 0), 1))}<td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`,
+        `${td(
+          num(
+            Object.values(r.timings ?? {}).reduce((a, b) => a + Number(b), 0),
+            1,
+          ),
+        )}<td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`,
     )
     .join('\n');
   const canvas = (id: string, title: string) => `<figure><figcaption>${title}</figcaption><canvas id="${id}" width="560" height="300"></canvas></figure>`;

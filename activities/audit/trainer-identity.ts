@@ -4,7 +4,7 @@
  * kind (the built-in trainer's checkpoint holds no trainer details, so they come from the settings
  * the manifest records). Pure.
  */
-import type { CampaignConfig } from '../../config/schema';
+import type { CampaignConfig } from '../campaign/schema';
 import type { FileRef } from '../artifacts/store';
 import { placeholdersOf } from '../process/argv-template';
 

@@ -1,6 +1,6 @@
 /** What `alignloop audit` says about how an iteration trained, for every trainer kind. */
 import { trainerIdentity, trainerSettings } from '../../activities/audit/trainer-identity';
-import { CampaignSchema } from '../../config/schema';
+import { CampaignSchema } from '../../activities/campaign/schema';
 
 const trainer = (t: Record<string, unknown>) => CampaignSchema.shape.trainer.parse(t);
 const ref = (name: string) => ({ path: `/a/${name}`, sha256: name.repeat(64).slice(0, 64), count: 1, bytes: 1 });

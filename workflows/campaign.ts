@@ -1,7 +1,6 @@
 import {
   allHandlersFinished,
   ApplicationFailure,
-  patched,
   condition,
   executeChild,
   log,

@@ -55,6 +55,7 @@ export interface CampaignOverrides {
   perIteration?: number;
   samplesPerPrompt?: number;
   promptsPerShard?: number;
+  maxInFlightShards?: number;
   heartbeatTimeoutSeconds?: number;
   batchTokens?: number;
   epochs?: number;
@@ -81,7 +82,7 @@ export function writeCampaign(dir: string, name: string, o: CampaignOverrides = 
       `labeler: ${o.labeler ?? `{ kind: reward-model, model: ${MODELS.bt}, batchTokens: ${o.batchTokens ?? 8192}, threads: 1 }`}`,
       `feedback: ${o.feedback ?? '{ type: pairwise, mode: max, threshold: 0.01, seed: 1 }'}`,
       `trainer: ${o.trainer ?? `{ kind: builtin, method: dpo, beta: 0.1, epochs: ${o.epochs ?? 30} }`}`,
-      `sharding: { promptsPerShard: ${o.promptsPerShard ?? 4} }`,
+      `sharding: { promptsPerShard: ${o.promptsPerShard ?? 4}${o.maxInFlightShards ? `, maxInFlightShards: ${o.maxInFlightShards}` : ''} }`,
       `artifacts: { root: ${path.join(dir, 'artifacts')} }`,
       `durability: { heartbeatTimeoutSeconds: ${o.heartbeatTimeoutSeconds ?? 3}${o.durability ? `, ${o.durability}` : ''} }`,
       o.extra ?? '',

@@ -4,14 +4,16 @@
  * test (test/unit/replay.test.ts) replays every recorded file against the current workflow code, so
  * a change that would break campaigns already running fails CI. Each scenario is a real campaign on
  * a real dev server: a plain one, an LLM-judge one, a paused-and-resumed one, one that failed,
- * was paused on the failure, and was resumed, and one steered by Updates (pause, budget, config edit).
+ * was paused on the failure, and was resumed, one steered by Updates (pause, budget, config edit), a
+ * Batch API judge, a budget pause resumed with a new budget, a stop, more shards than the in-flight
+ * window, and a managed sampler.
  */
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { FakeJudgeServer } from '../fakes/openai-judge-server';
-import { MODELS, ROOT, tmpDir } from '../helpers/paths';
+import { MODELS, QUICKSTART_PROMPTS, ROOT, tmpDir } from '../helpers/paths';
 import { cli, cliEnv, killHard, spawnWorker, startTestServer, testClient, waitFor, writeCampaign } from '../helpers/temporal';
 
 const OUT = path.join(ROOT, 'test', 'fixtures', 'histories');
@@ -87,8 +89,50 @@ async function main(): Promise<void> {
     if (edit.status !== 0) throw new Error(`resume --config steered: ${edit.stderr}`);
     await done('steered');
 
+    // 6. The Batch API judge: submit, durable poll timer, collect.
+    await killHard(worker);
+    worker = spawnWorker(env);
+    const batchLabeler = `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, batch: { enabled: true, pollSeconds: 1 } }`;
+    start(writeCampaign(dir, 'batched', { iterations: 1, perIteration: 4, labeler: batchLabeler }), 'batched');
+    await done('batched');
+
+    // 7. A budget pause inside an iteration, then resume --budget.
+    const priced = `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, prices: { inputPerMTok: 100, outputPerMTok: 400 }, limits: { requestsPerMinute: 6000, tokensPerMinute: 10000000, maxInFlight: 4 } }`;
+    start(writeCampaign(dir, 'budget', { iterations: 2, perIteration: 8, labeler: priced, extra: 'budget: { usd: 0.3 }' }), 'budget');
+    await waitFor('budget pause', async () => (await status('budget'))?.state === 'paused', 120000);
+    cli(['resume', 'budget', '--budget', '1000'], env);
+    await done('budget');
+
+    // 8. stop while an iteration runs.
+    await killHard(worker);
+    worker = spawnWorker(slow);
+    start(writeCampaign(dir, 'stopped', { iterations: 4, perIteration: 8 }), 'stopped');
+    await waitFor('iteration 0 in flight', async () => (await status('stopped'))?.currentIteration === 0);
+    cli(['stop', 'stopped'], env);
+    await done('stopped');
+
+    // 9. More shards than the in-flight window (12 shards, 3 at a time).
+    await killHard(worker);
+    worker = spawnWorker(env);
+    start(writeCampaign(dir, 'windowed', { iterations: 1, perIteration: 48, promptsPerShard: 4, maxInFlightShards: 3 }), 'windowed');
+    await done('windowed');
+
+    // 10. A managed sampler: a server per iteration, stopped by the process that runs it.
+    const policyDir = path.join(dir, 'policy');
+    fs.mkdirSync(policyDir, { recursive: true });
+    fs.writeFileSync(path.join(policyDir, 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 8 }));
+    fs.writeFileSync(path.join(policyDir, 'model.safetensors'), Buffer.alloc(64, 7));
+    const server = path.join(ROOT, 'dist', 'test', 'fakes', 'policy-server-main.js');
+    const argv = ['node', server, '{{policy.path}}', '--port', '{{port}}', '--served-model-name', 'policy', '--candidates', QUICKSTART_PROMPTS];
+    const sampler = `{ kind: managed, command: ${JSON.stringify(argv)}, samplesPerPrompt: 4, maxTokens: 256, seed: 11, timeoutSeconds: 5, stopTimeoutSeconds: 3, readyTimeoutSeconds: 60 }`;
+    start(
+      writeCampaign(dir, 'managed', { iterations: 2, perIteration: 8, sampler, trainer: '{ kind: none }', extra: `policy: { path: ${policyDir} }` }),
+      'managed',
+    );
+    await done('managed');
+
     fs.mkdirSync(OUT, { recursive: true });
-    for (const id of ['plain', 'judged', 'paused', 'failed', 'steered']) {
+    for (const id of ['plain', 'judged', 'paused', 'failed', 'steered', 'batched', 'budget', 'stopped', 'windowed', 'managed']) {
       const runs: { workflowId: string; runId: string; history: unknown }[] = [];
       for await (const w of client.workflow.list({ query: `WorkflowId = '${id}' OR WorkflowId STARTS_WITH '${id}/iter-'` })) {
         const h = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();

@@ -20,25 +20,30 @@ export function createTrainActivities() {
       const trainer = await trainerFor(c.trainer);
       const dir = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'train');
       const checkpointFile = path.join(dir, trainer.checkpointName);
+      const job = {
+        settings: c.trainer,
+        campaign: c,
+        artifactsRoot: c.artifacts.root,
+        campaignId,
+        iteration,
+        dir,
+        checkpointFile,
+        feedback: input.feedback,
+        emptyReason: input.emptyReason,
+        policy: input.policy,
+        reference: input.reference,
+        prompts: input.prompts,
+      };
       const done = findComplete<Omit<TrainResult, 'checkpoint'>>(checkpointFile);
-      if (done) return { checkpoint: done.ref, ...done.extra };
+      if (done) {
+        trainer.afterRecorded?.(job); // finishes what a crash right after the record left undone
+        return { checkpoint: done.ref, ...done.extra };
+      }
       return guarded(async () => {
-        const out = await trainer.train({
-          settings: c.trainer,
-          campaign: c,
-          artifactsRoot: c.artifacts.root,
-          campaignId,
-          iteration,
-          dir,
-          checkpointFile,
-          feedback: input.feedback,
-          emptyReason: input.emptyReason,
-          policy: input.policy,
-          reference: input.reference,
-          prompts: input.prompts,
-        });
+        const out = await trainer.train(job);
         const ref = refOf(out.written, 1);
         markComplete(ref, out.extra);
+        trainer.afterRecorded?.(job);
         return { checkpoint: ref, ...out.extra };
       });
     },

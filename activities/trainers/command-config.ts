@@ -7,6 +7,7 @@ import { checkCommand, unknownPlaceholders } from '../campaign/checks';
 import { layoutProblems } from '../policy/checkpoint-layout';
 import { INHERIT_ENV } from '../process/child-env';
 import { placeholdersOf } from '../process/argv-template';
+import { checkpointSubdirProblem } from './checkpoint-subdir';
 import { PRESETS } from './presets';
 import type { TrainerKind } from './trainer';
 
@@ -96,6 +97,8 @@ export const commandTrainerKind: TrainerKind<typeof CommandTrainerSchema> = {
     );
     if (t.command && !placeholdersOf(t.command).includes('output_dir'))
       out.push({ path: ['trainer', 'command'], message: 'the trainer must write its checkpoint under {{output_dir}}: pass it as the output folder argument' });
+    const outside = t.checkpointSubdir === undefined ? null : checkpointSubdirProblem(t.checkpointSubdir);
+    if (outside) out.push({ path: ['trainer', 'checkpointSubdir'], message: outside });
     if (c.policy && fs.existsSync(c.policy.path)) out.push(...startingPointProblems(c.policy.path, c.sampler));
     return out;
   },

@@ -3,24 +3,27 @@
  * its own process group, its log in the iteration's artifacts, heartbeats carrying the step and loss
  * read from that log, a stalled trainer killed and retried. Its output is accepted only as a valid
  * checkpoint folder (config, weights, tokenizer), moved into place from a fresh attempt folder, and
- * recorded with a manifest of every file and its lineage. Nothing here deletes an accepted checkpoint.
+ * recorded with a manifest of every file and its lineage. Older accepted checkpoints are deleted
+ * (trainer.keepCheckpoints) only after this step's completion record is written.
  */
 import { Context } from '@temporalio/activity';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, ProcessCrashed, ProcessFailed } from '../../config/errors';
 import { redact } from '../../config/redact';
-import { writeFileAtomic } from '../artifacts/atomic-file';
+import { sha256File, writeFileAtomic } from '../artifacts/atomic-file';
 import { ChatTemplateFile, readChatTemplate, templateSha } from '../artifacts/chat-template-file';
 import { lifecycle } from '../lifecycle-log';
 import { campaignDir, verifyRef } from '../artifacts/store';
-import { describeCheckpoint, readDescriptor, resolvePolicy } from '../policy/checkpoint-ref';
+import { CHECKPOINT_FORMAT, CheckpointDescriptor, describeCheckpoint, readDescriptor, resolvePolicy } from '../policy/checkpoint-ref';
+import { fingerprint } from '../artifacts/fingerprint';
 import { intermediateCheckpoints, layoutProblems } from '../policy/checkpoint-layout';
 import { renderArgv, renderTemplate, TemplateError } from '../process/argv-template';
 import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
 import type { CommandTrainerConfig } from './command-config';
 import { PRESETS } from './presets';
 import { pruneCheckpoints } from './retention';
+import { producedOutsideProblem } from './checkpoint-subdir';
 import { completeText, emptyProgress, readProgress, TrainProgress } from './progress';
 import type { Trainer, TrainJob, TrainOutcome } from './trainer';
 import { childEnv, credentialNames } from '../process/child-env';
@@ -121,6 +124,13 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
     };
   }
   verifyRef(job.feedback, 'feedback file');
+  // A step that crashed after writing its descriptor, before its completion record: the checkpoint is done.
+  const recorded = recordedCheckpoint(job, job.feedback.sha256);
+  if (recorded) {
+    fs.rmSync(path.join(job.dir, 'attempts'), { recursive: true, force: true });
+    lifecycle(`checkpoint of iteration ${job.iteration} was already accepted (${recorded.written.path}): not training again`);
+    return recorded;
+  }
   const feedback = feedbackFiles(job.feedback.path);
   const registry = registryDir(campaignDir(job.artifactsRoot, job.campaignId));
   // A trainer left running by a worker that was killed holds the GPU: kill it first.
@@ -191,6 +201,8 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
     if (e instanceof TemplateError) throw new ConfigError('campaign', [e.message]);
     throw e;
   }
+  const outside = producedOutsideProblem(outputDir, produced);
+  if (outside) throw new ConfigError('campaign', [outside]);
   const problems = layoutProblems(produced);
   if (problems.length) {
     throw new ProcessFailed(
@@ -209,6 +221,15 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
   const accepted = path.join(job.dir, 'checkpoint');
   if (fs.existsSync(accepted)) fs.rmSync(accepted, { recursive: true, force: true }); // this iteration's, never recorded
   fs.renameSync(produced, accepted);
+  const extra: TrainOutcome['extra'] = {
+    trained: true,
+    examples,
+    firstLoss: watcher.progress.firstLoss,
+    lastLoss: watcher.progress.loss,
+    resumedFromEpoch: 0,
+    skippedReason: null,
+    ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
+  };
   const descriptor = {
     ...describeCheckpoint(accepted, { name: `iter-${job.iteration}`, parent: job.policy.sha256, iteration: job.iteration }),
     method: t.method,
@@ -221,6 +242,8 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
     attempt,
     resumed_from: resumeFrom ?? null,
     chat_template_sha256: { trained_from: templateSha(templates.from.template), out: templateSha(templates.out.template) },
+    // What the step returns, so a retry that finds this checkpoint recorded returns it without training again.
+    outcome: extra,
   };
   const written = writeFileAtomic(job.checkpointFile, JSON.stringify(descriptor, null, 1) + '\n');
   lifecycle(
@@ -228,29 +251,36 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
   );
   // Intermediate checkpoints are the trainer's, not alignloop's accepted ones: free the disk.
   fs.rmSync(attemptsDir, { recursive: true, force: true });
-  if (t.keepCheckpoints) {
-    const pruned = pruneCheckpoints({
-      root: job.artifactsRoot,
-      campaignId: job.campaignId,
-      iteration: job.iteration,
-      keep: t.keepCheckpoints,
-      // What the campaign goes on using: the initial policy as reference (reference: previous moves on to this checkpoint).
-      protect: t.reference === 'initial' ? [reference.path] : [],
-    });
-    if (pruned.length) lifecycle(`trainer.keepCheckpoints ${t.keepCheckpoints}: deleted ${pruned.length} older checkpoint folder(s): ${pruned.join(', ')}`);
+  return { written, extra };
+}
+
+/** This iteration's checkpoint as an earlier attempt accepted it (descriptor and folder intact), or null. */
+function recordedCheckpoint(job: TrainJob<CommandTrainerConfig>, feedbackSha: string): TrainOutcome | null {
+  let d: CheckpointDescriptor & { feedback_sha256?: string; outcome?: TrainOutcome['extra'] };
+  try {
+    d = JSON.parse(fs.readFileSync(job.checkpointFile, 'utf8')) as typeof d;
+  } catch {
+    return null;
   }
-  return {
-    written,
-    extra: {
-      trained: true,
-      examples,
-      firstLoss: watcher.progress.firstLoss,
-      lastLoss: watcher.progress.loss,
-      resumedFromEpoch: 0,
-      skippedReason: null,
-      ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
-    },
-  };
+  const accepted = path.join(job.dir, 'checkpoint');
+  const matches = d.format === CHECKPOINT_FORMAT && d.iteration === job.iteration && d.parent === job.policy.sha256 && d.feedback_sha256 === feedbackSha;
+  if (!matches || !d.outcome || d.path !== accepted || !fs.existsSync(accepted) || fingerprint(accepted).sha256 !== d.sha256) return null;
+  return { written: { path: job.checkpointFile, sha256: sha256File(job.checkpointFile), bytes: fs.statSync(job.checkpointFile).size }, extra: d.outcome };
+}
+
+/** trainer.keepCheckpoints: run only once the step's completion record is written (a crash before it must find the checkpoint it trained from). */
+function pruneAfterRecorded(job: TrainJob<CommandTrainerConfig>): void {
+  const t = job.settings;
+  if (!t.keepCheckpoints || !job.feedback) return;
+  const pruned = pruneCheckpoints({
+    root: job.artifactsRoot,
+    campaignId: job.campaignId,
+    iteration: job.iteration,
+    keep: t.keepCheckpoints,
+    // What the campaign goes on using: the initial policy as reference (reference: previous moves on to this checkpoint).
+    protect: t.reference === 'initial' ? [readDescriptor(job.reference)?.path ?? job.reference.path] : [],
+  });
+  if (pruned.length) lifecycle(`trainer.keepCheckpoints ${t.keepCheckpoints}: deleted ${pruned.length} older checkpoint folder(s): ${pruned.join(', ')}`);
 }
 
 /** Why a trained checkpoint's chat template is not the one it was trained from, or null. */
@@ -274,4 +304,5 @@ export const commandTrainer: Trainer<CommandTrainerConfig> = {
     return writeFileAtomic(file, JSON.stringify(describeCheckpoint(config.policy.path, { name: config.policy.name, parent: null, iteration: null })) + '\n');
   },
   train,
+  afterRecorded: pruneAfterRecorded,
 };

@@ -24,12 +24,15 @@ export interface PruneInput {
   protect: string[];
 }
 
+/** iter-NNN folder names in iteration order (iter-1000 after iter-999, which a string sort gets wrong). */
+export const byIteration = (a: string, b: string): number => Number(a.slice(5)) - Number(b.slice(5));
+
 export function pruneCheckpoints(p: PruneInput): string[] {
   const dir = campaignDir(p.root, p.campaignId);
   const older = fs
     .readdirSync(dir)
     .filter((d) => /^iter-\d+$/.test(d) && Number(d.slice(5)) < p.iteration)
-    .sort()
+    .sort(byIteration)
     .map((d) => path.join(dir, d, 'train', 'checkpoint'))
     .filter((f) => fs.existsSync(f));
   const protect = new Set(p.protect.map((f) => path.resolve(f)));

@@ -39,6 +39,8 @@ export interface Trainer<S = unknown> {
   /** Writes the campaign's initial policy to `file` (run once per campaign). */
   writeInitialPolicy(settings: S, campaign: CampaignView, file: string): { path: string; sha256: string; bytes: number };
   train(job: TrainJob<S>): Promise<TrainOutcome>;
+  /** After the step's completion record is written (and on a retry that finds it): what may only happen then, e.g. pruning older checkpoints. */
+  afterRecorded?(job: TrainJob<S>): void;
 }
 
 export interface TrainerKind<T extends KindSchema = KindSchema> extends KindDefinition<T> {

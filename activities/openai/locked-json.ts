@@ -3,19 +3,39 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as lockfile from 'proper-lockfile';
 
+export interface LockedJsonOptions {
+  /**
+   * State that must survive a crash or power cut (money spent): every update is fsync'd (file and
+   * folder), the version before it is kept as `<file>.prev`, and a file that cannot be read or
+   * fails `valid` throws `unreadable(why)` instead of counting as the initial state.
+   */
+  durable?: { valid: (v: unknown) => boolean; unreadable: (why: string) => Error };
+}
+
 export class LockedJsonFile<S> {
   constructor(
     readonly file: string,
     private readonly initial: () => S,
+    private readonly options: LockedJsonOptions = {},
   ) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     if (!fs.existsSync(file)) {
+      // Written whole, then linked into place: another worker never reads it half-written.
+      const tmp = `${file}.${process.pid}.new`;
       try {
-        fs.writeFileSync(file, JSON.stringify(initial()), { flag: 'wx' });
+        this.write(tmp, initial());
+        fs.linkSync(tmp, file);
+        if (options.durable) fsyncDir(path.dirname(file));
       } catch {
         /* another worker created it */
+      } finally {
+        fs.rmSync(tmp, { force: true });
       }
     }
+  }
+
+  get prevFile(): string {
+    return `${this.file}.prev`;
   }
 
   async update<T>(fn: (s: S, now: number) => { state: S; value: T }): Promise<T> {
@@ -23,8 +43,14 @@ export class LockedJsonFile<S> {
     try {
       const r = fn(this.read(), Date.now());
       const tmp = `${this.file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(r.state));
+      this.write(tmp, r.state);
+      if (this.options.durable) {
+        // The version before this update, for restoring by hand (a hard link: no copy).
+        fs.rmSync(this.prevFile, { force: true });
+        if (fs.existsSync(this.file)) fs.linkSync(this.file, this.prevFile);
+      }
       fs.renameSync(tmp, this.file);
+      if (this.options.durable) fsyncDir(path.dirname(this.file));
       return r.value;
     } finally {
       await release();
@@ -32,10 +58,41 @@ export class LockedJsonFile<S> {
   }
 
   read(): S {
+    const durable = this.options.durable;
+    let text: string;
     try {
-      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as S;
-    } catch {
-      return this.initial();
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (e) {
+      if (!durable || (e as NodeJS.ErrnoException).code === 'ENOENT') return this.initial();
+      throw durable.unreadable((e as Error).message);
     }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      if (!durable) return this.initial();
+      throw durable.unreadable(text.trim() === '' ? `it is empty (${text.length} bytes)` : 'it is not valid JSON (cut off?)');
+    }
+    if (durable && !durable.valid(value)) throw durable.unreadable('its content is not a ledger of this version');
+    return value as S;
+  }
+
+  private write(file: string, state: S): void {
+    const fd = fs.openSync(file, 'w');
+    try {
+      fs.writeSync(fd, JSON.stringify(state));
+      if (this.options.durable) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }

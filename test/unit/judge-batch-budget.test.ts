@@ -8,7 +8,7 @@ import { judgeFile, planJudging } from '../../activities/judge/judge-file';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
 import { useFakeJudges } from '../helpers/judge';
 import { quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';
-import { JudgeSystemicError, JudgeBudgetExhausted } from '../../config/errors';
+import { ArtifactError, JudgeSystemicError, JudgeBudgetExhausted } from '../../config/errors';
 
 jest.setTimeout(120_000);
 
@@ -39,6 +39,61 @@ const readLines = (f: string) =>
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
+
+describe('the budget ledger on disk', () => {
+  test('an empty or garbled ledger is not $0 spent: no judge call is made, the message says how to restore it; restored, spending resumes', async () => {
+    const s = await server({ latencyMs: 1 });
+    const f = setup(quickstartSamples(2));
+    const budget = { dir: path.join(f.dir, 'budget'), scope: 'iter-0' };
+    const ledger = new BudgetLedger({ ...budget, limitUsd: 1 });
+    const id = await ledger.reserve(0.4, 60_000);
+    await ledger.settle(id!, 0.4);
+    await ledger.book(0.5);
+    const file = path.join(budget.dir, 'budget.json');
+    expect(ledger.spent()).toBeCloseTo(0.9, 12);
+
+    for (const [bad, why] of [
+      ['', /it is empty/],
+      ['{"spent": {"iter-0": 0.9}, "reser', /not valid JSON/],
+      ['{"spent": 3}', /not a ledger/],
+    ] as const) {
+      fs.writeFileSync(file, bad); // what a power cut after an update that was never fsync'd can leave
+      await expect(ledger.reserve(0.05, 60_000)).rejects.toThrow(ArtifactError);
+      expect(() => ledger.spent()).toThrow(why);
+      const calls = s.stats.calls;
+      const err = await judgeFile(f.input, f.out, {
+        config: config(s),
+        apiKey: 'sk-test-123',
+        cacheDir: f.cacheDir,
+        limiterDir: f.limiterDir,
+        budget: { ...budget, limitUsd: 1 },
+      }).catch((e) => e);
+      expect(err).toBeInstanceOf(ArtifactError);
+      expect(err.message).toMatch(
+        /judge budget ledger .*budget.json cannot be read .*no judge call is made until it is restored; restore it: cp .*budget.json.prev .*budget.json/,
+      );
+      expect(s.stats.calls).toBe(calls);
+    }
+    // The kept previous version (before the last update, the $0.5 booking) restores it.
+    fs.copyFileSync(`${file}.prev`, file);
+    expect(ledger.spent()).toBeCloseTo(0.4, 12);
+    expect(await ledger.reserve(0.7, 60_000)).toBeNull(); // 0.4 + 0.7 > 1: the budget still holds
+  });
+
+  test("every update is fsync'd, the file and its folder", async () => {
+    const realFs = require('node:fs') as typeof fs; // eslint-disable-line @typescript-eslint/no-require-imports
+    const dir = tmpDir('alignloop-ledger-');
+    const ledger = new BudgetLedger({ dir, scope: 'iter-0', limitUsd: null });
+    const spy = jest.spyOn(realFs, 'fsyncSync');
+    try {
+      await ledger.book(0.25);
+      expect(spy.mock.calls.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(ledger.spent()).toBe(0.25);
+  });
+});
 
 describe('budget within a run', () => {
   test('calls stop at the budget (spent never passes it); raising it finishes the rest without buying anything twice', async () => {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { countNonBlankLines } from './count-lines';
 import { ConfigError } from './errors';
 import { CampaignKinds, CampaignView, kindNamed, Problem } from './kind';
 
@@ -128,9 +129,5 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
   return { file: abs, config };
 }
 
-function countPrompts(file: string): number {
-  const text = fs.readFileSync(file, 'utf8');
-  let n = 0;
-  for (const line of text.split('\n')) if (line.trim()) n++;
-  return n;
-}
+/** Streamed: a prompts file of any size (over V8's 512 MiB string limit) is counted. */
+const countPrompts = (file: string): number => countNonBlankLines(file);

@@ -172,6 +172,8 @@ interface ServerRecord {
   address: string;
   uiPort: number;
   dbFile: string;
+  /** true: started detached, the pid leads its own process group; false: the child of a foreground `alignloop dev-server`. */
+  group?: boolean;
 }
 
 /**
@@ -194,6 +196,7 @@ export async function ensureEmbeddedServer(stateDir: string, log: (s: string) =>
   const port = (await portInUse(7233)) ? await freePort() : 7233;
   const uiPort = (await portInUse(8233)) ? await freePort() : 8233;
   const dbFile = path.resolve(stateDir, 'temporal.db');
+  refuseSecondServer(dbFile, recordFile);
   if (!findTemporalBinary()) {
     log('no Temporal CLI built here: downloading it through the Temporal SDK (needs internet); the server stops when this command ends');
     const d = await startWithSdkDownload({ dbFile, port, uiPort });
@@ -201,18 +204,85 @@ export async function ensureEmbeddedServer(stateDir: string, log: (s: string) =>
   }
   log(`starting the Temporal dev server on 127.0.0.1:${port} (Web UI http://127.0.0.1:${uiPort}, data ${dbFile})`);
   const s = await startDetached({ dbFile, port, uiPort, logFile: path.join(stateDir, 'temporal-server.log') });
-  fs.writeFileSync(recordFile, JSON.stringify({ pid: s.pid, address: s.address, uiPort, dbFile } satisfies ServerRecord));
+  fs.writeFileSync(recordFile, JSON.stringify({ pid: s.pid, address: s.address, uiPort, dbFile, group: true } satisfies ServerRecord));
   return { ...s, started: true };
 }
 
-export function stopEmbeddedServer(stateDir: string): boolean {
+/** Signals the recorded server: its process group when it leads one (started detached), else the process itself. */
+function signalServer(r: ServerRecord, sig: NodeJS.Signals): void {
+  try {
+    process.kill(r.group === false ? r.pid : -r.pid, sig);
+  } catch (e) {
+    // A record of an older version does not say; a foreground server (`alignloop dev-server`) leads no group.
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    process.kill(r.pid, sig);
+  }
+}
+
+async function waitExited(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (processAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
+
+/**
+ * Stops the recorded server (the background one `run` started, or a foreground `alignloop dev-server`)
+ * and waits until it is gone; its record is removed only then, so a server that did not stop is
+ * never forgotten (a later `run` would start a second one on the same database).
+ */
+export async function stopEmbeddedServer(stateDir: string, waitMs = 30000): Promise<boolean> {
   const recordFile = path.join(stateDir, 'server.json');
   if (!fs.existsSync(recordFile)) return false;
-  const r = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as ServerRecord;
-  fs.rmSync(recordFile);
-  if (!processAlive(r.pid)) return false;
-  process.kill(-r.pid, 'SIGTERM');
+  let r: ServerRecord;
+  try {
+    r = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as ServerRecord;
+  } catch {
+    fs.rmSync(recordFile, { force: true });
+    return false;
+  }
+  if (!processAlive(r.pid)) {
+    fs.rmSync(recordFile, { force: true });
+    return false;
+  }
+  signalServer(r, 'SIGTERM');
+  if (!(await waitExited(r.pid, waitMs))) {
+    signalServer(r, 'SIGKILL');
+    if (!(await waitExited(r.pid, 5000)))
+      throw new DevServerError(`the Temporal dev server (pid ${r.pid}) did not stop; it stays recorded in ${recordFile}: kill it, then run this again`);
+  }
+  fs.rmSync(recordFile, { force: true });
   return true;
+}
+
+/** A running Temporal server on this host that uses dbFile (Linux: read from /proc), or null. */
+export function serverUsingDb(dbFile: string): number | null {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null; // no /proc: not checked
+  }
+  for (const pid of pids) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const i = argv.indexOf('--db-filename');
+      if (i >= 0 && argv.includes('start-dev') && path.resolve(argv[i + 1] ?? '') === path.resolve(dbFile)) return Number(pid);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return null;
+}
+
+function refuseSecondServer(dbFile: string, recordFile: string): void {
+  const pid = serverUsingDb(dbFile);
+  if (pid !== null)
+    throw new DevServerError(
+      `a Temporal dev server (pid ${pid}) already uses ${dbFile} but is not recorded in ${recordFile}; a second one on the same database would corrupt it: stop it (kill ${pid}), then run this again`,
+    );
 }
 
 /**
@@ -225,6 +295,7 @@ export async function runDevServerInForeground(stateDir: string, ports: { port: 
   if (await portInUse(port))
     throw new DevServerError(`port ${port} is in use (is a dev server already running? \`alignloop dev-server --stop\`), or pass --port`);
   const dbFile = path.join(stateDir, 'temporal.db');
+  refuseSecondServer(dbFile, path.join(stateDir, 'server.json'));
   const banner = (address: string) => `Temporal dev server on ${address}, Web UI http://127.0.0.1:${uiPort}, data ${dbFile} (Ctrl-C stops it)`;
   const interrupted = () =>
     new Promise<void>((r) => {
@@ -242,7 +313,7 @@ export async function runDevServerInForeground(stateDir: string, ports: { port: 
   const address = `127.0.0.1:${port}`;
   const child = spawn(temporalBinary(), devServerArgs({ dbFile, port, uiPort }), { stdio: 'inherit' });
   const recordFile = path.join(stateDir, 'server.json');
-  fs.writeFileSync(recordFile, JSON.stringify({ pid: child.pid!, address, uiPort, dbFile } satisfies ServerRecord));
+  fs.writeFileSync(recordFile, JSON.stringify({ pid: child.pid!, address, uiPort, dbFile, group: false } satisfies ServerRecord));
   log(banner(address));
   void waitForServer(address).then(
     () => extendRetention(address),

@@ -40,7 +40,7 @@ async function devServer(opts: { stop?: boolean; port: number; uiPort: number })
   const { STATE_DIR } = await import('../../workers/connection');
   const dev = await import('../../workers/dev-server');
   if (opts.stop) {
-    out(dev.stopEmbeddedServer(STATE_DIR()) ? 'stopped the embedded Temporal dev server' : 'no embedded Temporal dev server was running');
+    out((await dev.stopEmbeddedServer(STATE_DIR())) ? 'stopped the embedded Temporal dev server' : 'no embedded Temporal dev server was running');
     return 0;
   }
   return dev.runDevServerInForeground(STATE_DIR(), { port: opts.port, uiPort: opts.uiPort }, info);
@@ -66,6 +66,9 @@ export function registerServerCommands(program: Command): void {
     .description('run the embedded Temporal dev server in the foreground, or stop the background one')
     .option('--port <n>', 'gRPC port', nonNegativeInt, 7233)
     .option('--ui-port <n>', 'Web UI port', nonNegativeInt, 8233)
-    .option('--stop', 'stop the background dev server that `alignloop run` started')
+    .option(
+      '--stop',
+      'stop the recorded dev server (the background one `alignloop run` started, or a foreground `alignloop dev-server`) and wait until it is gone',
+    )
     .action((opts: { stop?: boolean; port: number; uiPort: number }) => exitWith(devServer(opts)));
 }

@@ -15,7 +15,8 @@ import { costUsd, JudgeConfig } from './config';
 import { entryFromReply, replyTokens, requestBody, upperBoundTokens } from './judge-caller';
 import { parseJsonLines } from '../artifacts/json-lines';
 import { JudgeFileResult, JudgePlan, judgePlanned, JudgeRunOptions, planJudging } from './judge-file';
-import { JudgeConfigError, JudgeBudgetExhausted } from '../../config/errors';
+import { JudgeConfigError, JudgeBudgetExhausted, JudgeSystemicError } from '../../config/errors';
+import { BATCH_FILE_LIMIT, BodyTooLarge, limitedFetch } from '../openai/body-limit';
 
 export interface BatchRecord {
   batchId: string | null;
@@ -32,7 +33,7 @@ const BATCH_RESERVATION_MS = 26 * 3600_000;
 export const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
 
 export function batchClient(c: JudgeConfig, apiKey: string): OpenAI {
-  return new OpenAI({ apiKey, baseURL: c.baseURL, maxRetries: 2, timeout: c.timeoutSeconds * 1000 });
+  return new OpenAI({ apiKey, baseURL: c.baseURL, maxRetries: 2, timeout: c.timeoutSeconds * 1000, fetch: limitedFetch(BATCH_FILE_LIMIT) });
 }
 
 /** 401/403/404 from the batch endpoints are configuration errors, as for online calls. */
@@ -152,7 +153,13 @@ export async function collectBatch(
   const structured = c.structured !== 'never';
   for (const fileId of [b.output_file_id, b.error_file_id]) {
     if (!fileId) continue;
-    const text = await (await o.client.files.content(fileId)).text();
+    const text = await (await o.client.files.content(fileId)).text().catch((e: unknown) => {
+      if (e instanceof BodyTooLarge)
+        throw new JudgeSystemicError(
+          `the judge endpoint's result file ${fileId} of batch ${o.batchId}: ${e.message}; judge smaller shards (sharding.promptsPerShard)`,
+        );
+      throw e;
+    });
     // A torn line is skipped: its unit stays unanswered and is reported below.
     for (const item of parseJsonLines<BatchResultLine>(text, 'skip')) {
       const u = item.custom_id ? units.get(item.custom_id) : undefined;

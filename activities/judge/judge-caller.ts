@@ -14,6 +14,7 @@ import { PairwiseReply, parsePairwise, parsePointwise, PointwiseReply } from './
 import type { SharedRateLimiter } from '../openai/shared-limiter';
 import { JudgeConfigError, JudgeSystemicError } from '../../config/errors';
 import { classifyCallError, errorCode, MalformedReply, malformedCompletion } from '../openai/call-errors';
+import { limitedFetch, REPLY_BODY_LIMIT } from '../openai/body-limit';
 
 /** One request to the judge: a rendered prompt and the cache key of its answer. */
 export interface JudgeUnit {
@@ -138,7 +139,7 @@ export class JudgeCaller {
     private readonly budget: BudgetLedger | null,
   ) {
     this.structured = c.structured !== 'never';
-    this.client = new OpenAI({ apiKey, baseURL: c.baseURL, maxRetries: 0, timeout: c.timeoutSeconds * 1000 });
+    this.client = new OpenAI({ apiKey, baseURL: c.baseURL, maxRetries: 0, timeout: c.timeoutSeconds * 1000, fetch: limitedFetch(REPLY_BODY_LIMIT) });
     this.leaseMs = c.timeoutSeconds * 1000 + 10_000;
   }
 

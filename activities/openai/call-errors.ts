@@ -7,6 +7,7 @@
  * insufficient_quota; Retry-After may be an HTTP-date.
  */
 import OpenAI from 'openai';
+import { BodyTooLarge } from './body-limit';
 
 export interface Endpoint {
   baseURL: string;
@@ -86,6 +87,7 @@ export function classifyCallError(e: unknown, ep: Endpoint, timedOut: boolean): 
       `${ep.baseURL} refused for lack of quota (${code}): the account is out of credit or over its spending limit; ` +
       'add credit or raise the limit with the provider, then resume',
   });
+  if (e instanceof BodyTooLarge) return { kind: 'config', status: 200, message: e.message }; // retrying would read it again
   if (e instanceof MalformedReply) return e.code && QUOTA_CODES.has(e.code) ? quota(e.code) : { kind: 'retry', failure: 'malformed_reply' };
   const name = (e as Error)?.name;
   const connection = e instanceof OpenAI.APIConnectionError || droppedConnection(e);

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ProcessFailed, SamplerConfigError } from '../../config/errors';
+import { BodyTooLarge, PROBE_BODY_LIMIT, readTextLimited } from '../openai/body-limit';
 import { freePort, HOST } from '../artifacts/host';
 import { lifecycle } from '../lifecycle-log';
 import { campaignDir, iterationDir } from '../artifacts/store';
@@ -38,12 +39,20 @@ function render<T extends string | string[]>(value: T, vars: TemplateVars, setti
   }
 }
 
-async function probe(url: string, post?: object): Promise<{ status: number; body: unknown } | { error: string }> {
+export async function probe(url: string, post?: object): Promise<{ status: number; body: unknown } | { error: string }> {
   try {
     const init: RequestInit = post ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(post) } : {};
     const res = await fetch(url, { ...init, signal: AbortSignal.timeout(post ? 60000 : 5000) });
-    return { status: res.status, body: await res.json().catch(() => null) };
+    const text = await readTextLimited(res, url, PROBE_BODY_LIMIT);
+    let body: unknown = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON: reported by status */
+    }
+    return { status: res.status, body };
   } catch (e) {
+    if (e instanceof BodyTooLarge) return { error: e.message };
     return { error: (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message };
   }
 }

@@ -14,6 +14,7 @@ import { readChatTemplate } from '../artifacts/chat-template-file';
 import { campaignDir } from '../artifacts/store';
 import type { Turn } from '../feedback/scored-samples';
 import { classifyCallError, errorCode, MalformedReply, malformedCompletion } from '../openai/call-errors';
+import { limitedFetch, REPLY_BODY_LIMIT } from '../openai/body-limit';
 import { sharedLimiter } from '../openai/limits';
 import { ReplyCache } from '../openai/reply-cache';
 import type { SharedRateLimiter } from '../openai/shared-limiter';
@@ -95,7 +96,13 @@ class OpenAISamplerRun {
   ) {
     const apiKey = process.env[c.apiKeyEnv];
     registerSecret(apiKey);
-    this.client = new OpenAI({ apiKey: apiKey || 'none', baseURL: c.baseURL, maxRetries: 0, timeout: c.timeoutSeconds * 1000 });
+    this.client = new OpenAI({
+      apiKey: apiKey || 'none',
+      baseURL: c.baseURL,
+      maxRetries: 0,
+      timeout: c.timeoutSeconds * 1000,
+      fetch: limitedFetch(REPLY_BODY_LIMIT),
+    });
     this.limiter = sharedLimiter(dirs.limiterDir, c.limits, c.timeoutSeconds);
     this.cache = new ReplyCache<CachedSample>(dirs.cacheDir, 'samples');
     this.render = c.endpoint === 'completions' ? chatRenderer(c.tokenizer!) : null;

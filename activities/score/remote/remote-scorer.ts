@@ -16,6 +16,7 @@ import { readChatTemplate } from '../../artifacts/chat-template-file';
 import { writeFileAtomic, WrittenFile } from '../../artifacts/atomic-file';
 import type { Turn } from '../../feedback/scored-samples';
 import { classifyCallError } from '../../openai/call-errors';
+import { limitedFetch, REPLY_BODY_LIMIT } from '../../openai/body-limit';
 import { sharedLimiter } from '../../openai/limits';
 import { ReplyCache } from '../../openai/reply-cache';
 import { conversationRenderer } from '../render';
@@ -73,7 +74,13 @@ export class RewardServerCaller {
     private readonly cache: ReplyCache<RewardEntry>,
     limiterDir: string,
   ) {
-    this.client = new OpenAI({ apiKey: apiKey || 'none', baseURL: c.baseURL.replace(/\/+$/, ''), maxRetries: 0, timeout: c.timeoutSeconds * 1000 });
+    this.client = new OpenAI({
+      apiKey: apiKey || 'none',
+      baseURL: c.baseURL.replace(/\/+$/, ''),
+      maxRetries: 0,
+      timeout: c.timeoutSeconds * 1000,
+      fetch: limitedFetch(REPLY_BODY_LIMIT),
+    });
     this.limiter = sharedLimiter(limiterDir, c.limits, c.timeoutSeconds);
   }
 

@@ -92,7 +92,7 @@ class OpenAISamplerRun {
     private readonly model: string,
     /** What names the server in cache keys: its base URL, or for a managed server (new port each start) the policy it serves. */
     private readonly identity: string,
-    dirs: { cacheDir: string; limiterDir: string },
+    dirs: { cacheDir: string; limiterDir: string; iteration: number },
   ) {
     const apiKey = process.env[c.apiKeyEnv];
     registerSecret(apiKey);
@@ -104,7 +104,8 @@ class OpenAISamplerRun {
       fetch: limitedFetch(REPLY_BODY_LIMIT),
     });
     this.limiter = sharedLimiter(dirs.limiterDir, c.limits, c.timeoutSeconds);
-    this.cache = new ReplyCache<CachedSample>(dirs.cacheDir, 'samples');
+    // Keys include the iteration: samples of finished iterations are never asked for again, so not loaded.
+    this.cache = new ReplyCache<CachedSample>(dirs.cacheDir, 'samples', { generation: dirs.iteration });
     this.render = c.endpoint === 'completions' ? chatRenderer(c.tokenizer!) : null;
     this.nWorks = c.useN === 'always' ? true : c.useN === 'never' ? false : null;
   }
@@ -251,6 +252,7 @@ export async function sampleFromServer(job: SampleJob<unknown>, c: Omit<OpenAISa
   const run = new OpenAISamplerRun({ ...c, kind: 'openai', baseURL: target.baseURL }, model, target.identity, {
     cacheDir: path.join(dir, 'sample-cache'),
     limiterDir: path.join(dir, 'sample-limiter'),
+    iteration: job.iteration,
   });
   const k = c.samplesPerPrompt;
   const results = new Map<string, (CachedSample | string | undefined)[]>();

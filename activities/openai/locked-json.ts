@@ -24,7 +24,12 @@ export class LockedJsonFile<S> {
       const tmp = `${file}.${process.pid}.new`;
       try {
         this.write(tmp, initial());
-        fs.linkSync(tmp, file);
+        try {
+          fs.linkSync(tmp, file);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw e;
+          fs.writeFileSync(file, JSON.stringify(initial()), { flag: 'wx' }); // no hard links on this storage
+        }
         if (options.durable) fsyncDir(path.dirname(file));
       } catch {
         /* another worker created it */
@@ -45,9 +50,15 @@ export class LockedJsonFile<S> {
       const tmp = `${this.file}.${process.pid}.tmp`;
       this.write(tmp, r.state);
       if (this.options.durable) {
-        // The version before this update, for restoring by hand (a hard link: no copy).
+        // The version before this update, for restoring by hand (a hard link, a copy where links are not supported).
         fs.rmSync(this.prevFile, { force: true });
-        if (fs.existsSync(this.file)) fs.linkSync(this.file, this.prevFile);
+        if (fs.existsSync(this.file)) {
+          try {
+            fs.linkSync(this.file, this.prevFile);
+          } catch {
+            fs.copyFileSync(this.file, this.prevFile);
+          }
+        }
       }
       fs.renameSync(tmp, this.file);
       if (this.options.durable) fsyncDir(path.dirname(this.file));

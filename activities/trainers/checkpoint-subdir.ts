@@ -32,11 +32,13 @@ export function producedOutsideProblem(outputDir: string, produced: string): str
     const rel = path.relative(dir, p);
     return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
   };
-  const real = (p: string) => {
+  // Symlinks resolved; for a path not there yet (checked before the trainer runs), those of its nearest existing folder.
+  const real = (p: string): string => {
     try {
       return fs.realpathSync(p);
     } catch {
-      return p;
+      const up = path.dirname(p);
+      return up === p ? p : path.join(real(up), path.basename(p));
     }
   };
   if (inside(outputDir, produced) && inside(real(outputDir), real(produced))) return null;

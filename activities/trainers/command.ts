@@ -171,6 +171,17 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
     vars.config = path.join(attemptDir, cfg.name);
     writeFileAtomic(vars.config, [cfg.text]);
   }
+  const subdir = t.checkpointSubdir ?? preset?.checkpointSubdir ?? '.';
+  let produced: string;
+  try {
+    produced = path.resolve(outputDir, renderTemplate(subdir, vars, 'trainer.checkpointSubdir'));
+  } catch (e) {
+    if (e instanceof TemplateError) throw new ConfigError('campaign', [e.message]);
+    throw e;
+  }
+  // Where the checkpoint will be taken from: refused before training when it is not inside {{output_dir}}.
+  const outsideBefore = producedOutsideProblem(outputDir, produced);
+  if (outsideBefore) throw new ConfigError('campaign', [outsideBefore]);
   const template = t.command ?? preset!.argv(t);
   const argv = [...render([...template, ...t.extraArgs], vars), ...(resumeFrom && preset?.resumeArgs ? preset.resumeArgs(resumeFrom) : [])];
   const log = path.join(job.dir, 'trainer.log');
@@ -193,14 +204,7 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
     if (tries < t.attempts) throw new ProcessCrashed(withLogTail(`${what}; retried${preset?.resumeArgs ? ' from its latest checkpoint-N/' : ''}`, log));
     throw new ProcessFailed(withLogTail(`${what}, ${tries} attempts: see trainer.attempts; fix the cause, then resume`, log));
   }
-  const subdir = t.checkpointSubdir ?? preset?.checkpointSubdir ?? '.';
-  let produced: string;
-  try {
-    produced = path.resolve(outputDir, renderTemplate(subdir, vars, 'trainer.checkpointSubdir'));
-  } catch (e) {
-    if (e instanceof TemplateError) throw new ConfigError('campaign', [e.message]);
-    throw e;
-  }
+  // Checked again now that it exists: a symlink the trainer left may point out of {{output_dir}}.
   const outside = producedOutsideProblem(outputDir, produced);
   if (outside) throw new ConfigError('campaign', [outside]);
   const problems = layoutProblems(produced);

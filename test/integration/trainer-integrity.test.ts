@@ -118,7 +118,7 @@ describe('trainer.checkpointSubdir outside {{output_dir}}', () => {
     }
   });
 
-  test("at run time (a var pointing at the user's own model folder): refused, the folder and its checkpoint-N/ untouched", async () => {
+  test("at run time (a var pointing at the user's own model folder): refused before training, the folder and its checkpoint-N/ untouched", async () => {
     const mine = modelFolder('my-model');
     fs.mkdirSync(path.join(mine, 'checkpoint-500'));
     fs.writeFileSync(path.join(mine, 'checkpoint-500', 'optimizer.pt'), 'state');
@@ -129,6 +129,7 @@ describe('trainer.checkpointSubdir outside {{output_dir}}', () => {
     expect(fs.readFileSync(path.join(mine, 'checkpoint-500', 'optimizer.pt'), 'utf8')).toBe('state');
     expect(fs.existsSync(path.join(mine, 'model.safetensors'))).toBe(true);
     expect(fs.existsSync(path.join(trainDir(c, 'subdir-run', 0), 'checkpoint'))).toBe(false);
+    expect(fs.existsSync(path.join(trainDir(c, 'subdir-run', 0), 'trainer.log'))).toBe(false); // no GPU hours spent first
   });
 });
 

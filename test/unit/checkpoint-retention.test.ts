@@ -39,7 +39,9 @@ describe('trainer.checkpointSubdir stays inside {{output_dir}}', () => {
     fs.mkdirSync(out, { recursive: true });
     fs.mkdirSync(mine);
     expect(producedOutsideProblem(out, out)).toBeNull();
-    expect(producedOutsideProblem(out, path.join(out, 'x', 'FINAL'))).toBeNull();
+    expect(producedOutsideProblem(out, path.join(out, 'x', 'FINAL'))).toBeNull(); // not there yet: checked before training
+    fs.symlinkSync(out, path.join(dir, 'out-link'));
+    expect(producedOutsideProblem(path.join(dir, 'out-link'), path.join(dir, 'out-link', 'x'))).toBeNull();
     expect(producedOutsideProblem(out, mine)).toMatch(/renders to .*my-model, which is not inside the trainer's output folder/);
     expect(producedOutsideProblem(out, path.resolve(out, '..'))).toMatch(/not inside/);
     fs.symlinkSync(mine, path.join(out, 'final'));

@@ -32,7 +32,12 @@ export const CommandTrainerSchema = z.strictObject({
   env: z.record(z.string(), z.string()).default({}),
   inheritEnv: INHERIT_ENV,
   vars: z.record(z.string(), z.string()).default({}),
-  checkpointSubdir: z.string().optional().describe('custom: where in {{output_dir}} the trained checkpoint lands (templated), "." for {{output_dir}} itself.'),
+  checkpointSubdir: z
+    .string()
+    .optional()
+    .describe(
+      'custom: where in {{output_dir}} the trained checkpoint lands (templated), "." for {{output_dir}} itself; never outside it (absolute, .., a path placeholder).',
+    ),
   stallSeconds: z
     .number()
     .positive()

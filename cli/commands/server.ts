@@ -63,7 +63,7 @@ export function registerServerCommands(program: Command): void {
     .action((opts: { roles?: string; scoreSlots?: number; allowCommands?: string }) => exitWith(worker(opts)));
   program
     .command('dev-server')
-    .description('run the embedded Temporal dev server in the foreground, or stop the background one')
+    .description('run the embedded Temporal dev server in the foreground, or stop the recorded one (--stop)')
     .option('--port <n>', 'gRPC port', nonNegativeInt, 7233)
     .option('--ui-port <n>', 'Web UI port', nonNegativeInt, 8233)
     .option(

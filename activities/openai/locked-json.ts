@@ -19,7 +19,8 @@ export class LockedJsonFile<S> {
     private readonly options: LockedJsonOptions = {},
   ) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    if (!fs.existsSync(file)) {
+    // A durable file that is gone while its previous version is there was lost, not never written: read() refuses it.
+    if (!fs.existsSync(file) && !(options.durable && fs.existsSync(this.prevFile))) {
       // Written whole, then linked into place: another worker never reads it half-written.
       const tmp = `${file}.${process.pid}.new`;
       try {
@@ -74,8 +75,9 @@ export class LockedJsonFile<S> {
     try {
       text = fs.readFileSync(this.file, 'utf8');
     } catch (e) {
-      if (!durable || (e as NodeJS.ErrnoException).code === 'ENOENT') return this.initial();
-      throw durable.unreadable((e as Error).message);
+      const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      if (!durable || (missing && !fs.existsSync(this.prevFile))) return this.initial();
+      throw durable.unreadable(missing ? 'it is missing, but its previous version is there' : (e as Error).message);
     }
     let value: unknown;
     try {

@@ -74,6 +74,10 @@ describe('the budget ledger on disk', () => {
       );
       expect(s.stats.calls).toBe(calls);
     }
+    fs.rmSync(file); // deleted: its previous version shows there was spend
+    await expect(ledger.reserve(0.05, 60_000)).rejects.toThrow(/cannot be read \(it is missing, but its previous version is there\)/);
+    expect(() => new BudgetLedger({ ...budget, limitUsd: 1 }).spent()).toThrow(ArtifactError);
+    expect(fs.existsSync(file)).toBe(false);
     // The kept previous version (before the last update, the $0.5 booking) restores it.
     fs.copyFileSync(`${file}.prev`, file);
     expect(ledger.spent()).toBeCloseTo(0.4, 12);

@@ -9,7 +9,7 @@ import { sha256File, writeFileAtomic } from '../../activities/artifacts/atomic-f
 import { iterationDir, markComplete } from '../../activities/artifacts/store';
 import { checkpointSubdirProblem, producedOutsideProblem } from '../../activities/trainers/checkpoint-subdir';
 import { pruneCheckpoints } from '../../activities/trainers/retention';
-import { readManifests } from '../../cli/commands/inspect';
+import { readManifests } from '../../activities/audit/manifests';
 import { tmpDir } from '../helpers/paths';
 
 describe('trainer.checkpointSubdir stays inside {{output_dir}}', () => {

@@ -39,7 +39,7 @@ export function checkActivityInput(activity: string, args: unknown[]): void {
   if (problems.length) {
     throw new ConfigError(`the input of activity ${activity}`, [
       ...problems,
-      'this campaign was not started by `alignloop start`/`run` from a valid file; nothing ran (see README "Who can run what")',
+      'this campaign was not started by `alignloop start`/`run` from a valid file; nothing ran (see docs/many-hosts.md, "Who can run what")',
     ]);
   }
 }

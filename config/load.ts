@@ -53,7 +53,7 @@ function zodProblems(err: z.ZodError): Problem[] {
     if (i.code === 'unrecognized_keys')
       message = `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling)`;
     else if (i.code === 'invalid_type' && /received undefined/.test(i.message)) message = `required (${i.message.replace(/^Invalid input: /, '')})`;
-    else if (i.code === 'invalid_union' && 'discriminator' in i) message = `${i.message}; supported kinds: see README "Campaign file"`;
+    else if (i.code === 'invalid_union' && 'discriminator' in i) message = `${i.message}; supported kinds: see docs/campaign-file.md`;
     return { path: i.path as (string | number)[], message };
   });
 }

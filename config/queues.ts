@@ -1,4 +1,4 @@
-/** Task queues, one per worker role (README "How a campaign runs"). No Node imports: workflows use this too. */
+/** Task queues, one per worker role (docs/running.md). No Node imports: workflows use this too. */
 export const QUEUES = {
   control: 'alignloop-control',
   sample: 'alignloop-sample',

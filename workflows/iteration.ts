@@ -39,7 +39,7 @@ export type IterationOutput =
   | { budgetExhausted: { message: string; spentUsd: number }; failed?: undefined }
   | { failed: StageFailure; budgetExhausted?: undefined };
 
-/** Workflow versions (patched()): see README "Upgrading alignloop under a running campaign". */
+/** Workflow versions (patched()): see docs/upgrading.md. */
 const PIPELINED_SHARDS = 'pipelined-shards';
 const LOCAL_CONTROL_STEPS = 'local-control-steps';
 /** Shards in flight per iteration, for campaigns whose config predates sharding.maxInFlightShards. */

@@ -13,7 +13,7 @@ export const INHERIT_ENV = z
   .array(z.string().min(1))
   .default([])
   .describe(
-    'Variables of the worker\'s environment this step keeps although they are credentials (an apiKeyEnv, TEMPORAL_*): README "Credentials stay with the worker".',
+    'Variables of the worker\'s environment this step keeps although they are credentials (an apiKeyEnv, TEMPORAL_*): docs/many-hosts.md, "Credentials stay with the worker".',
   );
 
 /** The variables a campaign names as credentials: the sampler's and the labeler's apiKeyEnv, and OPENAI_API_KEY (their default). */

@@ -41,7 +41,7 @@ async function start(): Promise<void> {
     const msg = (e as Error).message;
     const hint =
       init.provider === 'cuda' && /Failed to load shared library/.test(msg)
-        ? " (ORT's CUDA provider libraries are not installed beside onnxruntime-node, or CUDA/cuDNN are not on LD_LIBRARY_PATH: see the README, GPU)"
+        ? " (ORT's CUDA provider libraries are not installed beside onnxruntime-node, or CUDA/cuDNN are not on LD_LIBRARY_PATH: see docs/labeling.md, GPU)"
         : '';
     parentPort!.postMessage({ kind: 'error', id: null, message: `cannot load ${init.modelPath}: ${msg}${hint}` } satisfies OrtThreadMessage);
     return;

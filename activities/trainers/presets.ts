@@ -1,13 +1,13 @@
 /**
  * Trainer presets: the argv each trainer is launched with, the feedback file it reads, where its
- * checkpoint lands, and how it resumes. Pure. The versions each preset was written against are in the
- * README ("Training with your trainer"); flags change between releases, so `command` or `extraArgs`
+ * checkpoint lands, and how it resumes. Pure. The versions each preset was written against are in
+ * docs/training.md; flags change between releases, so `command` or `extraArgs`
  * adapt a preset to another version.
  */
 import type { CommandTrainerConfig } from './command-config';
 
 export interface Preset {
-  /** What the README pins: the trainer version these flags were written against. */
+  /** What docs/training.md pins: the trainer version these flags were written against. */
   version: string;
   argv(c: CommandTrainerConfig): string[];
   /** The trained checkpoint inside {{output_dir}}. */

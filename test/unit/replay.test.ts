@@ -7,7 +7,7 @@ import { ROOT } from '../helpers/paths';
 jest.setTimeout(300_000);
 
 // Campaigns run for days and users upgrade alignloop under them: every history recorded by an
-// earlier release must replay against the current workflow code (see README "Upgrading").
+// earlier release must replay against the current workflow code (see docs/upgrading.md).
 const DIR = path.join(ROOT, 'test', 'fixtures', 'histories');
 const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
 

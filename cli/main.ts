@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `alignloop` command: one commander program, one file per command group under commands/. */
+import './node-version'; // first: a one-line error on a Node that is too old, before anything else loads
 import { Command, CommanderError } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -36,6 +36,11 @@ export interface KindDefinition<T extends KindSchema = KindSchema> {
    */
   problems?(settings: z.output<T>, campaign: CampaignView, raw: Record<string, unknown> | undefined): Problem[];
   /**
+   * Trainer kinds: whether the trainer reads `type` feedback for its method: null (it does), the reason it
+   * does not, or undefined (no opinion: the generic method/feedback rules of load.ts decide).
+   */
+  feedbackProblem?(settings: z.output<T>, type: CampaignView['feedback']['type']): string | null | undefined;
+  /**
    * The deeper checks of `validate`, `start` and `run` (files open, endpoints answer): problems are
    * returned as `setting: message` lines; what may be fine by the time the campaign runs is a warning.
    */

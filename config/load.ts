@@ -10,23 +10,18 @@ import { countNonBlankLines } from './count-lines';
 import { ConfigError } from './errors';
 import { CampaignKinds, CampaignView, kindNamed, Problem } from './kind';
 
-/** Rules between the campaign's parts that hold whatever the kinds (each kind checks its own block: kind.ts). */
-export function campaignRuleProblems(c: CampaignView): Problem[] {
+/**
+ * Rules between the campaign's parts that hold whatever the kinds (each kind checks its own block: kind.ts).
+ * `trainerJudgement` is the trainer kind's feedbackProblem: where it has an opinion, it replaces the generic rule.
+ */
+export function campaignRuleProblems(c: CampaignView, trainerJudgement?: (type: CampaignView['feedback']['type']) => string | null | undefined): Problem[] {
   const out: Problem[] = [];
   const method = c.trainer.method;
   const type = c.feedback.type;
-  if (method === 'dpo' && type !== 'pairwise') {
-    out.push({
-      path: ['feedback', 'type'],
-      message: `DPO trains on pairs: feedback.type must be pairwise, not ${type} (a DPO trainer given ${type} data runs zero steps and reports success)`,
-    });
-  }
-  if (method === 'kto' && type === 'scalar') {
-    out.push({ path: ['feedback', 'type'], message: 'KTO needs binary or pairwise feedback, not scalar' });
-  }
-  if (method === 'grpo' && type === 'pairwise') {
-    out.push({ path: ['feedback', 'type'], message: 'GRPO needs scalar (or binary) feedback with rewards per sample, not pairwise' });
-  }
+  const judged = trainerJudgement?.(type);
+  if (judged !== undefined) {
+    if (judged) out.push({ path: ['feedback', 'type'], message: judged });
+  } else out.push(...methodFeedbackProblems(method, type));
   if (type === 'pairwise') {
     if (c.sampler.samplesPerPrompt < 2) {
       out.push({ path: ['sampler', 'samplesPerPrompt'], message: `pairwise feedback needs at least 2 samples per prompt, got ${c.sampler.samplesPerPrompt}` });
@@ -43,6 +38,21 @@ export function campaignRuleProblems(c: CampaignView): Problem[] {
   }
   if (type === 'scalar' && c.feedback.threshold !== undefined) out.push({ path: ['feedback', 'threshold'], message: 'scalar feedback takes no threshold' });
   return out;
+}
+
+/** What each method trains on, whatever the trainer (the built-in trainer's rules). */
+function methodFeedbackProblems(method: CampaignView['trainer']['method'], type: CampaignView['feedback']['type']): Problem[] {
+  if (method === 'dpo' && type !== 'pairwise')
+    return [
+      {
+        path: ['feedback', 'type'],
+        message: `DPO trains on pairs: feedback.type must be pairwise, not ${type} (a DPO trainer given ${type} data runs zero steps and reports success)`,
+      },
+    ];
+  if (method === 'kto' && type === 'scalar') return [{ path: ['feedback', 'type'], message: 'KTO needs binary or pairwise feedback, not scalar' }];
+  if (method === 'grpo' && type === 'pairwise')
+    return [{ path: ['feedback', 'type'], message: 'GRPO needs scalar (or binary) feedback with rewards per sample, not pairwise' }];
+  return [];
 }
 
 const ROLES = ['sampler', 'labeler', 'trainer'] as const;
@@ -104,7 +114,8 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
   const parsed = schema.safeParse(raw ?? {});
   if (!parsed.success) throw new ConfigError(file, zodProblems(parsed.error).map(fmt));
   const config = parsed.data;
-  const problems = campaignRuleProblems(config);
+  const trainerKind = kindNamed(kinds.trainer, 'trainer', config.trainer.kind);
+  const problems = campaignRuleProblems(config, trainerKind.feedbackProblem && ((type) => trainerKind.feedbackProblem!(config.trainer, type)));
   const base = path.dirname(abs);
   config.prompts.path = path.resolve(base, config.prompts.path);
   config.artifacts.root = path.resolve(cwd, config.artifacts.root);

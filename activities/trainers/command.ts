@@ -24,6 +24,7 @@ import type { CommandTrainerConfig } from './command-config';
 import { PRESETS } from './presets';
 import { pruneCheckpoints } from './retention';
 import { producedOutsideProblem } from './checkpoint-subdir';
+import { checkpointFiles } from './checkpoint-files';
 import { completeText, emptyProgress, readProgress, TrainProgress } from './progress';
 import type { Trainer, TrainJob, TrainOutcome } from './trainer';
 import { childEnv, credentialNames } from '../process/child-env';
@@ -182,12 +183,20 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
   // Where the checkpoint will be taken from: refused before training when it is not inside {{output_dir}}.
   const outsideBefore = producedOutsideProblem(outputDir, produced);
   if (outsideBefore) throw new ConfigError('campaign', [outsideBefore]);
-  const template = t.command ?? preset!.argv(t);
+  const template = t.command ?? preset!.argv(t, { policyHasOptimizerState: hasOptimizerState(policy.path), policyIsReference: policy.path === reference.path });
   const argv = [...render([...template, ...t.extraArgs], vars), ...(resumeFrom && preset?.resumeArgs ? preset.resumeArgs(resumeFrom) : [])];
   const log = path.join(job.dir, 'trainer.log');
   const watcher = new LogWatcher(log);
   const started = Date.now();
-  const proc = await Supervised.start({ argv, env: childEnv(credentialNames(job.campaign), t), log, registry, label: 'trainer', setting: 'trainer.command' });
+  const proc = await Supervised.start({
+    argv,
+    env: childEnv(credentialNames(job.campaign), t),
+    cwd: t.workDir,
+    log,
+    registry,
+    label: 'trainer',
+    setting: 'trainer.command',
+  });
   lifecycle(
     `trainer started for iteration ${job.iteration}: ${t.preset} ${t.method}, attempt ${attempt} (pid ${proc.pid}${resumeFrom ? `, resuming from ${resumeFrom}` : ''}); log ${log}`,
   );
@@ -222,6 +231,9 @@ async function train(job: TrainJob<CommandTrainerConfig>): Promise<TrainOutcome>
   // Move into place only once valid: an attempt folder never becomes the checkpoint half-written.
   // The trainer's intermediate checkpoint-N/ folders (HF Trainer writes them inside output_dir) stay behind.
   for (const d of intermediateCheckpoints(produced)) if (path.dirname(d) === produced) fs.rmSync(d, { recursive: true, force: true });
+  const { drop } = checkpointFiles(fs.readdirSync(produced), t.keepOptimizerState);
+  for (const f of drop) fs.rmSync(path.join(produced, f), { recursive: true, force: true });
+  if (drop.length) lifecycle(`not kept in the checkpoint of iteration ${job.iteration} (trainer state or logs): ${drop.join(', ')}`);
   const accepted = path.join(job.dir, 'checkpoint');
   if (fs.existsSync(accepted)) fs.rmSync(accepted, { recursive: true, force: true }); // this iteration's, never recorded
   fs.renameSync(produced, accepted);
@@ -286,6 +298,8 @@ function pruneAfterRecorded(job: TrainJob<CommandTrainerConfig>): void {
   });
   if (pruned.length) lifecycle(`trainer.keepCheckpoints ${t.keepCheckpoints}: deleted ${pruned.length} older checkpoint folder(s): ${pruned.join(', ')}`);
 }
+
+const hasOptimizerState = (dir: string) => fs.existsSync(path.join(dir, 'optimizer.pt'));
 
 /** Why a trained checkpoint's chat template is not the one it was trained from, or null. */
 function templateChange(a: ChatTemplateFile, b: ChatTemplateFile): string | null {

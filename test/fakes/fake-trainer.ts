@@ -2,7 +2,14 @@
  * A stand-in trainer with the argv shapes of the presets (HALOs' launch.py Hydra overrides, `trl
  * dpo --config`, OpenRLHF's --pretrain/--save_path) that writes Hugging Face-layout checkpoints and
  * misbehaves on demand. Run as `node fake-trainer.js <anything the preset passes>`; the launcher
- * words (accelerate launch launch.py, deepspeed --module …) are accepted and skipped.
+ * words (accelerate launch launch.py, deepspeed --module …) are accepted and skipped. OpenRLHF's flags
+ * before (--pretrain, --save_path) and after its 2026-04 rename (--model.model_name_or_path, --ckpt.output_dir).
+ *
+ * As HALOs (argv with launch.py): launch.py must be in the working directory; the policy loads from
+ * ++model.from_checkpoint, else ++model.load_from, else ++model.name_or_path, the reference from
+ * load_from, else name_or_path (launch.py), and from_checkpoint needs optimizer.pt and scheduler.pt there;
+ * it logs as HALOs does, writes Hydra's run folder (outputs/<date>/ in the working directory unless
+ * hydra.run.dir is given) and saves FINAL/ with pytorch_model.bin, optimizer.pt and scheduler.pt.
  *
  * FAKE_TRAINER_MODE (comma-separated):
  *   steps=N, step-ms=M   how long training takes (default 6 steps of 60 ms); a checkpoint-N/ every 2 steps
@@ -32,10 +39,14 @@ function yamlValue(text: string, key: string): string | undefined {
 }
 
 const configText = flag('--config') ? fs.readFileSync(flag('--config')!, 'utf8') : '';
-const model = flag('--model_name_or_path') ?? yamlValue(configText, 'model_name_or_path') ?? flag('--pretrain') ?? hydra('++model.load_from');
-const reference = flag('--ref_pretrain') ?? hydra('++model.from_checkpoint') ?? model;
-const data = yamlValue(configText, 'data_files') ?? flag('--dataset') ?? hydra('train_datasets')?.replace(/^\[|\]$/g, '');
-let out = flag('--output_dir') ?? yamlValue(configText, 'output_dir') ?? flag('--save_path');
+const halos = args.includes('launch.py');
+const halosPolicy = hydra('++model.from_checkpoint') ?? hydra('++model.load_from') ?? hydra('++model.name_or_path');
+const model =
+  flag('--model_name_or_path') ?? yamlValue(configText, 'model_name_or_path') ?? flag('--pretrain') ?? flag('--model.model_name_or_path') ?? halosPolicy;
+const reference =
+  flag('--ref_pretrain') ?? flag('--ref.model_name_or_path') ?? (halos ? (hydra('++model.load_from') ?? hydra('++model.name_or_path')) : undefined) ?? model;
+const data = yamlValue(configText, 'data_files') ?? flag('--dataset') ?? flag('--data.dataset') ?? hydra('train_datasets')?.replace(/^\[|\]$/g, '');
+let out = flag('--output_dir') ?? yamlValue(configText, 'output_dir') ?? flag('--save_path') ?? flag('--ckpt.output_dir');
 if (!out && hydra('++cache_dir')) out = path.join(hydra('++cache_dir')!, hydra('exp_name') ?? 'exp', 'FINAL');
 const resume = flag('--resume_from_checkpoint');
 
@@ -74,8 +85,48 @@ function writeCheckpoint(dir: string, step: number, digest: string): void {
   if (own !== undefined) fs.writeFileSync(path.join(dir, 'chat_template.jinja'), own);
 }
 
+/** What HALOs' launch.py does before training, as far as its arguments go; exits as it fails. */
+function halosStart(): void {
+  if (!fs.existsSync('launch.py')) {
+    console.error(`python: can't open file '${path.resolve('launch.py')}': [Errno 2] No such file or directory`);
+    process.exit(2);
+  }
+  const runDir =
+    hydra('hydra.run.dir') ?? path.join('outputs', new Date().toISOString().slice(0, 10), new Date().toISOString().slice(11, 19).replace(/:/g, '-'));
+  fs.mkdirSync(path.join(runDir, '.hydra'), { recursive: true });
+  fs.writeFileSync(path.join(runDir, '.hydra', 'overrides.yaml'), args.map((a) => `- ${a}`).join('\n') + '\n');
+  console.log(`Loading tokenizer ${hydra('++model.name_or_path') ?? 'None'}`);
+  if (!hydra('++model.name_or_path')) {
+    console.error("OSError: None is not a local folder and is not a valid model identifier listed on 'https://huggingface.co/models'");
+    process.exit(1);
+  }
+  console.log(`Loading reference model from ${reference}`);
+  console.log(`Loading policy from ${model}`);
+  const resume = hydra('++model.from_checkpoint');
+  if (resume && resume !== 'null') {
+    for (const f of ['optimizer.pt', 'scheduler.pt']) {
+      if (!fs.existsSync(path.join(resume, f))) {
+        console.error(`FileNotFoundError: [Errno 2] No such file or directory: '${path.join(resume, f)}'`);
+        process.exit(1);
+      }
+    }
+  }
+}
+
+/** HALOs' trainer.save(): weights as pytorch_model.bin, the optimizer state (about twice the weights), the scheduler, metrics.json. */
+function halosSaveState(dir: string, steps: number): void {
+  const weights = fs.readFileSync(path.join(dir, 'model.safetensors'));
+  fs.rmSync(path.join(dir, 'model.safetensors'));
+  fs.writeFileSync(path.join(dir, 'pytorch_model.bin'), weights);
+  fs.writeFileSync(path.join(dir, 'optimizer.pt'), Buffer.concat([weights, weights]));
+  fs.writeFileSync(path.join(dir, 'scheduler.pt'), 'scheduler');
+  fs.writeFileSync(path.join(dir, 'metrics.json'), JSON.stringify({ counter: 2 * steps }));
+  fs.writeFileSync(path.join(dir, 'special_tokens_map.json'), '{}');
+}
+
 async function main(): Promise<void> {
   console.log(`fake-trainer argv: ${JSON.stringify(args)}`);
+  if (halos) halosStart();
   if (!model || !fs.existsSync(path.join(model, 'config.json'))) {
     console.error(`fake-trainer: error: model ${model} has no config.json`);
     process.exit(2);
@@ -89,7 +140,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const digest = createHash('sha256')
-    .update(fs.readFileSync(path.join(model, 'model.safetensors')))
+    .update(fs.readFileSync(path.join(model, fs.existsSync(path.join(model, 'model.safetensors')) ? 'model.safetensors' : 'pytorch_model.bin')))
     .update(fs.readFileSync(data))
     .update(String(reference))
     .digest('hex');
@@ -119,21 +170,34 @@ async function main(): Promise<void> {
     console.log(`fake-trainer: resuming from ${resume} at step ${start}`);
   }
   // What TRL 1.x on transformers 5 prints: other tqdm bars around the training one, values quoted.
-  process.stderr.write('\rLoading weights: 100%|##########| 20/20 [00:00<00:00, 7750.72it/s]\n');
-  process.stderr.write('\rTokenizing train dataset: 100%|##########| 64/64 [00:00<00:00, 1316.45 examples/s]\n');
+  if (halos) console.log(`Total training steps: ${steps}`);
+  else {
+    process.stderr.write('\rLoading weights: 100%|##########| 20/20 [00:00<00:00, 7750.72it/s]\n');
+    process.stderr.write('\rTokenizing train dataset: 100%|##########| 64/64 [00:00<00:00, 1316.45 examples/s]\n');
+  }
   for (let s = start + 1; s <= steps; s++) {
     await new Promise((r) => setTimeout(r, stepMs));
-    process.stdout.write(`\r ${Math.round((100 * s) / steps)}%|####      | ${s}/${steps} [00:0${s}<00:01, 2.00it/s]`);
-    console.log(`\r{'loss': '${(0.7 - s * 0.05).toFixed(4)}', 'learning_rate': '5e-07', 'epoch': '${(s / steps).toFixed(2)}'}`);
-    if (s % 2 === 0) writeCheckpoint(path.join(ckptRoot, `checkpoint-${s}`), s, digest);
+    const loss = (0.7 - s * 0.05).toFixed(4);
+    if (halos) {
+      // HALOs' train stats line (train/trainers.py), as long as its real ones.
+      const stats = `'rewards_train/chosen': '0.0073105', 'rewards_train/rejected': '-0.00054502', 'rewards_train/margins': '0.0078556', 'logps_train/chosen': '-351.27'`;
+      console.log(
+        `train stats after ${s} steps: {${stats}, 'loss/train': '${loss}', 'grad_norm': '17.25', 'examples_per_second': '1.2', 'counters/examples': ${2 * s}, 'counters/updates': ${s}}`,
+      );
+    } else {
+      process.stdout.write(`\r ${Math.round((100 * s) / steps)}%|####      | ${s}/${steps} [00:0${s}<00:01, 2.00it/s]`);
+      console.log(`\r{'loss': '${loss}', 'learning_rate': '5e-07', 'epoch': '${(s / steps).toFixed(2)}'}`);
+    }
+    if (!halos && s % 2 === 0) writeCheckpoint(path.join(ckptRoot, `checkpoint-${s}`), s, digest);
     if (s >= crashAfter) {
       markOnce();
       console.error('fake-trainer: RuntimeError: CUDA error: an illegal memory access was encountered (simulated)');
       process.exit(1);
     }
   }
-  console.log(`{'train_runtime': '1.2', 'train_loss': '0.55', 'epoch': '1'}`);
+  if (!halos) console.log(`{'train_runtime': '1.2', 'train_loss': '0.55', 'epoch': '1'}`);
   writeCheckpoint(out, steps, digest);
+  if (halos) halosSaveState(out, steps);
   process.stderr.write('\rWriting model shards: 100%|##########| 1/1 [00:00<00:00, 647.67it/s]\n');
   console.log(`fake-trainer: saved ${out}`);
 }

@@ -17,7 +17,12 @@ const FAKE_TRAINER = path.join(ROOT, 'dist', 'test', 'fakes', 'fake-trainer.js')
 const FAKE_HALOS = path.join(ROOT, 'dist', 'test', 'fakes', 'halos-sample.js');
 
 let bin = '';
+/** A stand-in HALOs checkout: launch.py (the fake trainer checks it is in its working directory) and config/. */
+let halosDir = '';
 beforeAll(() => {
+  halosDir = path.join(ctx.dir, 'HALOs');
+  fs.mkdirSync(path.join(halosDir, 'config'), { recursive: true });
+  fs.writeFileSync(path.join(halosDir, 'launch.py'), '# stand-in: the shim named accelerate runs test/fakes/fake-trainer.ts\n');
   bin = path.join(ctx.dir, 'bin');
   fs.mkdirSync(bin, { recursive: true });
   for (const name of ['trl', 'accelerate', 'deepspeed']) {
@@ -44,15 +49,16 @@ const folderSha = (dir: string) => {
 const feedbackFor = (trainer: string) =>
   /method: kto/.test(trainer) ? '{ type: binary, threshold: median, seed: 1 }' : '{ type: pairwise, mode: max, threshold: 0, seed: 1 }';
 
-function campaign(name: string, trainer: string, iterations = 1): { file: string; policy: string } {
+function campaign(name: string, trainer: string, iterations = 1, feedback?: string): { file: string; policy: string } {
   const policy = modelFolder(`${name}-policy`);
+  trainer = trainer.replace('HALOS_DIR', halosDir);
   const sampler = `{ kind: command, command: ${JSON.stringify(['node', FAKE_HALOS, '{{policy.path}}', '--datasets', '{{prompts.json}}', '--output_file', '{{out}}', '--num_samples_per_prompt', '{{samplesPerPrompt}}'])}, samplesPerPrompt: 3 }`;
   const file = writeCampaign(ctx.dir, name, {
     iterations,
     perIteration: 8,
     sampler,
     trainer,
-    feedback: feedbackFor(trainer),
+    feedback: feedback ?? feedbackFor(trainer),
     extra: `policy: { path: ${policy} }`,
   });
   return { file, policy };
@@ -126,18 +132,28 @@ describe('trainer presets', () => {
   test.each([
     [
       'halos',
-      '{ kind: command, preset: halos, method: kto, model: llama }',
+      '{ kind: command, preset: halos, method: kto, model: llama, reference: previous, workDir: HALOS_DIR }',
       /"launch","launch.py","loss=kto","model=llama","train_datasets=\[.*feedback.halos.json\]"/,
     ],
-    ['openrlhf', '{ kind: command, preset: openrlhf, method: dpo }', /"--module","openrlhf.cli.train_dpo","--pretrain",".*-policy","--ref_pretrain"/],
+    [
+      'openrlhf',
+      '{ kind: command, preset: openrlhf, method: dpo }',
+      /"--module","openrlhf.cli.train_dpo","--model.model_name_or_path",".*-policy","--ref.model_name_or_path"/,
+    ],
+    [
+      'openrlhf-08',
+      '{ kind: command, preset: openrlhf, flags: "0.8", method: kto }',
+      /"--module","openrlhf.cli.train_kto","--pretrain",".*-policy","--ref_pretrain"/,
+    ],
   ])('%s: the preset argv runs and the checkpoint is taken from where the trainer writes it', async (name, trainer, argv) => {
     const { file } = campaign(name, trainer);
     const r = await runToEnd(`${name}-1`, file, env());
     expect(r.state).toBe('completed');
     const c0 = readJson(art(`${name}-1`, 'iter-000', 'train', 'checkpoint.json'));
-    expect(c0.trainer.preset).toBe(name);
+    expect(c0.trainer.preset).toBe(name.replace(/-.*/, ''));
     expect(fs.readFileSync(art(`${name}-1`, 'iter-000', 'train', 'trainer.log'), 'utf8')).toMatch(argv);
-    expect(fs.existsSync(path.join(c0.path, 'model.safetensors'))).toBe(true);
+    // HALOs saves pytorch_model.bin (save_pretrained(safe_serialization=False)); the others model.safetensors.
+    expect(fs.existsSync(path.join(c0.path, name === 'halos' ? 'pytorch_model.bin' : 'model.safetensors'))).toBe(true);
   });
 });
 
@@ -187,16 +203,23 @@ describe('trainer failures', () => {
   });
 
   test('SIGKILL the train worker mid-training: the orphaned trainer is killed, the campaign completes, the previous checkpoint is untouched', async () => {
-    const { file, policy } = campaign('killtrain', '{ kind: command, preset: halos, method: dpo, model: llama }');
+    const { file, policy } = campaign('killtrain', '{ kind: command, preset: halos, method: dpo, model: llama, reference: previous, workDir: HALOS_DIR }');
     const before = folderSha(policy);
     const e = env('steps=12,step-ms=500');
     let worker = spawnWorker(e);
     try {
       expect(cli(['start', file, '--id', 'killtrain-1'], e).status).toBe(0);
-      await waitFor('training under way', () => {
-        const log = art('killtrain-1', 'iter-000', 'train', 'trainer.log');
-        return fs.existsSync(log) && /'loss'/.test(fs.readFileSync(log, 'utf8'));
-      });
+      // status shows the trainer's step/total, loss and rate from its heartbeat (HALOs' log lines).
+      const shown = await waitFor(
+        'status shows the training step',
+        () => {
+          const out = cli(['status', 'killtrain-1'], e).stdout;
+          return /iteration 0: train \(step \d+\/12, loss [\d.]+, [\d.]+ (steps\/s|s\/step)\)/.test(out) ? out : null;
+        },
+        120000,
+        500,
+      );
+      expect(shown).toMatch(/step \d+\/12/);
       await killHard(worker);
       const orphans = trainerProcesses('killtrain-policy');
       expect(orphans.length).toBeGreaterThanOrEqual(1); // own process group: it outlived the worker
@@ -206,7 +229,68 @@ describe('trainer failures', () => {
       expect(folderSha(policy)).toBe(before);
       const c = readJson(art('killtrain-1', 'iter-000', 'train', 'checkpoint.json'));
       expect(c.attempt).toBe(2);
-      expect(fs.existsSync(path.join(c.path, 'model.safetensors'))).toBe(true);
+      expect(fs.existsSync(path.join(c.path, 'pytorch_model.bin'))).toBe(true);
+    } finally {
+      await killHard(worker);
+    }
+  });
+});
+
+describe('halos as HALOs runs it', () => {
+  test("reference: initial with kept optimizer state: iteration 1 resumes the policy from iteration 0's checkpoint, the initial model stays the reference; Hydra writes nothing into the checkout", async () => {
+    const { file, policy } = campaign(
+      'halos-init',
+      '{ kind: command, preset: halos, method: dpo, reference: initial, keepOptimizerState: true, workDir: HALOS_DIR }',
+      2,
+    );
+    const r = await runToEnd('halos-init-1', file, env());
+    expect(r.state).toBe('completed');
+    const c0 = readJson(art('halos-init-1', 'iter-000', 'train', 'checkpoint.json'));
+    const log1 = fs.readFileSync(art('halos-init-1', 'iter-001', 'train', 'trainer.log'), 'utf8');
+    expect(log1).toContain(`Loading tokenizer ${policy}\n`);
+    expect(log1).toContain(`Loading reference model from ${policy}\n`);
+    expect(log1).toContain(`Loading policy from ${c0.path}\n`);
+    // HALOs' FINAL/ holds pytorch_model.bin and the optimizer state, kept here because the next iteration resumes from it.
+    expect(Object.keys(c0.files)).toEqual(expect.arrayContaining(['pytorch_model.bin', 'optimizer.pt', 'scheduler.pt']));
+    expect(fs.existsSync(path.join(halosDir, 'outputs'))).toBe(false);
+    const m1 = readJson(art('halos-init-1', 'iter-001', 'manifest.json'));
+    // HALOs' `train stats after N steps: {'loss/train': …}` lines: the last step's loss, 0.7 - 6 x 0.05.
+    expect(m1.train.last_loss ?? m1.train.lastLoss).toBeCloseTo(0.4, 6);
+  });
+
+  test('reference: previous: policy and reference both from the previous checkpoint; the optimizer state is not kept', async () => {
+    const { file } = campaign('halos-prev', '{ kind: command, preset: halos, method: kto, reference: previous, workDir: HALOS_DIR }', 2);
+    expect((await runToEnd('halos-prev-1', file, env())).state).toBe('completed');
+    const c0 = readJson(art('halos-prev-1', 'iter-000', 'train', 'checkpoint.json'));
+    expect(Object.keys(c0.files).sort()).toEqual(
+      ['chat_template.jinja', 'config.json', 'pytorch_model.bin', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'].sort(),
+    );
+    expect(fs.existsSync(path.join(c0.path, 'optimizer.pt'))).toBe(false);
+    const log1 = fs.readFileSync(art('halos-prev-1', 'iter-001', 'train', 'trainer.log'), 'utf8');
+    expect(log1).toContain(`Loading reference model from ${c0.path}\n`);
+    expect(log1).toContain(`Loading policy from ${c0.path}\n`);
+    expect(log1).toContain('"++wandb.enabled=false"');
+  });
+
+  test('a HALOs attempt that crashes: while it is retried, status says why (not that the failure was too large)', async () => {
+    const { file } = campaign('halos-crash', '{ kind: command, preset: halos, method: dpo, reference: previous, workDir: HALOS_DIR }');
+    const e = env('crash-after=2,steps=12,step-ms=400', { FAKE_TRAINER_ONCE: path.join(ctx.dir, 'halos-crash.once') });
+    const worker = spawnWorker(e);
+    try {
+      expect(cli(['start', file, '--id', 'halos-crash-1'], e).status).toBe(0);
+      const shown = await waitFor(
+        'status shows the retry',
+        () => {
+          const out = cli(['status', 'halos-crash-1'], e).stdout;
+          return /retrying: trainPolicy attempt 2/.test(out) ? out : null;
+        },
+        120000,
+        500,
+      );
+      expect(shown).toMatch(/retrying: trainPolicy attempt 2: trainer exited with code 1 \(attempt 1\); retried/);
+      expect(shown).toMatch(/illegal memory access/); // the end of the log tail survives the bound
+      expect(shown).not.toMatch(/exceeds size limit/);
+      expect((await ctx.client.workflow.getHandle('halos-crash-1').result()).state).toBe('completed');
     } finally {
       await killHard(worker);
     }
@@ -293,7 +377,7 @@ describe('secrets in trainer arguments', () => {
 });
 
 describe('trainer configuration', () => {
-  test('refused before anything runs: TRL with reference: initial, custom without a command, a policy folder without weights', () => {
+  test('refused before anything runs: TRL with reference: initial, custom without a command, a policy folder without weights, HALOs without its checkout or with reference: initial and no optimizer state, GRPO on scalar', () => {
     const e = env();
     const { file } = campaign('bad-trl', '{ kind: command, preset: trl, method: dpo, reference: initial }');
     const r = cli(['validate', file], e);
@@ -301,11 +385,23 @@ describe('trainer configuration', () => {
     expect(r.stderr).toMatch(/trainer.reference: trainer.reference: initial cannot be honoured by TRL's CLI/);
     const { file: f2 } = campaign('bad-custom', '{ kind: command, preset: custom, method: dpo }');
     expect(cli(['validate', f2], e).stderr).toMatch(/trainer.command: preset: custom needs the trainer argv/);
-    const { file: f3, policy } = campaign('bad-policy', '{ kind: command, preset: halos, method: dpo }');
+    const { file: f3, policy } = campaign('bad-policy', '{ kind: command, preset: halos, method: dpo, reference: previous, workDir: HALOS_DIR }');
     fs.rmSync(path.join(policy, 'model.safetensors'));
     const r3 = cli(['validate', f3], e);
     expect(r3.status).toBe(2);
     expect(r3.stderr).toMatch(/policy.path: .* is not a checkpoint a trainer can start from: no weights/);
+    const { file: f5 } = campaign('halos-nowd', '{ kind: command, preset: halos, method: dpo, reference: previous }');
+    expect(cli(['validate', f5], e).stderr).toMatch(/trainer.workDir: preset halos runs launch.py from your HALOs checkout: set trainer.workDir/);
+    const { file: f6 } = campaign('halos-init-refused', '{ kind: command, preset: halos, method: dpo, reference: initial, workDir: HALOS_DIR }');
+    expect(cli(['validate', f6], e).stderr).toMatch(/trainer.reference: trainer.reference: initial with HALOs: .*set trainer.keepOptimizerState: true/);
+    // HALOs' GRPO reads pairwise (or binary) feedback, not scalar.
+    const grpo = '{ kind: command, preset: halos, method: grpo, reference: previous, workDir: HALOS_DIR }';
+    const { file: f7 } = campaign('halos-grpo', grpo, 1, '{ type: pairwise, mode: max, threshold: 0, seed: 1 }');
+    const r7 = cli(['validate', f7], e);
+    expect(r7.stderr).not.toMatch(/feedback.type/);
+    expect(r7.status).toBe(0);
+    const { file: f8 } = campaign('halos-grpo-scalar', grpo, 1, '{ type: scalar, seed: 1 }');
+    expect(cli(['validate', f8], e).stderr).toMatch(/feedback.type: GRPO with preset halos reads pairwise or binary feedback, not scalar/);
     const { file: f4, policy: p4 } = campaign('no-template', '{ kind: command, preset: trl, method: dpo, reference: previous }');
     fs.writeFileSync(path.join(p4, 'tokenizer_config.json'), '{}');
     const r4 = cli(['validate', f4], e);

@@ -131,9 +131,13 @@ describe('sampling examples', () => {
     fs.writeFileSync(path.join(model, 'model.safetensors'), 'w');
     fs.writeFileSync(path.join(model, 'tokenizer.json'), '{}');
     fs.writeFileSync(path.join(model, 'chat_template.jinja'), "{% for m in messages %}{{ m['content'] }}{% endfor %}");
+    const halos = path.join(dir, 'HALOs');
+    fs.mkdirSync(halos);
+    fs.writeFileSync(path.join(halos, 'launch.py'), '');
     const text = fs
       .readFileSync(path.join(ROOT, 'examples', name, 'campaign.yaml'), 'utf8')
       .replace('/models/my-policy', model)
+      .replace('/opt/HALOs', halos)
       .replaceAll('../quickstart', path.join(ROOT, 'examples', 'quickstart'));
     const file = path.join(dir, 'campaign.yaml');
     fs.writeFileSync(file, text);

@@ -3,6 +3,7 @@
  * style of tqdm/rich), and plain lines when stdout is not a terminal. Pure: rendering and rates.
  */
 import type { IterationStatus } from '../workflows/messages';
+import type { TrainingProgress } from './training-progress';
 
 export function bar(done: number, total: number, width = 24): string {
   const f = total > 0 ? Math.min(1, done / total) : 0;
@@ -70,9 +71,21 @@ export function stageRows(it: IterationStatus): StageRow[] {
   });
 }
 
-/** Rendered rows: bars for sharded stages, a state word for the others. */
-export function renderRows(rows: StageRow[], rates: Map<string, Rate>): string[] {
+/** The train row while a trainer reports its steps: a bar over steps (or epochs), the loss and the rate. */
+export function trainRow(p: TrainingProgress): string {
+  const name = 'train'.padEnd(8);
+  const unit = `${p.unit}s`;
+  const count = p.total !== null ? `${String(p.step ?? 0).padStart(String(p.total).length)}/${p.total} ${unit}` : `${p.step ?? '-'} ${unit}`;
+  const speed = p.rate !== null ? `${p.rate.toFixed(2)} ${unit}/s` : `-- ${unit}/s`;
+  const left = p.rate && p.total !== null && p.step !== null ? (p.total - p.step) / p.rate : null;
+  const loss = p.loss !== null ? `  loss ${p.loss.toPrecision(4)}` : '';
+  return `  ${name} ${p.total !== null ? `${bar(p.step ?? 0, p.total)} ` : ''}${count}  ${speed}${loss}  ${eta(left)}`;
+}
+
+/** Rendered rows: bars for sharded stages (and training steps, when known), a state word for the others. */
+export function renderRows(rows: StageRow[], rates: Map<string, Rate>, training: TrainingProgress | null = null): string[] {
   return rows.map((r) => {
+    if (r.stage === 'train' && r.state === 'running' && training) return trainRow(training);
     const name = r.stage.padEnd(8);
     if (r.total <= 0 || (r.total <= 1 && r.stage !== 'sample' && r.stage !== 'label')) return `  ${name} ${r.state}`;
     const rate = rates.get(r.stage)?.perSecond() ?? null;

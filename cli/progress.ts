@@ -1,13 +1,15 @@
 /** How campaigns look in a terminal: the live progress line, the per-iteration table, failure causes. */
 import type { IterationSummary } from '../activities/types';
 import type { CampaignStatus, IterationStatus } from '../workflows/messages';
+import { TrainingProgress, trainingText } from './training-progress';
 
-export function progressLine(s: Omit<CampaignStatus, 'summaries'>, it: IterationStatus | null): string {
+export function progressLine(s: Omit<CampaignStatus, 'summaries'>, it: IterationStatus | null, training: TrainingProgress | null = null): string {
   const spend =
     s.budgetUsd !== null || s.spentUsd > 0 ? `, spent $${s.spentUsd.toFixed(4)}${s.budgetUsd !== null ? ` of $${s.budgetUsd.toFixed(4)}` : ''}` : '';
   const base = `[${s.campaignId}] ${s.state}${s.pauseReason ? ` (${s.pauseReason})` : ''}: ${s.completed}/${s.iterations} iterations done${spend}`;
   if (!it) return base;
-  return `${base}; iteration ${it.iteration}: ${it.stage}${it.shardsTotal > 1 ? ` (shards ${it.shardsDone}/${it.shardsTotal})` : ''}`;
+  const train = it.stage === 'train' && training ? trainingText(training) : '';
+  return `${base}; iteration ${it.iteration}: ${it.stage}${it.shardsTotal > 1 ? ` (shards ${it.shardsDone}/${it.shardsTotal})` : ''}${train ? ` (${train})` : ''}`;
 }
 
 function fmt(x: number | null, d = 4): string {

@@ -8,6 +8,7 @@ import { ERROR_TYPE, UserError } from '../config/errors';
 import { QUEUES, queueOfActivity } from '../config/queues';
 import type { CampaignStatus, IterationStatus } from '../workflows/messages';
 import { rootCause } from './progress';
+import { TrainingProgress, trainingProgressOf } from './training-progress';
 
 export interface CampaignSnapshot {
   campaignId: string;
@@ -20,6 +21,8 @@ export interface CampaignSnapshot {
   /** The first activity that is failing and being retried, with its attempt. */
   lastError: string | null;
   retrying: { activity: string; attempt: number; error: string }[];
+  /** The running trainer's step/total, loss and rate, from its activity's last heartbeat. */
+  training: TrainingProgress | null;
   judgeBatches: string[];
   /** Task queues the campaign waits on that no worker polls. */
   noWorker: string[];
@@ -51,6 +54,34 @@ function memoOf<T>(d: WorkflowExecutionDescription, key: string): T | null {
   return (d.memo?.[key] as T | undefined) ?? null;
 }
 
+const TRAIN_ACTIVITY = 'trainPolicy';
+
+type RawPayload = NonNullable<NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>[number]['heartbeatDetails']>['payloads'] extends
+  (infer P)[] | null | undefined
+  ? P
+  : never;
+
+async function heartbeatProgress(payload: RawPayload | undefined): Promise<TrainingProgress | null> {
+  if (!payload) return null;
+  try {
+    const { defaultPayloadConverter } = await import('@temporalio/common');
+    return trainingProgressOf(defaultPayloadConverter.fromPayload(payload as Parameters<typeof defaultPayloadConverter.fromPayload>[0]));
+  } catch {
+    return null; // details in a format this client cannot read
+  }
+}
+
+/** The running trainer's progress in an iteration workflow (for `run`, which follows the campaign by queries). */
+export async function trainingProgress(c: Client, iterationWorkflowId: string): Promise<TrainingProgress | null> {
+  try {
+    const d = await c.workflow.getHandle(iterationWorkflowId).describe();
+    const a = (d.raw.pendingActivities ?? []).find((p) => p.activityType?.name === TRAIN_ACTIVITY);
+    return a ? await heartbeatProgress(a.heartbeatDetails?.payloads?.[0]) : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function campaignSnapshot(c: Client, id: string): Promise<CampaignSnapshot> {
   const { WorkflowNotFoundError } = await import('@temporalio/client');
   const h = c.workflow.getHandle(id);
@@ -69,6 +100,7 @@ export async function campaignSnapshot(c: Client, id: string): Promise<CampaignS
     iteration: null,
     lastError: null,
     retrying: [],
+    training: null,
     judgeBatches: [],
     noWorker: [],
     closedFailure: null,
@@ -103,6 +135,7 @@ export async function campaignSnapshot(c: Client, id: string): Promise<CampaignS
         const name = a.activityType?.name ?? 'activity';
         const queue = queueOfActivity(name);
         if (queue && !(await queueHasWorker(c, queue, 'activity'))) waiting.add(queue);
+        if (name === TRAIN_ACTIVITY) snap.training = await heartbeatProgress(a.heartbeatDetails?.payloads?.[0]);
         const msg = a.lastFailure?.message;
         if (!msg) continue;
         if (a.lastFailure?.applicationFailureInfo?.type === ERROR_TYPE.JudgeBatchPending) {

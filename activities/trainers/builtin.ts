@@ -1,5 +1,6 @@
 /** The built-in trainer: DPO / KTO / GRPO on the miniature policy, resumable every 5 epochs. */
 import { heartbeat } from '@temporalio/activity';
+import { StepRate } from './progress';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { forEachJsonLine } from '../artifacts/json-lines';
@@ -175,11 +176,14 @@ async function train(job: TrainJob<BuiltinTrainerConfig>): Promise<TrainOutcome>
     undesirableWeight: t.undesirableWeight,
     pulse: () => heartbeat({ epochs: t.epochs, note: 'training' }),
   };
+  const rate = new StepRate();
   const onEpoch = async (r: { epoch: number; loss: number }, theta: Float64Array) => {
-    heartbeat({ epoch: r.epoch, epochs: t.epochs, loss: r.loss });
+    rate.observe(Date.now(), r.epoch);
+    heartbeat({ epoch: r.epoch, epochs: t.epochs, loss: r.loss, rate: rate.perSecond() });
     if (r.epoch % 5 === 0 || r.epoch === t.epochs) writeJsonAtomic(progressFile, { key, epoch: r.epoch, theta: Array.from(theta) });
     await testSlowdown();
   };
+  rate.observe(Date.now(), start.epoch);
   heartbeat({ epoch: start.epoch, epochs: t.epochs });
   const trainFn = (t.method === 'dpo' ? trainDpo : t.method === 'kto' ? trainKto : trainGrpo) as unknown as TrainFn;
   const res = await trainFn(start.theta, reference.theta, data, opts, onEpoch, start.epoch);

@@ -4,6 +4,9 @@
  * (`loss=0.693`, OpenRLHF) and the training bar (`45%|████▌     | 9/20 [00:03<00:04, 2.50it/s]`).
  * Pure.
  *
+ * HALOs (launch.py, train/trainers.py) prints `Total training steps: N` once and, per logged step,
+ * `train stats after N steps: {'loss/train': '0.69315', …}` (values formatted as strings).
+ *
  * Real trainer logs hold other tqdm bars too (`Loading weights: … 20/20 [`, `Tokenizing train dataset:
  * … 64/64 [`, `Writing model shards: … 1/1 [`): only the training bar is progress. HF Trainer's bar
  * has no description; OpenRLHF's step bar is `Train step of epoch N`, its epoch bar `Train epoch`.
@@ -24,11 +27,15 @@ export function emptyProgress(): TrainProgress {
 const NUMBER = String.raw`-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?`;
 /** `'loss': 0.69` or `'loss': '0.69'` (not train_loss, the run's mean, nor eval_loss). */
 const DICT_LOSS = new RegExp(String.raw`['"]loss['"]\s*:\s*['"]?(${NUMBER})`);
+/** HALOs: `'loss/train': '0.69315'`. */
+const HALOS_LOSS = new RegExp(String.raw`['"]loss/train['"]\s*:\s*['"]?(${NUMBER})`);
+const HALOS_STEP = /train stats after (\d+) steps:/;
+const HALOS_TOTAL = /^Total training steps: (\d+)\s*$/;
 /** tqdm postfix `…, loss=0.693, acc=0.5]`. */
 const POSTFIX_LOSS = new RegExp(String.raw`(?:^|[\s,\[])loss=(${NUMBER})`);
 /** A tqdm bar: its description (text since the segment's start or the previous bar's `]`), n and total. */
 const BAR = /(?:^|\])([^\]|]*?)\s*\d{1,3}%\|[^|]*\|\s*(\d+)\/(\d+)\s*\[/g;
-const OTHER_BAR = /load|token|writ|sav|map|filter|generat|drop|shard|dataset|download|prepar|convert|eval/i;
+const OTHER_BAR = /load|token|writ|sav|map|filter|generat|drop|shard|dataset|download|prepar|convert|eval|process|comput/i;
 
 function isTrainingBar(description: string): boolean {
   const d = description.trim();
@@ -44,7 +51,11 @@ export function readProgress(p: TrainProgress, text: string): TrainProgress {
   for (const line of text.split(/\r?\n|\r/)) {
     if (!line.trim()) continue;
     out.lines++;
-    const l = DICT_LOSS.exec(line) ?? POSTFIX_LOSS.exec(line);
+    const total = HALOS_TOTAL.exec(line);
+    if (total) out.total = Number(total[1]);
+    const step = HALOS_STEP.exec(line);
+    if (step) out.step = Number(step[1]);
+    const l = DICT_LOSS.exec(line) ?? HALOS_LOSS.exec(line) ?? POSTFIX_LOSS.exec(line);
     if (l) {
       out.loss = Number(l[1]);
       if (out.firstLoss === null) out.firstLoss = out.loss;
@@ -62,4 +73,19 @@ export function completeText(pending: string, chunk: string): { text: string; re
   const all = pending + chunk;
   const end = Math.max(all.lastIndexOf('\n'), all.lastIndexOf('\r'));
   return end < 0 ? { text: '', rest: all } : { text: all.slice(0, end + 1), rest: all.slice(end + 1) };
+}
+
+/** Steps per second since the first step this attempt saw (a resumed run starts counting past 0). */
+export class StepRate {
+  private first: { at: number; step: number } | null = null;
+  private last: { at: number; step: number } | null = null;
+  observe(at: number, step: number | null): void {
+    if (step === null) return;
+    if (!this.first || step < this.first.step) this.first = { at, step };
+    if (!this.last || step !== this.last.step) this.last = { at, step };
+  }
+  perSecond(): number | null {
+    if (!this.first || !this.last || this.last.at <= this.first.at) return null;
+    return ((this.last.step - this.first.step) * 1000) / (this.last.at - this.first.at);
+  }
 }

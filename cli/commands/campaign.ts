@@ -12,6 +12,7 @@ import { campaignIdOf, exitWith, info, out, temporalClient } from '../context';
 import { progressLine, rootCause, summaryTable } from '../progress';
 import { iterationStatus } from './inspect';
 import { printable } from '../terminal-text';
+import { trainingProgress } from '../snapshot';
 
 /** The campaign file, parsed once and checked in depth (prompts, model, endpoint) before any workflow exists. */
 async function checkedCampaign(file: string): Promise<CampaignConfig> {
@@ -175,7 +176,8 @@ async function run(file: string, opts: { id?: string; worker: boolean }): Promis
         resumed = true;
         continue;
       }
-      const line = progressLine(s, await iterationStatus(client, s));
+      const it = await iterationStatus(client, s);
+      const line = progressLine(s, it, it?.stage === 'train' && s.childWorkflowId ? await trainingProgress(client, s.childWorkflowId) : null);
       if (line !== last) {
         if (tty) process.stderr.write(`\r\x1b[K${printable(line)}`);
         else info(line);

@@ -10,6 +10,7 @@ import { checkedCampaignId, exitWith, out, positiveNumber, temporalClient } from
 import { progressLine, summaryTable } from '../progress';
 import { CampaignSnapshot, campaignSnapshot } from '../snapshot';
 import { printable } from '../terminal-text';
+import { trainingText } from '../training-progress';
 
 export async function iterationStatus(c: Client, s: CampaignStatus): Promise<IterationStatus | null> {
   if (!s.childWorkflowId) return null;
@@ -28,7 +29,7 @@ async function runningCampaigns(c: Client): Promise<string[]> {
 }
 
 export function snapshotLines(a: CampaignSnapshot): string[] {
-  const lines = [a.status && a.workflowStatus === 'RUNNING' ? progressLine(a.status, a.iteration) : `[${a.campaignId}] ${a.state}`];
+  const lines = [a.status && a.workflowStatus === 'RUNNING' ? progressLine(a.status, a.iteration, a.training) : `[${a.campaignId}] ${a.state}`];
   if (a.closedFailure) lines.push(`  failure: ${a.closedFailure}`);
   for (const b of a.judgeBatches) lines.push(`  waiting: ${b}`);
   for (const r of a.retrying) lines.push(`  retrying: ${r.activity} attempt ${r.attempt}: ${r.error}`);
@@ -55,12 +56,13 @@ async function watch(id: string, intervalS: number): Promise<number> {
     const rows = snap.iteration ? stageRows(snap.iteration) : [];
     for (const r of rows) rates.get(r.stage)?.observe(now, r.done);
     if (tty) {
-      const lines = [...snapshotLines(snap), ...(snap.iteration ? [`iteration ${snap.iteration.iteration}:`, ...renderRows(rows, rates)] : [])];
+      const lines = [...snapshotLines(snap), ...(snap.iteration ? [`iteration ${snap.iteration.iteration}:`, ...renderRows(rows, rates, snap.training)] : [])];
       if (drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
       process.stdout.write(printable(lines.join('\n')) + '\n');
       drawn = lines.length;
     } else {
-      const line = `${snap.state}${snap.iteration ? ` iteration ${snap.iteration.iteration} ${rows.map((r) => `${r.stage} ${r.done}/${r.total}`).join(' ')}` : ''}`;
+      const train = snap.training && snap.iteration?.stage === 'train' ? ` (${trainingText(snap.training)})` : '';
+      const line = `${snap.state}${snap.iteration ? ` iteration ${snap.iteration.iteration} ${rows.map((r) => `${r.stage} ${r.done}/${r.total}`).join(' ')}${train}` : ''}`;
       if (line !== lastPlain) out(`${new Date(now).toISOString()} ${id} ${line}`);
       lastPlain = line;
     }

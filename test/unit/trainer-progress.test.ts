@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { completeText, emptyProgress, readProgress, TrainProgress } from '../../activities/trainers/progress';
+import { completeText, emptyProgress, readProgress, StepRate, TrainProgress } from '../../activities/trainers/progress';
 import { layoutProblems } from '../../activities/policy/checkpoint-layout';
 
 const fixtures = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
@@ -63,6 +63,38 @@ describe('trainer progress from real TRL logs', () => {
     );
     expect(orlhf).toMatchObject({ step: 9, total: 20, loss: 0.693 });
     expect(readProgress(emptyProgress(), "{'eval_loss': 0.5, 'train_loss': 0.4}\n").loss).toBeNull();
+  });
+});
+
+describe('trainer progress from HALOs logs', () => {
+  // Written from HALOs 4831988's own logging code (launch.py's prints, train/trainers.py's `train stats
+  // after N steps: {formatted_dict(...)}`, values formatted with %.5g as strings), not captured from a run.
+  it("DPO: `Total training steps`, the step of each `train stats` line and its 'loss/train', not the eval loss", () => {
+    const p = readProgress(emptyProgress(), log('halos-4831988-dpo.log'));
+    expect(p).toMatchObject({ step: 4, total: 4, firstLoss: 0.69315, loss: 0.65874 });
+  });
+
+  it('read in pieces: the same result, steps never going back', () => {
+    const text = log('halos-4831988-dpo.log');
+    for (const sizes of [[1], [7, 13], [100, 3, 4096]]) {
+      const { final, seen } = readInPieces(text, sizes);
+      expect(final).toEqual(readProgress(emptyProgress(), text));
+      const steps = seen.map((s) => s.step ?? 0);
+      expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    }
+  });
+});
+
+describe('step rate', () => {
+  it('steps per second since the first step seen; none before two observations', () => {
+    const r = new StepRate();
+    expect(r.perSecond()).toBeNull();
+    r.observe(1000, null);
+    r.observe(2000, 8); // a resumed run starts past 0
+    expect(r.perSecond()).toBeNull();
+    r.observe(4000, 9);
+    r.observe(6000, 12);
+    expect(r.perSecond()).toBeCloseTo(1, 6);
   });
 });
 

@@ -5,19 +5,22 @@
  */
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { AlignloopError } from '../config/errors';
+import { boundDetails, boundStack, boundText, FAILURE_BYTES } from '../config/failure-size';
 import { redact } from '../config/redact';
 import { DoneManifest, FileRef, findComplete, markComplete } from './artifacts/store';
 
 /**
  * Errors of the error model become failures of their type (non-retryable where the model says so),
- * with the attempt they ended in, so the campaign can record it; anything else is retried.
+ * with the attempt they ended in, so the campaign can record it; anything else is retried. Every
+ * failure is bounded in size (config/failure-size.ts), so the server never replaces it.
  */
 export function toActivityFailure(e: unknown): unknown {
   if (!(e instanceof AlignloopError)) {
     // Still a retryable failure of the same type, but with secrets redacted from its message and stack.
     const err = e as Error;
-    const f = ApplicationFailure.create({ message: redact(err?.message ?? String(e)), type: err?.name ?? 'Error' });
-    f.stack = redact(err?.stack ?? f.stack ?? '');
+    const message = boundText(redact(err?.message ?? String(e)), FAILURE_BYTES.message);
+    const f = ApplicationFailure.create({ message, type: err?.name ?? 'Error' });
+    f.stack = boundStack(redact(err?.stack ?? f.stack ?? ''), err?.name ?? 'Error', message);
     return f;
   }
   let attempt: number | null = null;
@@ -27,9 +30,10 @@ export function toActivityFailure(e: unknown): unknown {
     /* not inside an activity (a unit test) */
   }
   const [first, ...rest] = e.details();
-  const details = [{ ...(first as object | undefined), attempt }, ...rest];
-  const f = ApplicationFailure.create({ message: redact(e.message), type: e.name, nonRetryable: !e.retryable, details });
-  f.stack = redact(e.stack ?? '');
+  const details = boundDetails([{ ...(first as object | undefined), attempt }, ...rest]);
+  const message = boundText(redact(e.message), FAILURE_BYTES.message);
+  const f = ApplicationFailure.create({ message, type: e.name, nonRetryable: !e.retryable, details });
+  f.stack = boundStack(redact(e.stack ?? ''), e.name, message);
   return f;
 }
 

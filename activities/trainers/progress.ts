@@ -5,7 +5,8 @@
  * Pure.
  *
  * HALOs (launch.py, train/trainers.py) prints `Total training steps: N` once and, per logged step,
- * `train stats after N steps: {'loss/train': '0.69315', …}` (values formatted as strings).
+ * `train stats after N steps: {'loss/train': '0.69315', …, 'counters/examples': 2*N, …}` (values formatted
+ * as strings), or, when it logged less than a second ago, `skipping logging after M examples`.
  *
  * Real trainer logs hold other tqdm bars too (`Loading weights: … 20/20 [`, `Tokenizing train dataset:
  * … 64/64 [`, `Writing model shards: … 1/1 [`): only the training bar is progress. HF Trainer's bar
@@ -18,10 +19,12 @@ export interface TrainProgress {
   loss: number | null;
   firstLoss: number | null;
   lines: number;
+  /** HALOs: examples per optimizer step (its stats lines count both), to read the steps it skips logging. */
+  examplesPerStep: number | null;
 }
 
 export function emptyProgress(): TrainProgress {
-  return { step: null, total: null, loss: null, firstLoss: null, lines: 0 };
+  return { step: null, total: null, loss: null, firstLoss: null, lines: 0, examplesPerStep: null };
 }
 
 const NUMBER = String.raw`-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?`;
@@ -29,7 +32,9 @@ const NUMBER = String.raw`-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?`;
 const DICT_LOSS = new RegExp(String.raw`['"]loss['"]\s*:\s*['"]?(${NUMBER})`);
 /** HALOs: `'loss/train': '0.69315'`. */
 const HALOS_LOSS = new RegExp(String.raw`['"]loss/train['"]\s*:\s*['"]?(${NUMBER})`);
-const HALOS_STEP = /train stats after (\d+) steps:/;
+const HALOS_STEP = /train stats after (\d+) steps:.*['"]counters\/examples['"]:\s*(\d+)/;
+/** HALOs logs at most once per minimum_log_interval_secs; the steps between say this instead. */
+const HALOS_SKIPPED = /^skipping logging after (\d+) examples/;
 const HALOS_TOTAL = /^Total training steps: (\d+)\s*$/;
 /** tqdm postfix `…, loss=0.693, acc=0.5]`. */
 const POSTFIX_LOSS = new RegExp(String.raw`(?:^|[\s,\[])loss=(${NUMBER})`);
@@ -52,9 +57,18 @@ export function readProgress(p: TrainProgress, text: string): TrainProgress {
     if (!line.trim()) continue;
     out.lines++;
     const total = HALOS_TOTAL.exec(line);
-    if (total) out.total = Number(total[1]);
+    // HALOs' unpaired loaders count pairs: on binary feedback they print 0 (unknown, not zero steps).
+    if (total && Number(total[1]) > 0) out.total = Number(total[1]);
     const step = HALOS_STEP.exec(line);
-    if (step) out.step = Number(step[1]);
+    if (step) {
+      out.step = Number(step[1]);
+      if (out.step > 0) out.examplesPerStep = Number(step[2]) / out.step;
+    }
+    const skipped = HALOS_SKIPPED.exec(line);
+    if (skipped && out.examplesPerStep) {
+      const n = Number(skipped[1]) / out.examplesPerStep;
+      if (Number.isInteger(n) && n > (out.step ?? 0)) out.step = n;
+    }
     const l = DICT_LOSS.exec(line) ?? HALOS_LOSS.exec(line) ?? POSTFIX_LOSS.exec(line);
     if (l) {
       out.loss = Number(l[1]);

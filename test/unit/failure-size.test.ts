@@ -21,7 +21,10 @@ describe('failure size', () => {
     const dir = tmpDir('failure-size-');
     const log = path.join(dir, 'trainer.log');
     const halos = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'trainer-logs', 'halos-4831988-dpo.log'), 'utf8');
-    fs.writeFileSync(log, halos + 'RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (simulated end of the log)\n');
+    // A crash mid-training: the log's last lines are HALOs' stats lines (each ~600 characters), then the error.
+    const stats = halos.split('\n').filter((l) => l.startsWith('train stats after'));
+    const more = Array.from({ length: 14 }, (_, i) => stats[i % stats.length]).join('\n');
+    fs.writeFileSync(log, `${halos}${more}\nRuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (simulated end of the log)\n`);
     const e = new ProcessCrashed(withLogTail('trainer exited with code 1 (attempt 1); retried', log));
     const f = toActivityFailure(e) as Error;
     expect(encodedSize(f)).toBeLessThan(4096);

@@ -114,26 +114,13 @@ describe('feedback each trainer reads', () => {
 });
 
 describe('the accepted checkpoint', () => {
-  // What HALOs' trainer.save() writes into FINAL/ (tokenizer.save_pretrained, metrics.json, optimizer.pt,
-  // scheduler.pt, save_pretrained(safe_serialization=False)).
-  const HALOS_FINAL = [
-    'config.json',
-    'generation_config.json',
-    'metrics.json',
-    'optimizer.pt',
-    'pytorch_model.bin',
-    'scheduler.pt',
-    'special_tokens_map.json',
-    'tokenizer.json',
-    'tokenizer_config.json',
-  ];
-
-  test("HALOs' FINAL/: weights, config and tokenizer kept; the optimizer state only when asked for", () => {
-    expect(checkpointFiles(HALOS_FINAL, false)).toEqual({
+  test("HALOs' FINAL/ (real, test/fixtures/checkpoints): weights, config and tokenizer kept; the optimizer state only when asked for", () => {
+    const names = fs.readdirSync(path.join(ROOT, 'test', 'fixtures', 'checkpoints', 'halos-4831988-dpo-FINAL')).sort();
+    expect(checkpointFiles(names, false)).toEqual({
       keep: ['config.json', 'generation_config.json', 'pytorch_model.bin', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'],
-      drop: ['metrics.json', 'optimizer.pt', 'scheduler.pt'],
+      drop: ['README.md', 'metrics.json', 'optimizer.pt', 'scheduler.pt'],
     });
-    expect(checkpointFiles(HALOS_FINAL, true).drop).toEqual([]);
+    expect(checkpointFiles(names, true).drop).toEqual(['README.md']);
   });
 
   test('a real TRL output folder: everything the next sampler needs is kept; the model card and training args are not', () => {

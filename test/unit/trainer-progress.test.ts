@@ -66,21 +66,33 @@ describe('trainer progress from real TRL logs', () => {
   });
 });
 
-describe('trainer progress from HALOs logs', () => {
-  // Written from HALOs 4831988's own logging code (launch.py's prints, train/trainers.py's `train stats
-  // after N steps: {formatted_dict(...)}`, values formatted with %.5g as strings), not captured from a run.
-  it("DPO: `Total training steps`, the step of each `train stats` line and its 'loss/train', not the eval loss", () => {
-    const p = readProgress(emptyProgress(), log('halos-4831988-dpo.log'));
-    expect(p).toMatchObject({ step: 4, total: 4, firstLoss: 0.69315, loss: 0.65874 });
+describe('trainer progress from real HALOs logs', () => {
+  // Captured from HALOs 4831988 with its own pins (torch 2.4.0, transformers 4.51.3) on CPU, run by
+  // alignloop's halos preset on the tiny Llama (test/fixtures/trainer-logs/halos-4831988-*.log).
+  it("DPO: `Total training steps`, each `train stats after N steps` line's 'loss/train' (not the eval loss), a step HALOs skipped logging", () => {
+    // Steps 1-3 logged; step 4 only as `skipping logging after 8 examples` (2 examples a step).
+    expect(readProgress(emptyProgress(), log('halos-4831988-dpo.log'))).toMatchObject({ step: 4, total: 4, firstLoss: 0.69315, loss: 0.66133 });
+  });
+
+  it('KTO on binary feedback: HALOs prints `Total training steps: 0` (its unpaired loader counts pairs): total unknown, not 0', () => {
+    expect(readProgress(emptyProgress(), log('halos-4831988-kto.log'))).toMatchObject({ step: 8, total: null, firstLoss: 0.5, loss: 0.48059 });
+  });
+
+  it('GRPO: negative losses, steps between logged ones read from the skipped lines', () => {
+    const { seen } = readInPieces(log('halos-4831988-grpo.log'), [64]);
+    expect(seen.at(-1)).toMatchObject({ step: 8, total: 8, firstLoss: -0.27496, loss: -0.28543 });
+    expect(new Set(seen.map((p) => p.step).filter((x) => x !== null))).toEqual(new Set([1, 2, 3, 4, 5, 6, 7, 8]));
   });
 
   it('read in pieces: the same result, steps never going back', () => {
-    const text = log('halos-4831988-dpo.log');
-    for (const sizes of [[1], [7, 13], [100, 3, 4096]]) {
-      const { final, seen } = readInPieces(text, sizes);
-      expect(final).toEqual(readProgress(emptyProgress(), text));
-      const steps = seen.map((s) => s.step ?? 0);
-      expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    for (const name of ['halos-4831988-dpo.log', 'halos-4831988-kto.log', 'halos-4831988-grpo.log']) {
+      const text = log(name);
+      for (const sizes of [[1], [7, 13], [100, 3, 4096]]) {
+        const { final, seen } = readInPieces(text, sizes);
+        expect(final).toEqual(readProgress(emptyProgress(), text));
+        const steps = seen.map((s) => s.step ?? 0);
+        expect(steps).toEqual([...steps].sort((a, b) => a - b));
+      }
     }
   });
 });
@@ -95,6 +107,12 @@ describe('step rate', () => {
     r.observe(4000, 9);
     r.observe(6000, 12);
     expect(r.perSecond()).toBeCloseTo(1, 6);
+  });
+});
+
+describe('a real HALOs output folder (FINAL/)', () => {
+  it('is a valid checkpoint layout: pytorch_model.bin, tokenizer, config', () => {
+    expect(layoutProblems(path.join(fixtures, 'checkpoints', 'halos-4831988-dpo-FINAL'))).toEqual([]);
   });
 });
 

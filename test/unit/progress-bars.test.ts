@@ -1,5 +1,6 @@
 /** The rendering behind `alignloop status --watch`. */
-import { bar, eta, Rate, renderRows, stageRows } from '../../cli/progress-bars';
+import { bar, eta, Rate, renderRows, stageRows, trainRow } from '../../cli/progress-bars';
+import { trainingProgressOf, trainingText } from '../../cli/training-progress';
 
 test('bars, ETAs and rates', () => {
   expect(bar(0, 10, 10)).toBe('[----------]');
@@ -50,4 +51,25 @@ test('after the shard stages, the shard counts stay (not the single later stage)
   const old = stageRows({ iteration: 1, stage: 'train', shardsDone: 0, shardsTotal: 1 });
   expect(old.find((r) => r.stage === 'label')).toMatchObject({ total: 0, state: 'done' });
   expect(renderRows(old, new Map())[2]).toBe('  label    done');
+});
+
+describe('training progress from the train activity heartbeat', () => {
+  test("the command trainer's steps and the built-in trainer's epochs, as status shows them", () => {
+    const cmd = trainingProgressOf({ step: 7, total: 16, loss: 0.64123, rate: 0.52, unit: 'step', note: 'trainer running (pid 1)' })!;
+    expect(trainingText(cmd)).toBe('step 7/16, loss 0.6412, 0.52 steps/s');
+    const builtin = trainingProgressOf({ epoch: 12, epochs: 30, loss: 0.5, rate: 3 })!;
+    expect(trainingText(builtin)).toBe('epoch 12/30, loss 0.5000, 3.00 epochs/s');
+    expect(trainingText(trainingProgressOf({ step: 3, total: null, loss: null, rate: 0.02 })!)).toBe('step 3/?, 50.0 s/step');
+    // Heartbeats that carry no training progress (the 1-second liveness beat, a sampler's counts).
+    expect(trainingProgressOf(undefined)).toBeNull();
+    expect(trainingProgressOf({ note: 'training', epochs: 30 })).toMatchObject({ total: 30 });
+    expect(trainingProgressOf({ done: 3 })).toBeNull();
+  });
+
+  test('status --watch: the train row becomes a bar over the steps while the trainer reports them', () => {
+    const it = { iteration: 0, stage: 'train', shardsDone: 0, shardsTotal: 2, sampled: 2, labelled: 2 } as unknown as Parameters<typeof stageRows>[0];
+    const rows = renderRows(stageRows(it), new Map(), { step: 8, total: 16, loss: 0.6, rate: 2, unit: 'step' });
+    expect(rows.find((r) => r.includes('train'))).toBe('  train    [############------------]  8/16 steps  2.00 steps/s  loss 0.6000  ETA 4s');
+    expect(trainRow({ step: 8, total: null, loss: null, rate: null, unit: 'step' })).toBe('  train    8 steps  -- steps/s  ETA --');
+  });
 });

@@ -3,7 +3,7 @@
  * heartbeats while it runs, and idempotence (a retried activity that finds its recorded output
  * returns it instead of redoing the work; see docs/durability.md).
  */
-import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { AlignloopError } from '../config/errors';
 import { boundDetails, boundStack, boundText, FAILURE_BYTES } from '../config/failure-size';
 import { redact } from '../config/redact';
@@ -37,9 +37,25 @@ export function toActivityFailure(e: unknown): unknown {
   return f;
 }
 
+/** The progress each running activity last reported (its Context is the key). */
+const lastProgress = new WeakMap<object, unknown>();
+
+/**
+ * Heartbeats progress details (a trainer's step, total, loss), which `status` reads from the server.
+ * guarded's keep-alive beat repeats them: a beat without details would replace them.
+ */
+export function beat(details: unknown): void {
+  const ctx = Context.current();
+  lastProgress.set(ctx, details);
+  ctx.heartbeat(details);
+}
+
 /** Classifies errors and heartbeats every second while fn runs (so a dead worker is noticed fast). */
 export async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  const beat = setInterval(() => heartbeat(), 1000);
+  const beat = setInterval(() => {
+    const ctx = Context.current();
+    ctx.heartbeat(lastProgress.get(ctx));
+  }, 1000);
   try {
     injectTestFault();
     return await fn();

@@ -1,12 +1,11 @@
 /** The built-in trainer: DPO / KTO / GRPO on the miniature policy, resumable every 5 epochs. */
-import { heartbeat } from '@temporalio/activity';
 import { StepRate } from './progress';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { forEachJsonLine } from '../artifacts/json-lines';
 import { writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic-file';
 import { verifyRef } from '../artifacts/store';
-import { testSlowdown } from '../durable';
+import { beat, testSlowdown } from '../durable';
 import { initialCheckpoint, PolicyCheckpoint } from '../policy/builtin-policy';
 import { FeatureStore, Pool } from '../policy/feature-store';
 import { BinaryTrainExample, GroupTrainExample, PairTrainExample, trainDpo, trainGrpo, trainKto } from '../policy/builtin-trainer';
@@ -174,17 +173,17 @@ async function train(job: TrainJob<BuiltinTrainerConfig>): Promise<TrainOutcome>
     temperature: typeof job.campaign.sampler.temperature === 'number' ? job.campaign.sampler.temperature : 1,
     desirableWeight: t.desirableWeight,
     undesirableWeight: t.undesirableWeight,
-    pulse: () => heartbeat({ epochs: t.epochs, note: 'training' }),
+    pulse: () => beat({ epochs: t.epochs, note: 'training' }),
   };
   const rate = new StepRate();
   const onEpoch = async (r: { epoch: number; loss: number }, theta: Float64Array) => {
     rate.observe(Date.now(), r.epoch);
-    heartbeat({ epoch: r.epoch, epochs: t.epochs, loss: r.loss, rate: rate.perSecond() });
+    beat({ epoch: r.epoch, epochs: t.epochs, loss: r.loss, rate: rate.perSecond() });
     if (r.epoch % 5 === 0 || r.epoch === t.epochs) writeJsonAtomic(progressFile, { key, epoch: r.epoch, theta: Array.from(theta) });
     await testSlowdown();
   };
   rate.observe(Date.now(), start.epoch);
-  heartbeat({ epoch: start.epoch, epochs: t.epochs });
+  beat({ epoch: start.epoch, epochs: t.epochs });
   const trainFn = (t.method === 'dpo' ? trainDpo : t.method === 'kto' ? trainKto : trainGrpo) as unknown as TrainFn;
   const res = await trainFn(start.theta, reference.theta, data, opts, onEpoch, start.epoch);
   const next: PolicyCheckpoint = { format: policy.format, dims: policy.dims, theta: res.theta, parent: job.policy.sha256, iteration, method: t.method };

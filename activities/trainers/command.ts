@@ -10,6 +10,7 @@ import { Context } from '@temporalio/activity';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, ProcessCrashed, ProcessFailed } from '../../config/errors';
+import { beat } from '../durable';
 import { redact } from '../../config/redact';
 import { sha256File, writeFileAtomic } from '../artifacts/atomic-file';
 import { ChatTemplateFile, readChatTemplate, templateSha } from '../artifacts/chat-template-file';
@@ -25,7 +26,7 @@ import { PRESETS } from './presets';
 import { pruneCheckpoints } from './retention';
 import { producedOutsideProblem } from './checkpoint-subdir';
 import { checkpointFiles } from './checkpoint-files';
-import { completeText, emptyProgress, readProgress, TrainProgress } from './progress';
+import { completeText, emptyProgress, readProgress, StepRate, TrainProgress } from './progress';
 import type { Trainer, TrainJob, TrainOutcome } from './trainer';
 import { childEnv, credentialNames } from '../process/child-env';
 
@@ -91,11 +92,13 @@ class LogWatcher {
 
 async function supervise(proc: Supervised, log: LogWatcher, t: CommandTrainerConfig): Promise<{ code: number | null; signal: string | null }> {
   const ctx = Context.current();
+  const rate = new StepRate();
   for (;;) {
     const exit = await Promise.race([proc.exited, sleep(1000).then(() => null)]);
     log.poll();
     const p = log.progress;
-    ctx.heartbeat({ step: p.step, total: p.total, loss: p.loss, note: `trainer running (pid ${proc.pid})` });
+    rate.observe(Date.now(), p.step);
+    beat({ step: p.step, total: p.total, loss: p.loss, rate: rate.perSecond(), unit: 'step', note: `trainer running (pid ${proc.pid})` });
     if (exit) return exit;
     if (ctx.cancellationSignal.aborted) {
       await proc.stop(t.stopTimeoutSeconds * 1000);

@@ -49,7 +49,7 @@ const folderSha = (dir: string) => {
 const feedbackFor = (trainer: string) =>
   /method: kto/.test(trainer) ? '{ type: binary, threshold: median, seed: 1 }' : '{ type: pairwise, mode: max, threshold: 0, seed: 1 }';
 
-function campaign(name: string, trainer: string, iterations = 1, feedback?: string): { file: string; policy: string } {
+function campaign(name: string, trainer: string, iterations = 1, feedback?: string, heartbeatTimeoutSeconds?: number): { file: string; policy: string } {
   const policy = modelFolder(`${name}-policy`);
   trainer = trainer.replace('HALOS_DIR', halosDir);
   const sampler = `{ kind: command, command: ${JSON.stringify(['node', FAKE_HALOS, '{{policy.path}}', '--datasets', '{{prompts.json}}', '--output_file', '{{out}}', '--num_samples_per_prompt', '{{samplesPerPrompt}}'])}, samplesPerPrompt: 3 }`;
@@ -59,6 +59,7 @@ function campaign(name: string, trainer: string, iterations = 1, feedback?: stri
     sampler,
     trainer,
     feedback: feedback ?? feedbackFor(trainer),
+    heartbeatTimeoutSeconds,
     extra: `policy: { path: ${policy} }`,
   });
   return { file, policy };
@@ -270,6 +271,31 @@ describe('halos as HALOs runs it', () => {
     expect(log1).toContain(`Loading reference model from ${c0.path}\n`);
     expect(log1).toContain(`Loading policy from ${c0.path}\n`);
     expect(log1).toContain('"++wandb.enabled=false"');
+  });
+
+  test("status shows the trainer's step with the default heartbeat timeout (30 s): progress reaches the server every few seconds", async () => {
+    const { file } = campaign('halos-beat', '{ kind: command, preset: halos, method: dpo, reference: previous, workDir: HALOS_DIR }', 1, undefined, 30);
+    const e = env('steps=12,step-ms=700');
+    const worker = spawnWorker(e);
+    try {
+      expect(cli(['start', file, '--id', 'halos-beat-1'], e).status).toBe(0);
+      const log = art('halos-beat-1', 'iter-000', 'train', 'trainer.log');
+      await waitFor('training under way', () => fs.existsSync(log) && /train stats after 1 steps/.test(fs.readFileSync(log, 'utf8')), 120000, 100);
+      // Training has about 7 s left: status must show a step before it ends.
+      const shown = await waitFor(
+        'status shows a step',
+        () => {
+          const out = cli(['status', 'halos-beat-1'], e).stdout;
+          return /train \(step \d+\/12/.test(out) || /1\/1 iterations done/.test(out) ? out : null;
+        },
+        60000,
+        200,
+      );
+      expect(shown).toMatch(/iteration 0: train \(step \d+\/12, loss [\d.]+/);
+      expect((await ctx.client.workflow.getHandle('halos-beat-1').result()).state).toBe('completed');
+    } finally {
+      await killHard(worker);
+    }
   });
 
   test('a HALOs attempt that crashes: while it is retried, status says why (not that the failure was too large)', async () => {

@@ -158,11 +158,12 @@ for method in $METHODS; do
   start=$(date +%s)
   node dist/cli/main.js start "$E2E_DIR/$method.yaml" --id "$id" >/dev/null
   train_log=$E2E_DIR/artifacts/$id/iter-000/train/trainer.log
+  # What `status --watch` shows while it runs (a line per change when not on a terminal): the trainer's step, loss and rate.
+  node dist/cli/main.js status "$id" --watch --interval 0.5 >"$E2E_DIR/$method.watch.txt" 2>&1 &
   if [ "$method" = dpo ]; then
     # SIGKILL the trainer's process group (accelerate and the launch.py process) once it has logged a step.
     for _ in $(seq 1 6000); do grep -q 'train stats after 1 steps' "$train_log" 2>/dev/null && break || sleep 0.1; done
     grep -q 'train stats after 1 steps' "$train_log" || fail "$method: the trainer logged no step"
-    node dist/cli/main.js status "$id" | tee "$E2E_DIR/$method.status.txt" || true
     rec=$(ls "$E2E_DIR/artifacts/$id/processes/"*/trainer-*.json | head -1)
     pid=$(basename "$rec" .json | sed 's/^trainer-//')
     echo "SIGKILL to the trainer's process group $pid"
@@ -210,9 +211,10 @@ if (fs.existsSync(path.join(halos, 'outputs'))) fail(`Hydra wrote ${path.join(ha
 console.log(`e2e:halos: ${method} OK`);
 EOF
 done
-if [ -f "$E2E_DIR/dpo.status.txt" ]; then
-  grep -q 'train (step ' "$E2E_DIR/dpo.status.txt" || fail "status during training did not show the step: $(cat "$E2E_DIR/dpo.status.txt")"
-fi
+for method in $METHODS; do
+  grep -q 'train .*(step [0-9]' "$E2E_DIR/$method.watch.txt" || fail "$method: status --watch never showed the trainer's step: $(tail -5 "$E2E_DIR/$method.watch.txt")"
+  grep 'train .*(step [0-9]' "$E2E_DIR/$method.watch.txt" | tail -1
+done
 log "timings"
 for method in $METHODS; do echo "$method: ${WALL[$method]} s for $ITERATIONS iterations"; done
 echo "e2e:halos: OK"

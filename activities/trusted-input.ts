@@ -9,8 +9,8 @@ import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, ActivityInt
 import * as path from 'node:path';
 import { campaignIdProblem } from '../config/campaign-id';
 import { ConfigError } from '../config/errors';
-import { campaignRuleProblems } from '../config/load';
-import { CampaignSchema } from './campaign/schema';
+import { campaignRuleProblems, trainerJudgement } from '../config/load';
+import { CAMPAIGN_KINDS, CampaignSchema } from './campaign/schema';
 
 /** What is wrong with one activity argument (empty when nothing is). */
 export function inputProblems(arg: unknown): string[] {
@@ -27,7 +27,7 @@ export function inputProblems(arg: unknown): string[] {
       out.push(...parsed.error.issues.slice(0, 5).map((i) => `config.${i.path.join('.')}: ${i.message}`));
     } else {
       // The rules between the parts (not the kinds' file checks: a worker need not hold every file the campaign names).
-      out.push(...campaignRuleProblems(parsed.data).map((p) => `config.${p.path.join('.')}: ${p.message}`));
+      out.push(...campaignRuleProblems(parsed.data, trainerJudgement(CAMPAIGN_KINDS, parsed.data)).map((p) => `config.${p.path.join('.')}: ${p.message}`));
       if (!path.isAbsolute(parsed.data.artifacts.root)) out.push('config.artifacts.root: must be an absolute path (`alignloop start` resolves it)');
     }
   }

@@ -55,6 +55,12 @@ function methodFeedbackProblems(method: CampaignView['trainer']['method'], type:
   return [];
 }
 
+/** The trainer kind's say on the feedback it reads (kind.ts feedbackProblem), for campaignRuleProblems. */
+export function trainerJudgement(kinds: CampaignKinds, c: CampaignView): ((type: CampaignView['feedback']['type']) => string | null | undefined) | undefined {
+  const k = kindNamed(kinds.trainer, 'trainer', c.trainer.kind);
+  return k.feedbackProblem && ((type) => k.feedbackProblem!(c.trainer, type));
+}
+
 const ROLES = ['sampler', 'labeler', 'trainer'] as const;
 
 function zodProblems(err: z.ZodError): Problem[] {
@@ -114,8 +120,7 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
   const parsed = schema.safeParse(raw ?? {});
   if (!parsed.success) throw new ConfigError(file, zodProblems(parsed.error).map(fmt));
   const config = parsed.data;
-  const trainerKind = kindNamed(kinds.trainer, 'trainer', config.trainer.kind);
-  const problems = campaignRuleProblems(config, trainerKind.feedbackProblem && ((type) => trainerKind.feedbackProblem!(config.trainer, type)));
+  const problems = campaignRuleProblems(config, trainerJudgement(kinds, config));
   const base = path.dirname(abs);
   config.prompts.path = path.resolve(base, config.prompts.path);
   config.artifacts.root = path.resolve(cwd, config.artifacts.root);

@@ -141,6 +141,8 @@ describe('trainer presets', () => {
       '{ kind: command, preset: openrlhf, method: dpo }',
       /"--module","openrlhf.cli.train_dpo","--model.model_name_or_path",".*-policy","--ref.model_name_or_path"/,
     ],
+    // HALOs' GRPO on pairwise feedback, through the worker's own re-check of the campaign's rules.
+    ['halos-grpo', '{ kind: command, preset: halos, method: grpo, reference: previous, workDir: HALOS_DIR }', /"launch","launch.py","loss=grpo"/],
     [
       'openrlhf-08',
       '{ kind: command, preset: openrlhf, flags: "0.8", method: kto }',
@@ -154,7 +156,7 @@ describe('trainer presets', () => {
     expect(c0.trainer.preset).toBe(name.replace(/-.*/, ''));
     expect(fs.readFileSync(art(`${name}-1`, 'iter-000', 'train', 'trainer.log'), 'utf8')).toMatch(argv);
     // HALOs saves pytorch_model.bin (save_pretrained(safe_serialization=False)); the others model.safetensors.
-    expect(fs.existsSync(path.join(c0.path, name === 'halos' ? 'pytorch_model.bin' : 'model.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(c0.path, name.startsWith('halos') ? 'pytorch_model.bin' : 'model.safetensors'))).toBe(true);
   });
 });
 

@@ -45,7 +45,7 @@ export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T exten
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"')
       .describe('The campaign name: the default campaign id (letters, digits, ".", "_", "-").'),
     iterations: posInt.describe('Iterations of sample -> label -> feedback -> train.'),
-    prompts: PromptsSchema,
+    prompts: PromptsSchema.describe('Where the prompts come from and how many each iteration takes.'),
     policy: z
       .strictObject({
         path: z.string().min(1).describe('The initial model folder.'),
@@ -55,7 +55,7 @@ export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T exten
       .describe('The initial policy as a model folder (or file): what {{policy.path}} is for the managed and command samplers.'),
     sampler: roles.sampler,
     labeler: roles.labeler,
-    feedback: FeedbackSchema,
+    feedback: FeedbackSchema.describe('How labelled samples become training examples (docs/feedback.md).'),
     trainer: roles.trainer,
     sharding: z
       .strictObject({
@@ -65,10 +65,12 @@ export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T exten
           .default(200)
           .describe('Shards sampled or labeled at once per iteration (Temporal refuses more than 2,000 pending activities per workflow).'),
       })
-      .default({ promptsPerShard: 256, maxInFlightShards: 200 }),
+      .default({ promptsPerShard: 256, maxInFlightShards: 200 })
+      .describe('How an iteration is split into activities.'),
     artifacts: z
       .strictObject({ root: z.string().min(1).default('.alignloop/artifacts').describe('Where every artifact is written (shared by all workers).') })
-      .default({ root: '.alignloop/artifacts' }),
+      .default({ root: '.alignloop/artifacts' })
+      .describe('Where artifacts are written.'),
     durability: z
       .strictObject({
         heartbeatTimeoutSeconds: posInt.default(30).describe('An activity without a heartbeat for this long is retried elsewhere.'),

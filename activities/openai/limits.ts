@@ -5,8 +5,16 @@ import { SharedRateLimiter } from './shared-limiter';
 export function limitsSchema(defaults: { requestsPerMinute: number; tokensPerMinute: number; maxInFlight: number }) {
   return z
     .strictObject({
-      requestsPerMinute: z.number().positive().default(defaults.requestsPerMinute),
-      tokensPerMinute: z.number().positive().default(defaults.tokensPerMinute),
+      requestsPerMinute: z
+        .number()
+        .positive()
+        .default(defaults.requestsPerMinute)
+        .describe('Requests per minute across all workers of the campaign (lowered to what the server advertises in x-ratelimit-limit-requests).'),
+      tokensPerMinute: z
+        .number()
+        .positive()
+        .default(defaults.tokensPerMinute)
+        .describe('Tokens (prompt + max completion) per minute across all workers (lowered to what the server advertises in x-ratelimit-limit-tokens).'),
       maxInFlight: z.number().int().positive().default(defaults.maxInFlight).describe('Requests in flight across all workers of the campaign.'),
       windowSeconds: z.number().positive().default(60).describe('Window of the limits in seconds (60 for per-minute limits; smaller in tests).'),
       arrivalSlackSeconds: z
@@ -17,7 +25,8 @@ export function limitsSchema(defaults: { requestsPerMinute: number; tokensPerMin
           'How late a request may reach the server (event-loop and network delays bunch requests sent apart) without the server seeing more than the limit in a window; default 4% of the window, between 0.1 and 2 s.',
         ),
     })
-    .default({ ...defaults, windowSeconds: 60 });
+    .default({ ...defaults, windowSeconds: 60 })
+    .describe('Rate limits of the endpoint, shared by every worker of the campaign.');
 }
 
 export type EndpointLimits = z.infer<ReturnType<typeof limitsSchema>>;

@@ -5,9 +5,9 @@ import type { SamplerKind } from './sampler';
 
 export const BuiltinSamplerSchema = z.strictObject({
   kind: z.literal('builtin'),
-  samplesPerPrompt: z.number().int().positive().default(8),
-  temperature: z.number().positive().default(1.0),
-  seed: z.number().int().default(0),
+  samplesPerPrompt: z.number().int().positive().default(8).describe('Samples drawn per prompt.'),
+  temperature: z.number().positive().default(1.0).describe('Sampling temperature of the miniature policy.'),
+  seed: z.number().int().default(0).describe('Seed of the draws (per prompt and iteration: equal inputs give equal samples).'),
 });
 
 export type BuiltinSamplerConfig = z.infer<typeof BuiltinSamplerSchema>;

@@ -14,15 +14,18 @@ export const CommandSamplerSchema = z.strictObject({
     .describe(
       'The sampler\'s argv (no shell), e.g. ["python", "-m", "train.sample", "{{policy.path}}", "--output_file", "{{out}}", …]. Placeholders: {{policy.path}}, {{policy.name}}, {{policy.sha}}, {{prompts.jsonl}}, {{prompts.json}}, {{out}}, {{iteration}}, {{shard}}, {{samplesPerPrompt}}, {{seed}}, and any of `vars`.',
     ),
-  env: z.record(z.string(), z.string()).default({}),
+  env: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('Environment variables set for the command (literal values: they are in the workflow history, so no secrets; see inheritEnv).'),
   inheritEnv: INHERIT_ENV,
-  vars: z.record(z.string(), z.string()).default({}),
+  vars: z.record(z.string(), z.string()).default({}).describe('Your own placeholders for the command, as {{name}}.'),
   format: z
     .enum(['auto', 'jsonl', 'halos'])
     .default('auto')
     .describe("The output's shape: alignloop's JSONL, HALOs' sample.py JSON array, or auto (by the first character and the fields)."),
-  samplesPerPrompt: z.number().int().positive().default(8),
-  seed: z.number().int().default(0),
+  samplesPerPrompt: z.number().int().positive().default(8).describe('Samples the command is asked for per prompt ({{samplesPerPrompt}}).'),
+  seed: z.number().int().default(0).describe('Seed handed to the command ({{seed}}).'),
   dropTruncated: z.boolean().default(true).describe('Samples marked truncated (or finish_reason "length") are dropped and counted unless false.'),
   stopTimeoutSeconds: z
     .number()

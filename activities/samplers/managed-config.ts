@@ -21,9 +21,9 @@ export const ManagedSamplerSchema = OpenAISamplerSchema.omit({ kind: true, baseU
     .default({})
     .describe("Extra environment for the server (literal values; the worker's environment is inherited less its credentials, see inheritEnv)."),
   inheritEnv: INHERIT_ENV,
-  vars: z.record(z.string(), z.string()).default({}),
+  vars: z.record(z.string(), z.string()).default({}).describe('Your own placeholders for the command, baseURL and model, as {{name}}.'),
   port: z.number().int().min(0).max(65535).default(0).describe('0: a free port on 127.0.0.1 for each start.'),
-  baseURL: z.string().default('http://127.0.0.1:{{port}}/v1'),
+  baseURL: z.string().default('http://127.0.0.1:{{port}}/v1').describe('Where the started server answers; {{port}} is the port alignloop picked.'),
   model: z.string().min(1).default('policy').describe('The model name the server serves (--served-model-name); templated like the command.'),
   readyTimeoutSeconds: z.number().positive().default(900).describe('Loading a large model takes minutes: how long /health and /v1/models may take to answer.'),
   stopTimeoutSeconds: z.number().positive().default(30).describe("SIGTERM, then SIGKILL of the server's process group after this long."),

@@ -7,7 +7,7 @@ import type { SamplerKind } from './sampler';
 
 export const OpenAISamplerSchema = z.strictObject({
   kind: z.literal('openai'),
-  baseURL: z.string().url(),
+  baseURL: z.string().url().describe("The OpenAI-compatible server's /v1 URL (vLLM, SGLang, llama.cpp, TGI, OpenAI)."),
   model: z.string().min(1).describe('May name the policy per iteration: "{{policy.name}}", "{{iteration}}" (e.g. a LoRA or served-model-name per checkpoint).'),
   apiKeyEnv: z
     .string()
@@ -18,18 +18,18 @@ export const OpenAISamplerSchema = z.strictObject({
     .default('chat')
     .describe('chat: send messages (the server applies the chat template); completions: render it here from `tokenizer`.'),
   tokenizer: z.string().optional().describe("completions: a folder with tokenizer_config.json holding the policy's chat_template."),
-  samplesPerPrompt: z.number().int().positive().default(8),
-  temperature: z.number().min(0).default(1.0),
-  topP: z.number().gt(0).max(1).default(1),
-  maxTokens: z.number().int().positive().default(512),
-  stop: z.array(z.string()).optional(),
+  samplesPerPrompt: z.number().int().positive().default(8).describe('Completions requested per prompt.'),
+  temperature: z.number().min(0).default(1.0).describe('Sampling temperature sent with every request.'),
+  topP: z.number().gt(0).max(1).default(1).describe('Nucleus sampling top_p sent with every request.'),
+  maxTokens: z.number().int().positive().default(512).describe('max_tokens of each completion; a completion cut there is truncated (see dropTruncated).'),
+  stop: z.array(z.string()).optional().describe('Stop sequences sent with every request.'),
   seed: z.number().int().default(0).describe('Seeds per (seed, iteration, prompt, sample), so a retried shard asks for the same samples.'),
   useN: z
     .enum(['auto', 'always', 'never'])
     .default('auto')
     .describe('Ask for all samples of a prompt in one request (`n`); auto: try it, fall back to one request per sample.'),
   dropTruncated: z.boolean().default(true).describe('A sample cut at maxTokens is not a preference signal: dropped (and counted) unless false.'),
-  timeoutSeconds: z.number().positive().default(300),
+  timeoutSeconds: z.number().positive().default(300).describe('Bound of one whole request, body included.'),
   attempts: z.number().int().positive().default(3).describe('Attempts on 5xx / timeouts / connection errors / malformed replies before a sample is given up.'),
   limits: limitsSchema({ requestsPerMinute: 6000, tokensPerMinute: 10_000_000, maxInFlight: 32 }),
   maxFailedShare: z.number().min(0).max(1).default(0.2).describe('A shard whose share of failed samples exceeds this fails loudly (the campaign pauses).'),

@@ -9,14 +9,19 @@ import { findModelFile } from './model-folder';
 
 export const RewardModelLabelerSchema = z.strictObject({
   kind: z.literal('reward-model'),
-  model: z.string().min(1),
-  provider: z.enum(['cpu', 'cuda']).default('cpu'),
-  deviceId: z.number().int().nonnegative().default(0),
-  batchTokens: z.number().int().positive().default(8192),
-  maxLength: z.number().int().positive().optional(),
+  model: z.string().min(1).describe('The exported reward-model folder (model.onnx or onnx/model.onnx, tokenizer.json, tokenizer_config.json).'),
+  provider: z.enum(['cpu', 'cuda']).default('cpu').describe("ONNX Runtime's execution provider (cuda falls back to the CPU for unsupported operators)."),
+  deviceId: z.number().int().nonnegative().default(0).describe('The GPU with provider: cuda.'),
+  batchTokens: z.number().int().positive().default(8192).describe('Padded tokens per ONNX Runtime batch (batches are planned by length).'),
+  maxLength: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe("Truncate inputs to this many tokens (the prompt from the left first); default: the tokenizer's model_max_length."),
   modelFile: z.string().optional().describe('The ONNX graph in the folder when it is not model.onnx, onnx/model.onnx or the only .onnx file.'),
-  threads: z.number().int().positive().optional(),
-  rewardIndex: z.number().int().nonnegative().optional(),
+  threads: z.number().int().positive().optional().describe('ONNX Runtime intra-op threads (default: the cores).'),
+  rewardIndex: z.number().int().nonnegative().optional().describe('Which logit is the reward (default 0 for one label, 1 for two: Bradley-Terry heads).'),
   chatTemplate: z.string().optional().describe("The chat template: default (what transformers uses), one of the folder's named templates, or a .jinja file."),
   tokenizerThreads: z
     .number()

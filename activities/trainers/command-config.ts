@@ -19,7 +19,7 @@ export const CommandTrainerSchema = z.strictObject({
     .enum(['halos', 'trl', 'openrlhf', 'custom'])
     .describe('halos | trl | openrlhf: argv, feedback format, checkpoint layout and resume from a preset; custom: `command`.'),
   method: z.enum(['dpo', 'kto', 'grpo']),
-  beta: z.number().positive().default(0.1),
+  beta: z.number().positive().default(0.1).describe('beta passed to the trainer ({{beta}}).'),
   reference: z
     .enum(['initial', 'previous'])
     .default('initial')
@@ -57,9 +57,12 @@ export const CommandTrainerSchema = z.strictObject({
       "Keep the trainer's optimizer and scheduler state (optimizer.pt, scheduler.pt; about twice the weights) in the accepted checkpoint; otherwise only weights, config, tokenizer and chat template are kept. halos: the optimizer then carries across iterations (++model.from_checkpoint); reference: initial needs it.",
     ),
   model: z.string().default('llama').describe('HALOs: the model config (`model=…`, e.g. llama, qwen, mistral).'),
-  env: z.record(z.string(), z.string()).default({}),
+  env: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('Environment variables set for the trainer (literal values: they are in the workflow history, so no secrets; see inheritEnv).'),
   inheritEnv: INHERIT_ENV,
-  vars: z.record(z.string(), z.string()).default({}),
+  vars: z.record(z.string(), z.string()).default({}).describe('Your own placeholders for the command and extraArgs, as {{name}}.'),
   checkpointSubdir: z
     .string()
     .optional()
@@ -77,7 +80,7 @@ export const CommandTrainerSchema = z.strictObject({
     .positive()
     .default(3)
     .describe("Attempts that crash (non-zero exit) are retried, resuming from the trainer's own checkpoint-N/; after this many the campaign pauses."),
-  stopTimeoutSeconds: z.number().positive().default(30),
+  stopTimeoutSeconds: z.number().positive().default(30).describe("After SIGTERM to the trainer's process group, how long before SIGKILL."),
   chatTemplateChange: z
     .enum(['refuse', 'allow'])
     .default('refuse')

@@ -31,7 +31,7 @@ export const RewardServerLabelerSchema = z.strictObject({
     .optional()
     .describe('vllm: which class probability (logit, with activation off) is the reward; default 0 for one label, 1 for two.'),
   batchSize: z.number().int().positive().default(32).describe('Conversations per request.'),
-  timeoutSeconds: z.number().positive().default(120),
+  timeoutSeconds: z.number().positive().default(120).describe('Bound of one whole request, body included.'),
   attempts: z
     .number()
     .int()

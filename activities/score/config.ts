@@ -18,7 +18,9 @@ export const RewardModelLabelerSchema = z.strictObject({
     .int()
     .positive()
     .optional()
-    .describe("Truncate inputs to this many tokens (the prompt from the left first); default: the tokenizer's model_max_length."),
+    .describe(
+      "Truncate inputs to this many tokens (the prompt from the left first); default: the smallest of the tokenizer's model_max_length, the model's positions and 2048.",
+    ),
   modelFile: z.string().optional().describe('The ONNX graph in the folder when it is not model.onnx, onnx/model.onnx or the only .onnx file.'),
   threads: z.number().int().positive().optional().describe('ONNX Runtime intra-op threads (default: the cores).'),
   rewardIndex: z.number().int().nonnegative().optional().describe('Which logit is the reward (default 0 for one label, 1 for two: Bradley-Terry heads).'),

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import OpenAI from 'openai';
 import { sha256File } from '../activities/artifacts/atomic-file';
-import { openaiSampler } from '../activities/samplers/openai';
+import { openaiSampler } from '../activities/samplers/openai/sampler';
 import type { PromptRecord } from '../activities/prompts';
 import { CampaignSchema } from '../activities/campaign/schema';
 import { FakePolicyServer } from '../test/fakes/openai-policy-server';

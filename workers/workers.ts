@@ -6,7 +6,7 @@ import { guardCampaignFolder } from '../activities/campaign-folder-guard';
 import { createControlActivities } from '../activities/queues/control';
 import { createJudgeActivities, createScoreActivities } from '../activities/queues/label';
 import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_QUEUE } from '../activities/queues/sample';
-import { managedServers } from '../activities/samplers/managed';
+import { managedServers } from '../activities/samplers/managed/sampler';
 import { createTrainActivities } from '../activities/queues/train';
 import { closeCachedSessions } from '../activities/score/ort-session';
 import { trustedInputInterceptor } from '../activities/trusted-input';

@@ -1,11 +1,5 @@
 /** The judge labeler's settings (campaign file `labeler: { kind: judge, … }` or `alignloop judge --config`). */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { z } from 'zod';
-import type { Problem } from '../../config/kind';
-import type { LabelerKind } from '../labelers/labeler';
-import { checkEndpoint } from '../campaign/checks';
-import { loadTemplate } from './template';
 import { limitsSchema } from '../openai/limits';
 
 export const JudgeConfigSchema = z.strictObject({
@@ -71,46 +65,3 @@ export function decodingOf(c: JudgeConfig): Record<string, unknown> {
 export function costUsd(c: JudgeConfig, promptTokens: number, completionTokens: number, batch: boolean): number {
   return ((promptTokens * c.prices.inputPerMTok + completionTokens * c.prices.outputPerMTok) / 1e6) * (batch ? c.prices.batchFactor : 1);
 }
-
-export const judgeKind: LabelerKind<typeof JudgeConfigSchema> = {
-  schema: JudgeConfigSchema,
-  queue: 'judge',
-  resolvePaths(l, base) {
-    if (l.template) l.template = path.resolve(base, l.template);
-  },
-  problems(l, c, raw) {
-    const out: Problem[] = [];
-    if (l.mode === 'pairwise') {
-      if (c.feedback.type !== 'pairwise') {
-        out.push({
-          path: ['feedback', 'type'],
-          message: `a pairwise judge produces pairwise feedback directly: feedback.type must be pairwise, not ${c.feedback.type} (or use labeler.mode: pointwise for rewards per sample)`,
-        });
-      }
-      for (const k of ['mode', 'threshold'] as const) {
-        if (c.feedback[k] !== undefined)
-          out.push({
-            path: ['feedback', k],
-            message: `the pairwise judge picks and decides the pairs itself: remove feedback.${k} (pairs are chosen by labeler.pairing)`,
-          });
-      }
-    } else {
-      for (const k of ['pairing', 'maxPairsPerPrompt', 'swap'] as const) {
-        if (raw?.[k] !== undefined) out.push({ path: ['labeler', k], message: `labeler.${k} applies to mode: pairwise only` });
-      }
-    }
-    if (l.template && !fs.existsSync(l.template)) out.push({ path: ['labeler', 'template'], message: `template file not found: ${l.template}` });
-    else {
-      try {
-        loadTemplate(l.template, l.mode);
-      } catch (e) {
-        out.push({ path: ['labeler', 'template'], message: (e as Error).message });
-      }
-    }
-    return out;
-  },
-  async preflight(l, _c, o) {
-    await checkEndpoint('judge', l, o);
-    return [];
-  },
-};

@@ -1,10 +1,10 @@
-/** Labeler kinds (campaign file `labeler.kind`): adding one is its settings and checks, its labeler, and one line here. */
+/** Labeler kinds (campaign file `labeler.kind`): adding one is a folder `<kind>/` (config.ts: settings and checks; labeler.ts) and one line here. */
 import { ConfigError } from '../../config/errors';
 import { kindNamed } from '../../config/kind';
 import { kindUnion } from '../../config/schema';
-import { judgeKind } from '../judge/config';
-import { rewardModelKind } from '../score/config';
-import { rewardServerKind } from '../score/remote/config';
+import { judgeKind } from './judge/config';
+import { rewardModelKind } from './reward-model/config';
+import { rewardServerKind } from './reward-server/config';
 import type { LabelerKind, ShardLabeler } from './labeler';
 
 export const LABELER_KINDS = [rewardModelKind, rewardServerKind, judgeKind] as const;

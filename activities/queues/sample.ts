@@ -9,7 +9,7 @@ import { FileRef, markComplete, shardFile, verifyRef } from '../artifacts/store'
 import { guarded, once, refOf } from '../durable';
 import type { PromptRecord } from '../prompts';
 import { samplerFor } from '../samplers';
-import { managedServers, reapManagedOrphans } from '../samplers/managed';
+import { managedServers, reapManagedOrphans } from '../samplers/managed/sampler';
 import type { IterationScope, SampleShardResult } from '../types';
 
 /** The folder of the samples cut at maxTokens (sampler.dropTruncated), beside samples/. */

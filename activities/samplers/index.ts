@@ -1,10 +1,10 @@
-/** Sampler kinds (campaign file `sampler.kind`): adding one is a `<kind>-config.ts`, a `<kind>.ts` and one line here. */
+/** Sampler kinds (campaign file `sampler.kind`): adding one is a folder `<kind>/` (config.ts: settings and checks; sampler.ts) and one line here. */
 import { kindNamed } from '../../config/kind';
 import { kindUnion } from '../../config/schema';
-import { builtinSamplerKind } from './builtin-config';
-import { commandSamplerKind } from './command-config';
-import { managedSamplerKind } from './managed-config';
-import { openaiSamplerKind } from './openai-config';
+import { builtinSamplerKind } from './builtin/config';
+import { commandSamplerKind } from './command/config';
+import { managedSamplerKind } from './managed/config';
+import { openaiSamplerKind } from './openai/config';
 import type { Sampler, SamplerKind } from './sampler';
 
 export const SAMPLER_KINDS = [builtinSamplerKind, openaiSamplerKind, managedSamplerKind, commandSamplerKind] as const;

@@ -1,6 +1,6 @@
 /**
  * What a sampler kind declares and implements. Adding a kind: its settings and checks (a SamplerKind)
- * in `<kind>-config.ts`, its Sampler in `<kind>.ts`, and one line in index.ts.
+ * in `<kind>/config.ts`, its Sampler in `<kind>/sampler.ts`, and one line in index.ts.
  */
 import type { z } from 'zod';
 import type { KindDefinition, KindSchema } from '../../config/kind';

@@ -1,9 +1,9 @@
-/** Trainer kinds (campaign file `trainer.kind`): adding one is a `<kind>-config.ts`, a `<kind>.ts` and one line here. */
+/** Trainer kinds (campaign file `trainer.kind`): adding one is a folder `<kind>/` (config.ts: settings and checks; trainer.ts) and one line here. */
 import { kindNamed } from '../../config/kind';
 import { kindUnion } from '../../config/schema';
-import { builtinTrainerKind } from './builtin-config';
-import { commandTrainerKind } from './command-config';
-import { noTrainerKind } from './none-config';
+import { builtinTrainerKind } from './builtin/config';
+import { commandTrainerKind } from './command/config';
+import { noTrainerKind } from './none/config';
 import type { Trainer, TrainerKind } from './trainer';
 
 export const TRAINER_KINDS = [builtinTrainerKind, noTrainerKind, commandTrainerKind] as const;

@@ -5,7 +5,7 @@
  * adapt a preset to another version.
  */
 import { ConfigError } from '../../config/errors';
-import type { CommandTrainerConfig } from './command-config';
+import type { CommandTrainerConfig } from './command/config';
 
 /** What the argv depends on beyond the settings: where this iteration's policy starts. */
 export interface ArgvContext {

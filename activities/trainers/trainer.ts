@@ -1,6 +1,6 @@
 /**
  * What a trainer kind declares and implements. Adding a kind: its settings and checks (a TrainerKind)
- * in `<kind>-config.ts`, its Trainer in `<kind>.ts`, and one line in index.ts.
+ * in `<kind>/config.ts`, its Trainer in `<kind>/trainer.ts`, and one line in index.ts.
  */
 import type { z } from 'zod';
 import type { CampaignView, KindDefinition, KindSchema } from '../../config/kind';

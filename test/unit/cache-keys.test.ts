@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { JudgeConfigSchema } from '../../activities/judge/config';
 import { judgeFile } from '../../activities/judge/judge-file';
 import { ReplyCache } from '../../activities/openai/reply-cache';
-import { RewardServerLabelerSchema } from '../../activities/score/remote/config';
+import { RewardServerLabelerSchema } from '../../activities/labelers/reward-server/config';
 import { RewardServerCaller, scoreFileRemote } from '../../activities/score/remote/remote-scorer';
 import { FakeRewardServer } from '../fakes/reward-server';
 import { useFakeJudges } from '../helpers/judge';

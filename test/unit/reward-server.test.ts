@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RewardServerConfigError, RewardServerSystemicError } from '../../config/errors';
 import { ReplyCache } from '../../activities/openai/reply-cache';
-import { RewardServerConfig, RewardServerLabelerSchema } from '../../activities/score/remote/config';
+import { RewardServerConfig, RewardServerLabelerSchema } from '../../activities/labelers/reward-server/config';
 import { RewardServerCaller, scoreFileRemote } from '../../activities/score/remote/remote-scorer';
 import { FakeRewardServer, hiddenReward, RewardProtocol } from '../fakes/reward-server';
 import { quickstartSamples, tmpDir, writeJsonl } from '../helpers/paths';

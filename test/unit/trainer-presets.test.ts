@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkpointFiles } from '../../activities/trainers/checkpoint-files';
-import { CommandTrainerConfig, CommandTrainerSchema, commandTrainerKind } from '../../activities/trainers/command-config';
+import { CommandTrainerConfig, CommandTrainerSchema, commandTrainerKind } from '../../activities/trainers/command/config';
 import { installedOpenRlhf, openRlhfMismatch } from '../../activities/trainers/openrlhf-version';
 import { PRESETS } from '../../activities/trainers/presets';
 import { campaignRuleProblems } from '../../config/load';

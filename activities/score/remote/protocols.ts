@@ -5,7 +5,7 @@
  * (every score 1.0) is a configuration error, since retrying cannot fix it.
  */
 import { MalformedReply } from '../../openai/call-errors';
-import type { RewardServerConfig } from './config';
+import type { RewardServerConfig } from '../../labelers/reward-server/config';
 
 export class SquashedRewards extends Error {}
 

@@ -22,7 +22,7 @@ import { ReplyCache } from '../../openai/reply-cache';
 import { conversationRenderer } from '../render';
 import { readSampleRecords } from '../score-file';
 import { responseText } from '../scorer';
-import type { RewardServerConfig } from './config';
+import type { RewardServerConfig } from '../../labelers/reward-server/config';
 import { endpointPath, parseRewards, requestBody, SquashedRewards } from './protocols';
 
 interface RewardEntry {

@@ -1,6 +1,6 @@
 /** Settings of the `builtin` trainer: trains the built-in miniature policy (DPO, KTO, GRPO) in-process. */
 import { z } from 'zod';
-import type { TrainerKind } from './trainer';
+import type { TrainerKind } from '../trainer';
 
 export const BuiltinTrainerSchema = z.strictObject({
   kind: z.literal('builtin'),
@@ -18,5 +18,5 @@ export type BuiltinTrainerConfig = z.infer<typeof BuiltinTrainerSchema>;
 
 export const builtinTrainerKind: TrainerKind<typeof BuiltinTrainerSchema> = {
   schema: BuiltinTrainerSchema,
-  load: async () => (await import('./builtin')).builtinTrainer,
+  load: async () => (await import('./trainer')).builtinTrainer,
 };

@@ -1,7 +1,7 @@
 /** Settings of the `builtin` sampler: the miniature policy draws from each prompt's candidate pool. */
 import { z } from 'zod';
-import { loadPrompts } from '../prompts';
-import type { SamplerKind } from './sampler';
+import { loadPrompts } from '../../prompts';
+import type { SamplerKind } from '../sampler';
 
 export const BuiltinSamplerSchema = z.strictObject({
   kind: z.literal('builtin'),
@@ -47,5 +47,5 @@ export const builtinSamplerKind: SamplerKind<typeof BuiltinSamplerSchema> = {
         `(add a candidates list per prompt, or sample from a model with another sampler kind)`,
     ];
   },
-  load: async () => (await import('./builtin')).builtinSampler,
+  load: async () => (await import('./sampler')).builtinSampler,
 };

@@ -1,18 +1,18 @@
 /** The built-in trainer: DPO / KTO / GRPO on the miniature policy, resumable every 5 epochs. */
-import { StepRate } from './progress';
+import { StepRate } from '../progress';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { forEachJsonLine } from '../artifacts/json-lines';
-import { writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic-file';
-import { verifyRef } from '../artifacts/store';
-import { beat, testSlowdown } from '../durable';
-import { initialCheckpoint, PolicyCheckpoint } from '../policy/builtin-policy';
-import { FeatureStore, Pool } from '../policy/feature-store';
-import { BinaryTrainExample, GroupTrainExample, PairTrainExample, trainDpo, trainGrpo, trainKto } from '../policy/builtin-trainer';
-import { loadBuiltinCheckpoint } from '../policy/checkpoint-file';
-import type { PromptRecord } from '../prompts';
-import type { BuiltinTrainerConfig } from './builtin-config';
-import type { Trainer, TrainJob, TrainOutcome } from './trainer';
+import { forEachJsonLine } from '../../artifacts/json-lines';
+import { writeFileAtomic, writeJsonAtomic } from '../../artifacts/atomic-file';
+import { verifyRef } from '../../artifacts/store';
+import { beat, testSlowdown } from '../../durable';
+import { initialCheckpoint, PolicyCheckpoint } from '../../policy/builtin-policy';
+import { FeatureStore, Pool } from '../../policy/feature-store';
+import { BinaryTrainExample, GroupTrainExample, PairTrainExample, trainDpo, trainGrpo, trainKto } from '../../policy/builtin-trainer';
+import { loadBuiltinCheckpoint } from '../../policy/checkpoint-file';
+import type { PromptRecord } from '../../prompts';
+import type { BuiltinTrainerConfig } from './config';
+import type { Trainer, TrainJob, TrainOutcome } from '../trainer';
 
 /** The fields of a native feedback record the built-in trainer reads. */
 interface NativeExample {

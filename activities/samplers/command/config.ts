@@ -1,10 +1,10 @@
 /** Settings of the `command` sampler: an offline sampler script per shard, whose output alignloop imports. */
 import { z } from 'zod';
-import type { CampaignView, Problem } from '../../config/kind';
-import { builtinTrainerProblem, checkCommand, unknownPlaceholders } from '../campaign/checks';
-import { INHERIT_ENV } from '../process/child-env';
-import { placeholdersOf } from '../process/argv-template';
-import type { SamplerKind } from './sampler';
+import type { CampaignView, Problem } from '../../../config/kind';
+import { builtinTrainerProblem, checkCommand, unknownPlaceholders } from '../../campaign/checks';
+import { INHERIT_ENV } from '../../process/child-env';
+import { placeholdersOf } from '../../process/argv-template';
+import type { SamplerKind } from '../sampler';
 
 export const CommandSamplerSchema = z.strictObject({
   kind: z.literal('command'),
@@ -74,5 +74,5 @@ export const commandSamplerKind: SamplerKind<typeof CommandSamplerSchema> = {
     checkCommand(s.command[0], 'sampler.command[0]', o);
     return [];
   },
-  load: async () => (await import('./command')).commandSampler,
+  load: async () => (await import('./sampler')).commandSampler,
 };

@@ -2,10 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import type { Problem } from '../../config/kind';
-import { readChatTemplate } from '../artifacts/chat-template-file';
-import type { LabelerKind } from '../labelers/labeler';
-import { findModelFile } from './model-folder';
+import type { Problem } from '../../../config/kind';
+import { readChatTemplate } from '../../artifacts/chat-template-file';
+import type { LabelerKind } from '../labeler';
+import { findModelFile } from '../../score/model-folder';
 
 export const RewardModelLabelerSchema = z.strictObject({
   kind: z.literal('reward-model'),
@@ -66,8 +66,8 @@ export const rewardModelKind: LabelerKind<typeof RewardModelLabelerSchema> = {
     return out;
   },
   async preflight(l) {
-    const { RewardScorer } = await import('./scorer');
-    const { closeCachedSessions } = await import('./ort-session');
+    const { RewardScorer } = await import('../../score/scorer');
+    const { closeCachedSessions } = await import('../../score/ort-session');
     try {
       // Opens the ORT session (on the CPU: this machine may not be the GPU one) and the tokenizer, and encodes one item.
       const scorer = await RewardScorer.open({
@@ -87,5 +87,5 @@ export const rewardModelKind: LabelerKind<typeof RewardModelLabelerSchema> = {
       await closeCachedSessions();
     }
   },
-  load: async () => (await import('./label-shard')).rewardModelLabeler,
+  load: async () => (await import('./labeler')).rewardModelLabeler,
 };

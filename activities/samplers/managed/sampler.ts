@@ -6,17 +6,17 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ProcessFailed, SamplerConfigError } from '../../config/errors';
-import { BodyTooLarge, PROBE_BODY_LIMIT, readTextLimited } from '../openai/body-limit';
-import { freePort, HOST } from '../artifacts/host';
-import { lifecycle } from '../lifecycle-log';
-import { campaignDir, iterationDir } from '../artifacts/store';
-import { renderArgv, renderTemplate, TemplateError, TemplateVars } from '../process/argv-template';
-import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
-import type { ManagedSamplerConfig } from './managed-config';
-import { policyVars, sampleFromServer } from './openai';
-import type { SampleJob, Sampler } from './sampler';
-import { childEnv, credentialNames } from '../process/child-env';
+import { ProcessFailed, SamplerConfigError } from '../../../config/errors';
+import { BodyTooLarge, PROBE_BODY_LIMIT, readTextLimited } from '../../openai/body-limit';
+import { freePort, HOST } from '../../artifacts/host';
+import { lifecycle } from '../../lifecycle-log';
+import { campaignDir, iterationDir } from '../../artifacts/store';
+import { renderArgv, renderTemplate, TemplateError, TemplateVars } from '../../process/argv-template';
+import { reapOrphans, registryDir, Supervised, withLogTail } from '../../process/supervisor';
+import type { ManagedSamplerConfig } from './config';
+import { policyVars, sampleFromServer } from '../openai/sampler';
+import type { SampleJob, Sampler } from '../sampler';
+import { childEnv, credentialNames } from '../../process/child-env';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import type { Problem } from '../../../config/kind';
 import { readChatTemplate } from '../../artifacts/chat-template-file';
-import type { LabelerKind } from '../../labelers/labeler';
+import type { LabelerKind } from '../labeler';
 import { limitsSchema } from '../../openai/limits';
 
 export const REWARD_PROTOCOLS = ['vllm', 'sglang', 'openrlhf'] as const;
@@ -75,5 +75,5 @@ export const rewardServerKind: LabelerKind<typeof RewardServerLabelerSchema> = {
     }
     return out;
   },
-  load: async () => (await import('./label-shard')).rewardServerLabeler,
+  load: async () => (await import('./labeler')).rewardServerLabeler,
 };

@@ -6,16 +6,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ProcessFailed, SamplerConfigError } from '../../config/errors';
-import { writeFileAtomic } from '../artifacts/atomic-file';
-import { campaignDir, iterationDir } from '../artifacts/store';
-import { renderArgv, TemplateError } from '../process/argv-template';
-import { reapOrphans, registryDir, Supervised, withLogTail } from '../process/supervisor';
-import { importSamples } from './import-samples';
-import { policyVars } from './openai';
-import type { CommandSamplerConfig } from './command-config';
-import type { SampleRecord, Sampler } from './sampler';
-import { childEnv, credentialNames } from '../process/child-env';
+import { ProcessFailed, SamplerConfigError } from '../../../config/errors';
+import { writeFileAtomic } from '../../artifacts/atomic-file';
+import { campaignDir, iterationDir } from '../../artifacts/store';
+import { renderArgv, TemplateError } from '../../process/argv-template';
+import { reapOrphans, registryDir, Supervised, withLogTail } from '../../process/supervisor';
+import { importSamples } from '../import-samples';
+import { policyVars } from '../openai/sampler';
+import type { CommandSamplerConfig } from './config';
+import type { SampleRecord, Sampler } from '../sampler';
+import { childEnv, credentialNames } from '../../process/child-env';
 
 const pad = (n: number) => String(n).padStart(3, '0');
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TrainerKind } from './trainer';
+import type { TrainerKind } from '../trainer';
 
 /** No training by alignloop: the policy stays what the sampler serves; each iteration still labels and writes feedback files. */
 export const NoTrainerSchema = z.strictObject({
@@ -11,5 +11,5 @@ export type NoTrainerConfig = z.infer<typeof NoTrainerSchema>;
 
 export const noTrainerKind: TrainerKind<typeof NoTrainerSchema> = {
   schema: NoTrainerSchema,
-  load: async () => (await import('./none')).noTrainer,
+  load: async () => (await import('./trainer')).noTrainer,
 };

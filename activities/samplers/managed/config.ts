@@ -1,12 +1,12 @@
 /** Settings of the `managed` sampler: alignloop starts an OpenAI-compatible server per iteration for the policy checkpoint. */
 import { z } from 'zod';
 import * as path from 'node:path';
-import { builtinTrainerProblem, checkCommand, unknownPlaceholders } from '../campaign/checks';
-import { placeholdersOf } from '../process/argv-template';
-import { MANAGED_PLACEHOLDERS, needsPolicy } from './command-config';
-import { OpenAISamplerSchema } from './openai-config';
-import type { SamplerKind } from './sampler';
-import { INHERIT_ENV } from '../process/child-env';
+import { builtinTrainerProblem, checkCommand, unknownPlaceholders } from '../../campaign/checks';
+import { placeholdersOf } from '../../process/argv-template';
+import { MANAGED_PLACEHOLDERS, needsPolicy } from '../command/config';
+import { OpenAISamplerSchema } from '../openai/config';
+import type { SamplerKind } from '../sampler';
+import { INHERIT_ENV } from '../../process/child-env';
 
 export const ManagedSamplerSchema = OpenAISamplerSchema.omit({ kind: true, baseURL: true, model: true }).extend({
   kind: z.literal('managed'),
@@ -63,5 +63,5 @@ export const managedSamplerKind: SamplerKind<typeof ManagedSamplerSchema> = {
     checkCommand(s.command[0], 'sampler.command[0]', o);
     return [];
   },
-  load: async () => (await import('./managed')).managedSampler,
+  load: async () => (await import('./sampler')).managedSampler,
 };

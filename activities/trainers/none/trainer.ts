@@ -4,11 +4,11 @@
  * elsewhere. The "checkpoint" records that, so lineage stays complete: with `policy.path` it is a
  * checkpoint reference to that model folder (what managed and command samplers hand their command).
  */
-import type { CampaignView } from '../../config/kind';
-import { writeFileAtomic } from '../artifacts/atomic-file';
-import { CheckpointDescriptor, describeCheckpoint, readDescriptor } from '../policy/checkpoint-ref';
-import type { NoTrainerConfig } from './none-config';
-import type { Trainer } from './trainer';
+import type { CampaignView } from '../../../config/kind';
+import { writeFileAtomic } from '../../artifacts/atomic-file';
+import { CheckpointDescriptor, describeCheckpoint, readDescriptor } from '../../policy/checkpoint-ref';
+import type { NoTrainerConfig } from './config';
+import type { Trainer } from '../trainer';
 
 export const SERVED_POLICY_FORMAT = 'alignloop-served-policy/1';
 

@@ -2,16 +2,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import type { Problem } from '../../config/kind';
-import { readChatTemplate } from '../artifacts/chat-template-file';
-import { checkCommand, unknownPlaceholders } from '../campaign/checks';
-import { layoutProblems } from '../policy/checkpoint-layout';
-import { INHERIT_ENV } from '../process/child-env';
-import { placeholdersOf } from '../process/argv-template';
-import { checkpointSubdirProblem } from './checkpoint-subdir';
-import { installedOpenRlhf, openRlhfMismatch } from './openrlhf-version';
-import { PRESETS } from './presets';
-import type { TrainerKind } from './trainer';
+import type { Problem } from '../../../config/kind';
+import { readChatTemplate } from '../../artifacts/chat-template-file';
+import { checkCommand, unknownPlaceholders } from '../../campaign/checks';
+import { layoutProblems } from '../../policy/checkpoint-layout';
+import { INHERIT_ENV } from '../../process/child-env';
+import { placeholdersOf } from '../../process/argv-template';
+import { checkpointSubdirProblem } from '../checkpoint-subdir';
+import { installedOpenRlhf, openRlhfMismatch } from '../openrlhf-version';
+import { PRESETS } from '../presets';
+import type { TrainerKind } from '../trainer';
 
 export const CommandTrainerSchema = z.strictObject({
   kind: z.literal('command'),
@@ -167,7 +167,7 @@ export const commandTrainerKind: TrainerKind<typeof CommandTrainerSchema> = {
     }
     return [];
   },
-  load: async () => (await import('./command')).commandTrainer,
+  load: async () => (await import('./trainer')).commandTrainer,
 };
 
 /** HALOs' launch.py is run by relative path and reads config/ from its working directory. */

@@ -8,22 +8,22 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import OpenAI from 'openai';
-import { SamplerConfigError, SamplerSystemicError } from '../../config/errors';
-import { registerSecret } from '../../config/redact';
-import { readChatTemplate } from '../artifacts/chat-template-file';
-import { campaignDir } from '../artifacts/store';
-import type { Turn } from '../feedback/scored-samples';
-import { classifyCallError, errorCode, MalformedReply, malformedCompletion } from '../openai/call-errors';
-import { limitedFetch, REPLY_BODY_LIMIT } from '../openai/body-limit';
-import { sharedLimiter } from '../openai/limits';
-import { ReplyCache } from '../openai/reply-cache';
-import type { SharedRateLimiter } from '../openai/shared-limiter';
-import type { PromptRecord } from '../prompts';
-import { TemplateError, renderTemplate, TemplateVars } from '../process/argv-template';
-import { resolvePolicy } from '../policy/checkpoint-ref';
-import { conversationRenderer } from '../score/render';
-import type { OpenAISamplerConfig } from './openai-config';
-import type { SampleJob, SampleOutcome, SampleRecord, Sampler } from './sampler';
+import { SamplerConfigError, SamplerSystemicError } from '../../../config/errors';
+import { registerSecret } from '../../../config/redact';
+import { readChatTemplate } from '../../artifacts/chat-template-file';
+import { campaignDir } from '../../artifacts/store';
+import type { Turn } from '../../feedback/scored-samples';
+import { classifyCallError, errorCode, MalformedReply, malformedCompletion } from '../../openai/call-errors';
+import { limitedFetch, REPLY_BODY_LIMIT } from '../../openai/body-limit';
+import { sharedLimiter } from '../../openai/limits';
+import { ReplyCache } from '../../openai/reply-cache';
+import type { SharedRateLimiter } from '../../openai/shared-limiter';
+import type { PromptRecord } from '../../prompts';
+import { TemplateError, renderTemplate, TemplateVars } from '../../process/argv-template';
+import { resolvePolicy } from '../../policy/checkpoint-ref';
+import { conversationRenderer } from '../../score/render';
+import type { OpenAISamplerConfig } from './config';
+import type { SampleJob, SampleOutcome, SampleRecord, Sampler } from '../sampler';
 
 /** One completed sample, as cached. */
 export interface CachedSample {

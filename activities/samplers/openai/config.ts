@@ -1,9 +1,9 @@
 /** Settings of the `openai` sampler: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, OpenAI). */
 import { z } from 'zod';
 import * as path from 'node:path';
-import { builtinTrainerProblem, checkEndpoint } from '../campaign/checks';
-import { limitsSchema } from '../openai/limits';
-import type { SamplerKind } from './sampler';
+import { builtinTrainerProblem, checkEndpoint } from '../../campaign/checks';
+import { limitsSchema } from '../../openai/limits';
+import type { SamplerKind } from '../sampler';
 
 export const OpenAISamplerSchema = z.strictObject({
   kind: z.literal('openai'),
@@ -56,5 +56,5 @@ export const openaiSamplerKind: SamplerKind<typeof OpenAISamplerSchema> = {
     if (!s.model.includes('{{')) await checkEndpoint('sampling', s, o);
     return [];
   },
-  load: async () => (await import('./openai')).openaiSampler,
+  load: async () => (await import('./sampler')).openaiSampler,
 };

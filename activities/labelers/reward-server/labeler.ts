@@ -5,10 +5,10 @@ import { RewardServerConfigError } from '../../../config/errors';
 import { registerSecret } from '../../../config/redact';
 import { campaignDir } from '../../artifacts/store';
 import { refOf } from '../../durable';
-import type { ShardLabeler } from '../../labelers/labeler';
+import type { ShardLabeler } from '../labeler';
 import { ReplyCache } from '../../openai/reply-cache';
 import type { RewardServerConfig } from './config';
-import { RewardServerCaller, scoreFileRemote } from './remote-scorer';
+import { RewardServerCaller, scoreFileRemote } from '../../score/remote/remote-scorer';
 
 export const rewardServerLabeler: ShardLabeler<RewardServerConfig> = {
   async label(job) {

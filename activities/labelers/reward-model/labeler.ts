@@ -1,13 +1,13 @@
 /** The `reward-model` labeler on the score queue: one samples shard scored with ONNX Runtime. */
 import { heartbeat, log } from '@temporalio/activity';
 import * as path from 'node:path';
-import { campaignDir } from '../artifacts/store';
-import { refOf, testSlowdown } from '../durable';
-import type { ShardLabeler } from '../labelers/labeler';
+import { campaignDir } from '../../artifacts/store';
+import { refOf, testSlowdown } from '../../durable';
+import type { ShardLabeler } from '../labeler';
 import type { RewardModelConfig } from './config';
-import { checkLabelerIdentity } from './model-fingerprint';
-import { scoreFile } from './score-file';
-import { RewardScorer } from './scorer';
+import { checkLabelerIdentity } from '../../score/model-fingerprint';
+import { scoreFile } from '../../score/score-file';
+import { RewardScorer } from '../../score/scorer';
 
 export const rewardModelLabeler: ShardLabeler<RewardModelConfig> = {
   async label(job) {

@@ -1,10 +1,10 @@
 /** The built-in miniature policy as a sampler: draws from each prompt's candidate pool. */
-import { InputError } from '../../config/errors';
-import { seededRng } from '../feedback/rng';
-import { features, logProbs, sampleIndices } from '../policy/builtin-policy';
-import { loadBuiltinCheckpoint } from '../policy/checkpoint-file';
-import type { BuiltinSamplerConfig } from './builtin-config';
-import type { SampleRecord, Sampler } from './sampler';
+import { InputError } from '../../../config/errors';
+import { seededRng } from '../../feedback/rng';
+import { features, logProbs, sampleIndices } from '../../policy/builtin-policy';
+import { loadBuiltinCheckpoint } from '../../policy/checkpoint-file';
+import type { BuiltinSamplerConfig } from './config';
+import type { SampleRecord, Sampler } from '../sampler';
 
 export const builtinSampler: Sampler<BuiltinSamplerConfig> = {
   async sample(job) {

@@ -40,6 +40,8 @@ export const ERROR_KINDS = {
   JudgeBatchPending: { retryable: true, exitCode: EXIT.failure },
   /** A recorded artifact is missing or no longer hashes to what was recorded (moved, edited, tampered with). */
   ArtifactError: { retryable: false, exitCode: EXIT.failure },
+  /** The artifact store refused the configuration: no such bucket, unknown endpoint host, no credentials, no permission. */
+  StoreConfigError: { retryable: false, exitCode: EXIT.usage },
   /** The sampling endpoint refused the configuration (bad key, unknown model, malformed request). */
   SamplerConfigError: { retryable: false, exitCode: EXIT.usage },
   /** Too many samples failed, or the account is out of quota: something systemic is wrong with the sampler. */
@@ -162,6 +164,12 @@ export class JudgeBatchPending extends AlignloopError {
 export class ArtifactError extends AlignloopError {
   constructor(message: string) {
     super('ArtifactError', message);
+  }
+}
+
+export class StoreConfigError extends AlignloopError {
+  constructor(message: string) {
+    super('StoreConfigError', message);
   }
 }
 

@@ -11,6 +11,7 @@ import { campaignIdProblem } from '../config/campaign-id';
 import { ConfigError } from '../config/errors';
 import { campaignRuleProblems, trainerJudgement } from '../config/load';
 import { CAMPAIGN_KINDS, CampaignSchema } from './campaign/schema';
+import { isS3Root } from '../config/store-location';
 
 /** What is wrong with one activity argument (empty when nothing is). */
 export function inputProblems(arg: unknown): string[] {
@@ -28,7 +29,8 @@ export function inputProblems(arg: unknown): string[] {
     } else {
       // The rules between the parts (not the kinds' file checks: a worker need not hold every file the campaign names).
       out.push(...campaignRuleProblems(parsed.data, trainerJudgement(CAMPAIGN_KINDS, parsed.data)).map((p) => `config.${p.path.join('.')}: ${p.message}`));
-      if (!path.isAbsolute(parsed.data.artifacts.root)) out.push('config.artifacts.root: must be an absolute path (`alignloop start` resolves it)');
+      if (!isS3Root(parsed.data.artifacts.root) && !path.isAbsolute(parsed.data.artifacts.root))
+        out.push('config.artifacts.root: must be an absolute path (`alignloop start` resolves it)');
     }
   }
   return out;

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { countNonBlankLines } from './count-lines';
 import { ConfigError } from './errors';
 import { CampaignKinds, CampaignView, kindNamed, Problem } from './kind';
+import { isS3Root, s3RootProblem } from './store-location';
 
 /**
  * Rules between the campaign's parts that hold whatever the kinds (each kind checks its own block: kind.ts).
@@ -123,7 +124,16 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
   const problems = campaignRuleProblems(config, trainerJudgement(kinds, config));
   const base = path.dirname(abs);
   config.prompts.path = path.resolve(base, config.prompts.path);
-  config.artifacts.root = path.resolve(cwd, config.artifacts.root);
+  const artifacts = config.artifacts as { root: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
+  if (isS3Root(artifacts.root)) {
+    const problem = s3RootProblem(artifacts.root);
+    if (problem) problems.push({ path: ['artifacts', 'root'], message: problem });
+  } else {
+    artifacts.root = path.resolve(cwd, artifacts.root);
+    for (const k of ['endpoint', 'region', 'forcePathStyle'] as const)
+      if (artifacts[k] !== undefined)
+        problems.push({ path: ['artifacts', k], message: `applies to an s3:// root only; artifacts.root is the folder ${artifacts.root}` });
+  }
   if (config.policy) {
     config.policy.path = path.resolve(base, config.policy.path);
     if (!fs.existsSync(config.policy.path))

@@ -68,7 +68,21 @@ export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T exten
       .default({ promptsPerShard: 256, maxInFlightShards: 200 })
       .describe('How an iteration is split into activities.'),
     artifacts: z
-      .strictObject({ root: z.string().min(1).default('.alignloop/artifacts').describe('Where every artifact is written (shared by all workers).') })
+      .strictObject({
+        root: z
+          .string()
+          .min(1)
+          .default('.alignloop/artifacts')
+          .describe(
+            'Where every artifact is written: a folder every worker sees (local disk or a shared filesystem), or `s3://BUCKET/PREFIX` for an S3-compatible object store (workers need no shared disk; credentials come from the AWS chain, never from this file).',
+          ),
+        endpoint: z.url().optional().describe('S3-compatible server URL (e.g. http://10.0.0.5:8333 for SeaweedFS, MinIO, Ceph RGW, R2); leave out for AWS S3.'),
+        region: z.string().min(1).optional().describe('S3 region (default: AWS_REGION, else us-east-1).'),
+        forcePathStyle: z
+          .boolean()
+          .optional()
+          .describe('Path-style S3 URLs (http://host/bucket/key): most S3-compatible servers need it; the default is true when `endpoint` is set.'),
+      })
       .default({ root: '.alignloop/artifacts' })
       .describe('Where artifacts are written.'),
     durability: z

@@ -9,6 +9,7 @@ import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_Q
 import { managedServers } from '../activities/samplers/managed/sampler';
 import { createTrainActivities } from '../activities/queues/train';
 import { closeCachedSessions } from '../activities/score/ort-session';
+import { withArtifactStore } from '../activities/store/with-store';
 import { trustedInputInterceptor } from '../activities/trusted-input';
 import { QUEUES, Role } from '../config/queues';
 
@@ -59,7 +60,8 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         connection,
         namespace,
         taskQueue: QUEUES[role],
-        activities: guardCampaignFolder(ROLE_ACTIVITIES[role]()),
+        // Store-backed campaigns run on this host's mirror; the folder guard then reads the pulled identity.
+        activities: withArtifactStore(guardCampaignFolder(ROLE_ACTIVITIES[role]())),
         interceptors: { activity: [trustedInputInterceptor] },
         // Heartbeat details (a trainer's step and loss) reach the server every 2 s, not every 0.8 x heartbeat timeout.
         maxHeartbeatThrottleInterval: '2s',

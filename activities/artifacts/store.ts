@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ArtifactError } from '../../config/errors';
+import { samePlace } from '../store/mirror-paths';
 import { sha256File, writeJsonAtomic } from './atomic-file';
 
 /** What workflows carry instead of data. */
@@ -35,13 +36,18 @@ export interface DoneManifest<E = Record<string, unknown>> {
   extra: E;
 }
 
-/** The completed output at `file`, if its manifest exists and the file still hashes to it. */
+/**
+ * The completed output at `file`, if its manifest exists and the file still hashes to it. A record
+ * another host wrote (store-backed campaigns) names the file under that host's mirror: the ref comes
+ * back with this host's path.
+ */
 export function findComplete<E = Record<string, unknown>>(file: string): DoneManifest<E> | null {
   const d = doneFile(file);
   if (!fs.existsSync(d) || !fs.existsSync(file)) return null;
   try {
     const m = JSON.parse(fs.readFileSync(d, 'utf8')) as DoneManifest<E>;
-    if (m.ref.path !== file || sha256File(file) !== m.ref.sha256) return null;
+    if (!samePlace(m.ref.path, file) || sha256File(file) !== m.ref.sha256) return null;
+    if (m.ref.path !== file) m.ref = { ...m.ref, path: file };
     return m;
   } catch {
     return null;

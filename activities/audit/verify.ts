@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { sha256File } from '../artifacts/atomic-file';
 import { IDENTITY_NAME } from '../artifacts/campaign-identity';
 import { CHECKPOINT_FORMAT, CheckpointDescriptor } from '../policy/checkpoint-ref';
+import { onThisHost } from '../store/mirror-paths';
 import { PRUNED_NAME, prunedFolder } from '../trainers/retention';
 
 export interface Finding {
@@ -89,9 +90,19 @@ interface Ref {
 
 const isRef = (v: unknown): v is Ref => !!v && typeof (v as Ref).path === 'string' && typeof (v as Ref).sha256 === 'string';
 
-export function verifyCampaign(dir: string): VerifyReport {
+export interface VerifyOptions {
+  /**
+   * The campaign's artifacts are an object store's, pulled into `dir`: models outside the store (the
+   * reward model's folder on the score hosts) are checked only where this host has them.
+   */
+  pulledFromStore?: boolean;
+}
+
+export function verifyCampaign(dir: string, opts: VerifyOptions = {}): VerifyReport {
   // Records hold absolute paths: compare them with an absolute folder, however it was named.
   const campaignDir = path.resolve(dir);
+  // Paths another host recorded (store-backed campaigns) name the same files in this copy.
+  const here = (p: string) => onThisHost(p, campaignDir);
   const report: VerifyReport = { campaignDir, iterations: 0, filesChecked: 0, missing: [], changed: [], unexpected: [], pruned: [], ok: true };
   const all = walk(campaignDir);
   const named = new Set<string>();
@@ -141,7 +152,7 @@ export function verifyCampaign(dir: string): VerifyReport {
       named.add(file);
       const rec = readJson(file) as { ref?: unknown } | undefined;
       if (!rec || !isRef(rec.ref)) report.changed.push({ path: file, recordedIn: file, detail: 'completion record is not valid JSON with a ref' });
-      else check(rec.ref.path, rec.ref.sha256, file);
+      else check(here(rec.ref.path), rec.ref.sha256, file);
     }
     if (/^iter-\d+\/manifest\.json$/.test(rel)) {
       report.iterations++;
@@ -154,7 +165,7 @@ export function verifyCampaign(dir: string): VerifyReport {
         else if (v && typeof v === 'object') refs.push(...Object.values(v).filter(isRef));
       }
       for (const k of ['prompts_file', 'policy_in', 'reference', 'checkpoint_out']) if (isRef(m.lineage?.[k])) refs.push(m.lineage![k] as Ref);
-      for (const r of refs) check(r.path, r.sha256, file);
+      for (const r of refs) check(here(r.path), r.sha256, file);
     }
   }
   // Checkpoint folders: every file the descriptor lists, and nothing else inside folders alignloop owns.
@@ -164,21 +175,21 @@ export function verifyCampaign(dir: string): VerifyReport {
   for (const file of all.filter((f) => path.basename(f) === PRUNED_NAME)) {
     const folder = prunedFolder(file);
     if (folder === null) report.changed.push({ path: file, recordedIn: file, detail: 'not a valid pruned-checkpoint record' });
-    else pruned.add(folder);
+    else pruned.add(here(folder));
     named.add(file);
   }
   report.pruned = [...pruned].sort();
   for (const file of all.filter((f) => DESCRIPTOR_NAMES.has(path.basename(f)))) {
     const d = readJson(file) as Partial<CheckpointDescriptor> | undefined;
     if (!d || d.format !== CHECKPOINT_FORMAT || typeof d.path !== 'string' || !d.files) continue;
-    const target = d.path;
+    const target = here(d.path);
     if (pruned.has(target) && !fs.existsSync(target)) continue;
     const single = fs.existsSync(target) && fs.statSync(target).isFile();
     checkFolder(target, single, d.files, file);
   }
   // The reward model: a file swapped or dropped into its folder changes every reward from then on.
   const labeler = labelerVersion(campaignDir);
-  if (labeler) checkFolder(labeler.dir, false, labeler.files, labeler.record);
+  if (labeler && !(opts.pulledFromStore && !fs.existsSync(labeler.dir))) checkFolder(labeler.dir, false, labeler.files, labeler.record);
   const identity = path.join(campaignDir, IDENTITY_NAME);
   if (fs.existsSync(identity)) {
     named.add(identity);

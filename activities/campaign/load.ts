@@ -6,6 +6,9 @@ import { ConfigError, InputError } from '../../config/errors';
 import { kindNamed, PreflightOptions } from '../../config/kind';
 import { loadCampaignFile, LoadedCampaign } from '../../config/load';
 import { loadPrompts } from '../prompts';
+import { isS3Root } from '../../config/store-location';
+import { openStore } from '../store';
+import { probeStore } from '../store/probe';
 import { literalCredentials } from './credential-values';
 import { CAMPAIGN_KINDS, CampaignConfig, CampaignSchema } from './schema';
 
@@ -30,6 +33,21 @@ export async function preflight(file: string, c: CampaignConfig, o: PreflightOpt
   for (const role of ['sampler', 'labeler', 'trainer'] as const) {
     const kind = kindNamed(CAMPAIGN_KINDS[role], role, c[role].kind);
     problems.push(...((await kind.preflight?.(c[role], c, o)) ?? []));
+  }
+  if (isS3Root(c.artifacts.root)) {
+    // A small write, read, list and delete under the prefix: wrong bucket, credentials or permissions show now.
+    const store = openStore(c.artifacts);
+    try {
+      const probe = await probeStore(store);
+      if (probe.unreachable) for (const p of probe.problems) o.warn(`artifacts: ${p} (workers retry until it answers)`);
+      else problems.push(...probe.problems.map((p) => (p.startsWith('artifacts') ? p : `artifacts: ${p}`)));
+      if (probe.conditionalWrites === false)
+        o.warn(
+          `artifacts: ${store.description} ignores create-only writes (If-None-Match): two workers finishing the same step at once could both record it; see docs/many-hosts.md`,
+        );
+    } finally {
+      (store as { destroy?: () => void }).destroy?.();
+    }
   }
   if (problems.length) throw new ConfigError(file, problems);
 }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { ArtifactError, SamplerConfigError } from '../../config/errors';
 import { describeChange, fingerprint } from '../artifacts/fingerprint';
 import { FileRef, verifyRef } from '../artifacts/store';
+import { onThisHost } from '../store/mirror-paths';
 
 export const CHECKPOINT_FORMAT = 'alignloop-checkpoint/1';
 
@@ -45,7 +46,9 @@ export interface PolicyLocation {
 export function readDescriptor(ref: FileRef): CheckpointDescriptor | null {
   try {
     const d = JSON.parse(fs.readFileSync(ref.path, 'utf8')) as Partial<CheckpointDescriptor>;
-    return d.format === CHECKPOINT_FORMAT ? (d as CheckpointDescriptor) : null;
+    if (d.format !== CHECKPOINT_FORMAT) return null;
+    // Written on another host of a store-backed campaign: the folder is in this host's mirror.
+    return { ...d, path: onThisHost(d.path!, ref.path) } as CheckpointDescriptor;
   } catch {
     return null;
   }

@@ -4,13 +4,15 @@
  * expected hash, else the recorded one), and downloads land in a temporary file renamed into place,
  * so a reader never sees a partial file.
  */
-import type { StoreLocation } from './location';
+import type { StoreLocation } from '../../config/store-location';
 
 export interface StoredObject {
   key: string;
   bytes: number;
-  /** Recorded on write; null for an object written by something else. */
+  /** Recorded on write; null for an object written by something else (or a listing, which does not carry it). */
   sha256: string | null;
+  /** The server's version tag (S3 ETag), where it has one: a changed object has a new one. */
+  etag?: string;
 }
 
 /** Bytes done of a total, for heartbeats and `status`. */
@@ -27,6 +29,8 @@ export interface PutOptions {
 export interface GetOptions {
   /** What the bytes must hash to (else the hash recorded on write). */
   sha256?: string;
+  /** Take the bytes as they are (`verify` judges them itself against the campaign's records). */
+  unchecked?: boolean;
   progress?: Progress;
 }
 
@@ -44,6 +48,8 @@ export interface ArtifactStore {
   head(key: string): Promise<StoredObject | null>;
   /** Every object whose key starts with `prefix`, in key order. */
   list(prefix: string): AsyncIterable<StoredObject>;
+  /** One level under `prefix` (ending in "/"): its objects, and its sub-folders (as prefixes ending in "/"). */
+  listFolder(prefix: string): Promise<{ objects: StoredObject[]; folders: string[] }>;
   delete(key: string): Promise<void>;
   /** Does the server honour create-only writes (If-None-Match: *)? Detected once, then remembered. */
   conditionalWrites(): Promise<boolean>;

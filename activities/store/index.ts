@@ -1,7 +1,7 @@
 /** Opens the artifact store a campaign's `artifacts` block names. */
 import type { ArtifactStore } from './artifact-store';
 import { LocalStore } from './local-store';
-import { locationOf, type ArtifactsSettings } from './location';
+import { locationOf, type ArtifactsSettings } from '../../config/store-location';
 import { S3Store } from './s3-store';
 
 export function openStore(artifacts: ArtifactsSettings): ArtifactStore {
@@ -11,4 +11,4 @@ export function openStore(artifacts: ArtifactsSettings): ArtifactStore {
 
 export type { ArtifactStore, StoredObject, Progress } from './artifact-store';
 export { StoreIntegrityError } from './artifact-store';
-export { isS3Root, locationOf, describeLocation } from './location';
+export { isS3Root, locationOf, describeLocation } from '../../config/store-location';

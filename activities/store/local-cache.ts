@@ -15,7 +15,8 @@ export interface CachedFile {
   /** Where the store holds it. */
   key: string;
   sha256: string;
-  bytes: number;
+  /** When known: a cached blob of another size is fetched again. */
+  bytes?: number;
 }
 
 const SHA = /^[0-9a-f]{64}$/;
@@ -37,7 +38,7 @@ export class LocalCache {
   /** The local path of one file, downloaded (and hash-checked) unless the cache has it. */
   async file(store: ArtifactStore, f: CachedFile, progress?: Progress): Promise<string> {
     const p = this.blobPath(f.sha256);
-    if (fs.existsSync(p) && fs.statSync(p).size === f.bytes) {
+    if (fs.existsSync(p) && (f.bytes === undefined || fs.statSync(p).size === f.bytes)) {
       touch(p);
       return p;
     }
@@ -63,21 +64,15 @@ export class LocalCache {
       touch(tree);
       return tree;
     }
-    const total = names.reduce((s, n) => s + files[n].bytes, 0);
+    const total = names.reduce((s, n) => s + (files[n].bytes ?? 0), 0);
     let before = 0;
     const tmp = `${tree}.tmp-${randomUUID()}`;
     try {
       for (const n of names) {
         const blob = await this.file(store, files[n], progress ? (d) => progress(before + d, total) : undefined);
-        before += files[n].bytes;
+        before += files[n].bytes ?? fs.statSync(blob).size;
         progress?.(before, total);
-        const target = path.join(tmp, ...n.split('/'));
-        fs.mkdirSync(path.dirname(target), { recursive: true });
-        try {
-          fs.linkSync(blob, target);
-        } catch {
-          fs.copyFileSync(blob, target); // another filesystem or a link limit: a copy is just as good
-        }
+        linkOrCopy(blob, path.join(tmp, ...n.split('/')));
       }
       fs.writeFileSync(path.join(tmp, '.complete'), id);
       try {
@@ -148,6 +143,18 @@ export class LocalCache {
       fs.rmSync(b.path, { force: true });
     }
   }
+}
+
+/** A cached blob at `target` (replacing what is there): a hard link, or a copy across filesystems. */
+export function linkOrCopy(blob: string, target: string): void {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = `${target}.tmp-${randomUUID()}`;
+  try {
+    fs.linkSync(blob, tmp);
+  } catch {
+    fs.copyFileSync(blob, tmp);
+  }
+  fs.renameSync(tmp, target);
 }
 
 function checkRelative(n: string): void {

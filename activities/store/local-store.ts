@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fsyncDir, sha256File } from '../artifacts/atomic-file';
 import type { ArtifactStore, GetOptions, PutOptions, PutOutcome, StoredObject } from './artifact-store';
 import { StoreIntegrityError } from './artifact-store';
-import { checkKey, describeLocation, type StoreLocation } from './location';
+import { checkKey, describeLocation, type StoreLocation } from '../../config/store-location';
 import { hashingCopy } from './hashing-copy';
 
 export class LocalStore implements ArtifactStore {
@@ -131,6 +131,23 @@ export class LocalStore implements ArtifactStore {
     walk(this.dir, '');
     out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     yield* out;
+  }
+
+  async listFolder(prefix: string): Promise<{ objects: StoredObject[]; folders: string[] }> {
+    const dir = prefix ? this.file(prefix.replace(/\/$/, '')) : this.dir;
+    const out = { objects: [] as StoredObject[], folders: [] as string[] };
+    let entries: fs.Dirent[] = [];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return out;
+    }
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (e.isDirectory()) out.folders.push(`${prefix}${e.name}/`);
+      else if (e.isFile() && !/\.tmp-[0-9a-f-]{36}$/.test(e.name))
+        out.objects.push({ key: `${prefix}${e.name}`, bytes: fs.statSync(path.join(dir, e.name)).size, sha256: null });
+    }
+    return out;
   }
 
   async delete(key: string): Promise<void> {

@@ -4,11 +4,14 @@
  * campaign starts. Each failure names the setting and the fix.
  */
 import { randomUUID } from 'node:crypto';
+import { StoreConfigError } from '../../config/errors';
 import type { ArtifactStore } from './artifact-store';
 
 export interface ProbeResult {
   ok: boolean;
   problems: string[];
+  /** The store did not answer (it may be down or planned): not a configuration mistake. */
+  unreachable?: boolean;
   /** Create-only writes honoured (the completion seal cannot be written twice). */
   conditionalWrites?: boolean;
 }
@@ -17,16 +20,18 @@ export async function probeStore(store: ArtifactStore): Promise<ProbeResult> {
   const key = `.alignloop/probe/${randomUUID()}`;
   const body = `alignloop store probe ${new Date().toISOString()}`;
   const problems: string[] = [];
+  let unreachable = false;
   const step = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await fn();
     } catch (e) {
       problems.push((e as Error).message);
+      if (!(e instanceof StoreConfigError) && (e as Error).name === 'StoreUnavailable') unreachable = true;
       return undefined;
     }
   };
   const put = await step(() => store.putBytes(key, body));
-  if (!put) return { ok: false, problems };
+  if (!put) return { ok: false, problems, ...(unreachable ? { unreachable } : {}) };
   const back = await step(() => store.getBytes(key, { sha256: put.sha256 }));
   if (back && back.toString() !== body) problems.push(`${store.description}: the probe object read back differs from what was written`);
   const listed = await step(async () => {

@@ -4,7 +4,7 @@
  * retried, the campaign pauses. Anything else (throttling, a restarting server) stays retryable.
  */
 import { StoreConfigError } from '../../config/errors';
-import { describeLocation, type StoreLocation } from './location';
+import { describeLocation, type StoreLocation } from '../../config/store-location';
 
 interface SdkError {
   name?: string;

@@ -15,7 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { ArtifactStore, GetOptions, PutOptions, PutOutcome, StoredObject } from './artifact-store';
 import { StoreIntegrityError } from './artifact-store';
 import { hashingCopy } from './hashing-copy';
-import { describeLocation, objectName, type StoreLocation } from './location';
+import { describeLocation, objectName, type StoreLocation } from '../../config/store-location';
 import { explainS3Error } from './s3-errors';
 
 type S3Location = Extract<StoreLocation, { kind: 's3' }>;
@@ -136,7 +136,7 @@ export class S3Store implements ArtifactStore {
   async head(key: string): Promise<StoredObject | null> {
     try {
       const h = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.name(key) }));
-      return { key, bytes: h.ContentLength ?? 0, sha256: h.Metadata?.[SHA_META] ?? null };
+      return { key, bytes: h.ContentLength ?? 0, sha256: h.Metadata?.[SHA_META] ?? null, ...(h.ETag ? { etag: h.ETag } : {}) };
     } catch (e) {
       const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 404 && (e as { name?: string }).name !== 'NoSuchBucket') {
@@ -175,7 +175,7 @@ export class S3Store implements ArtifactStore {
 
   private async download(key: string, tmp: string, opts: GetOptions): Promise<StoredObject & { sha256: string }> {
     const head = await this.headOrMissing(key);
-    const expected = opts.sha256 ?? head.sha256;
+    const expected = opts.unchecked ? null : (opts.sha256 ?? head.sha256);
     let got: { sha256: string; bytes: number };
     if (head.bytes <= this.tuning.partBytes) {
       let res;
@@ -299,9 +299,32 @@ export class S3Store implements ArtifactStore {
       } catch (e) {
         throw this.fail(e, 'list');
       }
-      for (const o of page.Contents ?? []) if (o.Key) yield { key: o.Key.slice(base.length), bytes: o.Size ?? 0, sha256: null };
+      for (const o of page.Contents ?? [])
+        if (o.Key) yield { key: o.Key.slice(base.length), bytes: o.Size ?? 0, sha256: null, ...(o.ETag ? { etag: o.ETag } : {}) };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** One level of the tree under `prefix` (ending in "/"): its objects, and its sub-folders as prefixes. */
+  async listFolder(prefix: string): Promise<{ objects: StoredObject[]; folders: string[] }> {
+    const base = this.location.prefix ? `${this.location.prefix}/` : '';
+    const out = { objects: [] as StoredObject[], folders: [] as string[] };
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: base + prefix, Delimiter: '/', ContinuationToken: token }),
+        );
+      } catch (e) {
+        throw this.fail(e, 'list');
+      }
+      for (const o of page.Contents ?? [])
+        if (o.Key) out.objects.push({ key: o.Key.slice(base.length), bytes: o.Size ?? 0, sha256: null, ...(o.ETag ? { etag: o.ETag } : {}) });
+      for (const f of page.CommonPrefixes ?? []) if (f.Prefix) out.folders.push(f.Prefix.slice(base.length));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
   }
 
   async delete(key: string): Promise<void> {

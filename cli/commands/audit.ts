@@ -3,12 +3,17 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { EXIT, UserError } from '../../config/errors';
 import { exitWith, nonNegativeInt, out } from '../context';
-import { artifactsRootOf } from './inspect';
+import { artifactsRootOf, localArtifacts } from './inspect';
 
 async function verify(id: string, opts: { json?: boolean; root?: string }): Promise<number> {
   const { verifyCampaign } = await import('../../activities/audit/verify');
-  const root = await artifactsRootOf(id, opts.root);
-  const r = verifyCampaign(path.join(root, id));
+  const local = await localArtifacts(id, opts.root, { fresh: true });
+  let r;
+  try {
+    r = local.display(verifyCampaign(path.join(local.root, id), { pulledFromStore: local.fromStore }));
+  } finally {
+    local.dispose();
+  }
   if (opts.json) out(JSON.stringify(r, null, 2));
   else {
     out(`verified ${id}: ${r.iterations} iterations, ${r.filesChecked} files re-hashed against their records`);

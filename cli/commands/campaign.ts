@@ -93,9 +93,9 @@ async function startCampaign(
         : {}),
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      memo: { name: config.name, artifactsRoot: config.artifacts.root, file: path.resolve(file) },
+      memo: { name: config.name, artifactsRoot: config.artifacts.root, artifacts: config.artifacts, file: path.resolve(file) },
     });
-    recordCampaignOwner(config, cid, handle.firstExecutionRunId);
+    await recordCampaignOwner(config, cid, handle.firstExecutionRunId);
     return { handle, fresh: true, id: cid };
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError) {

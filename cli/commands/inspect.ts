@@ -2,6 +2,8 @@
 import { ConfigChange, describeChange } from '../../config/config-changes';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import type { ArtifactsSettings } from '../../config/store-location';
+import type { LocalRoot } from '../store-root';
 import * as path from 'node:path';
 import { readManifests } from '../../activities/audit/manifests';
 import { EXIT, UserError } from '../../config/errors';
@@ -100,17 +102,30 @@ async function list(opts: { json?: boolean }): Promise<number> {
 }
 
 /** Where a campaign's artifacts are: --root, else what the campaign recorded on the server. */
-export async function artifactsRootOf(id: string, root?: string): Promise<string> {
+/** The artifacts settings a campaign recorded at start (the root alone for campaigns started before 0.5.0). */
+export async function artifactsOf(id: string, root?: string): Promise<ArtifactsSettings> {
   checkedCampaignId(id); // the id names a folder under the root: never ../ outside it
-  if (root) return root;
+  if (root) return { root };
   const { WorkflowNotFoundError } = await import('@temporalio/client');
   const { client: c } = await temporalClient();
   try {
-    return String((await c.workflow.getHandle(id).describe()).memo?.artifactsRoot);
+    const memo = (await c.workflow.getHandle(id).describe()).memo ?? {};
+    const recorded = memo.artifacts as ArtifactsSettings | undefined;
+    return recorded && typeof recorded.root === 'string' ? recorded : { root: String(memo.artifactsRoot) };
   } catch (e) {
     if (e instanceof WorkflowNotFoundError) throw new UserError(`no campaign with id "${id}"; pass --root DIR to read the artifacts without the server`);
     throw e;
   }
+}
+
+/** A local folder with the campaign's artifacts: its root, or a copy pulled from its object store. */
+export async function artifactsRootOf(id: string, root?: string, opts: { fresh?: boolean } = {}): Promise<string> {
+  return (await localArtifacts(id, root, opts)).root;
+}
+
+export async function localArtifacts(id: string, root?: string, opts: { fresh?: boolean } = {}): Promise<LocalRoot> {
+  const { localRootOf } = await import('../store-root');
+  return localRootOf(id, await artifactsOf(id, root), opts);
 }
 
 async function history(id: string, opts: { json?: boolean; root?: string }): Promise<number> {

@@ -2,9 +2,17 @@
 import type { Command } from 'commander';
 import { EXIT, UserError } from '../../config/errors';
 import { Role, ROLES } from '../../config/queues';
-import { exitWith, info, nonNegativeInt, out, positiveInt } from '../context';
+import { exitWith, info, nonNegativeInt, out, positiveInt, positiveNumber } from '../context';
 
-async function worker(opts: { roles?: string; scoreSlots?: number; allowCommands?: string }): Promise<number> {
+interface WorkerFlags {
+  roles?: string;
+  scoreSlots?: number;
+  allowCommands?: string;
+  cacheDir?: string;
+  cacheMaxGb?: number;
+}
+
+async function worker(opts: WorkerFlags): Promise<number> {
   const roles = (opts.roles ?? ROLES.join(','))
     .split(',')
     .map((r) => r.trim())
@@ -18,6 +26,14 @@ async function worker(opts: { roles?: string; scoreSlots?: number; allowCommands
     if (list.length === 0) throw new UserError('--allow-commands: name at least one program, e.g. --allow-commands vllm,trl', EXIT.usage);
     const { allowPrograms } = await import('../../activities/process/allowed-programs');
     allowPrograms(list);
+  }
+  if (opts.cacheDir !== undefined || opts.cacheMaxGb !== undefined) {
+    const { configureHostStore } = await import('../../activities/store/with-store');
+    const path = await import('node:path');
+    configureHostStore({
+      ...(opts.cacheDir !== undefined ? { cacheDir: path.resolve(opts.cacheDir) } : {}),
+      ...(opts.cacheMaxGb !== undefined ? { maxBytes: opts.cacheMaxGb * 1024 ** 3 } : {}),
+    });
   }
   const { connectWorker, resolveTarget } = await import('../../workers/connection');
   const { createWorkers, runWorkers } = await import('../../workers/workers');
@@ -60,7 +76,12 @@ export function registerServerCommands(program: Command): void {
       '--allow-commands <programs>',
       'comma-separated programs this worker may start for campaigns (managed servers, sampler commands, trainers), e.g. vllm,trl; default: any',
     )
-    .action((opts: { roles?: string; scoreSlots?: number; allowCommands?: string }) => exitWith(worker(opts)));
+    .option(
+      '--cache-dir <dir>',
+      "this host's cache for campaigns whose artifacts are in an object store (s3://): its working copies and the checkpoints it downloaded (default: $ALIGNLOOP_CACHE_DIR, else ~/.cache/alignloop)",
+    )
+    .option('--cache-max-gb <n>', 'size cap of downloaded checkpoints kept in the cache, least recently used out first (default: 100)', positiveNumber)
+    .action((opts: WorkerFlags) => exitWith(worker(opts)));
   program
     .command('dev-server')
     .description('run the embedded Temporal dev server in the foreground, or stop the recorded one (--stop)')

@@ -18,6 +18,7 @@
  *   partial              write config.json only, exit 0
  *   hang                 print one line, then nothing, forever
  *   new-template         save a chat template other than the model's (a trainer's own default)
+ *   weights-mb=N         model.safetensors of N MiB (deterministic), for checkpoint transfers
  * FAKE_TRAINER_ONCE=FILE: misbehave only while FILE does not exist (then create it), so a retry succeeds.
  */
 import { createHash } from 'node:crypto';
@@ -67,7 +68,10 @@ function writeCheckpoint(dir: string, step: number, digest: string): void {
   fs.mkdirSync(dir, { recursive: true });
   const cfg = JSON.parse(fs.readFileSync(path.join(model!, 'config.json'), 'utf8')) as Record<string, unknown>;
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, fake_trained_steps: step }));
-  fs.writeFileSync(path.join(dir, 'model.safetensors'), Buffer.from(createHash('sha256').update(`${digest}:${step}`).digest('hex').repeat(8)));
+  const weights = Buffer.from(createHash('sha256').update(`${digest}:${step}`).digest('hex').repeat(8));
+  // weights-mb=N: a checkpoint of realistic size (N MiB, the same bytes for the same data), for transfers.
+  const mb = Number(modes.get('weights-mb') ?? 0);
+  fs.writeFileSync(path.join(dir, 'model.safetensors'), mb > 0 ? Buffer.alloc(mb * 1024 * 1024, weights) : weights);
   fs.writeFileSync(
     path.join(dir, 'tokenizer.json'),
     fs.existsSync(path.join(model!, 'tokenizer.json')) ? fs.readFileSync(path.join(model!, 'tokenizer.json')) : '{}',

@@ -1,4 +1,4 @@
-import { describeLocation, keyProblem, locationOf, objectName, s3RootProblem } from '../../activities/store/location';
+import { describeLocation, keyProblem, locationOf, objectName, s3RootProblem } from '../../config/store-location';
 
 describe('artifact store locations', () => {
   test('a plain root is a local folder; an s3:// root names bucket and prefix', () => {

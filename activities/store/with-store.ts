@@ -1,0 +1,228 @@
+/**
+ * Store-backed campaigns (`artifacts.root: s3://...`) on workers that share no disk. Every campaign
+ * activity runs on this host's mirror of the campaign: before it runs, what it reads is pulled
+ * (the files its input names, checkpoint folders they describe, its own earlier outputs, the
+ * campaign's small shared records); it runs unchanged on local files; what it wrote is pushed (data
+ * first, completion records last, create-only); its result names artifacts by `s3://` URI, never
+ * by this host's paths. Campaigns on a local root pass straight through.
+ */
+import { Context } from '@temporalio/activity';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { newIdentity } from '../artifacts/campaign-identity';
+import { IDENTITY_NAME } from '../artifacts/campaign-identity';
+import { toActivityFailure } from '../durable';
+import { CHECKPOINT_FORMAT } from '../policy/checkpoint-ref';
+import type { CampaignConfig } from '../types';
+import { CampaignMirror, type PullScope } from './campaign-mirror';
+import { LocalCache } from './local-cache';
+import { isS3Root, locationOf, type StoreLocation } from '../../config/store-location';
+import { keyOf, mapStrings, mirrorRoot, storeUri, storeUriPrefix } from './mirror-paths';
+import { S3Store } from './s3-store';
+
+type S3Location = Extract<StoreLocation, { kind: 's3' }>;
+
+export interface HostStoreSettings {
+  /** This host's cache: mirrors of store-backed campaigns. */
+  cacheDir: string;
+  maxBytes: number;
+}
+
+export const DEFAULT_CACHE_DIR = (): string => process.env.ALIGNLOOP_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'alignloop');
+
+let host: HostStoreSettings = { cacheDir: DEFAULT_CACHE_DIR(), maxBytes: 100 * 1024 ** 3 };
+
+/** `alignloop worker --cache-dir DIR --cache-max-gb N`. */
+export function configureHostStore(settings: Partial<HostStoreSettings>): void {
+  host = { ...host, ...settings };
+  cache = undefined;
+  mirrors.clear();
+}
+
+export function hostStoreSettings(): HostStoreSettings {
+  return host;
+}
+
+const mirrors = new Map<string, { mirror: CampaignMirror; loc: S3Location }>();
+let cache: LocalCache | undefined;
+
+export function mirrorFor(artifacts: CampaignConfig['artifacts']): { mirror: CampaignMirror; loc: S3Location } {
+  const loc = locationOf(artifacts) as S3Location;
+  const id = `${storeUriPrefix(loc)}|${loc.endpoint ?? ''}|${host.cacheDir}`;
+  let m = mirrors.get(id);
+  if (!m) {
+    cache ??= new LocalCache(path.join(host.cacheDir, 'content'), host.maxBytes);
+    m = { mirror: new CampaignMirror(new S3Store(loc), mirrorRoot(host.cacheDir, loc), undefined, cache), loc };
+    mirrors.set(id, m);
+  }
+  return m;
+}
+
+interface CampaignInput {
+  campaignId: string;
+  config: CampaignConfig;
+  campaignRunId?: string;
+  iteration?: number;
+  shard?: number;
+}
+
+const storeBacked = (v: unknown): v is CampaignInput =>
+  !!v &&
+  typeof v === 'object' &&
+  typeof (v as CampaignInput).campaignId === 'string' &&
+  typeof (v as CampaignInput).config?.artifacts?.root === 'string' &&
+  isS3Root((v as CampaignInput).config.artifacts.root);
+
+const iterFolder = (iteration: number) => `iter-${String(iteration).padStart(3, '0')}`;
+
+/** Every `{ path, sha256 }` in a value whose path is in the store. */
+function namedFiles(value: unknown, loc: S3Location, out: { key: string; sha256?: string }[] = []): { key: string; sha256?: string }[] {
+  if (Array.isArray(value)) for (const v of value) namedFiles(v, loc, out);
+  else if (value && typeof value === 'object') {
+    const o = value as { path?: unknown; sha256?: unknown };
+    if (typeof o.path === 'string' && typeof o.sha256 === 'string') {
+      const key = keyOf(o.path, loc);
+      if (key) out.push({ key, sha256: o.sha256 });
+    }
+    for (const [k, v] of Object.entries(value)) if (k !== 'config') namedFiles(v, loc, out);
+  }
+  return out;
+}
+
+/** The files of the checkpoint folders that pulled descriptors name (pulled whatever their size). */
+function checkpointFiles(mirror: CampaignMirror, loc: S3Location, keys: string[]): { key: string; sha256: string }[] {
+  const out: { key: string; sha256: string }[] = [];
+  for (const key of keys) {
+    let d: { format?: unknown; path?: unknown; files?: unknown };
+    try {
+      d = JSON.parse(fs.readFileSync(mirror.localPath(key), 'utf8'));
+    } catch {
+      continue;
+    }
+    if (d.format !== CHECKPOINT_FORMAT || typeof d.path !== 'string' || !d.files || typeof d.files !== 'object') continue;
+    const folder = keyOf(d.path, loc);
+    if (!folder) continue; // a model outside the store (the initial policy.path): every host has its own copy
+    const files = Object.entries(d.files as Record<string, string>);
+    // A single-file checkpoint records the file under its own name.
+    const single = files.length === 1 && folder.endsWith(`/${files[0][0]}`);
+    for (const [name, sha256] of files) out.push({ key: single ? folder : `${folder}/${name}`, sha256 });
+  }
+  return out;
+}
+
+/** Heartbeats transfer progress while the store is synced (downloads before, uploads after the step). */
+function transferBeat(phase: 'download' | 'upload') {
+  let last = { done: 0, total: 0 };
+  const started = Date.now();
+  const tick = () => {
+    try {
+      const secs = Math.max(0.001, (Date.now() - started) / 1000);
+      Context.current().heartbeat({ store: { phase, doneBytes: last.done, totalBytes: last.total, bytesPerSecond: Math.round(last.done / secs) } });
+    } catch {
+      /* not in an activity */
+    }
+  };
+  const timer = setInterval(tick, 1000);
+  return {
+    progress: (done: number, total: number) => {
+      last = { done, total };
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+async function claimInStore(mirror: CampaignMirror, input: CampaignInput): Promise<void> {
+  if (!input.campaignRunId) return;
+  const id = newIdentity(input.campaignId, input.config, input.campaignRunId);
+  await mirror.store.putBytes(`${input.campaignId}/${IDENTITY_NAME}`, JSON.stringify(id, null, 2) + '\n', { ifAbsent: true });
+}
+
+async function runOnMirror(fn: (...a: unknown[]) => unknown, self: unknown, input: CampaignInput, rest: unknown[]): Promise<unknown> {
+  const { mirror, loc } = mirrorFor(input.config.artifacts);
+  const cid = input.campaignId;
+  const toLocal = (s: string) => (s.startsWith(storeUriPrefix(loc)) ? mirror.localPath(keyOf(s, loc)!) : s);
+  const local = {
+    ...mapStrings(input, toLocal),
+    config: { ...mapStrings(input.config, toLocal), artifacts: { ...input.config.artifacts, root: mirror.root } },
+  };
+  let before;
+  try {
+    await claimInStore(mirror, input);
+    const named = namedFiles(input, loc);
+    const own: PullScope['prefixes'] = [{ prefix: `${cid}/`, skip: (f) => /\/iter-\d+\/$/.test(f) }];
+    if (typeof input.iteration === 'number') {
+      const shard = typeof input.shard === 'number' ? `shard-${String(input.shard).padStart(3, '0')}` : null;
+      // A shard's activity reads and writes its own shard's files only.
+      own.push({ prefix: `${cid}/${iterFolder(input.iteration)}/`, ...(shard ? { only: (k: string) => k.includes(`/${shard}`) } : {}) });
+    }
+    const beat = transferBeat('download');
+    try {
+      await mirror.pull({ files: named, prefixes: own }, beat.progress);
+      await mirror.pull(
+        {
+          files: checkpointFiles(
+            mirror,
+            loc,
+            named.map((n) => n.key),
+          ),
+          prefixes: [],
+        },
+        beat.progress,
+      );
+    } finally {
+      beat.stop();
+    }
+    before = mirror.snapshot([cid]);
+  } catch (e) {
+    throw toActivityFailure(e);
+  }
+  let result: unknown;
+  let failure: unknown = null;
+  try {
+    result = await fn.call(self, local, ...rest);
+  } catch (e) {
+    failure = e;
+  }
+  try {
+    // Pushed even when the step failed: what it paid for (judge replies, a trainer's own checkpoints) is kept.
+    const beat = transferBeat('upload');
+    let pushed;
+    try {
+      pushed = await mirror.push([cid], before, beat.progress);
+    } finally {
+      beat.stop();
+    }
+    if (typeof input.iteration === 'number') mirror.prune(cid, input.iteration - 2);
+    if (!failure && pushed.conflicts.length) {
+      const e = new Error(
+        `another worker recorded ${pushed.conflicts[0]} first (with other content); this host now holds its output, and the retry returns it`,
+      );
+      e.name = 'StoreConflict';
+      throw e;
+    }
+  } catch (e) {
+    if (!failure) throw toActivityFailure(e);
+  }
+  if (failure) throw failure;
+  return mapStrings(result, (s) => {
+    const key = path.isAbsolute(s) ? keyOf(s, loc) : null;
+    return key === null ? s : storeUri(loc, key);
+  });
+}
+
+/** The same activities, each run on this host's mirror when its campaign's artifacts live in an object store. */
+export function withArtifactStore<T extends object>(activities: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    if (typeof fn !== 'function') {
+      out[name] = fn;
+      continue;
+    }
+    out[name] = (input: unknown, ...rest: unknown[]) =>
+      storeBacked(input)
+        ? runOnMirror(fn as (...a: unknown[]) => unknown, activities, input, rest)
+        : (fn as (...a: unknown[]) => unknown).call(activities, input, ...rest);
+  }
+  return out as T;
+}

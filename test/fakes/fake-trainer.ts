@@ -143,11 +143,10 @@ async function main(): Promise<void> {
     console.error(`fake-trainer: error: dataset ${data} not found`);
     process.exit(2);
   }
-  const digest = createHash('sha256')
-    .update(fs.readFileSync(path.join(model, fs.existsSync(path.join(model, 'model.safetensors')) ? 'model.safetensors' : 'pytorch_model.bin')))
-    .update(fs.readFileSync(data))
-    .update(String(reference))
-    .digest('hex');
+  const weightsOf = (dir: string) => path.join(dir, fs.existsSync(path.join(dir, 'model.safetensors')) ? 'model.safetensors' : 'pytorch_model.bin');
+  // As a real trainer: the result depends on the reference's weights, not on where they lie.
+  const referenceWeights = reference && fs.existsSync(weightsOf(reference)) ? fs.readFileSync(weightsOf(reference)) : String(reference);
+  const digest = createHash('sha256').update(fs.readFileSync(weightsOf(model))).update(fs.readFileSync(data)).update(referenceWeights).digest('hex');
   if (misbehave && modes.has('exit0-empty')) {
     markOnce();
     return;

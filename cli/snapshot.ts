@@ -23,6 +23,8 @@ export interface CampaignSnapshot {
   retrying: { activity: string; attempt: number; error: string }[];
   /** The running trainer's step/total, loss and rate, from its activity's last heartbeat. */
   training: TrainingProgress | null;
+  /** Artifacts moving to or from the object store (store-backed campaigns), from the activities' heartbeats. */
+  transfers: StoreTransfer[];
   judgeBatches: string[];
   /** Task queues the campaign waits on that no worker polls. */
   noWorker: string[];
@@ -32,6 +34,22 @@ export interface CampaignSnapshot {
   next: string | null;
   /** True when the campaign needs a person: failed, terminated, timed out, or paused on a failure. */
   needsAttention: boolean;
+}
+
+export interface StoreTransfer {
+  activity: string;
+  phase: 'download' | 'upload';
+  doneBytes: number;
+  totalBytes: number;
+  bytesPerSecond: number;
+}
+
+/** A heartbeat's store transfer (activities/store/with-store.ts), if it reports one. */
+export function storeTransferOf(activity: string, details: unknown): StoreTransfer | null {
+  const t = (details as { store?: Partial<StoreTransfer> } | null)?.store;
+  if (!t || (t.phase !== 'download' && t.phase !== 'upload')) return null;
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+  return { activity, phase: t.phase, doneBytes: n(t.doneBytes), totalBytes: n(t.totalBytes), bytesPerSecond: n(t.bytesPerSecond) };
 }
 
 const RECENT_POLL_MS = 90_000;
@@ -60,6 +78,16 @@ type RawPayload = NonNullable<NonNullable<WorkflowExecutionDescription['raw']['p
   (infer P)[] | null | undefined
   ? P
   : never;
+
+async function heartbeatDetails(payload: RawPayload | undefined): Promise<unknown> {
+  if (!payload) return null;
+  try {
+    const { defaultPayloadConverter } = await import('@temporalio/common');
+    return defaultPayloadConverter.fromPayload(payload as Parameters<typeof defaultPayloadConverter.fromPayload>[0]);
+  } catch {
+    return null;
+  }
+}
 
 async function heartbeatProgress(payload: RawPayload | undefined): Promise<TrainingProgress | null> {
   if (!payload) return null;
@@ -101,6 +129,7 @@ export async function campaignSnapshot(c: Client, id: string): Promise<CampaignS
     lastError: null,
     retrying: [],
     training: null,
+    transfers: [],
     judgeBatches: [],
     noWorker: [],
     closedFailure: null,
@@ -136,6 +165,8 @@ export async function campaignSnapshot(c: Client, id: string): Promise<CampaignS
         const queue = queueOfActivity(name);
         if (queue && !(await queueHasWorker(c, queue, 'activity'))) waiting.add(queue);
         if (name === TRAIN_ACTIVITY) snap.training = await heartbeatProgress(a.heartbeatDetails?.payloads?.[0]);
+        const transfer = storeTransferOf(name, await heartbeatDetails(a.heartbeatDetails?.payloads?.[0]));
+        if (transfer) snap.transfers.push(transfer);
         const msg = a.lastFailure?.message;
         if (!msg) continue;
         if (a.lastFailure?.applicationFailureInfo?.type === ERROR_TYPE.JudgeBatchPending) {

@@ -10,7 +10,7 @@ import { EXIT, UserError } from '../../config/errors';
 import type { CampaignStatus, IterationStatus } from '../../workflows/messages';
 import { checkedCampaignId, exitWith, out, positiveNumber, temporalClient } from '../context';
 import { progressLine, summaryTable } from '../progress';
-import { CampaignSnapshot, campaignSnapshot } from '../snapshot';
+import { CampaignSnapshot, campaignSnapshot, StoreTransfer } from '../snapshot';
 import { printable } from '../terminal-text';
 import { trainingText } from '../training-progress';
 
@@ -30,9 +30,18 @@ async function runningCampaigns(c: Client): Promise<string[]> {
   return ids;
 }
 
+const mb = (n: number) => `${(n / 1e6).toFixed(n < 1e8 ? 1 : 0)} MB`;
+
+/** "uploading 1200/4000 MB (30%) at 150 MB/s · trainPolicy" */
+export function transferText(t: StoreTransfer): string {
+  const pct = t.totalBytes > 0 ? ` (${Math.floor((100 * t.doneBytes) / t.totalBytes)}%)` : '';
+  return `${t.phase === 'upload' ? 'uploading' : 'downloading'} ${mb(t.doneBytes)} of ${mb(t.totalBytes)}${pct} at ${mb(t.bytesPerSecond)}/s · ${t.activity}`;
+}
+
 export function snapshotLines(a: CampaignSnapshot): string[] {
   const lines = [a.status && a.workflowStatus === 'RUNNING' ? progressLine(a.status, a.iteration, a.training) : `[${a.campaignId}] ${a.state}`];
   if (a.closedFailure) lines.push(`  failure: ${a.closedFailure}`);
+  for (const t of a.transfers ?? []) lines.push(`  ${transferText(t)}`);
   for (const b of a.judgeBatches) lines.push(`  waiting: ${b}`);
   for (const r of a.retrying) lines.push(`  retrying: ${r.activity} attempt ${r.attempt}: ${r.error}`);
   for (const q of a.noWorker) lines.push(`  waiting: no worker polls ${q}`);

@@ -146,7 +146,11 @@ async function main(): Promise<void> {
   const weightsOf = (dir: string) => path.join(dir, fs.existsSync(path.join(dir, 'model.safetensors')) ? 'model.safetensors' : 'pytorch_model.bin');
   // As a real trainer: the result depends on the reference's weights, not on where they lie.
   const referenceWeights = reference && fs.existsSync(weightsOf(reference)) ? fs.readFileSync(weightsOf(reference)) : String(reference);
-  const digest = createHash('sha256').update(fs.readFileSync(weightsOf(model))).update(fs.readFileSync(data)).update(referenceWeights).digest('hex');
+  const digest = createHash('sha256')
+    .update(fs.readFileSync(weightsOf(model)))
+    .update(fs.readFileSync(data))
+    .update(referenceWeights)
+    .digest('hex');
   if (misbehave && modes.has('exit0-empty')) {
     markOnce();
     return;

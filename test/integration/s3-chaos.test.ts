@@ -36,12 +36,16 @@ afterAll(async () => {
 });
 
 function onStore(file: string): string {
-  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/^artifacts: .*$/m, `artifacts: { root: s3://runs, endpoint: ${s3.endpoint}, forcePathStyle: true }`));
+  fs.writeFileSync(
+    file,
+    fs.readFileSync(file, 'utf8').replace(/^artifacts: .*$/m, `artifacts: { root: s3://runs, endpoint: ${s3.endpoint}, forcePathStyle: true }`),
+  );
   return file;
 }
 
 /** Data artifacts (not the records, which name host paths) by key under the campaign, with their sha256. */
-const DATA = /^iter-\d+\/(samples\/shard-\d+\.jsonl|scored\/shard-\d+\.jsonl|feedback\/feedback\.(jsonl|halos\.json|trl\.jsonl)|train\/checkpoint\/model\.safetensors)$/;
+const DATA =
+  /^iter-\d+\/(samples\/shard-\d+\.jsonl|scored\/shard-\d+\.jsonl|feedback\/feedback\.(jsonl|halos\.json|trl\.jsonl)|train\/checkpoint\/model\.safetensors)$/;
 
 async function dataHashes(id: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -151,7 +155,8 @@ describe('store-backed campaigns under faults', () => {
       expect(cli(['start', campaign('cut-trl'), '--id', 'cut-trl'], env).status).toBe(0);
       await waitFor(
         'a checkpoint upload in flight',
-        async () => ((await store.client.send(new ListMultipartUploadsCommand({ Bucket: 'runs', Prefix: 'cut-trl/iter-000/train/' }))).Uploads ?? []).length > 0,
+        async () =>
+          ((await store.client.send(new ListMultipartUploadsCommand({ Bucket: 'runs', Prefix: 'cut-trl/iter-000/train/' }))).Uploads ?? []).length > 0,
         300_000,
         10,
       );

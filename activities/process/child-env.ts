@@ -1,10 +1,11 @@
 /**
  * The environment of a supervised subprocess (managed server, sampler command, trainer). It is the
  * worker's environment without its credentials: the variables the campaign names as API keys
- * (`apiKeyEnv` of the sampler and the labeler, OPENAI_API_KEY, their default) and every TEMPORAL_*
- * (addresses, API keys, TLS keys of the cluster) are dropped unless the step lists them in
- * `inheritEnv`; the step's own `env` is added on top. A trainer or server that runs third-party code
- * then never holds the keys to the judge, the sampler endpoint or the Temporal namespace.
+ * (`apiKeyEnv` of the sampler and the labeler, OPENAI_API_KEY, their default), every TEMPORAL_*
+ * (addresses, API keys, TLS keys of the cluster) and the AWS credentials the artifact store uses are
+ * dropped unless the step lists them in `inheritEnv`; the step's own `env` is added on top. A trainer
+ * or server that runs third-party code then never holds the keys to the judge, the sampler endpoint,
+ * the Temporal namespace or the campaign's bucket.
  */
 import { z } from 'zod';
 
@@ -25,14 +26,17 @@ export function credentialNames(campaign: { sampler: object; labeler: object }):
   return [...named].sort();
 }
 
-/** The worker's environment less `credentials` and every TEMPORAL_* (unless the step inherits them), plus the step's env. */
+/** The AWS credential chain's secrets (the artifact store's): never handed to a child that did not ask. */
+export const AWS_CREDENTIALS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_SECURITY_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE'];
+
+/** The worker's environment less `credentials`, every TEMPORAL_* and the AWS credentials (unless the step inherits them), plus the step's env. */
 export function childEnv(
   credentials: string[],
   step: { env: Record<string, string>; inheritEnv?: string[] },
   env: NodeJS.ProcessEnv = process.env,
 ): NodeJS.ProcessEnv {
   const keep = new Set(step.inheritEnv ?? []);
-  const withheld = [...credentials, ...Object.keys(env).filter((k) => k.startsWith('TEMPORAL_'))];
+  const withheld = [...credentials, ...AWS_CREDENTIALS, ...Object.keys(env).filter((k) => k.startsWith('TEMPORAL_'))];
   const out: NodeJS.ProcessEnv = { ...env };
   for (const k of withheld) if (!keep.has(k)) delete out[k];
   return { ...out, ...step.env };

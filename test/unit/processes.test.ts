@@ -191,4 +191,16 @@ describe('subprocess environment', () => {
       TEMPORAL_ADDRESS: 'a',
     });
   });
+
+  test("the artifact store's AWS credentials stay with the worker unless the step inherits them; the region and profile name pass", () => {
+    const campaign = { sampler: { kind: 'builtin' }, labeler: { kind: 'reward-model' } };
+    const worker = { PATH: '/bin', AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'secret', AWS_SESSION_TOKEN: 'tok', AWS_REGION: 'eu-west-1' };
+    expect(childEnv(credentialNames(campaign), { env: {} }, worker)).toEqual({ PATH: '/bin', AWS_REGION: 'eu-west-1' });
+    expect(childEnv(credentialNames(campaign), { env: {}, inheritEnv: ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] }, worker)).toEqual({
+      PATH: '/bin',
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIA',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+    });
+  });
 });

@@ -156,7 +156,11 @@ export class CampaignMirror {
     let done = 0;
     const outcome: PushOutcome = { uploaded: 0, bytes: 0, conflicts: [] };
     await inParallel(data, 4, async ([key]) => {
-      const put = await this.store.putFile(key, this.localPath(key), progress ? { progress: (d) => progress(done + d, total) } : {});
+      // A checkpoint's files were hashed when the trainer's output was fingerprinted: no second pass.
+      const put = await this.store.putFile(key, this.localPath(key), {
+        sha256: fileSha(this.localPath(key)),
+        ...(progress ? { progress: (d: number) => progress(done + d, total) } : {}),
+      });
       done += put.bytes;
       outcome.uploaded++;
       outcome.bytes += put.bytes;

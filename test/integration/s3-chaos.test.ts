@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { S3Store } from '../../activities/store/s3-store';
 import { tmpDir, ROOT } from '../helpers/paths';
 import { S3_ADMIN, startS3Server, type S3TestServer } from '../helpers/s3-server';
-import { cli, cliEnv, killHard, runToEnd, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(900_000);
 

@@ -21,6 +21,8 @@ export interface CampaignView {
   labeler: { kind: string } & Record<string, unknown>;
   feedback: { type: 'pairwise' | 'binary' | 'scalar'; mode?: string; threshold?: number | string; perPrompt: boolean };
   trainer: { kind: string; method: 'dpo' | 'kto' | 'grpo' } & Record<string, unknown>;
+  /** Where artifacts live: a folder, or s3://bucket/prefix with its endpoint settings. */
+  artifacts: { root: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
 }
 
 /** A kind's settings schema: a strict object whose `kind` is the kind's literal. */

@@ -134,7 +134,14 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
       if (artifacts[k] !== undefined)
         problems.push({ path: ['artifacts', k], message: `applies to an s3:// root only; artifacts.root is the folder ${artifacts.root}` });
   }
-  if (config.policy) {
+  if (config.policy && isS3Root(config.policy.path)) {
+    // Fetched by the workers from the campaign's object store (its endpoint and credentials).
+    if (!isS3Root(artifacts.root))
+      problems.push({
+        path: ['policy', 'path'],
+        message: 'an s3:// model needs the artifacts in the same object store (artifacts.root: s3://...); or give a local folder',
+      });
+  } else if (config.policy) {
     config.policy.path = path.resolve(base, config.policy.path);
     if (!fs.existsSync(config.policy.path))
       problems.push({ path: ['policy', 'path'], message: `not found: ${config.policy.path}; point it at the initial model folder` });

@@ -61,7 +61,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         namespace,
         taskQueue: QUEUES[role],
         // Store-backed campaigns run on this host's mirror; the folder guard then reads the pulled identity.
-        activities: withArtifactStore(guardCampaignFolder(ROLE_ACTIVITIES[role]())),
+        activities: withArtifactStore(guardCampaignFolder(ROLE_ACTIVITIES[role]()), role),
         interceptors: { activity: [trustedInputInterceptor] },
         // Heartbeat details (a trainer's step and loss) reach the server every 2 s, not every 0.8 x heartbeat timeout.
         maxHeartbeatThrottleInterval: '2s',

@@ -18,7 +18,8 @@ import type { CampaignConfig } from '../types';
 import { CampaignMirror, type PullScope } from './campaign-mirror';
 import { LocalCache } from './local-cache';
 import { isS3Root, locationOf, type StoreLocation } from '../../config/store-location';
-import { keyOf, mapStrings, mirrorRoot, storeUri, storeUriPrefix } from './mirror-paths';
+import { keyOf, mapStrings, mirrorRoot, mirrorTail, storeUri, storeUriPrefix } from './mirror-paths';
+import { StoreConfigError } from '../../config/errors';
 import { S3Store } from './s3-store';
 
 type S3Location = Extract<StoreLocation, { kind: 's3' }>;
@@ -38,6 +39,7 @@ export function configureHostStore(settings: Partial<HostStoreSettings>): void {
   host = { ...host, ...settings };
   cache = undefined;
   mirrors.clear();
+  bucketMirrors.clear();
 }
 
 export function hostStoreSettings(): HostStoreSettings {
@@ -45,6 +47,7 @@ export function hostStoreSettings(): HostStoreSettings {
 }
 
 const mirrors = new Map<string, { mirror: CampaignMirror; loc: S3Location }>();
+const bucketMirrors = new Map<string, CampaignMirror>();
 let cache: LocalCache | undefined;
 
 export function mirrorFor(artifacts: CampaignConfig['artifacts']): { mirror: CampaignMirror; loc: S3Location } {
@@ -57,6 +60,60 @@ export function mirrorFor(artifacts: CampaignConfig['artifacts']): { mirror: Cam
     mirrors.set(id, m);
   }
   return m;
+}
+
+/** This host's copy of a whole bucket on the campaign's S3 endpoint (keys relative to the bucket). */
+export function bucketMirror(artifacts: CampaignConfig['artifacts'], bucket: string): CampaignMirror {
+  // The endpoint settings of the campaign's store (its root names another bucket, or none here).
+  const loc = locationOf({ ...artifacts, root: `s3://${bucket}` }) as S3Location;
+  const id = `${bucket}|${loc.endpoint ?? ''}|${host.cacheDir}`;
+  let m = bucketMirrors.get(id);
+  if (!m) {
+    cache ??= new LocalCache(path.join(host.cacheDir, 'content'), host.maxBytes);
+    m = new CampaignMirror(new S3Store(loc), mirrorRoot(host.cacheDir, loc), Number.POSITIVE_INFINITY, cache);
+    bucketMirrors.set(id, m);
+  }
+  return m;
+}
+
+/**
+ * Model folders named by s3:// URL (policy.path, a reward model's folder) become this host's copy,
+ * fetched where a step reads them: the initial policy on the control queue, reward models on the
+ * score queue. Each is downloaded once per host and refreshed when its objects change.
+ */
+/** A model folder (or file) named by s3:// URL on the campaign's object store, as this host's copy. */
+export async function fetchModelFolder(url: string, artifacts: CampaignConfig['artifacts'], progress?: (d: number, t: number) => void): Promise<string> {
+  const at = locationOf({ ...artifacts, root: url }) as S3Location;
+  if (!at.prefix) throw new StoreConfigError(`${url}: name a folder in the bucket (s3://BUCKET/FOLDER), not the bucket itself`);
+  const m = bucketMirror(artifacts, at.bucket);
+  const n = await m.pull({ files: [], prefixes: [{ prefix: `${at.prefix}/` }] }, progress);
+  if (n === 0 && !fs.existsSync(m.localPath(at.prefix))) await m.pull({ files: [{ key: at.prefix }], prefixes: [] }, progress); // a single file
+  if (!fs.existsSync(m.localPath(at.prefix)))
+    throw new StoreConfigError(`${url}: nothing there (no object at it or under it): upload the model, or correct the URL`);
+  return m.localPath(at.prefix);
+}
+
+async function materialiseModelUrls(
+  config: CampaignConfig,
+  store: CampaignConfig['artifacts'],
+  role: string | undefined,
+  activity: string,
+  progress: (d: number, t: number) => void,
+): Promise<void> {
+  const fetchUrl = (url: string) => fetchModelFolder(url, store, progress);
+  const policy = (config as { policy?: { path: string } }).policy;
+  if (policy && isS3Root(policy.path) && role === 'control' && activity === 'initPolicy') policy.path = await fetchUrl(policy.path);
+  if (role !== 'score') return;
+  // Every reward model the step may score with (the labeler's, a composite's members', an eval scorer's).
+  const walk = async (v: unknown): Promise<void> => {
+    if (Array.isArray(v)) for (const x of v) await walk(x);
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o.kind === 'string' && typeof o.model === 'string' && isS3Root(o.model)) o.model = await fetchUrl(o.model);
+      for (const x of Object.values(o)) await walk(x);
+    }
+  };
+  for (const [k, v] of Object.entries(config)) if (k !== 'artifacts' && k !== 'policy') await walk(v);
 }
 
 interface CampaignInput {
@@ -90,9 +147,14 @@ function namedFiles(value: unknown, loc: S3Location, out: { key: string; sha256?
   return out;
 }
 
-/** The files of the checkpoint folders that pulled descriptors name (pulled whatever their size). */
-function checkpointFiles(mirror: CampaignMirror, loc: S3Location, keys: string[]): { key: string; sha256: string }[] {
-  const out: { key: string; sha256: string }[] = [];
+/**
+ * The files of the checkpoint folders that pulled descriptors name, by bucket (pulled whatever their
+ * size). A folder under any host's copy of a bucket (the campaign's store, or a model fetched from an
+ * s3:// policy.path) is pulled into this host's copy of that bucket; a model outside every store
+ * (a local policy.path) is each host's own.
+ */
+function checkpointFiles(mirror: CampaignMirror, keys: string[]): Map<string, { key: string; sha256: string }[]> {
+  const out = new Map<string, { key: string; sha256: string }[]>();
   for (const key of keys) {
     let d: { format?: unknown; path?: unknown; files?: unknown };
     try {
@@ -101,12 +163,16 @@ function checkpointFiles(mirror: CampaignMirror, loc: S3Location, keys: string[]
       continue;
     }
     if (d.format !== CHECKPOINT_FORMAT || typeof d.path !== 'string' || !d.files || typeof d.files !== 'object') continue;
-    const folder = keyOf(d.path, loc);
-    if (!folder) continue; // a model outside the store (the initial policy.path): every host has its own copy
+    const tail = mirrorTail(d.path);
+    if (!tail || !tail.includes('/')) continue;
+    const bucket = tail.slice(0, tail.indexOf('/'));
+    const folder = tail.slice(bucket.length + 1);
     const files = Object.entries(d.files as Record<string, string>);
     // A single-file checkpoint records the file under its own name.
     const single = files.length === 1 && folder.endsWith(`/${files[0][0]}`);
-    for (const [name, sha256] of files) out.push({ key: single ? folder : `${folder}/${name}`, sha256 });
+    const list = out.get(bucket) ?? [];
+    for (const [name, sha256] of files) list.push({ key: single ? folder : `${folder}/${name}`, sha256 });
+    out.set(bucket, list);
   }
   return out;
 }
@@ -118,7 +184,9 @@ function transferBeat(phase: 'download' | 'upload') {
   const tick = () => {
     try {
       const secs = Math.max(0.001, (Date.now() - started) / 1000);
-      Context.current().heartbeat({ store: { phase, doneBytes: last.done, totalBytes: last.total, bytesPerSecond: Math.round(last.done / secs) } });
+      // Listing and comparing moves nothing: a bare beat keeps the step alive without a transfer to show.
+      if (last.total === 0) Context.current().heartbeat();
+      else Context.current().heartbeat({ store: { phase, doneBytes: last.done, totalBytes: last.total, bytesPerSecond: Math.round(last.done / secs) } });
     } catch {
       /* not in an activity */
     }
@@ -138,7 +206,14 @@ async function claimInStore(mirror: CampaignMirror, input: CampaignInput): Promi
   await mirror.store.putBytes(`${input.campaignId}/${IDENTITY_NAME}`, JSON.stringify(id, null, 2) + '\n', { ifAbsent: true });
 }
 
-async function runOnMirror(fn: (...a: unknown[]) => unknown, self: unknown, input: CampaignInput, rest: unknown[]): Promise<unknown> {
+async function runOnMirror(
+  fn: (...a: unknown[]) => unknown,
+  self: unknown,
+  input: CampaignInput,
+  rest: unknown[],
+  role: string | undefined,
+  name: string,
+): Promise<unknown> {
   const { mirror, loc } = mirrorFor(input.config.artifacts);
   const cid = input.campaignId;
   const toLocal = (s: string) => (s.startsWith(storeUriPrefix(loc)) ? mirror.localPath(keyOf(s, loc)!) : s);
@@ -159,17 +234,12 @@ async function runOnMirror(fn: (...a: unknown[]) => unknown, self: unknown, inpu
     const beat = transferBeat('download');
     try {
       await mirror.pull({ files: named, prefixes: own }, beat.progress);
-      await mirror.pull(
-        {
-          files: checkpointFiles(
-            mirror,
-            loc,
-            named.map((n) => n.key),
-          ),
-          prefixes: [],
-        },
-        beat.progress,
-      );
+      for (const [bucket, files] of checkpointFiles(
+        mirror,
+        named.map((n) => n.key),
+      ))
+        await bucketMirror(input.config.artifacts, bucket).pull({ files, prefixes: [] }, beat.progress);
+      await materialiseModelUrls(local.config, input.config.artifacts, role, name, beat.progress);
     } finally {
       beat.stop();
     }
@@ -212,7 +282,7 @@ async function runOnMirror(fn: (...a: unknown[]) => unknown, self: unknown, inpu
 }
 
 /** The same activities, each run on this host's mirror when its campaign's artifacts live in an object store. */
-export function withArtifactStore<T extends object>(activities: T): T {
+export function withArtifactStore<T extends object>(activities: T, role?: string): T {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(activities)) {
     if (typeof fn !== 'function') {
@@ -221,7 +291,7 @@ export function withArtifactStore<T extends object>(activities: T): T {
     }
     out[name] = (input: unknown, ...rest: unknown[]) =>
       storeBacked(input)
-        ? runOnMirror(fn as (...a: unknown[]) => unknown, activities, input, rest)
+        ? runOnMirror(fn as (...a: unknown[]) => unknown, activities, input, rest, role, name)
         : (fn as (...a: unknown[]) => unknown).call(activities, input, ...rest);
   }
   return out as T;

@@ -237,3 +237,25 @@ export function stageRecords(ctx: ServerContext, id: string, iteration: number, 
         .map((l) => JSON.parse(l) as Record<string, unknown>),
     );
 }
+
+/**
+ * The campaign's result, or an error with its pause reason as soon as it pauses on a failure (a
+ * failed-paused campaign never returns a result: waiting for one would only end at the test timeout).
+ */
+export async function completed(client: Client, id: string): Promise<{ state: string }> {
+  const handle = client.workflow.getHandle(id);
+  let done = false;
+  const watch = (async () => {
+    while (!done) {
+      await new Promise((r) => setTimeout(r, 500));
+      const memo = (await handle.describe().catch(() => null))?.memo as { status?: { state?: string; pauseReason?: string | null } } | undefined;
+      if (memo?.status?.state === 'failed-paused') throw new Error(`campaign ${id} paused on a failure: ${memo.status.pauseReason}`);
+    }
+    return { state: 'unreachable' };
+  })();
+  try {
+    return await Promise.race([handle.result() as Promise<{ state: string }>, watch]);
+  } finally {
+    done = true;
+  }
+}

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { S3Store } from '../../activities/store/s3-store';
-import { cli, cliEnv, killHard, runToEnd, spawnWorker, useTestServer, writeCampaign } from '../helpers/temporal';
-import { tmpDir } from '../helpers/paths';
+import { cli, cliEnv, completed, killHard, runToEnd, spawnWorker, useTestServer, writeCampaign } from '../helpers/temporal';
+import { MODELS, tmpDir } from '../helpers/paths';
 import { S3_ADMIN, startS3Server, type S3TestServer } from '../helpers/s3-server';
 
 jest.setTimeout(600_000);
@@ -72,8 +72,22 @@ test('four role workers with separate caches and no shared disk complete a campa
   const expected = localHashes(path.join(ctx.dir, 'artifacts', 'local-ref'));
   expect(expected.size).toBeGreaterThan(10);
 
-  const file = writeCampaign(tmpDir('alignloop-s3c-file-'), 'same', { iterations: 2, perIteration: 8 });
+  // The reward model lives in the store too (labeler.model: s3://...): each score host fetches it.
+  const upload = new S3Store({ kind: 's3', bucket: 'campaigns', prefix: 'models/bt-rm', endpoint: s3.endpoint, forcePathStyle: true });
+  for (const f of fs.readdirSync(MODELS.bt, { recursive: true }) as string[]) {
+    if (fs.statSync(path.join(MODELS.bt, f)).isFile()) await upload.putFile(f.split(path.sep).join('/'), path.join(MODELS.bt, f));
+  }
+  upload.destroy();
+  const file = writeCampaign(tmpDir('alignloop-s3c-file-'), 'same', {
+    iterations: 2,
+    perIteration: 8,
+    labeler: '{ kind: reward-model, model: s3://campaigns/models/bt-rm, batchTokens: 8192, threads: 1 }',
+  });
   onStore(file, 'team/runs');
+  const env0 = cliEnv(ctx.server.address, awsEnv);
+  const validated = cli(['validate', file], env0);
+  expect(validated.stderr).toBe('');
+  expect(validated.status).toBe(0);
   const env = cliEnv(ctx.server.address, awsEnv);
   const caches = ['control', 'sample', 'score', 'train'].map((role) => ({ role, dir: tmpDir(`alignloop-cache-${role}-`) }));
   const workers = caches.map((c) => spawnWorker(env, c.role, ['--cache-dir', c.dir]));
@@ -81,7 +95,7 @@ test('four role workers with separate caches and no shared disk complete a campa
     const r = cli(['start', file, '--id', 'on-s3'], env);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const result = await ctx.client.workflow.getHandle('on-s3').result();
+    const result = await completed(ctx.client, 'on-s3');
     expect(result.state).toBe('completed');
   } finally {
     await Promise.all(workers.map(killHard));

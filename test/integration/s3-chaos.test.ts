@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { S3Store } from '../../activities/store/s3-store';
 import { tmpDir, ROOT } from '../helpers/paths';
 import { S3_ADMIN, startS3Server, type S3TestServer } from '../helpers/s3-server';
-import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, completed, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(900_000);
 
@@ -90,7 +90,7 @@ describe('store-backed campaigns under faults', () => {
     const calm = roleWorkers(env);
     try {
       expect(cli(['start', ref, '--id', 'calm'], env).status).toBe(0);
-      expect((await ctx.client.workflow.getHandle('calm').result()).state).toBe('completed');
+      expect((await completed(ctx.client, 'calm')).state).toBe('completed');
     } finally {
       await calm.stop();
     }
@@ -104,7 +104,7 @@ describe('store-backed campaigns under faults', () => {
       await w.replace('score');
       await waitFor('iteration 1 to sample', async () => !!(await store.head('stormy/iter-001/samples/shard-000.jsonl').catch(() => null)), 300_000);
       await s3.restart();
-      expect((await ctx.client.workflow.getHandle('stormy').result()).state).toBe('completed');
+      expect((await completed(ctx.client, 'stormy')).state).toBe('completed');
     } finally {
       await w.stop();
     }
@@ -114,7 +114,7 @@ describe('store-backed campaigns under faults', () => {
     expect(v.stdout).toMatch(/ok: every artifact matches its record/);
   });
 
-  test('a train worker killed while it uploads a checkpoint: no record of it is visible, another host trains again and the campaign completes with the same checkpoint', async () => {
+  test('a train worker killed while it uploads a checkpoint (the initial policy an s3:// URL): no record of it is visible, another host trains again and the campaign completes with the same checkpoint', async () => {
     const bin = tmpDir('alignloop-bin-');
     fs.writeFileSync(path.join(bin, 'trl'), `#!/bin/sh\nexec "${process.execPath}" "${FAKE_TRAINER}" "$@"\n`, { mode: 0o755 });
     const policy = tmpDir('alignloop-policy-');
@@ -122,6 +122,8 @@ describe('store-backed campaigns under faults', () => {
     fs.writeFileSync(path.join(policy, 'model.safetensors'), Buffer.alloc(256, 3));
     fs.writeFileSync(path.join(policy, 'tokenizer.json'), '{"model": {}}');
     fs.writeFileSync(path.join(policy, 'tokenizer_config.json'), JSON.stringify({ chat_template: "{% for m in messages %}{{ m['content'] }}\n{% endfor %}" }));
+    // The initial policy is in the store too (policy.path: s3://...): the control host fetches it once, the others by hash.
+    for (const f of fs.readdirSync(policy)) await store.putFile(`models/init-policy/${f}`, path.join(policy, f));
     const campaign = (name: string) =>
       onStore(
         writeCampaign(tmpDir(), name, {
@@ -132,7 +134,7 @@ describe('store-backed campaigns under faults', () => {
           feedback: '{ type: pairwise, mode: max, threshold: 0, seed: 1 }',
           heartbeatTimeoutSeconds: 5,
           durability: 'retryMaxIntervalSeconds: 2',
-          extra: `policy: { path: ${policy} }`,
+          extra: 'policy: { path: s3://runs/models/init-policy }',
         }),
       );
     // 96 MiB of weights: six 16 MiB parts, so the upload is a multipart one that can be caught in flight.
@@ -143,7 +145,7 @@ describe('store-backed campaigns under faults', () => {
       const started = cli(['start', campaign('calm-trl'), '--id', 'calm-trl'], env);
       expect(started.stderr).toBe('');
       expect(started.status).toBe(0);
-      expect((await ctx.client.workflow.getHandle('calm-trl').result()).state).toBe('completed');
+      expect((await completed(ctx.client, 'calm-trl')).state).toBe('completed');
     } finally {
       await calm.stop();
     }
@@ -163,7 +165,7 @@ describe('store-backed campaigns under faults', () => {
       await w.replace('train');
       // Killed mid-upload: the checkpoint's record is not there, so no step can take it for done.
       expect(await store.head('cut-trl/iter-000/train/checkpoint.json.done.json')).toBeNull();
-      expect((await ctx.client.workflow.getHandle('cut-trl').result()).state).toBe('completed');
+      expect((await completed(ctx.client, 'cut-trl')).state).toBe('completed');
     } finally {
       await w.stop();
     }

@@ -83,6 +83,7 @@ describe('feedback each trainer reads', () => {
   const view = (method: 'dpo' | 'kto' | 'grpo', type: 'pairwise' | 'binary' | 'scalar', trainer: Record<string, unknown>): CampaignView => ({
     iterations: 1,
     prompts: { path: 'p', perIteration: 1, reuse: false },
+    artifacts: { root: '/a' },
     sampler: { kind: 'openai', samplesPerPrompt: 2 },
     labeler: { kind: 'reward-model' },
     feedback: { type, perPrompt: false },

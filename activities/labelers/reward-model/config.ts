@@ -6,6 +6,7 @@ import type { Problem } from '../../../config/kind';
 import { readChatTemplate } from '../../artifacts/chat-template-file';
 import type { LabelerKind } from '../labeler';
 import { findModelFile } from '../../score/model-folder';
+import { isS3Root } from '../../../config/store-location';
 
 export const RewardModelLabelerSchema = z.strictObject({
   kind: z.literal('reward-model'),
@@ -47,12 +48,21 @@ export const rewardModelKind: LabelerKind<typeof RewardModelLabelerSchema> = {
   schema: RewardModelLabelerSchema,
   queue: 'score',
   resolvePaths(l, base) {
-    l.model = path.resolve(base, l.model);
+    if (!isS3Root(l.model)) l.model = path.resolve(base, l.model);
     const t = l.chatTemplate;
     if (t && (t.includes('/') || t.endsWith('.jinja'))) l.chatTemplate = path.resolve(base, t);
   },
-  problems(l) {
+  problems(l, c) {
     const out: Problem[] = [];
+    if (isS3Root(l.model)) {
+      // Fetched by the score workers from the campaign's object store; validate opens it (preflight).
+      if (!isS3Root(c.artifacts.root))
+        out.push({
+          path: ['labeler', 'model'],
+          message: 'an s3:// model needs the artifacts in the same object store (artifacts.root: s3://...); or give a local folder',
+        });
+      return out;
+    }
     try {
       findModelFile(l.model, l.modelFile);
     } catch (e) {
@@ -65,13 +75,15 @@ export const rewardModelKind: LabelerKind<typeof RewardModelLabelerSchema> = {
     }
     return out;
   },
-  async preflight(l) {
+  async preflight(l, c) {
     const { RewardScorer } = await import('../../score/scorer');
     const { closeCachedSessions } = await import('../../score/ort-session');
     try {
+      // An s3:// model: fetched into this host's cache first, as a score worker does.
+      const modelDir = isS3Root(l.model) ? await (await import('../../store/with-store')).fetchModelFolder(l.model, c.artifacts) : l.model;
       // Opens the ORT session (on the CPU: this machine may not be the GPU one) and the tokenizer, and encodes one item.
       const scorer = await RewardScorer.open({
-        modelDir: l.model,
+        modelDir,
         provider: 'cpu',
         threads: 1,
         batchTokens: l.batchTokens,

@@ -67,6 +67,17 @@ export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T exten
       })
       .default({ promptsPerShard: 256, maxInFlightShards: 200 })
       .describe('How an iteration is split into activities.'),
+    schedule: z
+      .strictObject({
+        maxPolicyLag: z
+          .union([z.literal(0), z.literal(1), z.literal(2)])
+          .default(0)
+          .describe(
+            "How many checkpoint versions an iteration's samples may be behind the checkpoint it trains from: 0 runs iterations one after another; 1 or 2 sample the next iteration while this one trains (docs/pipelining.md).",
+          ),
+      })
+      .optional()
+      .describe('How iterations overlap: sampling of the next iteration while this one trains, with a bounded policy lag.'),
     artifacts: z
       .strictObject({ root: z.string().min(1).default('.alignloop/artifacts').describe('Where every artifact is written (shared by all workers).') })
       .default({ root: '.alignloop/artifacts' })

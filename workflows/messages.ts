@@ -43,6 +43,21 @@ export interface CampaignStatus {
   lastRequest: HandledRequest | null;
   /** Config edits accepted and waiting for the next iteration (applied then, and recorded in its manifest). */
   pendingChanges?: ConfigChange[];
+  /** Iterations that overlap (schedule.maxPolicyLag > 0): the lag allowed and the halves of iterations in flight or sampled ahead. */
+  maxPolicyLag?: number;
+  inFlight?: InFlightIteration[];
+}
+
+/** One half of an iteration, when iterations overlap: gathering (prompts, sample, label) or learning (feedback, train, manifest). */
+export interface InFlightIteration {
+  iteration: number;
+  half: 'gather' | 'learn';
+  /** running, or gathered (sampled and labelled, waiting for its turn to train). */
+  state: 'running' | 'gathered';
+  workflowId: string;
+  /** The checkpoint version its samples come from, and how many versions that is behind the one it trains from. */
+  sampledFromVersion: number;
+  lag: number;
 }
 
 export interface HandledRequest {

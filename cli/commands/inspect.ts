@@ -30,12 +30,22 @@ async function runningCampaigns(c: Client): Promise<string[]> {
 
 export function snapshotLines(a: CampaignSnapshot): string[] {
   const lines = [a.status && a.workflowStatus === 'RUNNING' ? progressLine(a.status, a.iteration, a.training) : `[${a.campaignId}] ${a.state}`];
+  if (a.status && a.workflowStatus === 'RUNNING') lines.push(...inFlightLines(a.status, a.iteration));
   if (a.closedFailure) lines.push(`  failure: ${a.closedFailure}`);
   for (const b of a.judgeBatches) lines.push(`  waiting: ${b}`);
   for (const r of a.retrying) lines.push(`  retrying: ${r.activity} attempt ${r.attempt}: ${r.error}`);
   for (const q of a.noWorker) lines.push(`  waiting: no worker polls ${q}`);
   if (a.next) lines.push(`  next: ${a.next}`);
   return lines;
+}
+
+/** Iterations that overlap (schedule.maxPolicyLag > 0): one line per iteration in flight or sampled ahead, with its lag. */
+export function inFlightLines(s: Pick<CampaignStatus, 'inFlight' | 'maxPolicyLag'>, it: IterationStatus | null): string[] {
+  return (s.inFlight ?? []).map((f) => {
+    const stage = it?.iteration === f.iteration && f.state === 'running' ? ` (stage ${it.stage})` : '';
+    const what = f.state === 'gathered' ? 'gathered, waits to train' : `${f.half} running${stage}`;
+    return `  iteration ${f.iteration}: ${what}; sampled from checkpoint version ${f.sampledFromVersion} (lag ${f.lag} of at most ${s.maxPolicyLag ?? 0})`;
+  });
 }
 
 /** Exit 1 when a campaign shown needs a person (failed, terminated, timed out, paused on a failure). */

@@ -1,0 +1,153 @@
+/**
+ * Steering a campaign whose iterations overlap (schedule.maxPolicyLag: 1) while two iterations are in
+ * flight: one training, the next sampling and labeling. Pause and stop let both finish and start
+ * nothing new; a failure in the iteration sampling ahead pauses the campaign and keeps the other's work.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { campaignStatusQuery, CampaignStatus } from '../../workflows/messages';
+import { QUICKSTART_PROMPTS } from '../helpers/paths';
+import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+
+jest.setTimeout(900_000);
+
+const ctx = useTestServer('alignloop-pipelined-steer-');
+
+const iterDir = (root: string, i: number) => path.join(root, `iter-${String(i).padStart(3, '0')}`);
+const manifestOf = (root: string, i: number) => JSON.parse(fs.readFileSync(path.join(iterDir(root, i), 'manifest.json'), 'utf8'));
+
+/** mtime of every completion record below dir: a rewritten one means the work was redone. */
+function doneTimes(dir: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.done.json')) out.set(path.relative(dir, p), fs.statSync(p).mtimeMs);
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return out;
+}
+
+/** Slow enough (training ~6 s, labeling ~2 s an iteration) that a request lands while both halves run. */
+const SLOW = { ALIGNLOOP_TEST_SLOW_MS: '100' };
+const over = { perIteration: 8, epochs: 60, batchTokens: 64, extra: 'schedule: { maxPolicyLag: 1 }' };
+
+/** Waits until iteration i trains while iteration i+1 samples or labels, and returns that status. */
+async function twoInFlight(id: string): Promise<CampaignStatus> {
+  const h = ctx.client.workflow.getHandle(id);
+  return waitFor(
+    'two iterations in flight',
+    async () => {
+      const s = await h.query(campaignStatusQuery).catch(() => null);
+      const running = s?.inFlight?.filter((f) => f.state === 'running') ?? [];
+      return running.some((f) => f.half === 'learn') && running.some((f) => f.half === 'gather') ? s : null;
+    },
+    120000,
+    50,
+  );
+}
+
+test('pause with two iterations in flight: both finish, nothing new starts, status shows both; resume continues; stop with two in flight ends after both', async () => {
+  const file = writeCampaign(ctx.dir, 'steer', { ...over, iterations: 6 });
+  const env = cliEnv(ctx.server.address, SLOW);
+  const root = path.join(ctx.dir, 'artifacts', 'steer-1');
+  const worker = spawnWorker(env);
+  try {
+    expect(cli(['start', file, '--id', 'steer-1'], env).status).toBe(0);
+    const h = ctx.client.workflow.getHandle('steer-1');
+    const status = () => h.query(campaignStatusQuery);
+    const both = await twoInFlight('steer-1');
+    const learning = both.inFlight!.find((f) => f.half === 'learn')!.iteration;
+    expect(both.maxPolicyLag).toBe(1);
+    expect(both.inFlight).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ iteration: learning, half: 'learn', state: 'running', workflowId: `steer-1/iter-${learning}/learn` }),
+        expect.objectContaining({ iteration: learning + 1, half: 'gather', state: 'running', lag: 1, sampledFromVersion: learning }),
+      ]),
+    );
+    // What `status` prints: both iterations, their stages and the lag.
+    const text = cli(['status', 'steer-1'], env);
+    expect(text.stdout).toMatch(new RegExp(`iteration ${learning}: learn running.*lag [01] of at most 1`));
+    expect(text.stdout).toMatch(new RegExp(`iteration ${learning + 1}: gather running.*version ${learning} \\(lag 1 of at most 1\\)`));
+
+    expect(cli(['pause', 'steer-1'], env).status).toBe(0);
+    expect((await status()).state).toBe('pausing');
+    const paused = await waitFor('paused', async () => {
+      const s = await status();
+      return s.state === 'paused' ? s : null;
+    });
+    // The training iteration finished and was booked; the one ahead finished labeling and waits, gathered.
+    expect(paused.completed).toBe(learning + 1);
+    expect(fs.existsSync(path.join(iterDir(root, learning), 'manifest.json'))).toBe(true);
+    expect(paused.inFlight).toEqual([expect.objectContaining({ iteration: learning + 1, half: 'gather', state: 'gathered' })]);
+    // Nothing of the iteration after it started.
+    expect(fs.existsSync(iterDir(root, learning + 2))).toBe(false);
+    const done = doneTimes(root);
+
+    expect(cli(['resume', 'steer-1'], env).status).toBe(0);
+    const again = await twoInFlight('steer-1');
+    const learning2 = again.inFlight!.find((f) => f.half === 'learn')!.iteration;
+    expect(learning2).toBeGreaterThan(learning);
+    expect(cli(['stop', 'steer-1'], env).status).toBe(0);
+    const result = await h.result();
+    expect(result.state).toBe('stopped');
+    // Both halves in flight finished: the training one is booked, the gathered one is on disk, unlearned.
+    expect(result.summaries.map((s: { iteration: number }) => s.iteration)).toEqual(Array.from({ length: learning2 + 1 }, (_, k) => k));
+    const ahead = learning2 + 1;
+    expect(fs.readdirSync(path.join(iterDir(root, ahead), 'scored')).filter((f) => f.endsWith('.jsonl.done.json')).length).toBe(2);
+    expect(fs.existsSync(path.join(iterDir(root, ahead), 'manifest.json'))).toBe(false);
+    expect(fs.existsSync(iterDir(root, ahead + 1))).toBe(false);
+    // The gathered iteration was learned after the pause, not gathered again.
+    const after = doneTimes(root);
+    for (const [k, t] of done) expect({ k, t: after.get(k) }).toEqual({ k, t });
+    for (let i = 1; i <= learning2; i++) expect(manifestOf(root, i).policy_lag).toMatchObject({ min: 1, max: 1 });
+  } finally {
+    await killHard(worker);
+  }
+});
+
+test('a failure in the iteration sampling ahead: the training one finishes and is kept, the campaign pauses; resume redoes nothing finished', async () => {
+  // Once iteration 0 has its prompts, the file is cut to 12: iteration 1 needs 8 more and fails at its
+  // prompts stage (a non-retryable input error) while iteration 0 trains.
+  const prompts = path.join(ctx.dir, 'few-prompts.jsonl');
+  const all = fs.readFileSync(QUICKSTART_PROMPTS, 'utf8').trim().split('\n');
+  fs.writeFileSync(prompts, all.join('\n') + '\n');
+  const file = writeCampaign(ctx.dir, 'fail', { ...over, iterations: 3, promptsPath: prompts });
+  const env = cliEnv(ctx.server.address, SLOW);
+  const root = path.join(ctx.dir, 'artifacts', 'fail-1');
+  let worker = spawnWorker(env);
+  try {
+    expect(cli(['start', file, '--id', 'fail-1'], env).status).toBe(0);
+    const h = ctx.client.workflow.getHandle('fail-1');
+    await waitFor('iteration 0 prompts', () => fs.existsSync(path.join(iterDir(root, 0), 'prompts', 'index.json.done.json')), 120000, 10);
+    fs.writeFileSync(prompts, all.slice(0, 12).join('\n') + '\n');
+    const failed = await waitFor('failed-paused', async () => {
+      const s = await h.query(campaignStatusQuery).catch(() => null);
+      return s?.state === 'failed-paused' ? s : null;
+    });
+    expect(failed.failure).toMatchObject({ iteration: 1, stage: 'prompts', errorType: 'InputError' });
+    // Iteration 0 trained while iteration 1 failed, and is booked.
+    expect(failed.completed).toBe(1);
+    expect(manifestOf(root, 0).iteration).toBe(0);
+    const st = cli(['status', 'fail-1'], env);
+    expect(st.stdout).toMatch(/failed-paused/);
+    expect(st.stdout).toMatch(/iteration 1, stage prompts/);
+
+    const before = doneTimes(root);
+    fs.writeFileSync(prompts, all.join('\n') + '\n');
+    await killHard(worker);
+    worker = spawnWorker(env);
+    expect(cli(['resume', 'fail-1'], env).status).toBe(0);
+    const result = await h.result();
+    expect(result.state).toBe('completed');
+    expect(result.summaries.map((s: { iteration: number }) => s.iteration)).toEqual([0, 1, 2]);
+    const after = doneTimes(root);
+    for (const [k, t] of before) expect({ k, t: after.get(k) }).toEqual({ k, t });
+    // Iteration 1 kept the checkpoint pinned for it before the failure: still within the bound.
+    expect(manifestOf(root, 1).policy_lag).toMatchObject({ min: 1, max: 1 });
+  } finally {
+    await killHard(worker);
+  }
+});

@@ -109,3 +109,25 @@ test('lag 1 on the quickstart completes; every shard records a checkpoint within
     expect(gather.startTime.getTime()).toBeLessThan(learn.closeTime!.getTime());
   }
 });
+
+test('overlapping iterations continue-as-new after every iteration: each run carries the same small state and a bounded history', async () => {
+  const dir = path.join(ctx.dir, 'long');
+  fs.mkdirSync(dir);
+  const file = writeCampaign(dir, 'long', { iterations: 26, perIteration: 2, promptsPerShard: 2, epochs: 1, extra: 'schedule: { maxPolicyLag: 1 }' });
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/^prompts: \{(.*)\}$/m, 'prompts: {$1, reuse: true }'));
+  const result = await runToEnd(ctx, 'long', file);
+  expect(result.state).toBe('completed');
+  const sizes: number[] = [];
+  const events: number[] = [];
+  for await (const w of ctx.client.workflow.list({ query: `WorkflowId = 'long'` })) {
+    const h = await ctx.client.workflow.getHandle('long', w.runId).fetchHistory();
+    sizes.push(h.events![0].workflowExecutionStartedEventAttributes!.input!.payloads![0].data!.length);
+    events.push(h.events!.length);
+  }
+  expect(sizes).toHaveLength(26);
+  sizes.sort((x, y) => x - y);
+  // Runs 21..26 carry 20 summaries and one iteration gathered ahead: within a few bytes of each other.
+  expect(sizes[25] - sizes[20]).toBeLessThan(256);
+  // A run starts at most two children (this iteration's learn, the next one's gather): its history does not grow with the campaign.
+  expect(Math.max(...events)).toBeLessThan(60);
+});

@@ -134,3 +134,31 @@ test("the manifest's policy lag: min and max versions behind, and each checkpoin
     ],
   });
 });
+
+test('the continue-as-new state stays the same size over 10,000 overlapping iterations', () => {
+  const m = started(2, 10_000);
+  const shardRef = (i: number, k: number): FileRef => ({ path: `/a/c-1/iter-${i}/prompts/shard-${k}.jsonl`, sha256: 'f'.repeat(64), bytes: 1000, count: 4 });
+  const gatheredFor = (i: number) =>
+    ({
+      prompts: { shards: [shardRef(i, 0), shardRef(i, 1)], promptsFileSha256: 'e'.repeat(64), promptsIn: 8 },
+      shards: 2,
+      timings: { prompts: 0.01, sample: 1.5, score: 0.5 },
+      startedAt: '2026-01-01T00:00:00.000Z',
+      costUsd: 0,
+    }) as unknown as Gathered;
+  const sizes: number[] = [];
+  while (m.s.nextIteration < 10_000) {
+    const i = m.s.nextIteration;
+    m.head().gathered ??= gatheredFor(i);
+    for (let a = m.nextAhead(2, true); a; a = m.nextAhead(2, true)) a.gathered = gatheredFor(a.iteration);
+    m.learned({ ...summary(i), manifest: `/a/c-1/iter-${i}/manifest.json`, checkpoint: `/a/c-1/iter-${i}/train/checkpoint.json` }, ckpt(i + 1));
+    // What continue-as-new carries: the state, with digits growing as iteration numbers do.
+    sizes.push(JSON.stringify(m.s).length);
+  }
+  expect(m.s.nextIteration).toBe(10_000);
+  expect(m.s.ahead).toEqual([]);
+  const steady = sizes.slice(100, 9_990);
+  // Only the iteration numbers' digits grow (a few bytes per field), never the number of entries.
+  expect(Math.max(...steady) - Math.min(...steady)).toBeLessThan(400);
+  expect(Math.max(...sizes)).toBeLessThan(20_000);
+});

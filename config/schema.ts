@@ -70,7 +70,10 @@ export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T exten
     schedule: z
       .strictObject({
         maxPolicyLag: z
-          .union([z.literal(0), z.literal(1), z.literal(2)])
+          .number()
+          .int('a whole number of checkpoint versions: 0, 1 or 2')
+          .min(0, '0 (iterations one after another), 1 or 2')
+          .max(2, 'at most 2: samples more than two checkpoints old teach the policy about a model it no longer is')
           .default(0)
           .describe(
             "How many checkpoint versions an iteration's samples may be behind the checkpoint it trains from: 0 runs iterations one after another; 1 or 2 sample the next iteration while this one trains (docs/pipelining.md).",

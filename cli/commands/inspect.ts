@@ -142,6 +142,8 @@ async function history(id: string, opts: { json?: boolean; root?: string }): Pro
     costUsd: m.cost?.judge_usd ?? 0,
     manifest: path.join(root!, id, `iter-${String(m.iteration).padStart(3, '0')}`, 'manifest.json'),
     configChanges: (m.config_changes ?? []) as ConfigChange[],
+    // Iterations that overlap: how many checkpoint versions its samples were behind the one it trained from.
+    ...(m.policy_lag ? { policyLag: { min: m.policy_lag.min, max: m.policy_lag.max } } : {}),
   }));
   if (opts.json) out(JSON.stringify(rows, null, 2));
   else {

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { filesUnder, runToEnd, ServerContext, startTestServer, testClient, useTestServer, writeCampaign } from '../helpers/temporal';
+import { cli, cliEnv, filesUnder, runToEnd, ServerContext, startTestServer, testClient, useTestServer, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(900_000);
 
@@ -102,6 +102,26 @@ test('lag 1 on the quickstart completes; every shard records a checkpoint within
     expect(m.policy_lag).toMatchObject({ trains_from_version: i, min: lag, max: lag });
     expect(r.summaries[i].policyLag).toEqual({ min: lag, max: lag });
   }
+  // history, audit and report show the lag.
+  const env = cliEnv(ctx.server.address);
+  const h = cli(['history', 'lag1'], env);
+  expect(h.status).toBe(0);
+  const header = h.stdout.split('\n')[0].trim().split(/\s+/);
+  expect(header[header.length - 1]).toBe('lag');
+  expect(
+    h.stdout
+      .split('\n')
+      .slice(1, 5)
+      .map((l) => l.trim().split(/\s+/).pop()),
+  ).toEqual(['0', '1', '1', '1']);
+  expect(JSON.parse(cli(['history', 'lag1', '--json'], env).stdout)[2].policyLag).toEqual({ min: 1, max: 1 });
+  const audit = JSON.parse(cli(['audit', 'lag1', '--iteration', '2', '--example', '0', '--json'], env).stdout);
+  expect(audit.samples.length).toBeGreaterThan(0);
+  for (const s of audit.samples) expect(s.sampled_from).toMatchObject({ version: 1, lag: 1, sha256: manifestOf(root, 0).lineage.checkpoint_out.sha256 });
+  expect(cli(['audit', 'lag1', '--iteration', '2', '--example', '0'], env).stdout).toMatch(/sampled from checkpoint version 1 \(lag 1\)/);
+  const html = path.join(dir, 'report.html');
+  expect(cli(['report', 'lag1', '--out', html], env).status).toBe(0);
+  expect(fs.readFileSync(html, 'utf8')).toMatch(/policy lag<\/th>/);
   // The halves ran as their own child workflows; sampling of iteration i+1 started before iteration i's training ended.
   for (let i = 0; i + 1 < iterations; i++) {
     const learn = await ctx.client.workflow.getHandle(`lag1/iter-${i}/learn`).describe();

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery, CampaignStatus } from '../../workflows/messages';
-import { QUICKSTART_PROMPTS } from '../helpers/paths';
+import { QUICKSTART_PROMPTS, ROOT } from '../helpers/paths';
 import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
 jest.setTimeout(900_000);
@@ -146,6 +146,68 @@ test('a failure in the iteration sampling ahead: the training one finishes and i
     const after = doneTimes(root);
     for (const [k, t] of before) expect({ k, t: after.get(k) }).toEqual({ k, t });
     // Iteration 1 kept the checkpoint pinned for it before the failure: still within the bound.
+    expect(manifestOf(root, 1).policy_lag).toMatchObject({ min: 1, max: 1 });
+  } finally {
+    await killHard(worker);
+  }
+});
+
+test('a failure in the training iteration: the iteration sampling ahead finishes and is kept; resume trains again and samples nothing again', async () => {
+  // A command trainer that exits 0 without a checkpoint once (non-retryable: the campaign pauses), then trains.
+  const policy = path.join(ctx.dir, 'learn-fail-policy');
+  fs.mkdirSync(policy);
+  fs.writeFileSync(path.join(policy, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+  fs.writeFileSync(path.join(policy, 'model.safetensors'), Buffer.alloc(256, 3));
+  fs.writeFileSync(path.join(policy, 'tokenizer.json'), '{"model": {}}');
+  fs.writeFileSync(path.join(policy, 'tokenizer_config.json'), JSON.stringify({ chat_template: "{% for m in messages %}{{ m['content'] }}\n{% endfor %}" }));
+  const fake = (name: string) => path.join(ROOT, 'dist', 'test', 'fakes', name);
+  const trainer = `{ kind: command, preset: custom, method: dpo, reference: previous, command: ${JSON.stringify([
+    'node',
+    fake('fake-trainer.js'),
+    '--model_name_or_path',
+    '{{policy.path}}',
+    '--dataset',
+    '{{feedback.trl}}',
+    '--output_dir',
+    '{{output_dir}}',
+  ])} }`;
+  const sampler = `{ kind: command, command: ${JSON.stringify(['node', fake('halos-sample.js'), '{{policy.path}}', '--datasets', '{{prompts.json}}', '--output_file', '{{out}}'])}, samplesPerPrompt: 3 }`;
+  const file = writeCampaign(ctx.dir, 'learnfail', {
+    ...over,
+    iterations: 3,
+    sampler,
+    trainer,
+    feedback: '{ type: pairwise, mode: max, threshold: 0, seed: 1 }',
+    extra: `policy: { path: ${policy} }\nschedule: { maxPolicyLag: 1 }`,
+  });
+  const env = cliEnv(ctx.server.address, { ...SLOW, FAKE_TRAINER_MODE: 'exit0-empty', FAKE_TRAINER_ONCE: path.join(ctx.dir, 'learnfail.once') });
+  const root = path.join(ctx.dir, 'artifacts', 'learnfail-1');
+  let worker = spawnWorker(env);
+  try {
+    expect(cli(['start', file, '--id', 'learnfail-1'], env).status).toBe(0);
+    const h = ctx.client.workflow.getHandle('learnfail-1');
+    const failed = await waitFor('failed-paused', async () => {
+      const s = await h.query(campaignStatusQuery).catch(() => null);
+      return s?.state === 'failed-paused' ? s : null;
+    });
+    expect(failed.failure).toMatchObject({ iteration: 0, stage: 'train', errorType: 'ProcessFailed' });
+    expect(failed.completed).toBe(0);
+    // Iteration 1 sampled and labelled while iteration 0 failed, and waits, gathered.
+    expect(failed.inFlight).toEqual([
+      expect.objectContaining({ iteration: 0, half: 'gather', state: 'gathered', lag: 0 }),
+      expect.objectContaining({ iteration: 1, half: 'gather', state: 'gathered', lag: 1 }),
+    ]);
+    expect(fs.readdirSync(path.join(iterDir(root, 1), 'scored')).filter((f) => f.endsWith('.jsonl.done.json')).length).toBe(2);
+
+    const before = doneTimes(root);
+    await killHard(worker);
+    worker = spawnWorker(env);
+    expect(cli(['resume', 'learnfail-1'], env).status).toBe(0);
+    const result = await h.result();
+    expect(result.state).toBe('completed');
+    expect(result.summaries.map((s: { iteration: number }) => s.iteration)).toEqual([0, 1, 2]);
+    const after = doneTimes(root);
+    for (const [k, t] of before) expect({ k, t: after.get(k) }).toEqual({ k, t });
     expect(manifestOf(root, 1).policy_lag).toMatchObject({ min: 1, max: 1 });
   } finally {
     await killHard(worker);

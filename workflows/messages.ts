@@ -52,8 +52,8 @@ export interface CampaignStatus {
 export interface InFlightIteration {
   iteration: number;
   half: 'gather' | 'learn';
-  /** running, or gathered (sampled and labelled, waiting for its turn to train). */
-  state: 'running' | 'gathered';
+  /** running; gathered (sampled and labelled, waiting for its turn to train); or waiting to gather (after a pause, failure or budget stop), from its pinned checkpoint. */
+  state: 'running' | 'gathered' | 'waiting';
   workflowId: string;
   /** The checkpoint version its samples come from, and how many versions that is behind the one it trains from. */
   sampledFromVersion: number;

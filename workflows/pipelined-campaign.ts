@@ -34,13 +34,12 @@ export interface PipelineRun<R> {
 /** What `status` shows of the iterations in flight or sampled ahead. */
 export function inFlight(m: CampaignMachine, campaignId: string): InFlightIteration[] {
   const i = m.s.nextIteration;
-  return (m.s.ahead ?? []).flatMap((a): InFlightIteration[] => {
+  return (m.s.ahead ?? []).map((a): InFlightIteration => {
     const lag = a.iteration - a.sampledFrom.version;
     const base = { iteration: a.iteration, sampledFromVersion: a.sampledFrom.version, lag };
-    if (a.iteration === i && m.current === i) return [{ ...base, half: 'learn', state: 'running', workflowId: learnWorkflowId(campaignId, i) }];
-    if (m.gathering === a.iteration) return [{ ...base, half: 'gather', state: 'running', workflowId: gatherWorkflowId(campaignId, a.iteration) }];
-    if (a.gathered) return [{ ...base, half: 'gather', state: 'gathered', workflowId: gatherWorkflowId(campaignId, a.iteration) }];
-    return [];
+    if (a.iteration === i && m.current === i) return { ...base, half: 'learn', state: 'running', workflowId: learnWorkflowId(campaignId, i) };
+    if (m.gathering === a.iteration) return { ...base, half: 'gather', state: 'running', workflowId: gatherWorkflowId(campaignId, a.iteration) };
+    return { ...base, half: 'gather', state: a.gathered ? 'gathered' : 'waiting', workflowId: gatherWorkflowId(campaignId, a.iteration) };
   });
 }
 

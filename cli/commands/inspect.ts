@@ -43,7 +43,7 @@ export function snapshotLines(a: CampaignSnapshot): string[] {
 export function inFlightLines(s: Pick<CampaignStatus, 'inFlight' | 'maxPolicyLag'>, it: IterationStatus | null): string[] {
   return (s.inFlight ?? []).map((f) => {
     const stage = it?.iteration === f.iteration && f.state === 'running' ? ` (stage ${it.stage})` : '';
-    const what = f.state === 'gathered' ? 'gathered, waits to train' : `${f.half} running${stage}`;
+    const what = f.state === 'gathered' ? 'gathered, waits to train' : f.state === 'waiting' ? 'waits to gather' : `${f.half} running${stage}`;
     return `  iteration ${f.iteration}: ${what}; sampled from checkpoint version ${f.sampledFromVersion} (lag ${f.lag} of at most ${s.maxPolicyLag ?? 0})`;
   });
 }

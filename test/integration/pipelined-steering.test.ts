@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { campaignStatusQuery, CampaignStatus } from '../../workflows/messages';
+import { FakeJudgeServer } from '../fakes/openai-judge-server';
 import { QUICKSTART_PROMPTS, ROOT } from '../helpers/paths';
 import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
@@ -211,5 +212,51 @@ test('a failure in the training iteration: the iteration sampling ahead finishes
     expect(manifestOf(root, 1).policy_lag).toMatchObject({ min: 1, max: 1 });
   } finally {
     await killHard(worker);
+  }
+});
+
+test('the judge budget runs out in the iteration sampling ahead: the training one is booked, the campaign pauses; resume --budget finishes without paying twice', async () => {
+  const judge = await new FakeJudgeServer({ apiKey: 'sk-overlap-key', structuredOutput: true }).start();
+  const labeler =
+    `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+    `prices: { inputPerMTok: 100, outputPerMTok: 400 }, limits: { requestsPerMinute: 6000, tokensPerMinute: 10000000, maxInFlight: 4 } }`;
+  // ~32 judgements an iteration at ~$0.02 each: $1 pays for iteration 0 and runs out inside iteration 1.
+  const file = writeCampaign(ctx.dir, 'budget', { ...over, iterations: 3, labeler, extra: 'schedule: { maxPolicyLag: 1 }\nbudget: { usd: 1 }' });
+  const env = cliEnv(ctx.server.address, { ...SLOW, JUDGE_API_KEY: 'sk-overlap-key' });
+  const root = path.join(ctx.dir, 'artifacts', 'budget-1');
+  const worker = spawnWorker(env);
+  try {
+    expect(cli(['start', file, '--id', 'budget-1'], env).status).toBe(0);
+    const h = ctx.client.workflow.getHandle('budget-1');
+    const paused = await waitFor('the budget pause', async () => {
+      const s = await h.query(campaignStatusQuery).catch(() => null);
+      return s?.state === 'paused' ? s : null;
+    });
+    expect(paused.pauseReason).toMatch(/budget reached/);
+    expect(paused.completed).toBe(1);
+    expect(paused.spentUsd).toBeLessThanOrEqual(1);
+    const m0 = manifestOf(root, 0);
+    expect(paused.spentUsd).toBeGreaterThan(m0.cost.judge_usd);
+    expect(paused.inFlight).toEqual([expect.objectContaining({ iteration: 1, half: 'gather', state: 'waiting', sampledFromVersion: 0 })]);
+    expect(cli(['status', 'budget-1'], env).stdout).toMatch(/iteration 1: waits to gather; sampled from checkpoint version 0 \(lag 1 of at most 1\)/);
+    expect(cli(['resume', 'budget-1'], env).status).toBe(1);
+    const paidAtPause = judge.stats.ok;
+
+    expect(cli(['resume', 'budget-1', '--budget', '1000'], env).status).toBe(0);
+    const result = await h.result();
+    expect(result.state).toBe('completed');
+    const m1 = manifestOf(root, 1);
+    expect(m1.policy_lag).toMatchObject({ min: 1, max: 1 });
+    // Each of iteration 1's judgements was bought once: the retried gather reads back what the stopped one paid for.
+    expect(m1.cost.paid_calls + m1.cost.cache_hits).toBe(32);
+    expect(judge.stats.ok - paidAtPause).toBeLessThan(64);
+    const final = await h.query(campaignStatusQuery);
+    expect(final.spentUsd).toBeCloseTo(
+      result.summaries.reduce((a: number, x: { costUsd: number }) => a + x.costUsd, 0),
+      10,
+    );
+  } finally {
+    await killHard(worker);
+    await judge.stop();
   }
 });

@@ -30,7 +30,7 @@ async function runningCampaigns(c: Client): Promise<string[]> {
 
 export function snapshotLines(a: CampaignSnapshot): string[] {
   const lines = [a.status && a.workflowStatus === 'RUNNING' ? progressLine(a.status, a.iteration, a.training) : `[${a.campaignId}] ${a.state}`];
-  if (a.status && a.workflowStatus === 'RUNNING') lines.push(...inFlightLines(a.status, a.iteration));
+  if (a.status && a.workflowStatus === 'RUNNING') lines.push(...inFlightLines(a.status, [a.iteration, ...(a.alsoInFlight ?? [])]));
   if (a.closedFailure) lines.push(`  failure: ${a.closedFailure}`);
   for (const b of a.judgeBatches) lines.push(`  waiting: ${b}`);
   for (const r of a.retrying) lines.push(`  retrying: ${r.activity} attempt ${r.attempt}: ${r.error}`);
@@ -40,9 +40,10 @@ export function snapshotLines(a: CampaignSnapshot): string[] {
 }
 
 /** Iterations that overlap (schedule.maxPolicyLag > 0): one line per iteration in flight or sampled ahead, with its lag. */
-export function inFlightLines(s: Pick<CampaignStatus, 'inFlight' | 'maxPolicyLag'>, it: IterationStatus | null): string[] {
+export function inFlightLines(s: Pick<CampaignStatus, 'inFlight' | 'maxPolicyLag'>, progress: (IterationStatus | null)[]): string[] {
   return (s.inFlight ?? []).map((f) => {
-    const stage = it?.iteration === f.iteration && f.state === 'running' ? ` (stage ${it.stage})` : '';
+    const it = f.state === 'running' ? progress.find((p) => p?.iteration === f.iteration) : undefined;
+    const stage = it ? ` (stage ${it.stage}${it.shardsTotal > 1 ? `, shards ${it.shardsDone}/${it.shardsTotal}` : ''})` : '';
     const what = f.state === 'gathered' ? 'gathered, waits to train' : f.state === 'waiting' ? 'waits to gather' : `${f.half} running${stage}`;
     return `  iteration ${f.iteration}: ${what}; sampled from checkpoint version ${f.sampledFromVersion} (lag ${f.lag} of at most ${s.maxPolicyLag ?? 0})`;
   });

@@ -70,8 +70,16 @@ test('pause with two iterations in flight: both finish, nothing new starts, stat
     );
     // What `status` prints: both iterations, their stages and the lag.
     const text = cli(['status', 'steer-1'], env);
-    expect(text.stdout).toMatch(new RegExp(`iteration ${learning}: learn running.*lag [01] of at most 1`));
-    expect(text.stdout).toMatch(new RegExp(`iteration ${learning + 1}: gather running.*version ${learning} \\(lag 1 of at most 1\\)`));
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `iteration ${learning}: learn running \\(stage (feedback|train|manifest)\\); sampled from checkpoint version ${Math.max(0, learning - 1)} \\(lag ${learning === 0 ? 0 : 1} of at most 1\\)`,
+      ),
+    );
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `iteration ${learning + 1}: gather running \\(stage (prompts|sample|score)[^)]*\\); sampled from checkpoint version ${learning} \\(lag 1 of at most 1\\)`,
+      ),
+    );
 
     expect(cli(['pause', 'steer-1'], env).status).toBe(0);
     expect((await status()).state).toBe('pausing');

@@ -268,3 +268,33 @@ test('the judge budget runs out in the iteration sampling ahead: the training on
     await judge.stop();
   }
 });
+
+test('resume --config lowering maxPolicyLag to 0: the iteration gathered ahead is trained as it was sampled, later ones run one after another', async () => {
+  const file = writeCampaign(ctx.dir, 'lower', { ...over, iterations: 4 });
+  const env = cliEnv(ctx.server.address, SLOW);
+  const root = path.join(ctx.dir, 'artifacts', 'lower-1');
+  const worker = spawnWorker(env);
+  try {
+    expect(cli(['start', file, '--id', 'lower-1'], env).status).toBe(0);
+    const h = ctx.client.workflow.getHandle('lower-1');
+    const both = await twoInFlight('lower-1');
+    const ahead = both.inFlight!.find((f) => f.half === 'gather')!.iteration;
+    expect(cli(['pause', 'lower-1'], env).status).toBe(0);
+    await waitFor('paused', async () => (await h.query(campaignStatusQuery)).state === 'paused');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('schedule: { maxPolicyLag: 1 }', 'schedule: { maxPolicyLag: 0 }'));
+    const r = cli(['resume', 'lower-1', '--config', file], env);
+    expect(r.status).toBe(0);
+    const result = await h.result();
+    expect(result.state).toBe('completed');
+    expect(result.summaries.map((s: { iteration: number }) => s.iteration)).toEqual([0, 1, 2, 3]);
+    // The gathered iteration kept its samples (one checkpoint old); the ones after sampled from the checkpoint they trained from.
+    expect(manifestOf(root, ahead).policy_lag).toMatchObject({ min: 1, max: 1 });
+    for (let i = ahead + 1; i < 4; i++) {
+      expect(manifestOf(root, i).policy_lag).toBeUndefined();
+      await expect(ctx.client.workflow.getHandle(`lower-1/iter-${i}`).describe()).resolves.toBeTruthy();
+    }
+    expect(manifestOf(root, ahead).config_changes).toEqual([expect.objectContaining({ path: 'schedule.maxPolicyLag', from: 1, to: 0 })]);
+  } finally {
+    await killHard(worker);
+  }
+});

@@ -151,3 +151,17 @@ test('overlapping iterations continue-as-new after every iteration: each run car
   // A run starts at most two children (this iteration's learn, the next one's gather): its history does not grow with the campaign.
   expect(Math.max(...events)).toBeLessThan(60);
 });
+
+test('lag 2: every shard records a checkpoint at most two versions behind, and the manifest agrees with its shards', async () => {
+  const dir = path.join(ctx.dir, 'lag2');
+  fs.mkdirSync(dir);
+  const iterations = 5;
+  const r = await runToEnd(ctx, 'lag2', writeCampaign(dir, 'lag2', { ...over, iterations, extra: 'schedule: { maxPolicyLag: 2 }' }));
+  expect(r.state).toBe('completed');
+  const root = path.join(dir, 'artifacts', 'lag2');
+  for (let i = 0; i < iterations; i++) {
+    const behind = sampleShards(root, i).map((s) => i - (s.extra.sampledFrom as { version: number }).version);
+    for (const b of behind) expect(b >= 0 && b <= 2).toBe(true);
+    expect(manifestOf(root, i).policy_lag).toMatchObject({ trains_from_version: i, min: Math.min(...behind), max: Math.max(...behind) });
+  }
+});

@@ -226,9 +226,10 @@ test('a failure in the training iteration: the iteration sampling ahead finishes
 test('the judge budget runs out in the iteration sampling ahead: the training one is booked, the campaign pauses; resume --budget finishes without paying twice', async () => {
   const judge = await new FakeJudgeServer({ apiKey: 'sk-overlap-key', structuredOutput: true }).start();
   const labeler =
-    `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+    `{ kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, maxTokens: 64, ` +
     `prices: { inputPerMTok: 100, outputPerMTok: 400 }, limits: { requestsPerMinute: 6000, tokensPerMinute: 10000000, maxInFlight: 4 } }`;
-  // ~32 judgements an iteration at ~$0.02 each: $1 pays for iteration 0 and runs out inside iteration 1.
+  // ~32 judgements an iteration at ~$0.016 each: $1 pays for iteration 0 and runs out inside iteration 1
+  // (maxTokens 64 keeps the worst case each call in flight reserves small, so iteration 0 always fits).
   const file = writeCampaign(ctx.dir, 'budget', { ...over, iterations: 3, labeler, extra: 'schedule: { maxPolicyLag: 1 }\nbudget: { usd: 1 }' });
   const env = cliEnv(ctx.server.address, { ...SLOW, JUDGE_API_KEY: 'sk-overlap-key' });
   const root = path.join(ctx.dir, 'artifacts', 'budget-1');

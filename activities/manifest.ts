@@ -74,6 +74,7 @@ export function buildIterationManifest(
   if (counts.prompts_sampled + skipped !== counts.prompts_in || !labelAddsUp) {
     throw new InvariantViolation(`iteration ${iteration}: counts do not add up: ${JSON.stringify(counts)}`);
   }
+  const lag = policyLag(iteration, input.samples);
   const emptyReason = counts.samples === 0 && counts.prompts_in > 0 ? noSamplesReason(counts) : input.feedback.stats.empty_reason;
   const judgeUsd = c.labeler.kind === 'judge' ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
   const manifest = {
@@ -87,6 +88,7 @@ export function buildIterationManifest(
     empty_reason: emptyReason,
     ...(pairs ? { judged_pairs: pairs } : {}),
     ...(input.configChanges?.length ? { config_changes: input.configChanges } : {}),
+    ...(lag ? { policy_lag: lag.record } : {}),
     // What `alignloop audit` re-runs the feedback stage with.
     settings: {
       feedback: c.feedback,
@@ -144,8 +146,21 @@ export function buildIterationManifest(
     wallSeconds: sum(Object.values(input.timings)),
     emptyReason,
     costUsd: judgeUsd,
+    ...(lag ? { policyLag: { min: lag.record.min, max: lag.record.max } } : {}),
   };
   return { manifest, summary };
+}
+
+/**
+ * How far behind the checkpoint iteration `iteration` trains from (version `iteration`) its shards'
+ * checkpoints were, when the shards recorded them (iterations that overlap); null otherwise.
+ */
+export function policyLag(iteration: number, samples: SampleShardResult[]) {
+  const from = samples.map((s) => s.sampledFrom).filter((f) => f !== undefined);
+  if (from.length === 0) return null;
+  const behind = from.map((f) => iteration - f.version);
+  const checkpoints = [...new Map(from.map((f) => [`${f.version}:${f.sha256}`, f])).values()].sort((a, b) => a.version - b.version);
+  return { record: { trains_from_version: iteration, min: Math.min(...behind), max: Math.max(...behind), sampled_from: checkpoints } };
 }
 
 /** Why an iteration has no samples at all: what the sample stage skipped, dropped and failed, and the setting to look at. */

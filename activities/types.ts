@@ -14,6 +14,17 @@ export interface IterationScope {
   campaignRunId?: string;
 }
 
+/**
+ * The checkpoint a samples shard was sampled from, recorded at dispatch when iterations overlap
+ * (schedule.maxPolicyLag > 0). Its version counts trained iterations: the initial policy is 0, the
+ * checkpoint iteration i trains from is i.
+ */
+export interface SampledFrom {
+  checkpoint: string;
+  sha256: string;
+  version: number;
+}
+
 export interface PreparedPrompts {
   shards: FileRef[];
   promptsFileSha256: string;
@@ -26,6 +37,8 @@ export type SampleShardResult = {
   promptsIn: number;
   /** The samples cut at maxTokens and dropped from the shard, when any: samples-truncated/shard-NNN.jsonl. */
   truncatedSamples?: FileRef;
+  /** Iterations that overlap only (schedule.maxPolicyLag > 0): the checkpoint this shard was sampled from. */
+  sampledFrom?: SampledFrom;
 } & Omit<SampleOutcome, 'records' | 'truncatedRecords'>;
 
 export interface ScoreShardResult {
@@ -96,4 +109,6 @@ export interface IterationSummary {
   wallSeconds: number;
   emptyReason: string | null;
   costUsd: number;
+  /** Iterations that overlap only: how many versions its samples' checkpoints were behind the one it trained from. */
+  policyLag?: { min: number; max: number };
 }

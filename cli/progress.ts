@@ -18,7 +18,19 @@ function fmt(x: number | null, d = 4): string {
 
 export function summaryTable(rows: IterationSummary[]): string {
   const withCost = rows.some((r) => (r.costUsd ?? 0) > 0);
-  const header = ['iter', 'prompts', 'samples', 'labelled', 'pairs/examples', 'reward mean', 'checkpoint', 'wall s', ...(withCost ? ['cost $'] : [])];
+  const withLag = rows.some((r) => r.policyLag);
+  const header = [
+    'iter',
+    'prompts',
+    'samples',
+    'labelled',
+    'pairs/examples',
+    'reward mean',
+    'checkpoint',
+    'wall s',
+    ...(withCost ? ['cost $'] : []),
+    ...(withLag ? ['lag'] : []),
+  ];
   const body = rows.map((r) => [
     String(r.iteration),
     String(r.prompts),
@@ -29,11 +41,18 @@ export function summaryTable(rows: IterationSummary[]): string {
     r.checkpointSha256.slice(0, 12),
     r.wallSeconds.toFixed(1),
     ...(withCost ? [(r.costUsd ?? 0).toFixed(4)] : []),
+    ...(withLag ? [lagText(r.policyLag)] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
   const notes = rows.filter((r) => r.emptyReason).map((r) => `iteration ${r.iteration}: ${r.emptyReason}; training skipped`);
   return [line(header), ...body.map(line), ...notes].join('\n');
+}
+
+/** Versions behind the checkpoint an iteration trained from: "1", or "0-1" when its shards differ. */
+function lagText(l: IterationSummary['policyLag']): string {
+  if (!l) return '0';
+  return l.min === l.max ? String(l.max) : `${l.min}-${l.max}`;
 }
 
 /** "Child Workflow execution failed" says nothing: follow the causes down to the one a user can act on. */

@@ -18,6 +18,8 @@ export interface CampaignSnapshot {
   state: string;
   status: Omit<CampaignStatus, 'summaries'> | null;
   iteration: IterationStatus | null;
+  /** Iterations that overlap: the progress of the other half in flight (the next iteration's gather). */
+  alsoInFlight?: IterationStatus[];
   /** The first activity that is failing and being retried, with its attempt. */
   lastError: string | null;
   retrying: { activity: string; attempt: number; error: string }[];
@@ -156,10 +158,14 @@ export async function campaignSnapshot(c: Client, id: string): Promise<CampaignS
   const waiting = new Set<string>();
   if (!(await queueHasWorker(c, QUEUES.control, 'workflow'))) waiting.add(QUEUES.control);
   const child = snap.status?.childWorkflowId;
-  if (child) {
+  // Iterations that overlap: the gather running beside the learn is looked at too.
+  const others = (snap.status?.inFlight ?? []).filter((f) => f.state === 'running' && f.workflowId !== child).map((f) => f.workflowId);
+  for (const id of [...(child ? [child] : []), ...others]) {
     try {
-      const cd = await c.workflow.getHandle(child).describe();
-      snap.iteration = (memoOf<IterationStatus>(cd, 'progress') as IterationStatus | null) ?? null;
+      const cd = await c.workflow.getHandle(id).describe();
+      const progress = (memoOf<IterationStatus>(cd, 'progress') as IterationStatus | null) ?? null;
+      if (id === child) snap.iteration = progress;
+      else if (progress) (snap.alsoInFlight ??= []).push(progress);
       for (const a of cd.raw.pendingActivities ?? []) {
         const name = a.activityType?.name ?? 'activity';
         const queue = queueOfActivity(name);

@@ -67,6 +67,20 @@ export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T exten
       })
       .default({ promptsPerShard: 256, maxInFlightShards: 200 })
       .describe('How an iteration is split into activities.'),
+    schedule: z
+      .strictObject({
+        maxPolicyLag: z
+          .number()
+          .int('a whole number of checkpoint versions: 0, 1 or 2')
+          .min(0, '0 (iterations one after another), 1 or 2')
+          .max(2, 'at most 2: samples more than two checkpoints old teach the policy about a model it no longer is')
+          .default(0)
+          .describe(
+            "How many checkpoint versions an iteration's samples may be behind the checkpoint it trains from: 0 runs iterations one after another; 1 or 2 sample the next iteration while this one trains (docs/pipelining.md).",
+          ),
+      })
+      .optional()
+      .describe('How iterations overlap: sampling of the next iteration while this one trains, with a bounded policy lag.'),
     artifacts: z
       .strictObject({
         root: z

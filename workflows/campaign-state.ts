@@ -5,7 +5,8 @@
  * handlers the matching methods. Tests drive it without a server.
  */
 import { ConfigChange, configChanges, describeChange, RefusedChange } from '../config/config-changes';
-import type { CampaignConfig, FileRef, IterationSummary } from '../activities/types';
+import type { CampaignConfig, FileRef, IterationSummary, SampledFrom } from '../activities/types';
+import type { Gathered } from './gather-learn';
 import { failureReason, StageFailure } from './failures';
 import type { CampaignState } from './messages';
 
@@ -33,6 +34,24 @@ export interface CampaignCarry {
   failure?: StageFailure | null;
   /** Config edits accepted but not yet applied (they apply before the next iteration starts). */
   pendingChanges?: ConfigChange[];
+  /**
+   * Iterations that overlap (schedule.maxPolicyLag > 0): the next iterations whose sampling started,
+   * in order, each with the checkpoint pinned for it and, once sampled and labelled, what it gathered.
+   */
+  ahead?: AheadIteration[];
+}
+
+/** An iteration sampled ahead of training: its checkpoint is pinned at dispatch, so a retry samples from the same one. */
+export interface AheadIteration {
+  iteration: number;
+  policy: FileRef;
+  sampledFrom: SampledFrom;
+  gathered?: Gathered;
+}
+
+/** The lag a config allows (campaigns of earlier versions have no schedule: 0). */
+export function maxPolicyLag(config: CampaignConfig): number {
+  return (config as { schedule?: { maxPolicyLag?: number } }).schedule?.maxPolicyLag ?? 0;
 }
 
 export const RECENT_SUMMARIES = 20;
@@ -50,8 +69,10 @@ export interface ConfigEdit {
 
 export class CampaignMachine {
   readonly s: CampaignCarry;
-  /** The iteration in flight, if any. */
+  /** The iteration in flight (training, when iterations overlap), if any. */
   current: number | null = null;
+  /** Iterations that overlap: the iteration sampling ahead of `current`, if any. */
+  gathering: number | null = null;
   /** A config accepted by applyConfig, used from the next iteration on. */
   private nextConfig: CampaignConfig | null = null;
 
@@ -80,9 +101,10 @@ export class CampaignMachine {
   state(): CampaignState {
     const { s } = this;
     if (s.nextIteration >= this.config.iterations) return 'completed';
-    if (s.stopRequested) return this.current === null ? 'stopped' : 'stopping';
-    if (s.paused && s.failure && this.current === null) return 'failed-paused';
-    if (s.paused) return this.current === null ? 'paused' : 'pausing';
+    const idle = this.current === null && this.gathering === null;
+    if (s.stopRequested) return idle ? 'stopped' : 'stopping';
+    if (s.paused && s.failure && idle) return 'failed-paused';
+    if (s.paused) return idle ? 'paused' : 'pausing';
     return 'running';
   }
 
@@ -191,12 +213,66 @@ export class CampaignMachine {
     this.checkBudget();
   }
 
+  /**
+   * The iteration to learn next (iterations that overlap): the one sampled ahead for it, or a new
+   * one pinned to the newest checkpoint. It becomes the first of `ahead`.
+   */
+  head(): AheadIteration {
+    const { s } = this;
+    const ahead = (s.ahead ??= []);
+    if (ahead[0]?.iteration !== s.nextIteration) {
+      ahead.splice(0, ahead.length, pin(s.nextIteration, s.policy!, s.nextIteration));
+    }
+    return ahead[0];
+  }
+
+  /**
+   * The next iteration to sample ahead while `nextIteration` trains, or null: one pinned earlier and
+   * not sampled yet (a failed or interrupted try), else a new one pinned to the newest checkpoint
+   * (the one `nextIteration` trains from), if the lag bound allows it and steering does not stop it.
+   */
+  nextAhead(lag: number, mayStartNew: boolean): AheadIteration | null {
+    const { s } = this;
+    if (s.paused || s.stopRequested) return null;
+    const ahead = s.ahead ?? [];
+    const pending = ahead.find((a) => a.iteration > s.nextIteration && !a.gathered);
+    if (pending) return pending;
+    if (!mayStartNew) return null;
+    const j = (ahead.length ? ahead[ahead.length - 1].iteration : s.nextIteration) + 1;
+    // The newest checkpoint is the one iteration nextIteration trains from (version nextIteration).
+    if (j >= this.config.iterations || j - s.nextIteration > lag) return null;
+    const a = pin(j, s.policy!, s.nextIteration);
+    ahead.push(a);
+    s.ahead = ahead;
+    return a;
+  }
+
+  /** What the judge may still spend: the budget less what is booked and what iterations sampled ahead already spent. */
+  budgetLeft(): number | null {
+    const { s } = this;
+    if (s.budgetUsd === null) return null;
+    // Every entry of `ahead` is an iteration not booked yet (learned ones leave it).
+    const ahead = (s.ahead ?? []).reduce((sum, x) => sum + (x.gathered?.costUsd ?? 0), 0);
+    return s.budgetUsd - s.spentUsd - ahead;
+  }
+
+  /** An iteration was learned (iterations that overlap): it leaves `ahead`. */
+  learned(summary: IterationSummary, checkpoint: FileRef): void {
+    const i = this.s.nextIteration;
+    this.s.ahead = (this.s.ahead ?? []).filter((a) => a.iteration > i);
+    this.completeIteration(summary, checkpoint);
+  }
+
   /** An iteration ran out of budget: what it spent counts until it runs again. */
   budgetExhausted(spentUsd: number): void {
     this.s.partialSpentUsd = spentUsd;
     this.s.budgetBlocked = true;
     this.checkBudget(true);
   }
+}
+
+function pin(iteration: number, policy: FileRef, version: number): AheadIteration {
+  return { iteration, policy, sampledFrom: { checkpoint: policy.path, sha256: policy.sha256, version } };
 }
 
 function refusal(refused: RefusedChange[]): string {

@@ -17,9 +17,10 @@ import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { CampaignConfig, IterationSummary } from '../activities/types';
 import { QUEUES } from '../config/queues';
 import { activityProxies } from './activity-proxies';
-import { CampaignCarry, CampaignMachine, SteeringRefused } from './campaign-state';
+import { CampaignCarry, CampaignMachine, maxPolicyLag, SteeringRefused } from './campaign-state';
 import { describeFailure } from './failures';
 import { iterationWorkflow } from './iteration';
+import { inFlight, learnWorkflowId, gatherWorkflowId, runPipelined } from './pipelined-campaign';
 import {
   applyConfigUpdate,
   CampaignStatus,
@@ -71,6 +72,13 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   const m = new CampaignMachine(campaignId, input.config, input.carry);
   const s = m.s;
   let lastRequest: HandledRequest | null = null;
+  // Iterations overlap (a config setting; an edit back to 0 first learns what was gathered ahead).
+  const overlapping = () => maxPolicyLag(m.config) > 0 || (s.ahead?.length ?? 0) > 0;
+  const childOf = (): string | null => {
+    if (!overlapping()) return m.current === null ? null : iterationWorkflowId(campaignId, m.current);
+    if (m.current !== null) return learnWorkflowId(campaignId, m.current);
+    return m.gathering === null ? null : gatherWorkflowId(campaignId, m.gathering);
+  };
   const status = (): CampaignStatus => ({
     campaignId,
     name: m.config.name,
@@ -78,7 +86,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     iterations: m.config.iterations,
     completed: s.nextIteration,
     currentIteration: m.current,
-    childWorkflowId: m.current === null ? null : iterationWorkflowId(campaignId, m.current),
+    childWorkflowId: childOf(),
     artifactsRoot: m.config.artifacts.root,
     summaries: s.summaries,
     spentUsd: m.spent(),
@@ -87,6 +95,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     failure: s.failure ?? null,
     lastRequest,
     ...(s.pendingChanges?.length ? { pendingChanges: s.pendingChanges } : {}),
+    ...(overlapping() ? { maxPolicyLag: maxPolicyLag(m.config), inFlight: inFlight(m, campaignId) } : {}),
   });
   // The state in the memo too, so `alignloop status` reads it from the server even when no worker runs.
   let indexed = '';
@@ -232,6 +241,9 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   const configChanges = m.takePendingConfig();
   const config = m.config;
   if (s.nextIteration >= config.iterations) return finish(); // the edit lowered the iteration count to what is done
+  if (overlapping()) {
+    return runPipelined({ m, campaignId, owner, visible, configChanges, publish, continueWith, finish });
+  }
   m.current = s.nextIteration;
   publish();
   const reference = 'reference' in config.trainer && config.trainer.reference === 'previous' ? s.policy! : s.initial;

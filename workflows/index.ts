@@ -1,2 +1,3 @@
 export { campaignWorkflow } from './campaign';
 export { iterationWorkflow } from './iteration';
+export { gatherWorkflow, learnWorkflow } from './gather-learn';

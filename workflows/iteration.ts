@@ -11,7 +11,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
-import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
+import type { FileRef, IterationScope, IterationSummary, PreparedPrompts, SampledFrom, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
 import { activityProxies, sampleProcess } from './activity-proxies';
 import { describeFailure, StageFailure, tagShard } from './failures';
@@ -45,7 +45,7 @@ const LOCAL_CONTROL_STEPS = 'local-control-steps';
 /** Shards in flight per iteration, for campaigns whose config predates sharding.maxInFlightShards. */
 const DEFAULT_WINDOW = 200;
 
-function budgetOutcome(e: unknown): LabelOutcome {
+export function budgetOutcome(e: unknown): LabelOutcome {
   const b = budgetFailure(e);
   if (!b) throw e;
   return b;
@@ -78,10 +78,10 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
 }
 
 /** Per workflow (keyed by its status object, never module state shared between workflows): the stage last indexed. */
-const indexing = new WeakMap<IterationStatus, { stage: string | null }>();
+export const indexing = new WeakMap<IterationStatus, { stage: string | null }>();
 
 /** Progress in the memo too, so `alignloop status` reads it from the server even when no worker runs. */
-function publish(status: IterationStatus): void {
+export function publish(status: IterationStatus): void {
   upsertMemo({ progress: { ...status } });
   // What the Web UI shows for the running workflow (not recorded in history).
   setCurrentDetails(
@@ -95,21 +95,12 @@ function publish(status: IterationStatus): void {
 }
 
 async function runIteration(input: IterationInput, status: IterationStatus): Promise<IterationOutput> {
-  const { campaignId, iteration, config } = input;
+  const { iteration, config } = input;
   const scope = scopeOf(input);
   const acts = activityProxies(config.durability);
   const timings: Record<string, number> = {};
   const startedAt = new Date().toISOString();
-  const stage = async <T>(name: Stage, shards: number, fn: () => Promise<T>): Promise<T> => {
-    Object.assign(status, { stage: name, shardsDone: 0, shardsTotal: shards });
-    publish(status);
-    log.info(`iteration ${iteration}: stage ${name} started`, { campaignId, iteration, stage: name, shards });
-    const t0 = Date.now();
-    const out = await fn();
-    timings[name] = (Date.now() - t0) / 1000;
-    log.info(`iteration ${iteration}: stage ${name} done in ${timings[name]} s`, { campaignId, iteration, stage: name, seconds: timings[name] });
-    return out;
-  };
+  const stage = stageRunner(input, status, timings);
   const counted = <T>(shard: number, p: Promise<T>) =>
     tagShard(shard, p).then((r) => {
       status.shardsDone++;
@@ -159,9 +150,47 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
     return { budgetExhausted: { message: short[0].message, spentUsd: Math.max(...short.map((b) => b.spentUsd)) } };
   }
   const scored = outcomes as ScoreShardResult[];
+  // Pipelined iterations pass the shard count: the activities read each shard's result from its
+  // completion manifest, so their payloads do not grow with the number of shards.
+  return learnStages(input, status, timings, { control, prompts, startedAt, results: pipelined ? { shards: scored.length } : { samples, scored } });
+}
+
+/** Runs one stage of an iteration: shows it in the status, logs it, times it. */
+export function stageRunner(input: IterationScope, status: IterationStatus, timings: Record<string, number>) {
+  const { campaignId, iteration } = input;
+  return async <T>(name: Stage, shards: number, fn: () => Promise<T>): Promise<T> => {
+    Object.assign(status, { stage: name, shardsDone: 0, shardsTotal: shards });
+    publish(status);
+    log.info(`iteration ${iteration}: stage ${name} started`, { campaignId, iteration, stage: name, shards });
+    const t0 = Date.now();
+    const out = await fn();
+    timings[name] = (Date.now() - t0) / 1000;
+    log.info(`iteration ${iteration}: stage ${name} done in ${timings[name]} s`, { campaignId, iteration, stage: name, seconds: timings[name] });
+    return out;
+  };
+}
+
+/** The second half of an iteration, once its shards are labelled: feedback -> train -> manifest. */
+export async function learnStages(
+  input: IterationInput,
+  status: IterationStatus,
+  timings: Record<string, number>,
+  given: {
+    control: ReturnType<typeof activityProxies>['control'];
+    prompts: PreparedPrompts;
+    startedAt: string;
+    results: { shards: number } | { samples: SampleShardResult[]; scored: ScoreShardResult[] };
+  },
+): Promise<IterationOutput> {
+  const { iteration, config } = input;
+  const { control, prompts, startedAt, results } = given;
+  const scope = scopeOf(input);
+  const acts = activityProxies(config.durability);
+  const stage = stageRunner(input, status, timings);
+  const at = `iteration ${iteration}`;
   const feedback = await stage('feedback', 1, () =>
     control.buildIterationFeedback.executeWithOptions({ summary: `build ${config.feedback.type} feedback · ${at}` }, [
-      pipelined ? { ...scope, shards: scored.length } : { ...scope, scored: scored.map((s) => s.ref) },
+      'shards' in results ? { ...scope, shards: results.shards } : { ...scope, scored: results.scored.map((s) => s.ref) },
     ]),
   );
   const train = await stage('train', 1, () =>
@@ -183,9 +212,7 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
         policyIn: input.policy,
         reference: input.reference,
         prompts,
-        // Pipelined iterations pass the shard count: the activity reads each shard's result from its
-        // completion manifest, so this payload does not grow with the number of shards.
-        ...(pipelined ? { shards: scored.length } : { samples, scored }),
+        ...results,
         feedback,
         train,
         timings,
@@ -200,12 +227,12 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
 }
 
 /** What every activity of the iteration gets; the owner only where the campaign passed one (older histories replay without). */
-function scopeOf(input: IterationInput): IterationScope {
+export function scopeOf(input: IterationInput): IterationScope {
   const { campaignId, iteration, config, campaignRunId } = input;
   return campaignRunId === undefined ? { campaignId, iteration, config } : { campaignId, iteration, config, campaignRunId };
 }
 
-function trainerLabel(t: IterationScope['config']['trainer']): string {
+export function trainerLabel(t: IterationScope['config']['trainer']): string {
   return t.kind === 'command' ? `${t.preset} ${t.method}` : t.kind === 'builtin' ? `built-in ${t.method}` : 'none';
 }
 
@@ -226,7 +253,13 @@ async function stopManagedServers(acts: ReturnType<typeof activityProxies>, scop
  * Sample and label as one pipeline (a shard is labeled as soon as it is sampled), a bounded window of
  * shards in flight. The status shows the sample stage until every shard is sampled, then the label stage.
  */
-async function pipelinedStages(input: IterationInput, promptShards: FileRef[], status: IterationStatus, timings: Record<string, number>) {
+export async function pipelinedStages(
+  input: IterationInput,
+  promptShards: FileRef[],
+  status: IterationStatus,
+  timings: Record<string, number>,
+  sampledFrom?: SampledFrom,
+) {
   const { campaignId, iteration, config } = input;
   const scope = scopeOf(input);
   const acts = activityProxies(config.durability);
@@ -246,7 +279,7 @@ async function pipelinedStages(input: IterationInput, promptShards: FileRef[], s
   const window = (config.sharding as { maxInFlightShards?: number }).maxInFlightShards ?? DEFAULT_WINDOW;
   const out = await pipelineShards(
     scope,
-    { prompts: promptShards, policy: input.policy, budgetUsd: input.budgetUsd ?? null, window },
+    { prompts: promptShards, policy: input.policy, budgetUsd: input.budgetUsd ?? null, window, ...(sampledFrom ? { sampledFrom } : {}) },
     {
       sampled: (_shard, s) => {
         serverQueues.push(s);

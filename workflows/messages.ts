@@ -43,6 +43,21 @@ export interface CampaignStatus {
   lastRequest: HandledRequest | null;
   /** Config edits accepted and waiting for the next iteration (applied then, and recorded in its manifest). */
   pendingChanges?: ConfigChange[];
+  /** Iterations that overlap (schedule.maxPolicyLag > 0): the lag allowed and the halves of iterations in flight or sampled ahead. */
+  maxPolicyLag?: number;
+  inFlight?: InFlightIteration[];
+}
+
+/** One half of an iteration, when iterations overlap: gathering (prompts, sample, label) or learning (feedback, train, manifest). */
+export interface InFlightIteration {
+  iteration: number;
+  half: 'gather' | 'learn';
+  /** running; gathered (sampled and labelled, waiting for its turn to train); or waiting to gather (after a pause, failure or budget stop), from its pinned checkpoint. */
+  state: 'running' | 'gathered' | 'waiting';
+  workflowId: string;
+  /** The checkpoint version its samples come from, and how many versions that is behind the one it trains from. */
+  sampledFromVersion: number;
+  lag: number;
 }
 
 export interface HandledRequest {

@@ -4,7 +4,7 @@
  * on pending activities per workflow (2,000) and history grows with the shards done, not scheduled.
  * Deterministic workflow code.
  */
-import type { FileRef, IterationScope, SampleShardResult, ScoreShardResult } from '../activities/types';
+import type { FileRef, IterationScope, SampledFrom, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { tagShard } from './failures';
 import { labelShard } from './label-stage';
 import { activityProxies } from './activity-proxies';
@@ -29,7 +29,7 @@ export async function windowed(n: number, size: number, fn: (i: number) => Promi
 
 export async function pipelineShards(
   scope: IterationScope,
-  input: { prompts: FileRef[]; policy: FileRef; budgetUsd: number | null; window: number },
+  input: { prompts: FileRef[]; policy: FileRef; budgetUsd: number | null; window: number; sampledFrom?: SampledFrom },
   hooks: PipelineHooks,
 ): Promise<{ samples: SampleShardResult[]; outcomes: LabelOutcome[] }> {
   const acts = activityProxies(scope.config.durability);
@@ -40,7 +40,7 @@ export async function pipelineShards(
     const s = await tagShard(
       shard,
       acts.sample.sampleShard.executeWithOptions({ summary: `sample shard ${shard}/${n} · iteration ${scope.iteration}` }, [
-        { ...scope, shard, prompts: input.prompts[shard], policy: input.policy },
+        { ...scope, shard, prompts: input.prompts[shard], policy: input.policy, ...(input.sampledFrom ? { sampledFrom: input.sampledFrom } : {}) },
       ]),
     );
     samples[shard] = s;

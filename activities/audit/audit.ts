@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { UserError } from '../../config/errors';
 import type { CampaignConfig } from '../campaign/schema';
 import { forEachJsonLine } from '../artifacts/json-lines';
-import type { FileRef } from '../artifacts/store';
+import { FileRef, findComplete } from '../artifacts/store';
+import type { SampledFrom } from '../types';
 import type { FeedbackExample } from '../feedback/build';
 import { feedbackFromScoredShards } from '../feedback/from-scored-shards';
 import type { ScoredSample } from '../feedback/scored-samples';
@@ -107,7 +108,16 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
   else throw new UserError('say which example: --example K, --prompt-id P or --prompt TEXT', 2);
   const examples = records.map((record, index) => ({ index, record })).filter((e) => e.record.prompt_id === wanted);
   const samples: Record<string, unknown>[] = [];
-  for (const ref of m.artifacts.samples) for (const r of await readJsonl(ref.path)) if (r.prompt_id === wanted) samples.push(r);
+  // Iterations that overlap: the checkpoint each shard was sampled from, as its completion record says.
+  const sampledFrom = new Map<Record<string, unknown>, SampledFrom>();
+  for (const ref of m.artifacts.samples) {
+    const from = findComplete<{ sampledFrom?: SampledFrom }>(ref.path)?.extra.sampledFrom;
+    for (const r of await readJsonl(ref.path)) {
+      if (r.prompt_id !== wanted) continue;
+      samples.push(r);
+      if (from) sampledFrom.set(r, from);
+    }
+  }
   // Samples cut at maxTokens: dropped before labeling, kept beside the shards so every sample of a prompt shows.
   for (const ref of m.artifacts.samples_truncated ?? []) for (const r of await readJsonl(ref.path)) if (r.prompt_id === wanted) samples.push(r);
   if (samples.length === 0 && examples.length === 0) {
@@ -181,6 +191,7 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
         reward: sc?.reward ?? null,
         label_status: sc?.label_status ?? (s.truncated === true && !sc ? 'not labeled: truncated at maxTokens' : 'not scored'),
         ...(s.truncated === true ? { truncated: true } : {}),
+        ...(sampledFrom.has(s) ? { sampled_from: { ...sampledFrom.get(s)!, lag: q.iteration - sampledFrom.get(s)!.version } } : {}),
         ...extra,
       };
     }),

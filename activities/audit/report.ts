@@ -16,6 +16,8 @@ interface IterationRow extends IterationFigures {
   prompts: number;
   samples: number;
   checkpoint: string;
+  /** Iterations that overlap (schedule.maxPolicyLag): versions its samples' checkpoints were behind the one it trained from. */
+  policyLag?: { min: number; max: number };
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -35,6 +37,7 @@ export async function campaignRows(root: string, campaignId: string): Promise<It
       prompts: m.counts.prompts_in,
       samples: m.counts.samples,
       checkpoint: String(m.lineage.checkpoint_out.sha256).slice(0, 12),
+      ...(m.policy_lag ? { policyLag: { min: Number(m.policy_lag.min), max: Number(m.policy_lag.max) } } : {}),
     });
   }
   return rows;
@@ -100,6 +103,9 @@ export async function buildReport(root: string, campaignId: string, chartJs: str
   const num = (v: unknown, d = 4) => (v === null || v === undefined ? '-' : typeof v !== 'number' || Number.isInteger(v) ? String(v) : v.toFixed(d));
   // Every cell escaped: a manifest's numbers are only numbers if nobody edited it.
   const td = (v: unknown) => `<td>${escapeHtml(String(v))}</td>`;
+  const withLag = rows.some((r) => r.policyLag);
+  const lag = (r: IterationRow) =>
+    !withLag ? '' : td(!r.policyLag ? 0 : r.policyLag.min === r.policyLag.max ? r.policyLag.max : `${r.policyLag.min}-${r.policyLag.max}`);
   const table = rows
     .map(
       (r) =>
@@ -110,7 +116,7 @@ export async function buildReport(root: string, campaignId: string, chartJs: str
             Object.values(r.timings ?? {}).reduce((a, b) => a + Number(b), 0),
             1,
           ),
-        )}<td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`,
+        )}${lag(r)}<td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`,
     )
     .join('\n');
   const canvas = (id: string, title: string) => `<figure><figcaption>${title}</figcaption><canvas id="${id}" width="560" height="300"></canvas></figure>`;
@@ -134,7 +140,7 @@ ${canvas('length', 'Chosen vs rejected length (length bias)')}
 ${canvas('cost', 'Judge cost and paid calls per iteration')}
 ${canvas('timings', 'Stage timings (seconds)')}
 </div>
-<table><thead><tr><th>iteration</th><th>prompts</th><th>samples</th><th>labelled</th><th>reward mean</th><th>best-of-n</th><th>examples</th><th>chosen longer</th><th>judge USD</th><th>wall s</th><th>checkpoint</th></tr></thead>
+<table><thead><tr><th>iteration</th><th>prompts</th><th>samples</th><th>labelled</th><th>reward mean</th><th>best-of-n</th><th>examples</th><th>chosen longer</th><th>judge USD</th><th>wall s</th>${withLag ? '<th title="checkpoint versions its samples were behind the one it trained from">policy lag</th>' : ''}<th>checkpoint</th></tr></thead>
 <tbody>
 ${table}
 </tbody></table>

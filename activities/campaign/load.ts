@@ -10,6 +10,7 @@ import { isS3Root } from '../../config/store-location';
 import { openStore } from '../store';
 import { probeStore } from '../store/probe';
 import { literalCredentials } from './credential-values';
+import { overlapDeviceWarnings } from './overlap-devices';
 import { CAMPAIGN_KINDS, CampaignConfig, CampaignSchema } from './schema';
 
 export function loadCampaign(file: string, cwd = process.cwd()): LoadedCampaign<CampaignConfig> {
@@ -23,6 +24,7 @@ export function loadCampaign(file: string, cwd = process.cwd()): LoadedCampaign<
 export async function preflight(file: string, c: CampaignConfig, o: PreflightOptions): Promise<void> {
   const problems: string[] = [];
   for (const w of literalCredentials(c)) o.warn(w);
+  for (const w of overlapDeviceWarnings(c)) o.warn(w);
   try {
     // (Enough prompts for the iterations is checked with the file's shape.)
     if ((await loadPrompts(c.prompts.path)).length === 0) problems.push(`prompts.path: ${c.prompts.path} holds no prompts`);

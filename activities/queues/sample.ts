@@ -10,12 +10,18 @@ import { guarded, once, refOf } from '../durable';
 import type { PromptRecord } from '../prompts';
 import { samplerFor } from '../samplers';
 import { managedServers, reapManagedOrphans } from '../samplers/managed/sampler';
-import type { IterationScope, SampleShardResult } from '../types';
+import type { IterationScope, SampledFrom, SampleShardResult } from '../types';
 
 /** The folder of the samples cut at maxTokens (sampler.dropTruncated), beside samples/. */
 export const TRUNCATED_STAGE = 'samples-truncated';
 
-export type SampleShardInput = IterationScope & { shard: number; prompts: FileRef; policy: FileRef };
+export type SampleShardInput = IterationScope & {
+  shard: number;
+  prompts: FileRef;
+  policy: FileRef;
+  /** Given when iterations overlap: recorded with the shard (which checkpoint, which version). */
+  sampledFrom?: SampledFrom;
+};
 
 /**
  * This worker process's own task queue: the iteration sends `stopManagedSampler` here, to the
@@ -60,6 +66,7 @@ export function createSampleActivities() {
           ...counts,
           ...(truncatedSamples ? { truncatedSamples } : {}),
           ...(c.sampler.kind === 'managed' ? { serverQueue: SAMPLE_PROCESS_QUEUE } : {}),
+          ...(input.sampledFrom ? { sampledFrom: input.sampledFrom } : {}),
         };
         return { ref: refOf(writeFileAtomic(file, lines), lines.length), extra };
       });

@@ -44,7 +44,11 @@ async function audit(
   out(`campaign ${id}, iteration ${r.iteration}, prompt ${r.prompt_id}: ${short(r.prompt, 100)}`);
   out(`examples in the training data: ${r.examples.map((e) => `#${e.index}`).join(', ') || 'none'}`);
   out(`samples (labeler ${short(r.labeler, 120)}):`);
-  for (const s of r.samples) out(`  sample ${s.sample_id}: reward ${s.reward ?? 'null'} (${s.label_status}), generator ${s.generator}: ${short(s.output, 70)}`);
+  for (const s of r.samples) {
+    const from = s.sampled_from as { version: number; lag: number } | undefined;
+    const lag = from ? `, sampled from checkpoint version ${from.version} (lag ${from.lag})` : '';
+    out(`  sample ${s.sample_id}: reward ${s.reward ?? 'null'} (${s.label_status}), generator ${s.generator}${lag}: ${short(s.output, 70)}`);
+  }
   const d = r.decision;
   out(
     `decision: ${d.type}${d.mode ? `, mode ${d.mode}` : ''}, threshold ${d.threshold}; reproduced by re-running the feedback stage: ${d.reproduced ? 'yes' : 'NO'}`,

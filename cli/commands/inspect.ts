@@ -40,6 +40,7 @@ export function transferText(t: StoreTransfer): string {
 
 export function snapshotLines(a: CampaignSnapshot): string[] {
   const lines = [a.status && a.workflowStatus === 'RUNNING' ? progressLine(a.status, a.iteration, a.training) : `[${a.campaignId}] ${a.state}`];
+  if (a.status && a.workflowStatus === 'RUNNING') lines.push(...inFlightLines(a.status, [a.iteration, ...(a.alsoInFlight ?? [])]));
   if (a.closedFailure) lines.push(`  failure: ${a.closedFailure}`);
   for (const t of a.transfers ?? []) lines.push(`  ${transferText(t)}`);
   for (const b of a.judgeBatches) lines.push(`  waiting: ${b}`);
@@ -47,6 +48,16 @@ export function snapshotLines(a: CampaignSnapshot): string[] {
   for (const q of a.noWorker) lines.push(`  waiting: no worker polls ${q}`);
   if (a.next) lines.push(`  next: ${a.next}`);
   return lines;
+}
+
+/** Iterations that overlap (schedule.maxPolicyLag > 0): one line per iteration in flight or sampled ahead, with its lag. */
+export function inFlightLines(s: Pick<CampaignStatus, 'inFlight' | 'maxPolicyLag'>, progress: (IterationStatus | null)[]): string[] {
+  return (s.inFlight ?? []).map((f) => {
+    const it = f.state === 'running' ? progress.find((p) => p?.iteration === f.iteration) : undefined;
+    const stage = it ? ` (stage ${it.stage}${it.shardsTotal > 1 ? `, shards ${it.shardsDone}/${it.shardsTotal}` : ''})` : '';
+    const what = f.state === 'gathered' ? 'gathered, waits to train' : f.state === 'waiting' ? 'waits to gather' : `${f.half} running${stage}`;
+    return `  iteration ${f.iteration}: ${what}; sampled from checkpoint version ${f.sampledFromVersion} (lag ${f.lag} of at most ${s.maxPolicyLag ?? 0})`;
+  });
 }
 
 /** Exit 1 when a campaign shown needs a person (failed, terminated, timed out, paused on a failure). */
@@ -156,6 +167,8 @@ async function history(id: string, opts: { json?: boolean; root?: string }): Pro
     costUsd: m.cost?.judge_usd ?? 0,
     manifest: path.join(root!, id, `iter-${String(m.iteration).padStart(3, '0')}`, 'manifest.json'),
     configChanges: (m.config_changes ?? []) as ConfigChange[],
+    // Iterations that overlap: how many checkpoint versions its samples were behind the one it trained from.
+    ...(m.policy_lag ? { policyLag: { min: m.policy_lag.min, max: m.policy_lag.max } } : {}),
   }));
   if (opts.json) out(JSON.stringify(rows, null, 2));
   else {

@@ -6,7 +6,9 @@
  * a real dev server: a plain one, an LLM-judge one, a paused-and-resumed one, one that failed,
  * was paused on the failure, and was resumed, one steered by Updates (pause, budget, config edit), a
  * Batch API judge, a budget pause resumed with a new budget, a stop, more shards than the in-flight
- * window, and a managed sampler.
+ * window, a managed sampler, and iterations that overlap (schedule.maxPolicyLag: 1) paused with two in flight.
+ * RECORD_ONLY=overlapped RECORD_VERSION=0.5.0 records that last scenario alone, for the coming release (a change that
+ * adds a scenario between releases).
  */
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import * as fs from 'node:fs';
@@ -17,7 +19,8 @@ import { MODELS, QUICKSTART_PROMPTS, ROOT, tmpDir } from '../helpers/paths';
 import { cli, cliEnv, killHard, spawnWorker, startTestServer, testClient, waitFor, writeCampaign } from '../helpers/temporal';
 
 const OUT = path.join(ROOT, 'test', 'fixtures', 'histories');
-const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+/** RECORD_VERSION names the release a scenario added between releases is recorded for (the next one). */
+const VERSION = process.env.RECORD_VERSION ?? (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 async function main(): Promise<void> {
   const dir = tmpDir('alignloop-record-');
@@ -37,7 +40,39 @@ async function main(): Promise<void> {
     if (r.status !== 0) throw new Error(`start ${id}: ${r.stderr}`);
   };
   const done = (id: string) => client.workflow.getHandle(id).result();
+  const only = process.env.RECORD_ONLY;
   try {
+    if (only === undefined) await earlierScenarios();
+    // 11. Iterations that overlap: iteration i+1 samples while iteration i trains; paused with both in flight, resumed.
+    await killHard(worker);
+    worker = spawnWorker(slow);
+    start(writeCampaign(dir, 'overlapped', { iterations: 3, perIteration: 8, epochs: 60, extra: 'schedule: { maxPolicyLag: 1 }' }), 'overlapped');
+    await waitFor('two iterations in flight', async () => ((await status('overlapped'))?.inFlight?.filter((f) => f.state === 'running').length ?? 0) === 2);
+    cli(['pause', 'overlapped'], env);
+    await waitFor('paused', async () => (await status('overlapped'))?.state === 'paused');
+    cli(['resume', 'overlapped'], env);
+    await done('overlapped');
+
+    fs.mkdirSync(OUT, { recursive: true });
+    const ids = only === undefined ? [...EARLIER, 'overlapped'] : only.split(',');
+    for (const id of ids) {
+      const runs: { workflowId: string; runId: string; history: unknown }[] = [];
+      for await (const w of client.workflow.list({ query: `WorkflowId = '${id}' OR WorkflowId STARTS_WITH '${id}/iter-'` })) {
+        const h = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
+        runs.push({ workflowId: w.workflowId, runId: w.runId, history: JSON.parse(historyToJSON(h)) });
+      }
+      const file = path.join(OUT, `v${VERSION}-${id}.json`);
+      fs.writeFileSync(file, JSON.stringify({ alignloop: VERSION, scenario: id, runs }) + '\n');
+      console.log(`${file}: ${runs.length} workflow runs`);
+    }
+  } finally {
+    await killHard(worker);
+    await judge.stop();
+    await client.connection.close();
+    await server.kill();
+  }
+
+  async function earlierScenarios(): Promise<void> {
     // 1. A plain campaign: two iterations, continue-as-new between them.
     start(writeCampaign(dir, 'plain', { iterations: 2, perIteration: 8 }), 'plain');
     await done('plain');
@@ -130,25 +165,10 @@ async function main(): Promise<void> {
       'managed',
     );
     await done('managed');
-
-    fs.mkdirSync(OUT, { recursive: true });
-    for (const id of ['plain', 'judged', 'paused', 'failed', 'steered', 'batched', 'budget', 'stopped', 'windowed', 'managed']) {
-      const runs: { workflowId: string; runId: string; history: unknown }[] = [];
-      for await (const w of client.workflow.list({ query: `WorkflowId = '${id}' OR WorkflowId STARTS_WITH '${id}/iter-'` })) {
-        const h = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
-        runs.push({ workflowId: w.workflowId, runId: w.runId, history: JSON.parse(historyToJSON(h)) });
-      }
-      const file = path.join(OUT, `v${VERSION}-${id}.json`);
-      fs.writeFileSync(file, JSON.stringify({ alignloop: VERSION, scenario: id, runs }) + '\n');
-      console.log(`${file}: ${runs.length} workflow runs`);
-    }
-  } finally {
-    await killHard(worker);
-    await judge.stop();
-    await client.connection.close();
-    await server.kill();
   }
 }
+
+const EARLIER = ['plain', 'judged', 'paused', 'failed', 'steered', 'batched', 'budget', 'stopped', 'windowed', 'managed'];
 
 main().catch((e) => {
   console.error(e);

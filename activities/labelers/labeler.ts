@@ -21,6 +21,8 @@ export interface LabelShardJob<S = unknown> {
   out: string;
   /** Variables the campaign names as credentials: a subprocess the labeler starts does not get them. */
   credentials?: string[];
+  /** Where the settings block sits in the campaign file, for messages (default `labeler`). */
+  setting?: string;
 }
 
 export interface LabeledShard {

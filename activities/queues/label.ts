@@ -92,6 +92,7 @@ export function createScoreActivities() {
           samples,
           out,
           credentials: credentialNames(c),
+          setting: `labeler.members[${input.member}].labeler`,
         });
       });
     },

@@ -11,7 +11,7 @@ export const verifierLabeler: ShardLabeler<VerifierConfig> = {
   async label(job) {
     const l = job.settings;
     const r = await verifyFile(l, job.samples.path, job.out, {
-      setting: 'labeler',
+      setting: job.setting ?? 'labeler',
       campaignDir: campaignDir(job.artifactsRoot, job.campaignId),
       // Per stage folder (scored, or a composite member's): its input, output and log stay for audit.
       workDir: path.join(

@@ -155,6 +155,11 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
       return { sample_id: s.sample_id, reward: s.reward, why };
     });
   const scoredById = new Map(group.map((s) => [s.sample_id, s]));
+  // What a labeler recorded beside the reward (a composite's members, a verifier's verdict), as written in the scored shards.
+  const recorded = new Map<number, Record<string, unknown>>();
+  for (const ref of m.artifacts.scored)
+    for (const r of await readJsonl(ref.path))
+      if (r.prompt_id === wanted && (r.composite !== undefined || r.verifier_pass !== undefined)) recorded.set(r.sample_id as number, r);
   const ckpt = m.lineage.checkpoint_out as FileRef | undefined;
   let descriptor: { preset?: string } | null = null;
   try {
@@ -171,7 +176,13 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
     prompt: samples[0]?.prompt ?? examples[0]?.record.prompt,
     samples: samples.map((s) => {
       const sc = scoredById.get(s.sample_id as number) as unknown as Record<string, unknown> | undefined;
-      const extra = sc ? Object.fromEntries(Object.entries(sc).filter(([k]) => /^(judge|label_error|raw|presented|swap|verdict)/.test(k))) : {};
+      const extra = sc
+        ? Object.fromEntries(
+            Object.entries({ ...sc, ...recorded.get(s.sample_id as number) }).filter(([k]) =>
+              /^(judge|label_error|raw|presented|swap|verdict|composite|verifier_pass)/.test(k),
+            ),
+          )
+        : {};
       return {
         sample_id: s.sample_id,
         generator: s.generator,

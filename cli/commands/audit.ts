@@ -5,6 +5,24 @@ import { EXIT, UserError } from '../../config/errors';
 import { exitWith, nonNegativeInt, out } from '../context';
 import { artifactsRootOf } from './inspect';
 
+interface CompositeRecord {
+  gate: string | null;
+  combined: number | null;
+  members: Record<string, { asked?: false; raw?: number | null; norm?: number | null; status?: string; pass?: boolean }>;
+}
+
+const num = (v: number | null | undefined) => (typeof v === 'number' ? Number(v.toFixed(4)) : 'null');
+
+/** A composite labeler's members on one sample: raw and normalised scores, the gate, the combined reward. */
+function compositeLine(c: CompositeRecord): string {
+  const members = Object.entries(c.members).map(([name, m]) =>
+    m.asked === false
+      ? `${name} not asked`
+      : `${name} ${m.pass === undefined ? '' : m.pass ? 'pass ' : 'fail '}raw ${num(m.raw)} norm ${num(m.norm)}${m.status && m.status !== 'ok' ? ` (${m.status})` : ''}`,
+  );
+  return `members: ${members.join('; ')}; gate ${c.gate ?? 'none'}; combined ${num(c.combined)}`;
+}
+
 async function verify(id: string, opts: { json?: boolean; root?: string }): Promise<number> {
   const { verifyCampaign } = await import('../../activities/audit/verify');
   const root = await artifactsRootOf(id, opts.root);
@@ -39,7 +57,10 @@ async function audit(
   out(`campaign ${id}, iteration ${r.iteration}, prompt ${r.prompt_id}: ${short(r.prompt, 100)}`);
   out(`examples in the training data: ${r.examples.map((e) => `#${e.index}`).join(', ') || 'none'}`);
   out(`samples (labeler ${short(r.labeler, 120)}):`);
-  for (const s of r.samples) out(`  sample ${s.sample_id}: reward ${s.reward ?? 'null'} (${s.label_status}), generator ${s.generator}: ${short(s.output, 70)}`);
+  for (const s of r.samples) {
+    out(`  sample ${s.sample_id}: reward ${s.reward ?? 'null'} (${s.label_status}), generator ${s.generator}: ${short(s.output, 70)}`);
+    if (s.composite) out(`    ${compositeLine(s.composite as CompositeRecord)}`);
+  }
   const d = r.decision;
   out(
     `decision: ${d.type}${d.mode ? `, mode ${d.mode}` : ''}, threshold ${d.threshold}; reproduced by re-running the feedback stage: ${d.reproduced ? 'yes' : 'NO'}`,

@@ -113,6 +113,20 @@ test('verifier gate + reward model + judge: the judge is asked only about answer
   }
   // Each judgement was bought once: what the provider billed is what the manifests count.
   expect(judge.stats.ok - paidBefore).toBe(paidTotal);
+  // audit shows every member's raw and normalised score, the gate and the combined reward of each sample
+  const audit = cli(['audit', 'jury-1', '--iteration', '0', '--example', '0', '--root', path.join(ctx.dir, 'artifacts')], env);
+  expect(audit.status).toBe(0);
+  expect(audit.stdout).toMatch(
+    /members: math pass raw 1 norm -?[\d.]+; rm raw -?[\d.]+ norm -?[\d.]+; judge raw \d+ norm [\d.]+; gate pass; combined -?[\d.]+/,
+  );
+  expect(audit.stdout).toMatch(/members: math fail raw 0 norm -?[\d.]+; rm not asked; judge not asked; gate fail; combined null/);
+  // diff: agreement of every two members, length bias, gate outcomes
+  const diff = cli(['diff', 'jury-1', '--iterations', '0', '1', '--root', path.join(ctx.dir, 'artifacts')], env);
+  expect(diff.status).toBe(0);
+  expect(diff.stdout).toMatch(/members rm-judge: pairwise agreement/);
+  expect(diff.stdout).toMatch(/members rm-judge: rank correlation/);
+  expect(diff.stdout).toMatch(/length-reward correlation \(after length control\)/);
+  expect(diff.stdout).toMatch(/judge: samples not asked \(gate\)/);
 });
 
 test('SIGKILL the score worker mid-composite: no member re-labels a finished shard, and the rewards equal an uninterrupted run', async () => {

@@ -120,6 +120,11 @@ export const compositeKind: LabelerKind<typeof CompositeLabelerSchema> = {
       if (m.labeler.kind === 'judge' && m.labeler.batch.enabled)
         out.push({ path: [...here, 'labeler', 'batch', 'enabled'], message: 'a judge member is judged online: remove batch.enabled' });
     });
+    if (l.members.filter((m) => m.labeler.kind === 'reward-model').length > 1)
+      out.push({
+        path: ['labeler', 'members'],
+        message: 'one reward-model member at most (a campaign records one reward model identity); serve another with kind: reward-server',
+      });
     const used = contributing(combineSettings(l));
     if (used.length === 0) out.push({ path: ['labeler', 'members'], message: 'no member contributes a reward: give a non-gate member (or a gate a weight)' });
     if (l.minMembers !== undefined && l.minMembers > used.length)

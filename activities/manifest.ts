@@ -1,4 +1,5 @@
 /** The iteration manifest: what an iteration consumed and produced, with counts that must add up. */
+import { disagreementRule } from './labelers/composite/config';
 import type { ConfigChange } from '../config/config-changes';
 import { InvariantViolation } from '../config/errors';
 import type { FileRef } from './artifacts/store';
@@ -108,7 +109,12 @@ export function buildIterationManifest(
     // What `alignloop audit` re-runs the feedback stage with.
     settings: {
       feedback: c.feedback,
-      labeler: { kind: c.labeler.kind, mode: c.labeler.kind === 'judge' ? c.labeler.mode : null },
+      labeler: {
+        kind: c.labeler.kind,
+        mode: c.labeler.kind === 'judge' ? c.labeler.mode : null,
+        // A composite's disagreement rule changes which pairs feedback keeps: audit re-runs it.
+        ...(c.labeler.kind === 'composite' && disagreementRule(c.labeler) ? { disagreement: disagreementRule(c.labeler) } : {}),
+      },
       trainer: trainerSettings(c.trainer),
     },
     cost: {

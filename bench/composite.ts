@@ -149,6 +149,29 @@ async function main() {
         ),
       );
     }
+    {
+      // Pairs the members order differently, dropped (minAgreement 0.6 of two members: both must agree).
+      const { outcomes } = combineIteration(rows, { ...base, length: { control: 'none' } });
+      const file = path.join(dir, 'disagreement.scored.jsonl');
+      fs.writeFileSync(
+        file,
+        samples
+          .map(
+            (s, i) =>
+              JSON.stringify({ ...s, reward: outcomes[i].reward, label_status: 'ok', composite: { members: { rm: { raw: rm[i] }, judge: { raw: jd[i] } } } }) +
+              '\n',
+          )
+          .join(''),
+      );
+      const groups = (await readScoredSamples(file)).groups;
+      for (const mode of ['max', 'random'] as const) {
+        const opts = { type: 'pairwise' as const, mode, threshold: 0.01, seed: 0 };
+        const kept = buildFeedback(groups, { ...opts, disagreement: { minAgreement: 0.6, members: ['rm', 'judge'] } });
+        console.log(
+          `${mode === 'max' ? '\n' : ''}disagreement.drop (minAgreement 0.6), pairs mode ${mode}: ${kept.stats.examples_out} of ${buildFeedback(groups, opts).stats.examples_out} pairs kept; dropped: ${JSON.stringify(kept.stats.pairs_dropped_by_disagreement)}`,
+        );
+      }
+    }
     const [a] = agreement(rows, base.members);
     console.log(`\nRM-judge agreement: ${fmt(a.agreement)} of ${a.pairs} within-prompt pairs ordered alike; rank correlation (Spearman) ${fmt(a.spearman)}`);
 

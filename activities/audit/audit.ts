@@ -4,6 +4,7 @@
  * with the feedback stage's own code on the recorded scored shards, so it is reproduced, not
  * guessed), and the training run that consumed it.
  */
+import type { DisagreementRule } from '../feedback/build';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
@@ -26,7 +27,11 @@ export interface AuditQuery {
 
 interface Manifest {
   iteration: number;
-  settings?: { feedback: CampaignConfig['feedback']; labeler: { kind: string; mode: string | null }; trainer?: TrainerSettings };
+  settings?: {
+    feedback: CampaignConfig['feedback'];
+    labeler: { kind: string; mode: string | null; disagreement?: DisagreementRule };
+    trainer?: TrainerSettings;
+  };
   judged_pairs?: unknown;
   artifacts: { samples: FileRef[]; samples_truncated?: FileRef[]; scored: FileRef[]; feedback: Record<string, FileRef | undefined> | null };
   lineage: Record<string, unknown>;
@@ -116,7 +121,7 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
     );
   }
 
-  const f = feedbackSettings(m);
+  const f = { ...feedbackSettings(m), ...(m.settings?.labeler?.disagreement ? { disagreement: m.settings.labeler.disagreement } : {}) };
   const judgedPairs = m.judged_pairs !== undefined || m.settings?.labeler?.mode === 'pairwise';
   const rerun = judgedPairs ? null : await feedbackFromScoredShards(f, m.artifacts.scored);
   const group: ScoredSample[] = rerun?.groups.get(wanted) ?? [];

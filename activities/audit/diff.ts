@@ -90,6 +90,9 @@ export async function iterationFigures(root: string, campaignId: string, iterati
       ...Object.fromEntries(Object.entries(s.unlabelled as Record<string, number>).map(([k, v]) => [`unlabelled: ${k}`, v])),
       non_finite: s.non_finite,
       pairs_below_threshold: s.pairs_dropped_by_threshold,
+      ...Object.fromEntries(
+        Object.entries((s.pairs_dropped_by_disagreement ?? {}) as Record<string, number>).map(([k, v]) => [`pairs members disagree on: ${k}`, v]),
+      ),
       prompts_all_below_threshold: s.prompts_dropped_by_threshold,
       prompts_too_few_labelled: s.prompts_skipped_too_few_labelled,
       samples_unpaired_odd: s.samples_unpaired_odd,

@@ -14,6 +14,7 @@ import { BudgetLedger } from '../judge/budget-ledger';
 import { judgeBudget } from '../judge/campaign-paths';
 import { buildIterationManifest, ManifestInput, paysJudge } from '../manifest';
 import { combineCompositeIteration, CompositeIterationStats, compositeStatsFile } from '../labelers/composite/combine-shards';
+import { disagreementRule } from '../labelers/composite/config';
 import { iterationSlice, loadPrompts } from '../prompts';
 import { trainerFor } from '../trainers';
 import type {
@@ -133,7 +134,8 @@ export function createControlActivities() {
         let stats: FeedbackStats;
         if (!pairwiseJudge) {
           // Streamed: memory holds one scored shard at a time, however large the iteration.
-          const out = await writeFeedbackStreamed(c.feedback, scored, dir);
+          const rule = c.labeler.kind === 'composite' ? disagreementRule(c.labeler) : undefined;
+          const out = await writeFeedbackStreamed(rule ? { ...c.feedback, disagreement: rule } : c.feedback, scored, dir);
           stats = out.stats;
           files = out.files;
         } else {

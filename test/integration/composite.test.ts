@@ -52,7 +52,7 @@ const campaign = (name: string, o: Parameters<typeof labeler>[0] = {}) =>
   });
 
 test('verifier gate + reward model + judge: the judge is asked only about answers the verifier passed; every member is in audit records, manifest and lineage', async () => {
-  const file = campaign('jury');
+  const file = campaign('jury', { extra: ', disagreement: { drop: true, minAgreement: 0.6 }' });
   const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-composite-key' });
   const paidBefore = judge.stats.ok;
   const worker = spawnWorker(env);
@@ -63,6 +63,7 @@ test('verifier gate + reward model + judge: the judge is asked only about answer
     await killHard(worker);
   }
   let paidTotal = 0;
+  let dropped = 0;
   for (const it of ['iter-000', 'iter-001']) {
     const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'jury-1', it, 'manifest.json'), 'utf8'));
     const scored = m.artifacts.scored.flatMap((r: { path: string }) => readJsonl(r.path));
@@ -108,14 +109,23 @@ test('verifier gate + reward model + judge: the judge is asked only about answer
     });
     expect(m.lineage.labeler.members.rm.model_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(m.lineage.labeler.members.judge).toMatchObject({ kind: 'judge', model: 'judge-small', template_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    // Pairs come from the combined rewards of the samples that passed.
+    // Pairs come from the combined rewards of the samples that passed, less those the members order differently.
     expect(m.counts.examples).toBeGreaterThan(0);
+    const byId = new Map(scored.map((r: { prompt_id: string; sample_id: number }) => [`${r.prompt_id}/${r.sample_id}`, r]));
+    for (const p of readJsonl(m.artifacts.feedback.jsonl.path)) {
+      const [w, l] = (p.label === 1 ? p.sample_ids : [...p.sample_ids].reverse()).map((id: number) => byId.get(`${p.prompt_id}/${id}`));
+      for (const member of ['rm', 'judge']) expect(w.composite.members[member].raw).toBeGreaterThanOrEqual(l.composite.members[member].raw);
+    }
+    expect(m.feedback.pairs_dropped_by_disagreement).toEqual(expect.any(Object));
+    dropped += Object.values(m.feedback.pairs_dropped_by_disagreement as Record<string, number>).reduce((a, b) => a + b, 0);
   }
+  expect(dropped).toBeGreaterThan(0);
   // Each judgement was bought once: what the provider billed is what the manifests count.
   expect(judge.stats.ok - paidBefore).toBe(paidTotal);
   // audit shows every member's raw and normalised score, the gate and the combined reward of each sample
   const audit = cli(['audit', 'jury-1', '--iteration', '0', '--example', '0', '--root', path.join(ctx.dir, 'artifacts')], env);
   expect(audit.status).toBe(0);
+  expect(audit.stdout).toMatch(/reproduced by re-running the feedback stage: yes/);
   expect(audit.stdout).toMatch(
     /members: math pass raw 1 norm -?[\d.]+; rm raw -?[\d.]+ norm -?[\d.]+; judge raw \d+ norm [\d.]+; gate pass; combined -?[\d.]+/,
   );

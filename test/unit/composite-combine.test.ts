@@ -1,4 +1,5 @@
 /** The pure parts of composite rewards: normalisation, gates, combination, agreement, length control. */
+import { buildFeedback, disagreementOf } from '../../activities/feedback/build';
 import { agreement, combineIteration, CombineSettings, Row } from '../../activities/labelers/composite/combine';
 import { fitNormaliser } from '../../activities/labelers/composite/normalise';
 import { fitLine, pearson, spearman } from '../../activities/labelers/composite/stats';
@@ -192,5 +193,54 @@ describe('agreement', () => {
     // p: (1,2) agree, (1,3) disagree, (2,3) disagree; q: a ties -> skipped
     expect(ab).toMatchObject({ a: 'a', b: 'b', pairs: 3, agreement: 0.3333, samples: 5 });
     expect(ab.spearman).not.toBeNull();
+  });
+});
+
+describe('disagreement rule (pairwise feedback)', () => {
+  const sample = (id: number, reward: number, members: Record<string, number | null>) => ({
+    prompt_id: 'p',
+    sample_id: id,
+    prompt: [{ role: 'user', content: 'q' }],
+    output: [{ role: 'assistant', content: `a${id}` }],
+    reward,
+    label_status: 'ok',
+    line: id + 1,
+    members,
+  });
+  const rule = { minAgreement: 0.6, members: ['rm', 'judge'] };
+
+  test('a pair is dropped when too few of the members that ordered it agree, and named by those that reversed it', () => {
+    expect(disagreementOf(sample(0, 1, { rm: 2, judge: 9 }), sample(1, 0, { rm: 1, judge: 3 }), rule)).toBeNull();
+    expect(disagreementOf(sample(0, 1, { rm: 2, judge: 3 }), sample(1, 0, { rm: 1, judge: 9 }), rule)).toBe('judge reversed');
+    // the pair's order comes from the rewards, whichever sample is first
+    expect(disagreementOf(sample(1, 0, { rm: 1, judge: 9 }), sample(0, 1, { rm: 2, judge: 3 }), rule)).toBe('judge reversed');
+    // a tie, or a member that did not score both, has no say
+    expect(disagreementOf(sample(0, 1, { rm: 2, judge: 5 }), sample(1, 0, { rm: 1, judge: 5 }), rule)).toBeNull();
+    expect(disagreementOf(sample(0, 1, { rm: 2, judge: null }), sample(1, 0, { rm: 1, judge: 9 }), rule)).toBeNull();
+    expect(disagreementOf(sample(0, 1, { rm: 1, judge: 3 }), sample(1, 0, { rm: 2, judge: 9 }), rule)).toBe('rm+judge reversed');
+  });
+
+  test('the feedback builder drops and counts them; without the rule nothing changes', () => {
+    const groups = new Map([
+      ['p', [sample(0, 1, { rm: 2, judge: 3 }), sample(1, 0, { rm: 1, judge: 9 })]],
+      [
+        'q',
+        [
+          { ...sample(0, 1, { rm: 2, judge: 9 }), prompt_id: 'q' },
+          { ...sample(1, 0, { rm: 1, judge: 3 }), prompt_id: 'q' },
+        ],
+      ],
+    ]);
+    const plain = buildFeedback(groups, { type: 'pairwise', mode: 'max', threshold: 0.01, seed: 0 });
+    expect(plain.examples).toHaveLength(2);
+    expect(plain.stats.pairs_dropped_by_disagreement).toBeUndefined();
+    const ruled = buildFeedback(groups, { type: 'pairwise', mode: 'max', threshold: 0.01, seed: 0, disagreement: rule });
+    expect(ruled.examples.map((e) => (e.kind === 'pair' ? e.prompt_id : null))).toEqual(['q']);
+    expect(ruled.stats.pairs_dropped_by_disagreement).toEqual({ 'judge reversed': 1 });
+    // the kept pair is the very pair (swap included) the feedback would have without the rule
+    expect(ruled.examples[0]).toEqual(plain.examples[1]);
+    expect(ruled.stats.prompts_out).toBe(1);
+    const none = buildFeedback(new Map([['p', groups.get('p')!]]), { type: 'pairwise', mode: 'max', threshold: 0.01, seed: 0, disagreement: rule });
+    expect(none.stats.empty_reason).toBe("0 pairs: 1 pairs the composite's members ordered differently (labeler.disagreement)");
   });
 });

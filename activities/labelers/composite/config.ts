@@ -11,6 +11,7 @@ import { rewardModelKind } from '../reward-model/config';
 import { rewardServerKind } from '../reward-server/config';
 import { verifierKind } from '../verifier/config';
 import { COMBINE_RULES, CombineSettings, contributing } from './combine';
+import type { DisagreementRule } from '../../feedback/build';
 import { NORMALISATIONS } from './normalise';
 
 /** The kinds a composite's members may be. */
@@ -54,6 +55,21 @@ export const CompositeLabelerSchema = z.strictObject({
     .enum(['drop', 'floor'])
     .default('drop')
     .describe("A sample a gate failed: drop (unlabelled, label_status gate_failed) or floor (reward = the iteration's lowest reward - 1)."),
+  disagreement: z
+    .strictObject({
+      drop: z
+        .boolean()
+        .default(false)
+        .describe('Pairwise feedback: do not train on a pair the members order differently (counted by the members that reversed it).'),
+      minAgreement: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(0.5)
+        .describe('Keep a pair when at least this share of the combined members that ordered it (no tie) agree with its order.'),
+    })
+    .optional()
+    .describe('What to do with pairs the members disagree on; agreement is measured either way.'),
   length: z
     .discriminatedUnion('control', [
       z.strictObject({ control: z.literal('none') }),
@@ -94,6 +110,12 @@ export function combineSettings(l: CompositeConfig): CombineSettings {
   };
 }
 
+/** The feedback stage's disagreement rule, when pairs the members order differently are dropped. */
+export function disagreementRule(l: CompositeConfig): DisagreementRule | undefined {
+  if (!l.disagreement?.drop) return undefined;
+  return { minAgreement: l.disagreement.minAgreement, members: contributing(combineSettings(l)).map((m) => m.name) };
+}
+
 /** A member's problems reported at its place in the campaign file. */
 function at(i: number, p: Problem): Problem {
   return p.path[0] === 'labeler' ? { ...p, path: ['labeler', 'members', i, 'labeler', ...p.path.slice(1)] } : p;
@@ -129,6 +151,8 @@ export const compositeKind: LabelerKind<typeof CompositeLabelerSchema> = {
     if (used.length === 0) out.push({ path: ['labeler', 'members'], message: 'no member contributes a reward: give a non-gate member (or a gate a weight)' });
     if (l.minMembers !== undefined && l.minMembers > used.length)
       out.push({ path: ['labeler', 'minMembers'], message: `${l.minMembers} members must answer, but only ${used.length} contribute a reward` });
+    if (l.disagreement?.drop && c.feedback.type !== 'pairwise')
+      out.push({ path: ['labeler', 'disagreement', 'drop'], message: `drops pairs: it needs feedback.type pairwise, not ${c.feedback.type}` });
     if (l.combine === 'gate-then-weighted' && !l.members.some((m) => m.gate))
       out.push({ path: ['labeler', 'combine'], message: 'gate-then-weighted needs a member with gate: true' });
     return out;

@@ -224,3 +224,41 @@ test('a verifier that crashes, hangs or prints garbage pauses the campaign with 
     await killHard(worker);
   }
 });
+
+test('a verifier alone labels a campaign: rewards are its verdicts, its identity is in the lineage', async () => {
+  const file = writeCampaign(ctx.dir, 'verified', {
+    iterations: 1,
+    perIteration: 8,
+    samplesPerPrompt: 4,
+    promptsPath: path.join(EXAMPLE, 'prompts.jsonl'),
+    labeler: `{ kind: verifier, command: [python3, check_math.py, '{{in}}', '{{out}}'], workDir: ${EXAMPLE} }`,
+    feedback: '{ type: binary, threshold: 0.5 }',
+    trainer: '{ kind: builtin, method: kto, beta: 0.1, epochs: 5 }',
+  });
+  const env = cliEnv(ctx.server.address);
+  const worker = spawnWorker(env);
+  try {
+    expect(cli(['start', file, '--id', 'verified-1'], env).status).toBe(0);
+    expect((await ctx.client.workflow.getHandle('verified-1').result()).state).toBe('completed');
+  } finally {
+    await killHard(worker);
+  }
+  const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'verified-1', 'iter-000', 'manifest.json'), 'utf8'));
+  const scored = m.artifacts.scored.flatMap((r: { path: string }) => readJsonl(r.path));
+  expect(scored).toHaveLength(32);
+  for (const r of scored) {
+    expect(r.reward).toBe(r.verifier_pass ? 1 : 0);
+    // the checker's rule, restated: the last number of the answer is the question's result
+    const [, a, op, b] = /(-?\d+)\s*([-+*])\s*(-?\d+)/.exec(r.prompt[0].content)!;
+    const want = op === '+' ? +a + +b : op === '-' ? +a - +b : +a * +b;
+    const last = (r.output as string).match(/-?\d+(\.\d+)?/g)?.pop();
+    expect(r.verifier_pass).toBe(last !== undefined && Number(last) === want);
+  }
+  expect(m.counts.scored).toBe(32);
+  expect(m.lineage.labeler).toEqual({
+    kind: 'verifier',
+    argv: ['python3', 'check_math.py', '{{in}}', '{{out}}'],
+    files_sha256: { 'check_math.py': sha256File(CHECKER) },
+  });
+  expect(m.counts.examples).toBe(32);
+});

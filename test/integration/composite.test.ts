@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { campaignStatusQuery } from '../../workflows/messages';
 import { sha256File } from '../../activities/artifacts/atomic-file';
 import { FakeJudgeServer, hiddenScore } from '../fakes/openai-judge-server';
+import { drawnCharts } from '../helpers/chromium';
 import { MODELS, ROOT } from '../helpers/paths';
 import { cli, cliEnv, killHard, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
 
@@ -137,6 +138,13 @@ test('verifier gate + reward model + judge: the judge is asked only about answer
   expect(diff.stdout).toMatch(/members rm-judge: rank correlation/);
   expect(diff.stdout).toMatch(/length-reward correlation \(after length control\)/);
   expect(diff.stdout).toMatch(/judge: samples not asked \(gate\)/);
+  // report: one more plot, the members' agreement and the length bias, drawn by a real browser
+  const html = path.join(ctx.dir, 'jury.html');
+  expect(cli(['report', 'jury-1', '--out', html, '--root', path.join(ctx.dir, 'artifacts')], env).status).toBe(0);
+  expect(fs.readFileSync(html, 'utf8')).toContain("members' pairwise agreement");
+  const drawn = drawnCharts(html);
+  expect(drawn.counts).toEqual([7, 7, 0]);
+  expect(drawn.stderr).not.toMatch(/Uncaught|CONSOLE.*(error|Error)/);
 });
 
 test('SIGKILL the score worker mid-composite: no member re-labels a finished shard, and the rewards equal an uninterrupted run', async () => {

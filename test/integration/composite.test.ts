@@ -32,12 +32,12 @@ const readJsonl = (file: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l));
 
-function labeler(o: { verifier?: string; extra?: string } = {}): string {
+function labeler(o: { verifier?: string; extra?: string; judgeExtra?: string } = {}): string {
   return (
     `{ kind: composite, combine: gate-then-weighted, length: { control: regress }${o.extra ?? ''}, members: [` +
     `{ name: math, gate: true, labeler: { kind: verifier, command: [python3, ${o.verifier ?? CHECKER}, '{{in}}', '{{out}}'], timeoutSeconds: 20 } }, ` +
     `{ name: rm, normalize: zscore, labeler: { kind: reward-model, model: ${MODELS.bt}, batchTokens: 2048, threads: 1 } }, ` +
-    `{ name: judge, weight: 0.5, normalize: rank, labeler: { kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+    `{ name: judge, weight: 0.5, normalize: rank, labeler: { kind: judge, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ${o.judgeExtra ?? ''}` +
     `limits: { requestsPerMinute: 60000, tokensPerMinute: 100000000, maxInFlight: 4 } } } ] }`
   );
 }
@@ -269,4 +269,40 @@ test('a verifier alone labels a campaign: rewards are its verdicts, its identity
     files_sha256: { 'check_math.py': sha256File(CHECKER) },
   });
   expect(m.counts.examples).toBe(32);
+});
+
+test('the judge member stops at the campaign budget: the campaign pauses (not fails), and resuming with more pays nothing twice', async () => {
+  const file = writeCampaign(ctx.dir, 'jury-budget', {
+    iterations: 1,
+    perIteration: 8,
+    samplesPerPrompt: 6,
+    promptsPath: path.join(EXAMPLE, 'prompts.jsonl'),
+    labeler: labeler({ judgeExtra: 'prices: { inputPerMTok: 100, outputPerMTok: 400 }, ' }),
+    promptsPerShard: 2,
+    extra: 'budget: { usd: 0.05 }',
+  });
+  const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-composite-key' });
+  const paidBefore = judge.stats.ok;
+  const worker = spawnWorker(env);
+  try {
+    expect(cli(['start', file, '--id', 'jury-budget-1'], env).status).toBe(0);
+    const h = ctx.client.workflow.getHandle('jury-budget-1');
+    const paused = await waitFor('the budget pause', async () => {
+      const s = await h.query(campaignStatusQuery).catch(() => null);
+      return s?.state === 'paused' ? s : null;
+    });
+    expect(paused.pauseReason).toMatch(/budget reached/);
+    expect(paused.spentUsd).toBeLessThanOrEqual(0.05);
+    expect(cli(['resume', 'jury-budget-1', '--budget', '1000'], env).status).toBe(0);
+    expect((await h.result()).state).toBe('completed');
+  } finally {
+    await killHard(worker);
+  }
+  const m = JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', 'jury-budget-1', 'iter-000', 'manifest.json'), 'utf8'));
+  // The composite's judge spend is the campaign's: counted in the manifest, within what the provider billed.
+  expect(m.cost.judge_usd).toBeGreaterThan(0);
+  expect(m.cost.paid_calls + m.cost.cache_hits).toBe(m.composite.gate.passed);
+  // Billed across the pause and the resume: at most one call per sample the gate passed (the interrupted shard's purchases were cached).
+  expect(judge.stats.ok - paidBefore).toBeGreaterThanOrEqual(m.cost.paid_calls);
+  expect(judge.stats.ok - paidBefore).toBeLessThanOrEqual(m.composite.gate.passed);
 });

@@ -1,4 +1,5 @@
 /** The iteration manifest: what an iteration consumed and produced, with counts that must add up. */
+import { disagreementRule } from './labelers/composite/config';
 import type { ConfigChange } from '../config/config-changes';
 import { InvariantViolation } from '../config/errors';
 import type { FileRef } from './artifacts/store';
@@ -17,6 +18,13 @@ export interface ManifestInput extends IterationScope {
   startedAt: string;
   /** Config edits (`resume --config`) that took effect with this iteration. */
   configChanges?: ConfigChange[];
+  /** Composite labeler only: the combine step's statistics (composite/stats.json). */
+  composite?: { identities: Record<string, unknown> } & object;
+}
+
+/** Does this labeler pay a judge (a judge, or a composite with a judge member)? */
+export function paysJudge(l: { kind: string; members?: { labeler: { kind: string } }[] }): boolean {
+  return l.kind === 'judge' || (l.kind === 'composite' && (l.members ?? []).some((m) => m.labeler.kind === 'judge'));
 }
 
 /** The reward model's fingerprint(s) this iteration's shards were scored with. */
@@ -24,6 +32,16 @@ function labelerModel(scored: ScoreShardResult[]) {
   const models = [...new Map(scored.filter((s) => s.model).map((s) => [s.model!.sha256, s.model!])).values()];
   if (models.length === 0) return {};
   return { model_sha256: models.map((m) => m.sha256).join(','), model_version: models.map((m) => m.version).join(','), model_files: models[0].files };
+}
+
+/** A score-queue labeler's identity: its model files' sha256, or a verifier's argv and script sha256. */
+function labelerLineage(l: { kind: string; model?: unknown }, scored: ScoreShardResult[], members?: Record<string, unknown>) {
+  if (l.kind === 'composite') return { kind: l.kind, members: members ?? null };
+  if (l.kind === 'verifier') {
+    const v = scored.find((s) => s.verifier)?.verifier;
+    return { kind: l.kind, argv: v?.argv ?? null, files_sha256: v?.files ?? null };
+  }
+  return { kind: l.kind, model: l.model, ...labelerModel(scored) };
 }
 
 /**
@@ -76,7 +94,7 @@ export function buildIterationManifest(
   }
   const lag = policyLag(iteration, input.samples);
   const emptyReason = counts.samples === 0 && counts.prompts_in > 0 ? noSamplesReason(counts) : input.feedback.stats.empty_reason;
-  const judgeUsd = c.labeler.kind === 'judge' ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
+  const judgeUsd = paysJudge(c.labeler) ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
   const manifest = {
     campaign: campaignId,
     iteration,
@@ -89,10 +107,16 @@ export function buildIterationManifest(
     ...(pairs ? { judged_pairs: pairs } : {}),
     ...(input.configChanges?.length ? { config_changes: input.configChanges } : {}),
     ...(lag ? { policy_lag: lag.record } : {}),
+    ...(input.composite ? { composite: Object.fromEntries(Object.entries(input.composite).filter(([k]) => k !== 'identities')) } : {}),
     // What `alignloop audit` re-runs the feedback stage with.
     settings: {
       feedback: c.feedback,
-      labeler: { kind: c.labeler.kind, mode: c.labeler.kind === 'judge' ? c.labeler.mode : null },
+      labeler: {
+        kind: c.labeler.kind,
+        mode: c.labeler.kind === 'judge' ? c.labeler.mode : null,
+        // A composite's disagreement rule changes which pairs feedback keeps: audit re-runs it.
+        ...(c.labeler.kind === 'composite' && disagreementRule(c.labeler) ? { disagreement: disagreementRule(c.labeler) } : {}),
+      },
       trainer: trainerSettings(c.trainer),
     },
     cost: {
@@ -120,7 +144,7 @@ export function buildIterationManifest(
       labeler:
         c.labeler.kind === 'judge'
           ? { kind: 'judge', model: c.labeler.model, base_url: c.labeler.baseURL, template_sha256: input.scored[0]?.cost?.templateSha256 ?? null }
-          : { kind: c.labeler.kind, model: c.labeler.model, ...labelerModel(input.scored) },
+          : labelerLineage(c.labeler, input.scored, input.composite?.identities),
     },
     artifacts: {
       prompts: input.prompts.shards,

@@ -74,6 +74,8 @@ export interface ScoreShardResult {
     completionTokens: number;
     templateSha256: string;
   };
+  /** Verifier labeling only: the program (argv as written, sha256 of the files it names) and its pass/fail counts. */
+  verifier?: { argv: string[]; files: Record<string, string>; passed: number; failed: number };
   /** Judge labeling only, when any: samples holding the judge template's own delimiters (neutralised). */
   judgeDelimiterSamples?: number;
 }

@@ -35,8 +35,18 @@ const FIXED: [string, string][] = [
   ['trainer.dims', "the built-in policy's checkpoints have these dimensions"],
 ];
 
+/** Settings inside lists of blocks (a composite labeler's members), by pattern. */
+const FIXED_PATTERNS: [RegExp, string][] = [
+  [/^labeler\.members\.\d+\.(name|gate)$/, "a member's name and gate decide where its results are and which samples the others are asked about"],
+  [/^labeler\.members\.\d+\.labeler\.(kind|model|mode)$/, 'rewards of finished iterations would not compare'],
+];
+
+const isBlock = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
 function flatten(v: unknown, prefix: string, out: Map<string, unknown>): void {
-  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+  // A list of blocks (not of words, as argv lists are) is compared element by element.
+  if (Array.isArray(v) && v.length > 0 && v.every(isBlock)) v.forEach((x, i) => flatten(x, `${prefix}.${i}`, out));
+  else if (isBlock(v)) {
     const entries = Object.entries(v as Record<string, unknown>);
     if (entries.length === 0 && prefix) out.set(prefix, v);
     for (const [k, x] of entries) flatten(x, prefix ? `${prefix}.${k}` : k, out);
@@ -45,6 +55,7 @@ function flatten(v: unknown, prefix: string, out: Map<string, unknown>): void {
 
 const fixedReason = (p: string): string | null => {
   for (const [f, why] of FIXED) if (p === f || p.startsWith(`${f}.`)) return why;
+  for (const [re, why] of FIXED_PATTERNS) if (re.test(p)) return why;
   return null;
 };
 

@@ -4,6 +4,7 @@
  * with the feedback stage's own code on the recorded scored shards, so it is reproduced, not
  * guessed), and the training run that consumed it.
  */
+import type { DisagreementRule } from '../feedback/build';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
@@ -27,7 +28,11 @@ export interface AuditQuery {
 
 interface Manifest {
   iteration: number;
-  settings?: { feedback: CampaignConfig['feedback']; labeler: { kind: string; mode: string | null }; trainer?: TrainerSettings };
+  settings?: {
+    feedback: CampaignConfig['feedback'];
+    labeler: { kind: string; mode: string | null; disagreement?: DisagreementRule };
+    trainer?: TrainerSettings;
+  };
   judged_pairs?: unknown;
   artifacts: { samples: FileRef[]; samples_truncated?: FileRef[]; scored: FileRef[]; feedback: Record<string, FileRef | undefined> | null };
   lineage: Record<string, unknown>;
@@ -126,7 +131,7 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
     );
   }
 
-  const f = feedbackSettings(m);
+  const f = { ...feedbackSettings(m), ...(m.settings?.labeler?.disagreement ? { disagreement: m.settings.labeler.disagreement } : {}) };
   const judgedPairs = m.judged_pairs !== undefined || m.settings?.labeler?.mode === 'pairwise';
   const rerun = judgedPairs ? null : await feedbackFromScoredShards(f, m.artifacts.scored);
   const group: ScoredSample[] = rerun?.groups.get(wanted) ?? [];
@@ -165,6 +170,11 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
       return { sample_id: s.sample_id, reward: s.reward, why };
     });
   const scoredById = new Map(group.map((s) => [s.sample_id, s]));
+  // What a labeler recorded beside the reward (a composite's members, a verifier's verdict), as written in the scored shards.
+  const recorded = new Map<number, Record<string, unknown>>();
+  for (const ref of m.artifacts.scored)
+    for (const r of await readJsonl(ref.path))
+      if (r.prompt_id === wanted && (r.composite !== undefined || r.verifier_pass !== undefined)) recorded.set(r.sample_id as number, r);
   const ckpt = m.lineage.checkpoint_out as FileRef | undefined;
   let descriptor: { preset?: string } | null = null;
   try {
@@ -181,7 +191,13 @@ export async function auditExample(root: string, campaignId: string, q: AuditQue
     prompt: samples[0]?.prompt ?? examples[0]?.record.prompt,
     samples: samples.map((s) => {
       const sc = scoredById.get(s.sample_id as number) as unknown as Record<string, unknown> | undefined;
-      const extra = sc ? Object.fromEntries(Object.entries(sc).filter(([k]) => /^(judge|label_error|raw|presented|swap|verdict)/.test(k))) : {};
+      const extra = sc
+        ? Object.fromEntries(
+            Object.entries({ ...sc, ...recorded.get(s.sample_id as number) }).filter(([k]) =>
+              /^(judge|label_error|raw|presented|swap|verdict|composite|verifier_pass)/.test(k),
+            ),
+          )
+        : {};
       return {
         sample_id: s.sample_id,
         generator: s.generator,

@@ -19,6 +19,13 @@ export interface IterationFigures {
   length: { chosen: number | null; rejected: number | null; chosenLongerShare: number | null };
   judge: { pairs: number; decided: number; ties: number; inconsistent: number; orderConsistency: number | null } | null;
   cost: { usd: number; paidCalls: number };
+  /** Composite labeler only: agreement of every two members, length bias of the combined reward, gate outcomes. */
+  composite?: {
+    agreement: { a: string; b: string; agreement: number | null; spearman: number | null }[];
+    length: { corrBefore: number | null; corrAfter: number | null };
+    gate: { failed: number };
+    notAsked: Record<string, number>;
+  } | null;
 }
 
 export interface DiffRow {
@@ -83,6 +90,9 @@ export async function iterationFigures(root: string, campaignId: string, iterati
       ...Object.fromEntries(Object.entries(s.unlabelled as Record<string, number>).map(([k, v]) => [`unlabelled: ${k}`, v])),
       non_finite: s.non_finite,
       pairs_below_threshold: s.pairs_dropped_by_threshold,
+      ...Object.fromEntries(
+        Object.entries((s.pairs_dropped_by_disagreement ?? {}) as Record<string, number>).map(([k, v]) => [`pairs members disagree on: ${k}`, v]),
+      ),
       prompts_all_below_threshold: s.prompts_dropped_by_threshold,
       prompts_too_few_labelled: s.prompts_skipped_too_few_labelled,
       samples_unpaired_odd: s.samples_unpaired_odd,
@@ -92,6 +102,7 @@ export async function iterationFigures(root: string, campaignId: string, iterati
     length: { chosen: mean(chosen), rejected: mean(rejected), chosenLongerShare: chosen.length ? longer / chosen.length : null },
     judge: jp ? { ...jp, orderConsistency: jp.decided + jp.inconsistent > 0 ? jp.decided / (jp.decided + jp.inconsistent) : null } : null,
     cost: { usd: m.cost?.judge_usd ?? 0, paidCalls: m.cost?.paid_calls ?? 0 },
+    composite: (m as { composite?: IterationFigures['composite'] }).composite ?? null,
   };
 }
 
@@ -124,5 +135,26 @@ export function diffRows(a: IterationFigures, b: IterationFigures): DiffRow[] {
     rows.push(row('judge ties', a.judge?.ties, b.judge?.ties));
   }
   rows.push(row('judge cost (USD)', a.cost.usd, b.cost.usd), row('paid judge calls', a.cost.paidCalls, b.cost.paidCalls));
+  if (a.composite || b.composite) rows.push(...compositeRows(a.composite ?? null, b.composite ?? null, row));
   return rows;
+}
+
+function compositeRows(
+  a: IterationFigures['composite'],
+  b: IterationFigures['composite'],
+  row: (metric: string, x: number | null | undefined, y: number | null | undefined) => DiffRow,
+): DiffRow[] {
+  const pairs = [...new Set([...(a?.agreement ?? []), ...(b?.agreement ?? [])].map((p) => `${p.a}-${p.b}`))];
+  const find = (c: IterationFigures['composite'], k: string) => c?.agreement.find((p) => `${p.a}-${p.b}` === k);
+  const members = [...new Set([...Object.keys(a?.notAsked ?? {}), ...Object.keys(b?.notAsked ?? {})])].sort();
+  return [
+    ...pairs.flatMap((k) => [
+      row(`members ${k}: pairwise agreement`, find(a, k)?.agreement, find(b, k)?.agreement),
+      row(`members ${k}: rank correlation`, find(a, k)?.spearman, find(b, k)?.spearman),
+    ]),
+    row('length-reward correlation (before length control)', a?.length.corrBefore, b?.length.corrBefore),
+    row('length-reward correlation (after length control)', a?.length.corrAfter, b?.length.corrAfter),
+    row('samples a gate failed', a?.gate.failed, b?.gate.failed),
+    ...members.map((m) => row(`${m}: samples not asked (gate)`, a?.notAsked[m], b?.notAsked[m])),
+  ];
 }

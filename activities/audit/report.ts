@@ -3,7 +3,7 @@
  * (MIT, well kept, canvas charts with bar, line and stacked charts out of the box; its UMD build is
  * ~210 KB and is inlined) and the data, both embedded. Plots: reward mean and spread per iteration,
  * best-of-n, examples kept and dropped by reason, chosen vs rejected length, judge cost and calls,
- * stage timings; and the iteration table. The page reports what it drew in #status (for tests).
+ * stage timings, a composite labeler's member agreement and length bias; and the iteration table. The page reports what it drew in #status (for tests).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -82,6 +82,18 @@ const PAGE_SCRIPT = String.raw`
     chart('timings', { type: 'bar', data: { labels: its, datasets: stages.map(function (s, i) {
       return { label: s + ' (s)', data: col(function (r) { return r.timings[s] || 0; }), backgroundColor: COLORS[i] }; }) },
       options: { scales: { x: { stacked: true }, y: { stacked: true } } } }); drawn++;
+    if (document.getElementById('composite')) {
+      var pairs = {};
+      D.rows.forEach(function (r) { ((r.composite || {}).agreement || []).forEach(function (p) { pairs[p.a + '-' + p.b] = true; }); });
+      var agree = Object.keys(pairs).sort().map(function (k, i) {
+        return { label: k + ' agreement', data: col(function (r) {
+          var p = ((r.composite || {}).agreement || []).filter(function (x) { return x.a + '-' + x.b === k; })[0];
+          return p ? p.agreement : null; }), borderColor: COLORS[(i + 5) % COLORS.length] };
+      });
+      agree.push({ label: 'length-reward corr (before control)', data: col(function (r) { return r.composite ? r.composite.length.corrBefore : null; }), borderColor: COLORS[3], borderDash: [4, 4] });
+      agree.push({ label: 'length-reward corr (after control)', data: col(function (r) { return r.composite ? r.composite.length.corrAfter : null; }), borderColor: COLORS[3] });
+      chart('composite', { type: 'line', data: { labels: its, datasets: agree } }); drawn++;
+    }
   } catch (e) { errors++; console.error(e); }
   // How many canvases hold something other than blank pixels.
   var nonblank = 0;
@@ -139,6 +151,7 @@ ${canvas('kept', 'Examples kept and samples/pairs dropped, by reason')}
 ${canvas('length', 'Chosen vs rejected length (length bias)')}
 ${canvas('cost', 'Judge cost and paid calls per iteration')}
 ${canvas('timings', 'Stage timings (seconds)')}
+${rows.some((r) => r.composite) ? canvas('composite', "Composite labeler: members' pairwise agreement, length bias of the combined reward") : ''}
 </div>
 <table><thead><tr><th>iteration</th><th>prompts</th><th>samples</th><th>labelled</th><th>reward mean</th><th>best-of-n</th><th>examples</th><th>chosen longer</th><th>judge USD</th><th>wall s</th>${withLag ? '<th title="checkpoint versions its samples were behind the one it trained from">policy lag</th>' : ''}<th>checkpoint</th></tr></thead>
 <tbody>

@@ -20,6 +20,14 @@ export interface FeedbackOptions {
   /** binary only: compute mean/median over the whole batch (default) or per prompt. */
   thresholdScope?: 'global' | 'prompt';
   seed?: number;
+  /** pairwise, composite labeler: drop a pair unless at least this share of the members that ordered it agree with its order. */
+  disagreement?: DisagreementRule;
+}
+
+export interface DisagreementRule {
+  minAgreement: number;
+  /** The members whose order counts (those that make the combined reward). */
+  members: string[];
 }
 
 export interface PairExample {
@@ -78,6 +86,8 @@ export interface FeedbackStats {
   notes: string[];
   /** Set when examples_out is 0: a plain sentence saying why. */
   empty_reason: string | null;
+  /** Composite labeler with a disagreement rule only: pairs not trained on, by the members that ordered them the other way. */
+  pairs_dropped_by_disagreement?: Record<string, number>;
   /** Pairwise judge only: pairs judged, decided, tied, and inconsistent across orders. */
   judge_pairs?: { pairs: number; decided: number; ties: number; inconsistent: number };
 }
@@ -116,6 +126,26 @@ function formPair(x: Labelled, y: Labelled, rng: Rng, threshold: number): PairEx
   const swapped = rng.next() < 0.5;
   const [a, b] = swapped ? [y, x] : [x, y];
   return { kind: 'pair', prompt_id: a.prompt_id, prompt: a.prompt, a, b, label: a.reward > b.reward ? 1 : 0, swapped, threshold };
+}
+
+/**
+ * Why a pair is not trained on under the disagreement rule (the members that order it the other way), or
+ * null: kept. Members that tie, or did not score both samples, have no say; a pair no member ordered is kept.
+ */
+export function disagreementOf(x: Labelled, y: Labelled, rule: DisagreementRule): string | null {
+  const [hi, lo] = x.reward > y.reward ? [x, y] : [y, x];
+  const against: string[] = [];
+  let agree = 0;
+  for (const m of rule.members) {
+    const a = hi.members?.[m];
+    const b = lo.members?.[m];
+    if (a === null || a === undefined || b === null || b === undefined || a === b) continue;
+    if (a > b) agree++;
+    else against.push(m);
+  }
+  const voted = agree + against.length;
+  if (voted === 0 || agree / voted >= rule.minAgreement) return null;
+  return `${against.join('+')} reversed`;
 }
 
 /** Candidate pairs of one prompt's labelled samples, before the swap. Ties never pair. */
@@ -254,6 +284,7 @@ export class FeedbackBuilder {
     this.stats.reward = summarize(allRewards);
     this.rule = opts.threshold;
     this.perPrompt = false;
+    if (opts.disagreement) this.stats.pairs_dropped_by_disagreement = {};
     if (opts.type === 'scalar') this.stats.threshold_rule = 'none';
     else if (opts.type === 'binary') {
       const rule = opts.threshold ?? 'mean';
@@ -305,22 +336,29 @@ export class FeedbackBuilder {
         stats.prompts_skipped_too_few_labelled++;
         return out;
       }
-      const { pairs, dropped, odd } = candidatePairs(lab, this.mode as PairMode, this.t, this.rng);
-      stats.pairs_dropped_by_threshold += dropped;
-      stats.samples_unpaired_odd += odd;
-      if (pairs.length === 0) {
+      const candidates = candidatePairs(lab, this.mode as PairMode, this.t, this.rng);
+      stats.pairs_dropped_by_threshold += candidates.dropped;
+      stats.samples_unpaired_odd += candidates.odd;
+      if (candidates.pairs.length === 0) {
         stats.prompts_dropped_by_threshold++;
         return out;
       }
-      stats.prompts_out++;
-      for (const [x, y] of pairs) {
+      const rule = this.opts.disagreement;
+      for (const [x, y] of candidates.pairs) {
+        // Formed (and the swap drawn) before the rule looks at it: the kept pairs are exactly those without the rule, less the dropped.
         const p = formPair(x, y, this.rng, this.t);
+        const why = rule ? disagreementOf(x, y, rule) : null;
+        if (why) {
+          stats.pairs_dropped_by_disagreement![why] = (stats.pairs_dropped_by_disagreement![why] ?? 0) + 1;
+          continue;
+        }
         if (p.swapped) stats.swapped++;
         if (p.label === 1) stats.label_balance.desirable_or_a++;
         else stats.label_balance.undesirable_or_b++;
         this.marginSum += Math.abs(p.a.reward! - p.b.reward!);
         out.push(p);
       }
+      if (out.length > 0) stats.prompts_out++;
     }
     this.count += out.length;
     return out;
@@ -358,5 +396,7 @@ function explainEmpty(s: FeedbackStats): string {
     );
   }
   if (s.prompts_skipped_too_few_labelled > 0) parts.push(`${s.prompts_skipped_too_few_labelled} prompts have fewer than 2 labelled samples`);
+  const disagreed = Object.values(s.pairs_dropped_by_disagreement ?? {}).reduce((a, b) => a + b, 0);
+  if (disagreed > 0) parts.push(`${disagreed} pairs the composite's members ordered differently (labeler.disagreement)`);
   return `0 pairs: ${parts.join('; ')}`;
 }

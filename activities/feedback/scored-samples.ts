@@ -22,6 +22,8 @@ export interface ScoredSample {
   iteration?: number;
   generator?: string;
   dataset?: string;
+  /** A composite labeler's members' raw scores (null: not asked, or failed), for its disagreement rule. */
+  members?: Record<string, number | null>;
   /** 1-based line (JSONL) or record index (JSON array) in the input, for error messages. */
   line: number;
 }
@@ -97,6 +99,9 @@ export function validateRecord(raw: unknown, file: string, line: number, fallbac
   if (typeof r.iteration === 'number') rec.iteration = r.iteration;
   if (typeof r.generator === 'string') rec.generator = r.generator;
   if (typeof r.dataset === 'string') rec.dataset = r.dataset;
+  const members = (r.composite as { members?: Record<string, { raw?: unknown }> } | undefined)?.members;
+  if (members && typeof members === 'object')
+    rec.members = Object.fromEntries(Object.entries(members).map(([k, m]) => [k, typeof m?.raw === 'number' && Number.isFinite(m.raw) ? m.raw : null]));
   return rec;
 }
 

@@ -6,13 +6,12 @@
  * and groups are taken in the same order. If a prompt does span shards, the in-memory build is used.
  */
 import * as path from 'node:path';
-import type { CampaignConfig } from '../campaign/schema';
 import { AtomicFileWriter, writeFileAtomic } from '../artifacts/atomic-file';
 import { FileRef, verifyRef } from '../artifacts/store';
 import { FeedbackBuilder, FeedbackStats, labelledRewards, ThresholdRule } from './build';
 import { readScoredSamples } from './files';
 import { formatExample, formatFile, FeedbackFormat } from './formats';
-import { feedbackFromScoredShards } from './from-scored-shards';
+import { feedbackFromScoredShards, FeedbackSettings } from './from-scored-shards';
 import { ScoredSampleCollector } from './scored-samples';
 
 export interface WrittenFeedback {
@@ -28,13 +27,14 @@ const FILES: [FeedbackFormat, 'jsonl' | 'halos' | 'trl', string][] = [
 
 const readShard = (ref: FileRef) => readScoredSamples(ref.path, new ScoredSampleCollector(ref.path));
 
-export async function writeFeedbackStreamed(f: CampaignConfig['feedback'], scored: FileRef[], dir: string): Promise<WrittenFeedback> {
+export async function writeFeedbackStreamed(f: FeedbackSettings, scored: FileRef[], dir: string): Promise<WrittenFeedback> {
   const opts = {
     type: f.type,
     mode: f.mode,
     threshold: f.threshold as ThresholdRule | undefined,
     thresholdScope: f.perPrompt ? ('prompt' as const) : ('global' as const),
     seed: f.seed,
+    ...(f.disagreement ? { disagreement: f.disagreement } : {}),
   };
   // Pass 1: every labelled reward, and whether any prompt spans two shards.
   const rewards: number[] = [];

@@ -5,9 +5,11 @@ import { kindUnion } from '../../config/schema';
 import { judgeKind } from './judge/config';
 import { rewardModelKind } from './reward-model/config';
 import { rewardServerKind } from './reward-server/config';
+import { verifierKind } from './verifier/config';
+import { compositeKind } from './composite/config';
 import type { LabelerKind, ShardLabeler } from './labeler';
 
-export const LABELER_KINDS = [rewardModelKind, rewardServerKind, judgeKind] as const;
+export const LABELER_KINDS = [rewardModelKind, rewardServerKind, judgeKind, verifierKind, compositeKind] as const;
 
 export const LabelerSchema = kindUnion(LABELER_KINDS);
 

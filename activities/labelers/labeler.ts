@@ -19,6 +19,10 @@ export interface LabelShardJob<S = unknown> {
   samples: FileRef;
   /** Where the scored shard goes (written atomically; its completion record is written by the caller). */
   out: string;
+  /** Variables the campaign names as credentials: a subprocess the labeler starts does not get them. */
+  credentials?: string[];
+  /** Where the settings block sits in the campaign file, for messages (default `labeler`). */
+  setting?: string;
 }
 
 export interface LabeledShard {

@@ -17,10 +17,11 @@ export const INHERIT_ENV = z
     'Variables of the worker\'s environment this step keeps although they are credentials (an apiKeyEnv, TEMPORAL_*): docs/many-hosts.md, "Credentials stay with the worker".',
   );
 
-/** The variables a campaign names as credentials: the sampler's and the labeler's apiKeyEnv, and OPENAI_API_KEY (their default). */
+/** The variables a campaign names as credentials: the sampler's and the labeler's apiKeyEnv (a composite's members' too), and OPENAI_API_KEY (their default). */
 export function credentialNames(campaign: { sampler: object; labeler: object }): string[] {
   const named = new Set<string>(['OPENAI_API_KEY']);
-  for (const section of [campaign.sampler, campaign.labeler] as { apiKeyEnv?: unknown }[]) {
+  const members = ((campaign.labeler as { members?: { labeler?: object }[] }).members ?? []).map((m) => m.labeler ?? {});
+  for (const section of [campaign.sampler, campaign.labeler, ...members] as { apiKeyEnv?: unknown }[]) {
     if (typeof section.apiKeyEnv === 'string' && section.apiKeyEnv) named.add(section.apiKeyEnv);
   }
   return [...named].sort();

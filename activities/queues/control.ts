@@ -12,7 +12,9 @@ import { formatFile } from '../feedback/formats';
 import { JudgedPairCollector, readJudgedPairs } from '../feedback/judged-pairs';
 import { BudgetLedger } from '../judge/budget-ledger';
 import { judgeBudget } from '../judge/campaign-paths';
-import { buildIterationManifest, ManifestInput } from '../manifest';
+import { buildIterationManifest, ManifestInput, paysJudge } from '../manifest';
+import { combineCompositeIteration, CompositeIterationStats, compositeStatsFile } from '../labelers/composite/combine-shards';
+import { disagreementRule } from '../labelers/composite/config';
 import { iterationSlice, loadPrompts } from '../prompts';
 import { trainerFor } from '../trainers';
 import type {
@@ -124,12 +126,16 @@ export function createControlActivities() {
       if (done) return done.extra;
       return guarded(async () => {
         const pairwiseJudge = c.labeler.kind === 'judge' && c.labeler.mode === 'pairwise';
+        // A composite's rewards are combined across the whole iteration first (normalisation sees every shard).
+        if (c.labeler.kind === 'composite')
+          await combineCompositeIteration(c.labeler, c.artifacts.root, campaignId, iteration, input.shards ?? input.scored!.length);
         const scored = input.scored ?? shardResults<ScoreShardResult>(c.artifacts.root, campaignId, iteration, 'scored', input.shards!).map((r) => r.ref);
         let files: FeedbackResult['files'] = null;
         let stats: FeedbackStats;
         if (!pairwiseJudge) {
           // Streamed: memory holds one scored shard at a time, however large the iteration.
-          const out = await writeFeedbackStreamed(c.feedback, scored, dir);
+          const rule = c.labeler.kind === 'composite' ? disagreementRule(c.labeler) : undefined;
+          const out = await writeFeedbackStreamed(rule ? { ...c.feedback, disagreement: rule } : c.feedback, scored, dir);
           stats = out.stats;
           files = out.files;
         } else {
@@ -157,8 +163,12 @@ export function createControlActivities() {
       const done = findComplete<IterationSummary>(file);
       if (done) return done.extra;
       return guarded(async () => {
-        const ledgerSpent = c.labeler.kind === 'judge' ? new BudgetLedger(judgeBudget(c, campaignId, iteration, null)).spent() : 0;
-        const { manifest, summary } = buildIterationManifest(input, file, ledgerSpent);
+        const ledgerSpent = paysJudge(c.labeler) ? new BudgetLedger(judgeBudget(c, campaignId, iteration, null)).spent() : 0;
+        const composite =
+          c.labeler.kind === 'composite'
+            ? findComplete<CompositeIterationStats>(compositeStatsFile(c.artifacts.root, campaignId, iteration))?.extra
+            : undefined;
+        const { manifest, summary } = buildIterationManifest(composite ? { ...input, composite } : input, file, ledgerSpent);
         markComplete(refOf(writeJsonAtomic(file, manifest), 1), summary);
         return summary;
       });

@@ -17,10 +17,43 @@ import { judgeBudget, judgeDirs } from '../judge/campaign-paths';
 import { judgeFile, JudgeFileResult, planJudging } from '../judge/judge-file';
 import { guarded, once, refOf, testSlowdown } from '../durable';
 import { shardLabelerFor } from '../labelers';
+import { credentialNames } from '../process/child-env';
+import { writeFileAtomic } from '../artifacts/atomic-file';
+import type { CompositeConfig, MemberConfig } from '../labelers/composite/config';
+import { memberFile, memberSamples } from '../labelers/composite/member-files';
 import type { CampaignConfig, IterationScope, ScoreShardResult } from '../types';
 
 export type LabelShardInput = IterationScope & { shard: number; samples: FileRef };
 export type JudgeShardInput = LabelShardInput & { budgetUsd: number | null };
+/** A composite labeler's member (by its index in labeler.members) on one shard. */
+export type MemberShardInput = LabelShardInput & { member: number };
+export type JudgeMemberShardInput = MemberShardInput & { budgetUsd: number | null };
+
+function compositeOf(c: CampaignConfig): CompositeConfig {
+  if (c.labeler.kind !== 'composite') throw new ConfigError('campaign', ['this activity needs a composite labeler']);
+  return c.labeler;
+}
+
+/** A member's shard: the samples its gates passed go to `label`; nothing asked, nothing run. */
+async function labelMember(
+  input: MemberShardInput,
+  label: (samples: FileRef, out: string, member: MemberConfig) => Promise<{ ref: FileRef; extra: Omit<ScoreShardResult, 'ref'> }>,
+): Promise<ScoreShardResult> {
+  const { config: c, campaignId, iteration, shard } = input;
+  const l = compositeOf(c);
+  const m = l.members[input.member];
+  const scope = { root: c.artifacts.root, campaignId, iteration, shard };
+  const out = memberFile(scope, m.name);
+  return once(out, async () => {
+    verifyRef(input.samples, 'sample shard');
+    const asked = await memberSamples(scope, l, input.member, input.samples);
+    if (asked.count === 0) {
+      const w = writeFileAtomic(out, []);
+      return { ref: refOf(w, 0), extra: { samples: 0, labelled: 0, unlabelled: {}, truncated: 0, batchesResumed: 0 } };
+    }
+    return label(asked, out, m);
+  });
+}
 
 const scoredFile = (input: LabelShardInput) => shardFile(input.config.artifacts.root, input.campaignId, input.iteration, 'scored', input.shard);
 
@@ -32,7 +65,35 @@ export function createScoreActivities() {
       return once(out, async () => {
         verifyRef(input.samples, 'sample shard');
         const labeler = await shardLabelerFor(c.labeler);
-        return labeler.label({ settings: c.labeler, artifactsRoot: c.artifacts.root, campaignId, iteration, shard, samples: input.samples, out });
+        return labeler.label({
+          settings: c.labeler,
+          artifactsRoot: c.artifacts.root,
+          campaignId,
+          iteration,
+          shard,
+          samples: input.samples,
+          out,
+          credentials: credentialNames(c),
+        });
+      });
+    },
+
+    /** A composite's reward-model, reward-server or verifier member on one shard (its gates' survivors only). */
+    async scoreMemberShard(input: MemberShardInput): Promise<ScoreShardResult> {
+      const { config: c, campaignId, iteration, shard } = input;
+      return labelMember(input, async (samples, out, m) => {
+        const labeler = await shardLabelerFor(m.labeler);
+        return labeler.label({
+          settings: m.labeler,
+          artifactsRoot: c.artifacts.root,
+          campaignId,
+          iteration,
+          shard,
+          samples,
+          out,
+          credentials: credentialNames(c),
+          setting: `labeler.members[${input.member}].labeler`,
+        });
       });
     },
   };
@@ -80,6 +141,28 @@ function batchRecordFile(input: LabelShardInput): string {
 
 export function createJudgeActivities() {
   return {
+    /** A composite's judge member on one shard (online; only the samples its gates passed are judged, and paid for). */
+    async judgeMemberShard(input: JudgeMemberShardInput): Promise<ScoreShardResult> {
+      const { config: c, campaignId, iteration } = input;
+      return labelMember(input, async (samples, out, m) => {
+        if (m.labeler.kind !== 'judge') throw new ConfigError('campaign', [`labeler.members.${m.name} is not a judge`]);
+        const judge = m.labeler;
+        const apiKey = process.env[judge.apiKeyEnv];
+        registerSecret(apiKey);
+        const r = await judgeFile(samples.path, out, {
+          config: judge,
+          apiKey: apiKey || 'none',
+          ...judgeDirs(c, campaignId),
+          budget: judgeBudget(c, campaignId, iteration, input.budgetUsd),
+          onProgress: async (p) => {
+            heartbeat(p);
+            await testSlowdown();
+          },
+        });
+        return { ref: refOf(r, r.items), extra: judgeShardExtra(r) };
+      });
+    },
+
     async judgeShard(input: JudgeShardInput): Promise<ScoreShardResult> {
       const { config: c, campaignId, iteration } = input;
       const file = scoredFile(input);

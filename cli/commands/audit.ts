@@ -5,6 +5,24 @@ import { EXIT, UserError } from '../../config/errors';
 import { exitWith, nonNegativeInt, out } from '../context';
 import { artifactsRootOf, localArtifacts } from './inspect';
 
+interface CompositeRecord {
+  gate: string | null;
+  combined: number | null;
+  members: Record<string, { asked?: false; raw?: number | null; norm?: number | null; status?: string; pass?: boolean }>;
+}
+
+const num = (v: number | null | undefined) => (typeof v === 'number' ? Number(v.toFixed(4)) : 'null');
+
+/** A composite labeler's members on one sample: raw and normalised scores, the gate, the combined reward. */
+function compositeLine(c: CompositeRecord): string {
+  const members = Object.entries(c.members).map(([name, m]) =>
+    m.asked === false
+      ? `${name} not asked`
+      : `${name} ${m.pass === undefined ? '' : m.pass ? 'pass ' : 'fail '}raw ${num(m.raw)} norm ${num(m.norm)}${m.status && m.status !== 'ok' ? ` (${m.status})` : ''}`,
+  );
+  return `members: ${members.join('; ')}; gate ${c.gate ?? 'none'}; combined ${num(c.combined)}`;
+}
+
 async function verify(id: string, opts: { json?: boolean; root?: string }): Promise<number> {
   const { verifyCampaign } = await import('../../activities/audit/verify');
   const local = await localArtifacts(id, opts.root, { fresh: true });
@@ -48,6 +66,7 @@ async function audit(
     const from = s.sampled_from as { version: number; lag: number } | undefined;
     const lag = from ? `, sampled from checkpoint version ${from.version} (lag ${from.lag})` : '';
     out(`  sample ${s.sample_id}: reward ${s.reward ?? 'null'} (${s.label_status}), generator ${s.generator}${lag}: ${short(s.output, 70)}`);
+    if (s.composite) out(`    ${compositeLine(s.composite as CompositeRecord)}`);
   }
   const d = r.decision;
   out(

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CampaignMirror } from '../activities/store/campaign-mirror';
-import { hostStoreSettings } from '../activities/store/with-store';
+import { checkpointFiles, hostStoreSettings } from '../activities/store/with-store';
 import { keyOf, mapStrings, mirrorRoot, storeUri } from '../activities/store/mirror-paths';
 import { S3Store } from '../activities/store/s3-store';
 import { isS3Root, locationOf, type ArtifactsSettings, type StoreLocation } from '../config/store-location';
@@ -46,6 +46,22 @@ export async function localRootOf(id: string, artifacts: ArtifactsSettings, opts
       { unchecked: opts.fresh === true },
     );
     if (n > 0 && opts.fresh) info(`read ${n} objects of ${storeUri(loc, `${id}/`)} into ${mirror.root}`);
+    // Checkpoint folders outside the campaign's prefix (an s3:// initial policy): what the descriptors name.
+    const descriptors: string[] = [];
+    for await (const o of store.list(`${id}/`)) if (/(^|\/)(checkpoint|policy)\.json$/.test(o.key)) descriptors.push(o.key);
+    for (const [bucket, files] of checkpointFiles(mirror, descriptors)) {
+      const other = new S3Store({ ...loc, bucket, prefix: '' });
+      try {
+        const outside = files.filter((f) => bucket !== loc.bucket || !f.key.startsWith(`${loc.prefix ? `${loc.prefix}/` : ''}${id}/`));
+        await new CampaignMirror(other, mirrorRoot(base, { ...loc, bucket, prefix: '' }), Number.POSITIVE_INFINITY).pull(
+          { files: outside.map((f) => ({ key: f.key })), prefixes: [] },
+          undefined,
+          { unchecked: opts.fresh === true },
+        );
+      } finally {
+        other.destroy();
+      }
+    }
     const display = <T>(value: T): T =>
       mapStrings(value, (s) => {
         const key = path.isAbsolute(s) ? keyOf(s, loc) : null;

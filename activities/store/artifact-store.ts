@@ -31,6 +31,11 @@ export interface GetOptions {
   sha256?: string;
   /** Take the bytes as they are (`verify` judges them itself against the campaign's records). */
   unchecked?: boolean;
+  /**
+   * Where the partial file is staged (on the destination's filesystem); default: beside the
+   * destination. A model folder that another step may be reading must never show a partial file.
+   */
+  tmpDir?: string;
   progress?: Progress;
 }
 

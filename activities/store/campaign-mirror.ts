@@ -44,6 +44,10 @@ const isRecord = (key: string) => key.endsWith('.done.json');
 export class CampaignMirror {
   /** What this process last pulled or pushed per key: skip unchanged objects without downloading them. */
   private readonly synced = new Map<string, { etag?: string; bytes: number; mtimeMs: number }>();
+  /** Pulls in this process one at a time: two steps fetching one model download it once. */
+  private pulling: Promise<unknown> = Promise.resolve();
+  /** Downloads are staged here, never beside their destination (a folder being read shows no partial file). */
+  private readonly incoming: string;
 
   constructor(
     readonly store: ArtifactStore,
@@ -54,6 +58,10 @@ export class CampaignMirror {
     readonly cache?: LocalCache,
   ) {
     fs.mkdirSync(root, { recursive: true });
+    // Same filesystem as the copy (a rename), outside every bucket's folder (no bucket name starts with ".").
+    const mark = `${path.sep}alignloop-mirror${path.sep}`;
+    const i = root.lastIndexOf(mark);
+    this.incoming = i >= 0 ? path.join(root.slice(0, i + mark.length), '.incoming') : path.join(root, '.incoming');
   }
 
   localPath(key: string): string {
@@ -80,7 +88,13 @@ export class CampaignMirror {
     }
   }
 
-  async pull(scope: PullScope, progress?: Progress, opts: { unchecked?: boolean } = {}): Promise<number> {
+  pull(scope: PullScope, progress?: Progress, opts: { unchecked?: boolean } = {}): Promise<number> {
+    const run = this.pulling.then(() => this.pullNow(scope, progress, opts));
+    this.pulling = run.catch(() => undefined);
+    return run;
+  }
+
+  private async pullNow(scope: PullScope, progress?: Progress, opts: { unchecked?: boolean } = {}): Promise<number> {
     const wanted = new Map<string, { sha256?: string; bytes?: number; etag?: string }>();
     for (const p of scope.prefixes) {
       for await (const o of this.objectsUnder(p.prefix, p.skip)) {
@@ -100,7 +114,7 @@ export class CampaignMirror {
       try {
         if (this.cache && w.sha256) {
           const blob = await this.cache.file(this.store, { key, sha256: w.sha256 }, progress ? (d) => progress(done + d, total) : undefined);
-          linkOrCopy(blob, this.localPath(key));
+          linkOrCopy(blob, this.localPath(key), this.incoming);
           done += fs.statSync(blob).size;
           this.remember(key, w.etag);
           return;
@@ -108,6 +122,7 @@ export class CampaignMirror {
         const got = await this.store.getFile(key, this.localPath(key), {
           ...(w.sha256 ? { sha256: w.sha256 } : {}),
           ...(opts.unchecked ? { unchecked: true } : {}),
+          tmpDir: this.incoming,
           ...(progress ? { progress: (d: number) => progress(done + d, total) } : {}),
         });
         done += got.bytes;

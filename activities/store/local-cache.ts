@@ -146,9 +146,10 @@ export class LocalCache {
 }
 
 /** A cached blob at `target` (replacing what is there): a hard link, or a copy across filesystems. */
-export function linkOrCopy(blob: string, target: string): void {
+export function linkOrCopy(blob: string, target: string, tmpDir?: string): void {
   fs.mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${randomUUID()}`;
+  if (tmpDir) fs.mkdirSync(tmpDir, { recursive: true });
+  const tmp = tmpDir ? path.join(tmpDir, `${path.basename(target)}.tmp-${randomUUID()}`) : `${target}.tmp-${randomUUID()}`;
   try {
     fs.linkSync(blob, tmp);
   } catch {

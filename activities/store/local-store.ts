@@ -79,7 +79,8 @@ export class LocalStore implements ArtifactStore {
     const src = this.file(key);
     if (!fs.existsSync(src)) throw new Error(`${this.description}: ${key} is missing`);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${randomUUID()}`;
+    if (opts.tmpDir) fs.mkdirSync(opts.tmpDir, { recursive: true });
+    const tmp = opts.tmpDir ? path.join(opts.tmpDir, `${path.basename(dest)}.tmp-${randomUUID()}`) : `${dest}.tmp-${randomUUID()}`;
     try {
       const { sha256, bytes } = await hashingCopy(fs.createReadStream(src), tmp, fs.statSync(src).size, opts.progress);
       if (opts.sha256 && opts.sha256 !== sha256) throw new StoreIntegrityError(key, opts.sha256, sha256, this.description);

@@ -163,7 +163,8 @@ export class S3Store implements ArtifactStore {
 
   async getFile(key: string, dest: string, opts: GetOptions = {}): Promise<StoredObject & { sha256: string }> {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${randomUUID()}`;
+    if (opts.tmpDir) fs.mkdirSync(opts.tmpDir, { recursive: true });
+    const tmp = opts.tmpDir ? path.join(opts.tmpDir, `${path.basename(dest)}.tmp-${randomUUID()}`) : `${dest}.tmp-${randomUUID()}`;
     try {
       const got = await this.download(key, tmp, opts);
       fs.renameSync(tmp, dest);

@@ -153,7 +153,7 @@ function namedFiles(value: unknown, loc: S3Location, out: { key: string; sha256?
  * s3:// policy.path) is pulled into this host's copy of that bucket; a model outside every store
  * (a local policy.path) is each host's own.
  */
-function checkpointFiles(mirror: CampaignMirror, keys: string[]): Map<string, { key: string; sha256: string }[]> {
+export function checkpointFiles(mirror: { localPath(key: string): string }, keys: string[]): Map<string, { key: string; sha256: string }[]> {
   const out = new Map<string, { key: string; sha256: string }[]>();
   for (const key of keys) {
     let d: { format?: unknown; path?: unknown; files?: unknown };
@@ -219,7 +219,8 @@ async function runOnMirror(
   const toLocal = (s: string) => (s.startsWith(storeUriPrefix(loc)) ? mirror.localPath(keyOf(s, loc)!) : s);
   const local = {
     ...mapStrings(input, toLocal),
-    config: { ...mapStrings(input.config, toLocal), artifacts: { ...input.config.artifacts, root: mirror.root } },
+    // Model URLs in the config (even under the campaign's own prefix) are fetched below, not mapped.
+    config: { ...mapStrings(input.config, (v) => v), artifacts: { ...input.config.artifacts, root: mirror.root } },
   };
   let before;
   try {

@@ -20,8 +20,8 @@ export interface S3TestServer {
   /** Creates a bucket (the server refuses to create one on upload). */
   createBucket(name: string): Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts again on the same ports and data. */
-  restart(): Promise<void>;
+  /** Stops (SIGTERM: an orderly restart, as an operator's) and starts again on the same ports and data. */
+  restart(signal?: NodeJS.Signals): Promise<void>;
 }
 
 export function weedBinary(): string {
@@ -113,17 +113,19 @@ export async function startS3Server(dataDir: string): Promise<S3TestServer> {
       } catch {
         /* gone */
       }
-      for (let i = 0; i < 200; i++) {
+      // An orderly stop may take a while; after 30 s it is not orderly any more.
+      for (let i = 0; i < 600; i++) {
         try {
           process.kill(pid, 0);
         } catch {
           return;
         }
+        if (i === 599 || (signal === 'SIGKILL' && i === 200)) process.kill(-pid, 'SIGKILL');
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    async restart() {
-      await server.kill();
+    async restart(signal: NodeJS.Signals = 'SIGTERM') {
+      await server.kill(signal);
       await launch();
     },
   };

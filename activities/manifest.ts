@@ -4,6 +4,7 @@ import { InvariantViolation } from '../config/errors';
 import type { FileRef } from './artifacts/store';
 import type { FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult } from './types';
 import { trainerSettings } from './audit/trainer-identity';
+import type { EvalSummary } from './eval/summary';
 
 export interface ManifestInput extends IterationScope {
   policyIn: FileRef;
@@ -17,6 +18,8 @@ export interface ManifestInput extends IterationScope {
   startedAt: string;
   /** Config edits (`resume --config`) that took effect with this iteration. */
   configChanges?: ConfigChange[];
+  /** eval: the evaluation of this iteration's checkpoint. */
+  eval?: EvalSummary;
 }
 
 /** The reward model's fingerprint(s) this iteration's shards were scored with. */
@@ -87,6 +90,7 @@ export function buildIterationManifest(
     empty_reason: emptyReason,
     ...(pairs ? { judged_pairs: pairs } : {}),
     ...(input.configChanges?.length ? { config_changes: input.configChanges } : {}),
+    ...(input.eval ? { eval: input.eval } : {}),
     // What `alignloop audit` re-runs the feedback stage with.
     settings: {
       feedback: c.feedback,
@@ -144,6 +148,7 @@ export function buildIterationManifest(
     wallSeconds: sum(Object.values(input.timings)),
     emptyReason,
     costUsd: judgeUsd,
+    ...(input.eval ? { eval: input.eval } : {}),
   };
   return { manifest, summary };
 }

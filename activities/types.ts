@@ -3,6 +3,7 @@ import type { CampaignConfig } from './campaign/schema';
 import type { FeedbackStats } from './feedback/build';
 import type { FileRef } from './artifacts/store';
 import type { SampleOutcome } from './samplers/sampler';
+import type { EvalSummary } from './eval/summary';
 
 export type { CampaignConfig, FeedbackStats, FileRef };
 
@@ -96,4 +97,6 @@ export interface IterationSummary {
   wallSeconds: number;
   emptyReason: string | null;
   costUsd: number;
+  /** eval: this iteration's evaluation (absent when it was not evaluated). */
+  eval?: EvalSummary;
 }

@@ -18,9 +18,22 @@ function fmt(x: number | null, d = 4): string {
 
 export function summaryTable(rows: IterationSummary[]): string {
   const withCost = rows.some((r) => (r.costUsd ?? 0) > 0);
-  const header = ['iter', 'prompts', 'samples', 'labelled', 'pairs/examples', 'reward mean', 'checkpoint', 'wall s', ...(withCost ? ['cost $'] : [])];
+  const evaluated = rows.filter((r) => r.eval);
+  const best = evaluated.length ? (evaluated[evaluated.length - 1].eval!.best?.bestIteration ?? null) : null;
+  const header = [
+    'iter',
+    'prompts',
+    'samples',
+    'labelled',
+    'pairs/examples',
+    'reward mean',
+    'checkpoint',
+    'wall s',
+    ...(withCost ? ['cost $'] : []),
+    ...(evaluated.length ? EVAL_HEADER : []),
+  ];
   const body = rows.map((r) => [
-    String(r.iteration),
+    `${best === r.iteration ? '*' : ''}${r.iteration}`,
     String(r.prompts),
     String(r.samples),
     String(r.labelled),
@@ -29,11 +42,22 @@ export function summaryTable(rows: IterationSummary[]): string {
     r.checkpointSha256.slice(0, 12),
     r.wallSeconds.toFixed(1),
     ...(withCost ? [(r.costUsd ?? 0).toFixed(4)] : []),
+    ...(evaluated.length ? evalCells(r.eval) : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
   const notes = rows.filter((r) => r.emptyReason).map((r) => `iteration ${r.iteration}: ${r.emptyReason}; training skipped`);
+  if (best !== null) notes.push(`* best checkpoint by eval ${evaluated[evaluated.length - 1].eval!.best!.by}: iteration ${best}`);
   return [line(header), ...body.map(line), ...notes].join('\n');
+}
+
+const EVAL_HEADER = ['eval win [95% CI]', 'LC win', 'eval reward', 'eval len', 'trunc'];
+
+/** An evaluated iteration's cells (win rates against the baseline, the initial policy's answers). */
+function evalCells(e: IterationSummary['eval']): string[] {
+  if (!e) return EVAL_HEADER.map(() => '');
+  const ci = e.winRateCi ? ` [${fmt(e.winRateCi[0], 3)}, ${fmt(e.winRateCi[1], 3)}]` : '';
+  return [`${fmt(e.winRate, 3)}${ci}`, fmt(e.lcWinRate, 3), fmt(e.rewardMean), fmt(e.meanLength, 1), fmt(e.truncatedShare, 3)];
 }
 
 /** "Child Workflow execution failed" says nothing: follow the causes down to the one a user can act on. */

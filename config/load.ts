@@ -131,6 +131,7 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
   }
   for (const role of ROLES) kindNamed(kinds[role], role, config[role].kind).resolvePaths?.(config[role], base);
   for (const role of ROLES) problems.push(...(kindNamed(kinds[role], role, config[role].kind).problems?.(config[role], config, raw?.[role]) ?? []));
+  problems.push(...evalProblems(config, kinds, base, raw?.eval));
   if (!fs.existsSync(config.prompts.path)) problems.push({ path: ['prompts', 'path'], message: `file not found: ${config.prompts.path}` });
   else {
     const n = countPrompts(config.prompts.path);
@@ -143,6 +144,32 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
   }
   if (problems.length) throw new ConfigError(file, problems.map(fmt));
   return { file: abs, config };
+}
+
+/** `eval:`: its prompts file (resolved) exists and is not the training file; its own labeler block is checked as the labeler's kind checks it. */
+function evalProblems(config: CampaignView, kinds: CampaignKinds, base: string, raw: Record<string, unknown> | undefined): Problem[] {
+  const e = config.eval;
+  if (!e) return [];
+  const out: Problem[] = [];
+  e.prompts = path.resolve(base, e.prompts);
+  if (!fs.existsSync(e.prompts)) out.push({ path: ['eval', 'prompts'], message: `file not found: ${e.prompts}; point it at a held-out prompts file` });
+  else if (e.prompts === config.prompts.path)
+    out.push({ path: ['eval', 'prompts'], message: 'is the training prompts file; evaluate on held-out prompts (a separate file)' });
+  // The baseline's answers are the initial policy's: a sampler must sample the checkpoint it is handed.
+  if (config.sampler.kind !== 'builtin')
+    out.push({ path: ['eval'], message: `evaluation samples with the builtin sampler only for now, not ${config.sampler.kind}; remove eval` });
+  if ((e.labeler ?? config.labeler).kind === 'judge')
+    out.push({
+      path: ['eval', 'labeler'],
+      message: 'eval answers are scored on the score queue: give eval a reward-model or reward-server labeler (the LLM judge is not an eval scorer yet)',
+    });
+  if (e.labeler) {
+    const k = kindNamed(kinds.labeler, 'eval.labeler', e.labeler.kind);
+    k.resolvePaths?.(e.labeler, base);
+    const rawLabeler = raw?.labeler as Record<string, unknown> | undefined;
+    out.push(...(k.problems?.(e.labeler, config, rawLabeler) ?? []).map((p) => ({ ...p, path: ['eval', ...p.path] })));
+  }
+  return out;
 }
 
 /** Streamed: a prompts file of any size (over V8's 512 MiB string limit) is counted. */

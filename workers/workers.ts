@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { guardCampaignFolder } from '../activities/campaign-folder-guard';
 import { createControlActivities } from '../activities/queues/control';
+import { createEvalActivities } from '../activities/queues/eval';
 import { createJudgeActivities, createScoreActivities } from '../activities/queues/label';
 import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_QUEUE } from '../activities/queues/sample';
 import { managedServers } from '../activities/samplers/managed/sampler';
@@ -25,7 +26,7 @@ function workflowSource(): { workflowBundle: { codePath: string } } | { workflow
 
 /** Each queue's worker registers that queue's activities only. */
 const ROLE_ACTIVITIES: Record<Role, () => object> = {
-  control: createControlActivities,
+  control: () => ({ ...createControlActivities(), ...createEvalActivities() }),
   sample: createSampleActivities,
   score: createScoreActivities,
   judge: createJudgeActivities,

@@ -87,6 +87,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     failure: s.failure ?? null,
     lastRequest,
     ...(s.pendingChanges?.length ? { pendingChanges: s.pendingChanges } : {}),
+    ...m.evalStatus(),
   });
   // The state in the memo too, so `alignloop status` reads it from the server even when no worker runs.
   let indexed = '';
@@ -251,6 +252,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
           budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd,
           ...(visible ? { searchAttributes: true } : {}),
           ...(configChanges.length ? { configChanges } : {}),
+          ...m.evalInput(m.current),
         },
       ],
       ...(visible

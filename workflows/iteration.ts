@@ -16,6 +16,8 @@ import { ERROR_TYPE } from '../config/errors';
 import { activityProxies, sampleProcess } from './activity-proxies';
 import { describeFailure, StageFailure, tagShard } from './failures';
 import { labelShard } from './label-stage';
+import { evalStage } from './eval-stage';
+import type { IterationEvalInput } from '../activities/eval/summary';
 import { LabelOutcome, pipelineShards } from './shard-pipeline';
 import { iterationStatusQuery, IterationStatus, Stage } from './messages';
 
@@ -28,6 +30,8 @@ export interface IterationInput extends IterationScope {
   searchAttributes?: boolean;
   /** Config edits that take effect with this iteration (recorded in its manifest). */
   configChanges?: ConfigChange[];
+  /** eval: set when this iteration evaluates its checkpoint (workflows/eval-stage.ts). */
+  eval?: IterationEvalInput;
 }
 
 /**
@@ -176,6 +180,8 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
       },
     ]),
   );
+  // Only campaigns with eval: reach this (no older history has input.eval).
+  const evaluation = input.eval ? await stage('eval', 1, () => evalStage(scope, input.eval!, train.checkpoint)) : null;
   const summary = await stage('manifest', 1, () =>
     control.writeIterationManifest.executeWithOptions({ summary: `write manifest · ${at}` }, [
       {
@@ -191,6 +197,7 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
         timings,
         startedAt,
         ...(input.configChanges?.length ? { configChanges: input.configChanges } : {}),
+        ...(evaluation ? { eval: evaluation } : {}),
       },
     ]),
   );

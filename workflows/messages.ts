@@ -3,7 +3,7 @@ import type { ConfigChange } from '../config/config-changes';
 import type { CampaignConfig, IterationSummary } from '../activities/types';
 import type { StageFailure } from './failures';
 
-export type Stage = 'starting' | 'prompts' | 'sample' | 'score' | 'feedback' | 'train' | 'manifest' | 'done' | 'failed';
+export type Stage = 'starting' | 'prompts' | 'sample' | 'score' | 'feedback' | 'train' | 'eval' | 'manifest' | 'done' | 'failed';
 
 export interface IterationStatus {
   iteration: number;
@@ -43,6 +43,26 @@ export interface CampaignStatus {
   lastRequest: HandledRequest | null;
   /** Config edits accepted and waiting for the next iteration (applied then, and recorded in its manifest). */
   pendingChanges?: ConfigChange[];
+  /** eval: the best checkpoint so far, and why the stop rule ended the campaign. */
+  evaluation?: EvalStatus;
+}
+
+export interface EvalStatus {
+  bestBy: string;
+  best: BestCheckpoint | null;
+  /** Evaluations since the best one. */
+  sinceBest: number;
+  stopReason: string | null;
+}
+
+export interface BestCheckpoint {
+  iteration: number;
+  value: number;
+  checkpoint: string;
+  checkpointSha256: string;
+  winRate: number | null;
+  lcWinRate: number | null;
+  rewardMean: number | null;
 }
 
 export interface HandledRequest {

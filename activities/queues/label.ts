@@ -18,11 +18,18 @@ import { judgeFile, JudgeFileResult, planJudging } from '../judge/judge-file';
 import { guarded, once, refOf, testSlowdown } from '../durable';
 import { shardLabelerFor } from '../labelers';
 import type { CampaignConfig, IterationScope, ScoreShardResult } from '../types';
+import { EvalStage, evalSettings } from './eval';
 
-export type LabelShardInput = IterationScope & { shard: number; samples: FileRef };
+export type LabelShardInput = IterationScope & {
+  shard: number;
+  samples: FileRef;
+  /** Eval answers (eval:): scored into iter-NNN/<stage>/scored/ by eval.labeler, else the campaign's labeler. */
+  evaluation?: { stage: EvalStage };
+};
 export type JudgeShardInput = LabelShardInput & { budgetUsd: number | null };
 
-const scoredFile = (input: LabelShardInput) => shardFile(input.config.artifacts.root, input.campaignId, input.iteration, 'scored', input.shard);
+const scoredFile = (input: LabelShardInput) =>
+  shardFile(input.config.artifacts.root, input.campaignId, input.iteration, input.evaluation ? `${input.evaluation.stage}/scored` : 'scored', input.shard);
 
 export function createScoreActivities() {
   return {
@@ -31,8 +38,9 @@ export function createScoreActivities() {
       const out = scoredFile(input);
       return once(out, async () => {
         verifyRef(input.samples, 'sample shard');
-        const labeler = await shardLabelerFor(c.labeler);
-        return labeler.label({ settings: c.labeler, artifactsRoot: c.artifacts.root, campaignId, iteration, shard, samples: input.samples, out });
+        const settings = input.evaluation ? (evalSettings(c).labeler ?? c.labeler) : c.labeler;
+        const labeler = await shardLabelerFor(settings);
+        return labeler.label({ settings, artifactsRoot: c.artifacts.root, campaignId, iteration, shard, samples: input.samples, out });
       });
     },
   };

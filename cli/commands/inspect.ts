@@ -34,6 +34,12 @@ export function snapshotLines(a: CampaignSnapshot): string[] {
   for (const b of a.judgeBatches) lines.push(`  waiting: ${b}`);
   for (const r of a.retrying) lines.push(`  retrying: ${r.activity} attempt ${r.attempt}: ${r.error}`);
   for (const q of a.noWorker) lines.push(`  waiting: no worker polls ${q}`);
+  const ev = a.status?.evaluation;
+  if (ev?.best)
+    lines.push(
+      `  best: iteration ${ev.best.iteration} by ${ev.bestBy} ${ev.best.value.toFixed(4)} (${ev.best.checkpoint}, sha256 ${ev.best.checkpointSha256.slice(0, 12)}); ${ev.sinceBest} evaluation(s) since`,
+    );
+  if (ev?.stopReason) lines.push(`  stopped by ${ev.stopReason}`);
   if (a.next) lines.push(`  next: ${a.next}`);
   return lines;
 }
@@ -132,6 +138,7 @@ async function history(id: string, opts: { json?: boolean; root?: string }): Pro
     costUsd: m.cost?.judge_usd ?? 0,
     manifest: path.join(root!, id, `iter-${String(m.iteration).padStart(3, '0')}`, 'manifest.json'),
     configChanges: (m.config_changes ?? []) as ConfigChange[],
+    ...(m.eval ? { eval: m.eval } : {}),
   }));
   if (opts.json) out(JSON.stringify(rows, null, 2));
   else {

@@ -1,0 +1,39 @@
+/** What an evaluated iteration reports (types only: workflows import them). */
+import type { FileRef } from '../artifacts/store';
+
+export type BestBy = 'winRate' | 'lcWinRate' | 'rewardMean';
+
+/** One evaluation, small: it rides in the iteration summary and the campaign state. */
+export interface EvalSummary {
+  prompts: number;
+  answers: number;
+  labelled: number;
+  rewardMean: number | null;
+  /** Against the baseline (the initial policy's answers); null when no pair had both rewards. */
+  winRate: number | null;
+  winRateCi: [number, number] | null;
+  lcWinRate: number | null;
+  wins: number;
+  losses: number;
+  ties: number;
+  meanLength: number | null;
+  baselineMeanLength: number | null;
+  baselineRewardMean: number | null;
+  truncatedShare: number;
+  /** The iteration whose folder holds the baseline's answers (eval/baseline/). */
+  baselineIteration: number;
+  /** iter-NNN/eval/metrics.json. */
+  metricsFile: FileRef;
+  /** Set by the iteration: the best checkpoint by eval.bestBy after this evaluation. */
+  best?: { by: BestBy; value: number | null; isBest: boolean; bestIteration: number | null };
+}
+
+/** What the campaign hands an iteration that evaluates. */
+export interface IterationEvalInput {
+  /** The initial policy: the baseline's answers are its own. */
+  initial: FileRef;
+  /** Where the baseline's answers are, once an earlier iteration made them; null: this iteration makes them. */
+  baselineIteration: number | null;
+  /** The best so far. */
+  best: { iteration: number; value: number } | null;
+}

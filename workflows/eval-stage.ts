@@ -1,0 +1,44 @@
+/**
+ * The eval stage of an iteration (docs/evaluation.md; deterministic workflow code): the new
+ * checkpoint answers the held-out prompts on the sample queue, the answers are scored on the score
+ * queue, and (once per campaign) the initial policy's answers are made the same way as the baseline;
+ * then the metrics. Every step is an idempotent activity: a rerun redoes nothing that finished.
+ */
+import type { BestBy, EvalSummary, IterationEvalInput } from '../activities/eval/summary';
+import type { EvalStage } from '../activities/queues/eval';
+import type { FileRef, IterationScope } from '../activities/types';
+import { activityProxies } from './activity-proxies';
+import { improves, metricOf } from './eval-rules';
+import { tagShard } from './failures';
+
+export async function evalStage(scope: IterationScope, ev: IterationEvalInput, checkpoint: FileRef): Promise<EvalSummary> {
+  const { config, iteration } = scope;
+  const acts = activityProxies(config.durability);
+  const at = `iteration ${iteration}`;
+  const prompts = await acts.evalLocal.prepareEvalPrompts.executeWithOptions({ summary: `prepare eval prompts · ${at}` }, [scope]);
+  const n = prompts.shards.length;
+  const answer = (policy: FileRef, stage: EvalStage) =>
+    Promise.all(
+      prompts.shards.map(async (p, shard) => {
+        const s = await tagShard(
+          shard,
+          acts.sample.sampleShard.executeWithOptions({ summary: `sample ${stage} shard ${shard}/${n} · ${at}` }, [
+            { ...scope, shard, prompts: p, policy, evaluation: { stage } },
+          ]),
+        );
+        await tagShard(
+          shard,
+          acts.score.scoreShard.executeWithOptions({ summary: `score ${stage} shard ${shard}/${n} · ${at}` }, [
+            { ...scope, shard, samples: s.ref, evaluation: { stage } },
+          ]),
+        );
+      }),
+    );
+  const baselineIteration = ev.baselineIteration ?? iteration;
+  await Promise.all([answer(checkpoint, 'eval'), ...(ev.baselineIteration === null ? [answer(ev.initial, 'eval/baseline')] : [])]);
+  const summary = await acts.evalLocal.writeEvalMetrics.executeWithOptions({ summary: `eval metrics · ${at}` }, [{ ...scope, shards: n, baselineIteration }]);
+  const by: BestBy = config.eval!.bestBy;
+  const value = metricOf(summary, by);
+  const isBest = improves(value, ev.best);
+  return { ...summary, best: { by, value, isBest, bestIteration: isBest ? iteration : (ev.best?.iteration ?? null) } };
+}

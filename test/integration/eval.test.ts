@@ -1,0 +1,213 @@
+/**
+ * Evaluation every iteration (eval:): held-out prompts answered by each new checkpoint and scored
+ * against the initial policy's answers, the best checkpoint, the stop rule and the hacking guard,
+ * through a real Temporal server, real worker processes, real ORT sessions and a real reward server.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { EvalSummary } from '../../activities/eval/summary';
+import { FakeRewardServer } from '../fakes/reward-server';
+import { MODELS, QUICKSTART_PROMPTS, ROOT } from '../helpers/paths';
+import { cli, cliAsync, cliEnv, killHard, runToEnd, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
+
+jest.setTimeout(900_000);
+
+const ctx = useTestServer('alignloop-eval-it-');
+const EVAL_PROMPTS = path.join(ROOT, 'examples', 'quickstart', 'eval-prompts.jsonl');
+const evalBlock = (extra = '') => `eval: { prompts: ${EVAL_PROMPTS}, samplesPerPrompt: 2, seed: 7${extra} }`;
+
+const iterDir = (id: string, it: number) => path.join(ctx.dir, 'artifacts', id, `iter-${String(it).padStart(3, '0')}`);
+const manifest = (id: string, it: number) => JSON.parse(fs.readFileSync(path.join(iterDir(id, it), 'manifest.json'), 'utf8'));
+type Scored = { prompt_id: string; sample_id: number; output: string; reward: number | null };
+function records(dir: string): Scored[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) =>
+      fs
+        .readFileSync(path.join(dir, f), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Scored),
+    );
+}
+
+describe('the quickstart with an eval file', () => {
+  const id = 'ev-1';
+  beforeAll(async () => {
+    const file = writeCampaign(ctx.dir, 'ev', { iterations: 3, extra: evalBlock() });
+    const r = await runToEnd(ctx, id, file);
+    expect(r).toMatchObject({ state: 'completed' });
+  });
+
+  test('every iteration records its eval metrics; the win rate is what the scored answers say against the baseline', () => {
+    const baseline = records(path.join(iterDir(id, 0), 'eval', 'baseline', 'scored'));
+    expect(baseline).toHaveLength(96); // 48 held-out prompts x 2
+    const byKey = new Map(baseline.map((b) => [`${b.prompt_id}#${b.sample_id}`, b]));
+    const training = new Set(
+      fs
+        .readFileSync(QUICKSTART_PROMPTS, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.stringify(JSON.parse(l).prompt)),
+    );
+    for (const it of [0, 1, 2]) {
+      const e = manifest(id, it).eval as EvalSummary;
+      const cur = records(path.join(iterDir(id, it), 'eval', 'scored'));
+      expect(cur).toHaveLength(96);
+      let wins = 0;
+      let losses = 0;
+      let ties = 0;
+      for (const c of cur) {
+        const b = byKey.get(`${c.prompt_id}#${c.sample_id}`)!;
+        if (c.reward === b.reward) ties++;
+        else if (c.reward! > b.reward!) wins++;
+        else losses++;
+      }
+      expect(e).toMatchObject({ answers: 96, labelled: 96, prompts: 48, wins, losses, ties, baselineIteration: 0, truncatedShare: 0 });
+      expect(e.winRate).toBeCloseTo((wins + ties / 2) / 96, 12);
+      expect(e.winRateCi![0]).toBeLessThan(e.winRate!);
+      expect(e.winRateCi![1]).toBeGreaterThan(e.winRate!);
+      expect(e.lcWinRate).toBeGreaterThan(0);
+      const meanLength = cur.reduce((s, c) => s + c.output.length, 0) / 96;
+      expect(e.meanLength).toBeCloseTo(meanLength, 9);
+      expect(e.rewardMean).toBeCloseTo(cur.reduce((s, c) => s + c.reward!, 0) / 96, 9);
+      // the baseline's answers are made once, by the first evaluated iteration
+      if (it > 0) expect(fs.existsSync(path.join(iterDir(id, it), 'eval', 'baseline'))).toBe(false);
+    }
+    // held-out: no eval answer is to a training prompt
+    const evalPrompts = fs
+      .readFileSync(EVAL_PROMPTS, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.stringify(JSON.parse(l).prompt));
+    expect(evalPrompts.filter((p) => training.has(p))).toEqual([]);
+    // the training policy learns from the reward model that scores the eval too: the last checkpoint beats the initial policy
+    expect((manifest(id, 2).eval as EvalSummary).winRate).toBeGreaterThan(0.5);
+  });
+
+  test('`best` picks the iteration with the highest win rate, with its path and sha256; history and status mark it', () => {
+    const rates = [0, 1, 2].map((it) => (manifest(id, it).eval as EvalSummary).winRate!);
+    const expected = rates.indexOf(Math.max(...rates));
+    const env = cliEnv(ctx.server.address);
+    const b = cli(['best', id, '--json'], env);
+    expect(b.status).toBe(0);
+    const row = JSON.parse(b.stdout);
+    expect(row).toMatchObject({ iteration: expected, by: 'winRate', checkpointIntact: true });
+    expect(row.checkpointSha256).toBe(manifest(id, expected).lineage.checkpoint_out.sha256);
+    expect(row.checkpoint).toBe(manifest(id, expected).lineage.checkpoint_out.path);
+    const text = cli(['best', id], env);
+    expect(text.stdout).toContain(`best checkpoint of ${id} by winRate: iteration ${expected}`);
+    expect(text.stdout).toMatch(/win rate 0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\] vs the initial policy/);
+    const h = cli(['history', id], env);
+    expect(h.stdout).toMatch(/eval win \[95% CI\]\s+LC win\s+eval reward\s+eval len\s+trunc/);
+    expect(h.stdout).toMatch(new RegExp(`^\\s*\\*${expected}\\s`, 'm'));
+    expect(h.stdout).toContain(`* best checkpoint by eval winRate: iteration ${expected}`);
+    const s = cli(['status', id, '--json'], env);
+    expect(JSON.parse(s.stdout).status.evaluation.best).toMatchObject({ iteration: expected, checkpointSha256: row.checkpointSha256 });
+    expect(cli(['status', id], env).stdout).toContain(`best: iteration ${expected} by winRate`);
+  });
+
+  test('a held-out file that shares a prompt with the training file is refused before anything starts, naming the line', () => {
+    const bad = path.join(ctx.dir, 'bad-eval.jsonl');
+    const held = fs.readFileSync(EVAL_PROMPTS, 'utf8').split('\n').filter(Boolean).slice(0, 3);
+    const trainLine = fs.readFileSync(QUICKSTART_PROMPTS, 'utf8').split('\n')[5];
+    fs.writeFileSync(bad, [...held, trainLine].join('\n') + '\n');
+    const file = writeCampaign(ctx.dir, 'ev-bad', { extra: `eval: { prompts: ${bad} }` });
+    const r = cli(['validate', file], cliEnv(ctx.server.address));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`eval.prompts: ${bad}:4: 1 held-out prompt(s) are also in the training prompts`);
+  });
+});
+
+describe('SIGKILL mid-eval', () => {
+  test('the score worker killed while eval answers are scored: nothing finished is redone, and the metrics are those of an uninterrupted run', async () => {
+    const id = 'ev-kill-1';
+    // The same campaign as ev-1 (same seeds), one iteration: its eval must come out the same.
+    const file = writeCampaign(ctx.dir, 'ev-kill', { iterations: 1, extra: evalBlock() });
+    const env = cliEnv(ctx.server.address);
+    const others = spawnWorker(env, 'control,sample,train');
+    let scorer = spawnWorker({ ...env, ALIGNLOOP_TEST_SLOW_MS: '400' }, 'score');
+    const evalDir = path.join(iterDir(id, 0), 'eval');
+    const doneFiles = () =>
+      ['scored', 'baseline/scored', 'samples', 'baseline/samples'].flatMap((s) => {
+        const d = path.join(evalDir, s);
+        return fs.existsSync(d)
+          ? fs
+              .readdirSync(d)
+              .filter((f) => f.endsWith('.done.json'))
+              .map((f) => path.join(d, f))
+          : [];
+      });
+    try {
+      expect(cli(['start', file, '--id', id], env).status).toBe(0);
+      await waitFor('some eval shards scored', () => doneFiles().filter((f) => f.includes(`${path.sep}scored${path.sep}`)).length >= 2 || null, 300000, 20);
+      expect(fs.existsSync(path.join(evalDir, 'metrics.json'))).toBe(false);
+      const before = new Map(
+        doneFiles().flatMap((d) => {
+          const data = d.replace(/\.done\.json$/, '');
+          return [d, data].map((f) => [f, { mtime: fs.statSync(f).mtimeMs, bytes: fs.readFileSync(f) }] as const);
+        }),
+      );
+      await killHard(scorer);
+      scorer = spawnWorker(env, 'score');
+      const result = await ctx.client.workflow.getHandle(id).result();
+      expect(result).toMatchObject({ state: 'completed' });
+      for (const [f, was] of before) {
+        expect(fs.statSync(f).mtimeMs).toBe(was.mtime);
+        expect(fs.readFileSync(f).equals(was.bytes)).toBe(true);
+      }
+      expect(doneFiles()).toHaveLength(48); // 12 shards x (answers, baseline answers) x (samples, scored)
+      const { metricsFile: _a, ...killed } = manifest(id, 0).eval as EvalSummary;
+      const { metricsFile: _b, best: _c, ...clean } = manifest('ev-1', 0).eval as EvalSummary;
+      expect(killed).toMatchObject(clean);
+    } finally {
+      await killHard(scorer);
+      await killHard(others);
+    }
+  });
+});
+
+describe('a policy that hacks a length-biased reward model', () => {
+  let server: FakeRewardServer;
+  const TEMPLATE = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+  beforeAll(async () => {
+    // Rewards the length of the answer and nothing else.
+    server = await new FakeRewardServer({ protocol: 'vllm', model: 'rm', reward: (t) => t.length / 100 }).start();
+    fs.writeFileSync(path.join(ctx.dir, 'rm.jinja'), TEMPLATE);
+  });
+  afterAll(() => server?.stop());
+
+  test('trips the hacking guard: the campaign pauses with the numbers, and `best` still names a checkpoint', async () => {
+    const id = 'hack-1';
+    const file = writeCampaign(ctx.dir, 'hack', {
+      iterations: 8,
+      labeler:
+        `{ kind: reward-server, protocol: vllm, baseURL: ${server.baseURL}, model: rm, chatTemplate: rm.jinja, batchSize: 16, timeoutSeconds: 5, ` +
+        'limits: { requestsPerMinute: 60000, tokensPerMinute: 100000000, maxInFlight: 2 } }',
+      trainer: '{ kind: builtin, method: dpo, beta: 0.1, learningRate: 1.0, epochs: 50 }',
+      extra: evalBlock(`, hackingGuard: true, maxLengthRatio: 1.3, labeler: { kind: reward-model, model: ${MODELS.bt}, batchTokens: 8192, threads: 1 }`),
+    });
+    const env = cliEnv(ctx.server.address);
+    const r = await cliAsync(['run', file, '--id', id], env);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/campaign hack-1 is paused: hacking guard \(iteration (\d+)\): mean eval answer length [\d.]+ chars is [\d.]+x the baseline's/);
+    const at = Number(/hacking guard \(iteration (\d+)\)/.exec(r.stderr)![1]);
+    expect(at).toBeLessThan(7);
+    const s = JSON.parse(cli(['status', id, '--json'], env).stdout);
+    expect(s.state).toBe('paused');
+    // the numbers in the reason are the manifest's
+    const e = manifest(id, at).eval as EvalSummary;
+    expect(e.meanLength! / e.baselineMeanLength!).toBeGreaterThan(1.3);
+    expect(s.status.pauseReason).toContain(
+      `mean eval answer length ${e.meanLength!.toFixed(1)} chars is ${(e.meanLength! / e.baselineMeanLength!).toFixed(2)}x`,
+    );
+    // the training reward (answer length) rose on the way
+    const rewards = Array.from({ length: at + 1 }, (_, i) => manifest(id, i).reward.mean as number);
+    expect(rewards[at]).toBeGreaterThan(rewards[0]);
+    for (let i = 0; i < at; i++) expect((manifest(id, i).eval as EvalSummary).meanLength! / e.baselineMeanLength!).toBeLessThanOrEqual(1.3);
+    expect(cli(['best', id], env).status).toBe(0);
+    expect(cli(['stop', id], env).status).toBe(0);
+  });
+});

@@ -1,5 +1,8 @@
-/** What an evaluated iteration reports (types only: workflows import them). */
+/** What an evaluated iteration reports (types, which workflows import type-only) and the eval labeler's record name. */
 import type { FileRef } from '../artifacts/store';
+
+/** The identity record of eval.labeler's reward model (the campaign labeler's is labeler.json). */
+export const EVAL_LABELER_RECORD = 'eval-labeler.json';
 
 export type BestBy = 'winRate' | 'lcWinRate' | 'rewardMean';
 

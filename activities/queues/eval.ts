@@ -70,7 +70,9 @@ export function createEvalActivities() {
         for (let k = 0; k * c.sharding.promptsPerShard < all.length; k++) {
           const part = all.slice(k * c.sharding.promptsPerShard, (k + 1) * c.sharding.promptsPerShard);
           const lines = part.map((p) => JSON.stringify(p) + '\n');
-          shards.push(refOf(writeFileAtomic(shardFile(c.artifacts.root, campaignId, iteration, 'eval/prompts', k), lines), part.length));
+          const ref = refOf(writeFileAtomic(shardFile(c.artifacts.root, campaignId, iteration, 'eval/prompts', k), lines), part.length);
+          markComplete(ref, {}); // a record names every artifact (alignloop verify)
+          shards.push(ref);
         }
         const result: PreparedPrompts = { shards, promptsFileSha256: sha256File(e.prompts), promptsIn: all.length };
         markComplete(refOf(writeJsonAtomic(indexFile, result), shards.length), result);

@@ -19,6 +19,7 @@ import { guarded, once, refOf, testSlowdown } from '../durable';
 import { shardLabelerFor } from '../labelers';
 import type { CampaignConfig, IterationScope, ScoreShardResult } from '../types';
 import { EvalStage, evalSettings } from './eval';
+import { EVAL_LABELER_RECORD } from '../eval/summary';
 
 export type LabelShardInput = IterationScope & {
   shard: number;
@@ -38,9 +39,19 @@ export function createScoreActivities() {
       const out = scoredFile(input);
       return once(out, async () => {
         verifyRef(input.samples, 'sample shard');
-        const settings = input.evaluation ? (evalSettings(c).labeler ?? c.labeler) : c.labeler;
+        const own = input.evaluation ? evalSettings(c).labeler : undefined;
+        const settings = own ?? c.labeler;
         const labeler = await shardLabelerFor(settings);
-        return labeler.label({ settings, artifactsRoot: c.artifacts.root, campaignId, iteration, shard, samples: input.samples, out });
+        return labeler.label({
+          ...(own ? { identityRecord: EVAL_LABELER_RECORD } : {}),
+          settings,
+          artifactsRoot: c.artifacts.root,
+          campaignId,
+          iteration,
+          shard,
+          samples: input.samples,
+          out,
+        });
       });
     },
   };

@@ -109,6 +109,29 @@ describe('the quickstart with an eval file', () => {
     expect(cli(['status', id], env).stdout).toContain(`best: iteration ${expected} by winRate`);
   });
 
+  test('alignloop verify accounts for every eval artifact', () => {
+    const v = cli(['verify', id, '--json'], cliEnv(ctx.server.address));
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, missing: [], changed: [], unexpected: [] });
+    expect(v.status).toBe(0);
+  });
+
+  test('eval.labeler, another reward model than the campaign labeler: each has its own identity record, and verify checks both', async () => {
+    const own = 'ev-own-1';
+    const file = writeCampaign(ctx.dir, 'ev-own', {
+      iterations: 1,
+      extra: evalBlock(`, labeler: { kind: reward-model, model: ${MODELS.decoder}, threads: 1 }`),
+    });
+    expect(await runToEnd(ctx, own, file)).toMatchObject({ state: 'completed' });
+    const rec = (name: string) => JSON.parse(fs.readFileSync(path.join(ctx.dir, 'artifacts', own, name), 'utf8')).versions.map((v: { dir: string }) => v.dir);
+    expect(rec('labeler.json')).toEqual([MODELS.bt]);
+    expect(rec('eval-labeler.json')).toEqual([MODELS.decoder]);
+    const e = manifest(own, 0).eval as EvalSummary;
+    expect(e.labelled).toBe(96);
+    // scored by the decoder model, not the campaign's: the rewards differ from ev-1's for the same answers
+    expect(e.rewardMean).not.toBeCloseTo((manifest(id, 0).eval as EvalSummary).rewardMean!, 6);
+    expect(cli(['verify', own], cliEnv(ctx.server.address)).status).toBe(0);
+  });
+
   test('a held-out file that shares a prompt with the training file is refused before anything starts, naming the line', () => {
     const bad = path.join(ctx.dir, 'bad-eval.jsonl');
     const held = fs.readFileSync(EVAL_PROMPTS, 'utf8').split('\n').filter(Boolean).slice(0, 3);

@@ -3,37 +3,15 @@ import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import { readManifests } from '../../activities/audit/manifests';
 import { sha256File } from '../../activities/artifacts/atomic-file';
-import type { EvalSummary } from '../../activities/eval/summary';
+import { BestIteration, bestOf } from '../../activities/eval/best';
 import { UserError } from '../../config/errors';
 import { exitWith, out } from '../context';
 import { artifactsRootOf } from './inspect';
 
-export interface BestRow {
-  iteration: number;
-  by: string;
-  value: number;
-  checkpoint: string;
-  checkpointSha256: string;
+export interface BestRow extends BestIteration {
   /** The checkpoint file is there and still hashes to what its manifest recorded. */
   checkpointIntact: boolean;
   manifest: string;
-  eval: EvalSummary;
-}
-
-/** The best evaluated iteration: the first with the highest value of the campaign's eval.bestBy metric. */
-export function bestOf(manifests: Record<string, unknown>[]): Omit<BestRow, 'checkpointIntact' | 'manifest'> | null {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are JSON read back from disk
-  const evaluated = manifests.filter((m: any) => m.eval) as any[];
-  if (evaluated.length === 0) return null;
-  const by = (evaluated[evaluated.length - 1].eval as EvalSummary).best?.by ?? 'winRate';
-  let best: Omit<BestRow, 'checkpointIntact' | 'manifest'> | null = null;
-  for (const m of evaluated) {
-    const e = m.eval as EvalSummary;
-    const value = e[by];
-    if (value === null || !Number.isFinite(value) || (best && value <= best.value)) continue;
-    best = { iteration: m.iteration, by, value, checkpoint: m.lineage.checkpoint_out.path, checkpointSha256: m.lineage.checkpoint_out.sha256, eval: e };
-  }
-  return best;
 }
 
 const f = (x: number | null, d = 4) => (x === null ? '-' : x.toFixed(d));

@@ -234,3 +234,64 @@ describe('a policy that hacks a length-biased reward model', () => {
     expect(cli(['stop', id], env).status).toBe(0);
   });
 });
+
+describe('a policy trained toward bad answers (a reward model that pays for rudeness)', () => {
+  let server: FakeRewardServer;
+  const TEMPLATE = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+  const bad = (t: string) => (t.toLowerCase().match(/\b(whatever|boring|figure|yourself|why would)\b/g) ?? []).length;
+  const campaign = (name: string, evalExtra: string) =>
+    writeCampaign(ctx.dir, name, {
+      iterations: 8,
+      labeler:
+        `{ kind: reward-server, protocol: vllm, baseURL: ${server.baseURL}, model: rm, chatTemplate: rm-bad.jinja, batchSize: 16, timeoutSeconds: 5, ` +
+        'limits: { requestsPerMinute: 60000, tokensPerMinute: 100000000, maxInFlight: 2 } }',
+      trainer: '{ kind: builtin, method: dpo, beta: 0.1, learningRate: 0.5, epochs: 30 }',
+      extra: evalBlock(`, labeler: { kind: reward-model, model: ${MODELS.bt}, batchTokens: 8192, threads: 1 }${evalExtra}`),
+    });
+  beforeAll(async () => {
+    server = await new FakeRewardServer({ protocol: 'vllm', model: 'rm', reward: bad }).start();
+    fs.writeFileSync(path.join(ctx.dir, 'rm-bad.jinja'), TEMPLATE);
+  });
+  afterAll(() => server?.stop());
+
+  test('stopWhen.noImprovement ends the campaign after K evaluations without a better best, as the recorded evaluations say', async () => {
+    const id = 'stop-1';
+    const r = await cliAsync(['run', campaign('stop', ', bestBy: rewardMean, stopWhen: { noImprovement: 2 }'), '--id', id], cliEnv(ctx.server.address));
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/campaign stop-1 stopped/);
+    // The rule applied to the manifests by hand: where it must have stopped.
+    let best = -Infinity;
+    let since = 0;
+    let stopAt = -1;
+    for (let it = 0; stopAt < 0 && it < 8; it++) {
+      const v = (manifest(id, it).eval as EvalSummary).rewardMean!;
+      if (v > best) [best, since] = [v, 0];
+      else if (++since >= 2) stopAt = it;
+    }
+    expect(stopAt).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(iterDir(id, stopAt + 1), 'manifest.json'))).toBe(false);
+    const s = JSON.parse(cli(['status', id, '--json'], cliEnv(ctx.server.address)).stdout);
+    expect(s.state).toBe('stopped');
+    expect(s.status.evaluation.stopReason).toMatch(/^eval\.stopWhen\.noImprovement: 2 evaluation\(s\) without a better rewardMean than iteration \d+'s/);
+    expect(cli(['best', id, '--json'], cliEnv(ctx.server.address)).stdout).toContain(`"by": "rewardMean"`);
+  });
+
+  test('hackingGuard: the training reward rising while the eval win rate falls pauses the campaign with the numbers', async () => {
+    const id = 'trend-1';
+    const r = await cliAsync(['run', campaign('trend', ', hackingGuard: true, maxLengthRatio: 100'), '--id', id], cliEnv(ctx.server.address));
+    expect(r.status).toBe(1);
+    const m =
+      /hacking guard \(iteration (\d+)\): training reward rose ([-\d.]+) -> ([-\d.]+) -> ([-\d.]+) while the eval win rate fell ([\d.]+) -> ([\d.]+) -> ([\d.]+)/.exec(
+        r.stderr,
+      );
+    expect(m).not.toBeNull();
+    const at = Number(m![1]);
+    const pts = [at - 2, at - 1, at].map((it) => ({ reward: manifest(id, it).reward.mean as number, win: (manifest(id, it).eval as EvalSummary).winRate! }));
+    expect(m!.slice(2, 5).map(Number)).toEqual(pts.map((p) => Number(p.reward.toFixed(3))));
+    expect(m!.slice(5, 8).map(Number)).toEqual(pts.map((p) => Number(p.win.toFixed(3))));
+    expect(pts[2].win).toBeLessThan(pts[1].win);
+    expect(pts[1].win).toBeLessThan(pts[0].win);
+    expect(JSON.parse(cli(['status', id, '--json'], cliEnv(ctx.server.address)).stdout).state).toBe('paused');
+    expect(cli(['stop', id], cliEnv(ctx.server.address)).status).toBe(0);
+  });
+});

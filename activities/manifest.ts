@@ -78,7 +78,8 @@ export function buildIterationManifest(
     throw new InvariantViolation(`iteration ${iteration}: counts do not add up: ${JSON.stringify(counts)}`);
   }
   const emptyReason = counts.samples === 0 && counts.prompts_in > 0 ? noSamplesReason(counts) : input.feedback.stats.empty_reason;
-  const judgeUsd = c.labeler.kind === 'judge' ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
+  // The iteration's ledger also holds what eval.judge spent (the campaign's budget).
+  const judgeUsd = c.labeler.kind === 'judge' || c.eval?.judge ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
   const manifest = {
     campaign: campaignId,
     iteration,

@@ -21,7 +21,7 @@ export interface CampaignView {
   labeler: { kind: string } & Record<string, unknown>;
   feedback: { type: 'pairwise' | 'binary' | 'scalar'; mode?: string; threshold?: number | string; perPrompt: boolean };
   trainer: { kind: string; method: 'dpo' | 'kto' | 'grpo' } & Record<string, unknown>;
-  eval?: { prompts: string; labeler?: { kind: string } & Record<string, unknown> };
+  eval?: { prompts: string; labeler?: { kind: string } & Record<string, unknown>; judge?: { kind: string } & Record<string, unknown> };
 }
 
 /** A kind's settings schema: a strict object whose `kind` is the kind's literal. */

@@ -163,12 +163,25 @@ function evalProblems(config: CampaignView, kinds: CampaignKinds, base: string, 
       path: ['eval', 'labeler'],
       message: 'eval answers are scored on the score queue: give eval a reward-model or reward-server labeler (the LLM judge is not an eval scorer yet)',
     });
-  if (e.labeler) {
-    const k = kindNamed(kinds.labeler, 'eval.labeler', e.labeler.kind);
-    k.resolvePaths?.(e.labeler, base);
-    const rawLabeler = raw?.labeler as Record<string, unknown> | undefined;
-    out.push(...(k.problems?.(e.labeler, config, rawLabeler) ?? []).map((p) => ({ ...p, path: ['eval', ...p.path] })));
+  for (const role of ['labeler', 'judge'] as const) {
+    const block = e[role];
+    if (!block) continue;
+    const k = kindNamed(kinds.labeler, `eval.${role}`, block.kind);
+    k.resolvePaths?.(block, base);
+    const rawBlock = raw?.[role] as Record<string, unknown> | undefined;
+    // The kind's checks of its own block (labeler.*, here eval.labeler.* or eval.judge.*); how it fits the
+    // campaign's feedback is no concern of an eval scorer.
+    const own = (k.problems?.(block, config, rawBlock) ?? []).filter((p) => p.path[0] === 'labeler');
+    out.push(...own.map((p) => ({ ...p, path: ['eval', role, ...p.path.slice(1)] })));
   }
+  const j = e.judge;
+  if (j && (j.kind !== 'judge' || j.mode !== 'pairwise'))
+    out.push({
+      path: ['eval', 'judge'],
+      message: `the eval judge compares two answers: use kind: judge with mode: pairwise (got kind ${j.kind}${j.mode ? `, mode ${String(j.mode)}` : ''})`,
+    });
+  if (j && (j.batch as { enabled?: boolean } | undefined)?.enabled)
+    out.push({ path: ['eval', 'judge', 'batch', 'enabled'], message: 'the eval judge judges online; remove batch (or set enabled: false)' });
   return out;
 }
 

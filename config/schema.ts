@@ -44,6 +44,11 @@ export function evalSchema<L extends z.ZodType>(labeler: L) {
       seed: z.number().int().default(0).describe('Seed of the eval draws: the same for every evaluated iteration.'),
       greedy: z.boolean().default(false).describe('Answer greedily (the most likely answer) where the sampler kind can (builtin).'),
       labeler: labeler.optional().describe('Score eval answers with this labeler (a reward-model or reward-server block) instead of the campaign labeler.'),
+      judge: labeler
+        .optional()
+        .describe(
+          'An LLM judge (kind: judge, mode: pairwise) that compares each eval answer with the baseline answer in both orders (disagreement: a tie): the win rate is its verdicts.',
+        ),
       bestBy: z.enum(['winRate', 'lcWinRate', 'rewardMean']).default('winRate').describe('The metric that picks the best checkpoint (`alignloop best`).'),
       stopWhen: z
         .strictObject({ noImprovement: posInt.describe('End the campaign after this many evaluations without a better best.') })

@@ -11,7 +11,7 @@ import { activityProxies } from './activity-proxies';
 import { improves, metricOf } from './eval-rules';
 import { tagShard } from './failures';
 
-export async function evalStage(scope: IterationScope, ev: IterationEvalInput, checkpoint: FileRef): Promise<EvalSummary> {
+export async function evalStage(scope: IterationScope, ev: IterationEvalInput, checkpoint: FileRef, budgetUsd: number | null): Promise<EvalSummary> {
   const { config, iteration } = scope;
   const acts = activityProxies(config.durability);
   const at = `iteration ${iteration}`;
@@ -36,6 +36,22 @@ export async function evalStage(scope: IterationScope, ev: IterationEvalInput, c
     );
   const baselineIteration = ev.baselineIteration ?? iteration;
   await Promise.all([answer(checkpoint, 'eval'), ...(ev.baselineIteration === null ? [answer(ev.initial, 'eval/baseline')] : [])]);
+  if (config.eval!.judge) {
+    // The eval judge: each eval answer against the baseline's, both orders, on the judge queue (the campaign's cache and budget).
+    await Promise.all(
+      prompts.shards.map(async (_p, shard) => {
+        const pairs = await acts.evalLocal.writeEvalPairs.executeWithOptions({ summary: `eval pairs shard ${shard}/${n} · ${at}` }, [
+          { ...scope, shard, baselineIteration },
+        ]);
+        await tagShard(
+          shard,
+          acts.judge.judgeShard.executeWithOptions({ summary: `judge eval shard ${shard}/${n} · ${at}` }, [
+            { ...scope, shard, samples: pairs, budgetUsd, evaluation: { stage: 'eval', judged: true } },
+          ]),
+        );
+      }),
+    );
+  }
   const summary = await acts.evalLocal.writeEvalMetrics.executeWithOptions({ summary: `eval metrics · ${at}` }, [{ ...scope, shards: n, baselineIteration }]);
   const by: BestBy = config.eval!.bestBy;
   const value = metricOf(summary, by);

@@ -28,8 +28,8 @@ async function evalPreflight(c: CampaignConfig, e: NonNullable<CampaignConfig['e
     if (!(err instanceof InputError)) throw err;
     problems.push(`eval.prompts: ${err.message}`);
   }
-  if (e.labeler)
-    problems.push(...((await kindNamed(CAMPAIGN_KINDS.labeler, 'labeler', e.labeler.kind).preflight?.(e.labeler, c, o)) ?? []).map((p) => `eval.${p}`));
+  for (const block of [e.labeler, e.judge])
+    if (block) problems.push(...((await kindNamed(CAMPAIGN_KINDS.labeler, 'labeler', block.kind).preflight?.(block, c, o)) ?? []).map((p) => `eval.${p}`));
   return problems;
 }
 

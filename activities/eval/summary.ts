@@ -23,6 +23,10 @@ export interface EvalSummary {
   baselineMeanLength: number | null;
   baselineRewardMean: number | null;
   truncatedShare: number;
+  /** Whose verdicts the win rate is: the eval rewards' (labeler) or eval.judge's (judge). */
+  winRateBy?: 'labeler' | 'judge';
+  /** eval.judge: pairs judged, pairs whose two orders disagreed (ties), pairs left unlabelled. */
+  judged?: { pairs: number; inconsistent: number; unlabelled: number };
   /** The iteration whose folder holds the baseline's answers (eval/baseline/). */
   baselineIteration: number;
   /** iter-NNN/eval/metrics.json. */

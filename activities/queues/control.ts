@@ -157,7 +157,7 @@ export function createControlActivities() {
       const done = findComplete<IterationSummary>(file);
       if (done) return done.extra;
       return guarded(async () => {
-        const ledgerSpent = c.labeler.kind === 'judge' ? new BudgetLedger(judgeBudget(c, campaignId, iteration, null)).spent() : 0;
+        const ledgerSpent = c.labeler.kind === 'judge' || c.eval?.judge ? new BudgetLedger(judgeBudget(c, campaignId, iteration, null)).spent() : 0;
         const { manifest, summary } = buildIterationManifest(input, file, ledgerSpent);
         markComplete(refOf(writeJsonAtomic(file, manifest), 1), summary);
         return summary;

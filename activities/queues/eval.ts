@@ -8,10 +8,11 @@ import * as path from 'node:path';
 import { ArtifactError, ConfigError, InputError } from '../../config/errors';
 import { sha256File, writeFileAtomic, writeJsonAtomic } from '../artifacts/atomic-file';
 import { readJsonl } from '../artifacts/json-lines';
-import { findComplete, iterationDir, markComplete, shardFile } from '../artifacts/store';
+import { FileRef, findComplete, iterationDir, markComplete, shardFile } from '../artifacts/store';
 import { guarded, refOf } from '../durable';
 import { overlappingPrompts } from '../eval/held-out';
-import { EvalAnswer, evalMetrics } from '../eval/metrics';
+import { EvalAnswer, evalMetrics, pairwise } from '../eval/metrics';
+import type { SampleRecord } from '../samplers/sampler';
 import type { EvalSummary } from '../eval/summary';
 import type { ScoredSample } from '../feedback/scored-samples';
 import { loadPrompts } from '../prompts';
@@ -47,8 +48,76 @@ async function scoredAnswers(c: CampaignConfig, campaignId: string, iteration: n
   return { answers, truncated };
 }
 
+/** A judged pair's outcome for the eval answer (sample 0 of its pair; the baseline's is 1): 1 win, 0 loss, 0.5 tie, null unlabelled. */
+function judgedOutcome(r: JudgedPairRecord): number | null {
+  if (r.label_status === 'tie' || r.label_status === 'inconsistent') return 0.5;
+  if (r.winner !== 'x' && r.winner !== 'y') return null;
+  return r.sample_ids[r.winner === 'x' ? 0 : 1] === 0 ? 1 : 0;
+}
+
+interface JudgedPairRecord {
+  prompt_id: string;
+  sample_ids: [number, number];
+  outputs: [ScoredSample['output'] | string, ScoredSample['output'] | string];
+  winner: string | null;
+  label_status: string;
+}
+
+/** The eval judge's verdicts as answers the metrics pair up: the eval answer scores its outcome, the baseline 0.5. */
+async function judgedAnswers(c: CampaignConfig, campaignId: string, iteration: number, shards: number) {
+  const current: EvalAnswer[] = [];
+  const baseline: EvalAnswer[] = [];
+  const counts = { pairs: 0, inconsistent: 0, unlabelled: 0 };
+  for (let k = 0; k < shards; k++) {
+    const file = shardFile(c.artifacts.root, campaignId, iteration, 'eval/judged', k);
+    if (!findComplete(file)) throw new ArtifactError(`${file} has no valid completion record: was it moved or edited? restore it, then resume`);
+    for (const r of await readJsonl<JudgedPairRecord>(file)) {
+      counts.pairs++;
+      if (r.label_status === 'inconsistent') counts.inconsistent++;
+      const outcome = judgedOutcome(r);
+      if (outcome === null) counts.unlabelled++;
+      const mine = r.sample_ids[0] === 0 ? 0 : 1;
+      current.push({ key: r.prompt_id, reward: outcome, length: answerText(r.outputs[mine] as ScoredSample['output']).length });
+      baseline.push({ key: r.prompt_id, reward: 0.5, length: answerText(r.outputs[1 - mine] as ScoredSample['output']).length });
+    }
+  }
+  return { current, baseline, counts };
+}
+
 export function createEvalActivities() {
   return {
+    /**
+     * eval.judge: shard k's eval answers each paired with the baseline's answer to the same prompt and
+     * sample number, as a two-sample prompt group (`<prompt_id>#<sample_id>`: the eval answer is sample 0)
+     * for the pairwise judge: iter-NNN/eval/pairs/.
+     */
+    async writeEvalPairs(input: IterationScope & { shard: number; baselineIteration: number }): Promise<FileRef> {
+      const { config: c, campaignId, iteration, shard } = input;
+      evalSettings(c);
+      const file = shardFile(c.artifacts.root, campaignId, iteration, 'eval/pairs', shard);
+      const done = findComplete(file);
+      if (done) return done.ref;
+      return guarded(async () => {
+        const read = async (it: number, stage: EvalStage) => {
+          const f = shardFile(c.artifacts.root, campaignId, it, `${stage}/samples`, shard);
+          if (!findComplete(f)) throw new ArtifactError(`${f} has no valid completion record: was it moved or edited? restore it, then resume`);
+          return readJsonl<SampleRecord>(f);
+        };
+        const base = new Map((await read(input.baselineIteration, 'eval/baseline')).map((b) => [`${b.prompt_id}#${b.sample_id}`, b]));
+        const lines: string[] = [];
+        for (const a of await read(iteration, 'eval')) {
+          const key = `${a.prompt_id}#${a.sample_id}`;
+          const b = base.get(key);
+          if (!b) continue;
+          lines.push(JSON.stringify({ ...a, prompt_id: key, sample_id: 0, eval_answer: 'checkpoint' }) + '\n');
+          lines.push(JSON.stringify({ ...b, prompt_id: key, sample_id: 1, eval_answer: 'baseline' }) + '\n');
+        }
+        const ref = refOf(writeFileAtomic(file, lines), lines.length);
+        markComplete(ref, {});
+        return ref;
+      });
+    },
+
     async prepareEvalPrompts(scope: IterationScope): Promise<PreparedPrompts> {
       const { config: c, campaignId, iteration } = scope;
       const e = evalSettings(c);
@@ -90,7 +159,16 @@ export function createEvalActivities() {
         const cur = await scoredAnswers(c, campaignId, iteration, 'eval', input.shards);
         const base = await scoredAnswers(c, campaignId, input.baselineIteration, 'eval/baseline', input.shards);
         const m = evalMetrics(cur.answers, base.answers, cur.truncated);
-        const metrics = { iteration, baseline_iteration: input.baselineIteration, ...m };
+        // With an eval judge, the win rate is its verdicts (the labeler's rewards still give rewardMean).
+        const judged = evalSettings(c).judge ? await judgedAnswers(c, campaignId, iteration, input.shards) : null;
+        if (judged) m.pairwise = pairwise(judged.current, judged.baseline);
+        const metrics = {
+          iteration,
+          baseline_iteration: input.baselineIteration,
+          win_rate_by: judged ? 'judge' : 'labeler',
+          ...m,
+          ...(judged ? { judged: judged.counts } : {}),
+        };
         const ref = refOf(writeJsonAtomic(file, metrics), 1);
         const p = m.pairwise;
         const summary: EvalSummary = {
@@ -109,6 +187,8 @@ export function createEvalActivities() {
           baselineRewardMean: m.baseline?.rewardMean ?? null,
           truncatedShare: m.truncatedShare,
           baselineIteration: input.baselineIteration,
+          winRateBy: judged ? 'judge' : 'labeler',
+          ...(judged ? { judged: judged.counts } : {}),
           metricsFile: ref,
         };
         markComplete(ref, summary);

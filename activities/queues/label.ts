@@ -24,13 +24,22 @@ import { EVAL_LABELER_RECORD } from '../eval/summary';
 export type LabelShardInput = IterationScope & {
   shard: number;
   samples: FileRef;
-  /** Eval answers (eval:): scored into iter-NNN/<stage>/scored/ by eval.labeler, else the campaign's labeler. */
-  evaluation?: { stage: EvalStage };
+  /**
+   * Eval answers (eval:): scored into iter-NNN/<stage>/scored/ by eval.labeler, else the campaign's labeler;
+   * `judged`: eval answer / baseline answer pairs judged by eval.judge into iter-NNN/<stage>/judged/.
+   */
+  evaluation?: { stage: EvalStage; judged?: boolean };
 };
 export type JudgeShardInput = LabelShardInput & { budgetUsd: number | null };
 
 const scoredFile = (input: LabelShardInput) =>
-  shardFile(input.config.artifacts.root, input.campaignId, input.iteration, input.evaluation ? `${input.evaluation.stage}/scored` : 'scored', input.shard);
+  shardFile(
+    input.config.artifacts.root,
+    input.campaignId,
+    input.iteration,
+    input.evaluation ? `${input.evaluation.stage}/${input.evaluation.judged ? 'judged' : 'scored'}` : 'scored',
+    input.shard,
+  );
 
 export function createScoreActivities() {
   return {
@@ -82,11 +91,13 @@ function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {
 }
 
 /** The judge settings; the key comes from this worker's environment and never enters inputs, history or artifacts. */
-function judgeOf(c: CampaignConfig): { judge: JudgeConfig; apiKey: string } {
-  if (c.labeler.kind !== 'judge') throw new ConfigError('campaign', ['this activity needs a judge labeler']);
-  const apiKey = process.env[c.labeler.apiKeyEnv];
+function judgeOf(c: CampaignConfig, evaluation?: LabelShardInput['evaluation']): { judge: JudgeConfig; apiKey: string } {
+  // The eval judge: every pair (eval answer, baseline answer) in both orders.
+  const l = evaluation?.judged ? evalSettings(c).judge : c.labeler;
+  if (l?.kind !== 'judge') throw new ConfigError('campaign', [`this activity needs a judge ${evaluation?.judged ? 'as eval.judge' : 'labeler'}`]);
+  const apiKey = process.env[l.apiKeyEnv];
   registerSecret(apiKey);
-  return { judge: c.labeler, apiKey: apiKey || 'none' };
+  return { judge: evaluation?.judged ? { ...l, mode: 'pairwise', pairing: 'all', swap: 'both' } : l, apiKey: apiKey || 'none' };
 }
 
 function batchRecordFile(input: LabelShardInput): string {
@@ -103,7 +114,7 @@ export function createJudgeActivities() {
       const { config: c, campaignId, iteration } = input;
       const file = scoredFile(input);
       return once(file, async () => {
-        const { judge, apiKey } = judgeOf(c);
+        const { judge, apiKey } = judgeOf(c, input.evaluation);
         verifyRef(input.samples, 'sample shard');
         // once() keeps heartbeating while rate limits hold requests back; progress goes out as it comes.
         const r = await judgeFile(input.samples.path, file, {

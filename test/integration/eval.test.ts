@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EvalSummary } from '../../activities/eval/summary';
+import { FakeJudgeServer } from '../fakes/openai-judge-server';
 import { FakeRewardServer } from '../fakes/reward-server';
 import { MODELS, QUICKSTART_PROMPTS, ROOT } from '../helpers/paths';
 import { cli, cliAsync, cliEnv, killHard, runToEnd, spawnWorker, useTestServer, waitFor, writeCampaign } from '../helpers/temporal';
@@ -293,5 +294,82 @@ describe('a policy trained toward bad answers (a reward model that pays for rude
     expect(pts[1].win).toBeLessThan(pts[0].win);
     expect(JSON.parse(cli(['status', id, '--json'], cliEnv(ctx.server.address)).stdout).state).toBe('paused');
     expect(cli(['stop', id], cliEnv(ctx.server.address)).status).toBe(0);
+  });
+});
+
+describe('eval.judge: an LLM judge compares each eval answer with the baseline answer, both orders', () => {
+  let judge: FakeJudgeServer;
+  const PRICES = { inputPerMTok: 100, outputPerMTok: 400 };
+  const judgeBlock = () =>
+    `judge: { kind: judge, mode: pairwise, baseURL: ${judge.baseURL}, model: judge-small, apiKeyEnv: JUDGE_API_KEY, timeoutSeconds: 5, ` +
+    `prices: { inputPerMTok: ${PRICES.inputPerMTok}, outputPerMTok: ${PRICES.outputPerMTok} }, limits: { requestsPerMinute: 60000, tokensPerMinute: 100000000, maxInFlight: 8 } }`;
+  type Judged = { prompt_id: string; sample_ids: number[]; presented: string[]; winner: string | null; label_status: string };
+  beforeAll(async () => {
+    judge = await new FakeJudgeServer({ apiKey: 'sk-eval-key', structuredOutput: true, positionBias: 0.2 }).start();
+  });
+  afterAll(() => judge?.stop());
+
+  test('the win rate is the judge verdicts; its cost is booked as the campaign spend, and a spent budget pauses mid-eval and resumes without paying twice', async () => {
+    const id = 'ev-judge-1';
+    const env = cliEnv(ctx.server.address, { JUDGE_API_KEY: 'sk-eval-key' });
+    // ~$0.02 a judgement, 192 per evaluation (96 pairs x 2 orders): $1 runs out inside the first eval.
+    const file = writeCampaign(ctx.dir, 'ev-judge', { iterations: 2, extra: `${evalBlock(`, ${judgeBlock()}`)}\nbudget: { usd: 1 }` });
+    const worker = spawnWorker(env);
+    try {
+      expect(cli(['start', file, '--id', id], env).status).toBe(0);
+      const paused = await waitFor(
+        'the budget pause',
+        async () => {
+          const s = JSON.parse(cli(['status', id, '--json'], env).stdout);
+          return s.state === 'paused' ? s : null;
+        },
+        300000,
+        500,
+      );
+      expect(paused.status.pauseReason).toMatch(/budget reached: \$[\d.]+ spent of \$1\.0000/);
+      expect(paused.status.completed).toBe(0);
+      const judgedBefore = fs.existsSync(path.join(iterDir(id, 0), 'eval', 'judged'))
+        ? fs.readdirSync(path.join(iterDir(id, 0), 'eval', 'judged')).filter((f) => f.endsWith('.done.json')).length
+        : 0;
+      expect(judgedBefore).toBeLessThan(12);
+      expect(cli(['resume', id, '--budget', '50'], env).status).toBe(0);
+      expect(await ctx.client.workflow.getHandle(id).result()).toMatchObject({ state: 'completed' });
+    } finally {
+      await killHard(worker);
+    }
+    let spent = 0;
+    for (const it of [0, 1]) {
+      const m = manifest(id, it);
+      const e = m.eval as EvalSummary;
+      const judged = records(path.join(iterDir(id, it), 'eval', 'judged')) as unknown as Judged[];
+      expect(judged).toHaveLength(96);
+      let [wins, losses, ties] = [0, 0, 0];
+      for (const j of judged) {
+        expect(j.presented).toEqual(['xy', 'yx']); // both orders, always
+        expect(j.sample_ids).toEqual([0, 1]); // the eval answer is sample 0, the baseline's 1
+        if (j.label_status === 'tie' || j.label_status === 'inconsistent') ties++;
+        else if (j.winner === 'x') wins++;
+        else if (j.winner === 'y') losses++;
+      }
+      expect(judged.some((j) => j.label_status === 'inconsistent')).toBe(true); // the position-biased judge disagrees with itself: a tie
+      expect(e).toMatchObject({ winRateBy: 'judge', wins, losses, ties, judged: { pairs: 96 } });
+      expect(e.winRate).toBeCloseTo((wins + ties / 2) / (wins + losses + ties), 12);
+      expect(e.labelled).toBe(96); // the reward model still scores every answer: rewardMean
+      spent += m.cost.judge_usd;
+    }
+    // Every judgement was paid once: what the manifests booked is the provider's bill, and the campaign's spend.
+    expect(spent).toBeCloseTo(judge.billedUsd(PRICES), 6);
+    const s = JSON.parse(cli(['status', id, '--json'], cliEnv(ctx.server.address)).stdout);
+    expect(s.status.spentUsd).toBeCloseTo(spent, 6);
+    expect(fs.existsSync(path.join(ctx.dir, 'artifacts', id, 'judge-cache'))).toBe(true);
+  });
+
+  test('an eval judge that is not pairwise is refused by validate, naming the setting', () => {
+    const file = writeCampaign(ctx.dir, 'ev-judge-bad', {
+      extra: evalBlock(`, judge: { kind: judge, mode: pointwise, baseURL: ${judge.baseURL}, model: judge-small }`),
+    });
+    const r = cli(['validate', file], cliEnv(ctx.server.address));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/eval\.judge: the eval judge compares two answers: use kind: judge with mode: pairwise \(got kind judge, mode pointwise\)/);
   });
 });

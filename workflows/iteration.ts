@@ -66,7 +66,7 @@ function budgetFailure(e: unknown): { message: string; spentUsd: number } | null
 
 /** One iteration: prompts slice -> sample shards -> label shards -> feedback -> train -> manifest. */
 export async function iterationWorkflow(input: IterationInput): Promise<IterationOutput> {
-  const status: IterationStatus = { iteration: input.iteration, stage: 'starting', shardsDone: 0, shardsTotal: 0 };
+  const status: IterationStatus = { iteration: input.iteration, stage: 'starting', shardsDone: 0, shardsTotal: 0, ...(input.eval ? { evaluates: true } : {}) };
   if (input.searchAttributes === true) indexing.set(status, { stage: 'starting' });
   setHandler(iterationStatusQuery, () => status);
   try {

@@ -13,6 +13,8 @@ export interface IterationStatus {
   /** Sample and label run as a pipeline: shards sampled and labelled so far (absent in iterations that predate it). */
   sampled?: number;
   labelled?: number;
+  /** This iteration evaluates its checkpoint (eval:) after training. */
+  evaluates?: boolean;
 }
 
 /**

@@ -46,6 +46,8 @@ export interface EvalCarry {
   /** The last three evaluations (the hacking guard's trend). */
   recent: EvalPoint[];
   stopReason: string | null;
+  /** The hacking guard tripped at the last iteration (nothing left to pause). */
+  guardWarning?: string;
 }
 
 export const RECENT_SUMMARIES = 20;
@@ -224,7 +226,15 @@ export class CampaignMachine {
     const e = this.config.eval;
     if (!e) return {};
     const ev = this.s.eval;
-    return { evaluation: { bestBy: e.bestBy, best: ev?.best ?? null, sinceBest: ev?.sinceBest ?? 0, stopReason: ev?.stopReason ?? null } };
+    return {
+      evaluation: {
+        bestBy: e.bestBy,
+        best: ev?.best ?? null,
+        sinceBest: ev?.sinceBest ?? 0,
+        stopReason: ev?.stopReason ?? null,
+        ...(ev?.guardWarning ? { guardWarning: ev.guardWarning } : {}),
+      },
+    };
   }
 
   /** An evaluated iteration: a better best is kept; the stop rule may end the campaign, the hacking guard pause it. */
@@ -259,7 +269,9 @@ export class CampaignMachine {
     }
     if (settings.hackingGuard) {
       const why = hackingReason(ev.recent, e, settings.maxLengthRatio);
-      if (why) {
+      // After the last iteration there is nothing to pause: the finished campaign keeps the warning.
+      if (why && s.nextIteration >= this.config.iterations) ev.guardWarning = `hacking guard (iteration ${summary.iteration}): ${why}`;
+      else if (why) {
         s.paused = true;
         s.pauseReason =
           `hacking guard (iteration ${summary.iteration}): ${why}; the best checkpoint is iteration ${ev.best?.iteration ?? '-'}'s ` +

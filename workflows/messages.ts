@@ -55,6 +55,8 @@ export interface EvalStatus {
   /** Evaluations since the best one. */
   sinceBest: number;
   stopReason: string | null;
+  /** The hacking guard tripped at the last iteration, when there was nothing left to pause. */
+  guardWarning?: string;
 }
 
 export interface BestCheckpoint {

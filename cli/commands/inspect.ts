@@ -40,6 +40,7 @@ export function snapshotLines(a: CampaignSnapshot): string[] {
       `  best: iteration ${ev.best.iteration} by ${ev.bestBy} ${ev.best.value.toFixed(4)} (${ev.best.checkpoint}, sha256 ${ev.best.checkpointSha256.slice(0, 12)}); ${ev.sinceBest} evaluation(s) since`,
     );
   if (ev?.stopReason) lines.push(`  stopped by ${ev.stopReason}`);
+  if (ev?.guardWarning) lines.push(`  warning: ${ev.guardWarning}`);
   if (a.next) lines.push(`  next: ${a.next}`);
   return lines;
 }

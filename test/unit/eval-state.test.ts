@@ -118,6 +118,15 @@ test('hacking guard: answers longer than maxLengthRatio x the baseline pause at 
   expect(off.state()).toBe('running');
 });
 
+test('hacking guard at the last iteration: nothing to pause, the campaign completes with the warning in its status', () => {
+  const m = machine({ hackingGuard: true, maxLengthRatio: 1.2 }, 2);
+  complete(m, 0, { meanLength: 100, baselineMeanLength: 100 });
+  complete(m, 0, { meanLength: 150, baselineMeanLength: 100 });
+  expect(m.state()).toBe('completed');
+  expect(m.s.paused).toBe(false);
+  expect(m.evalStatus().evaluation!.guardWarning).toMatch(/^hacking guard \(iteration 1\): mean eval answer length 150\.0 chars is 1\.50x/);
+});
+
 test('hackingReason ignores evaluations without a win rate', () => {
   const pts = [
     { iteration: 0, trainReward: 1, winRate: 0.6 },

@@ -6,7 +6,7 @@
  * a real dev server: a plain one, an LLM-judge one, a paused-and-resumed one, one that failed,
  * was paused on the failure, and was resumed, one steered by Updates (pause, budget, config edit), a
  * Batch API judge, a budget pause resumed with a new budget, a stop, more shards than the in-flight
- * window, and a managed sampler.
+ * window, a managed sampler, and an evaluated one (eval:).
  */
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import * as fs from 'node:fs';
@@ -131,8 +131,15 @@ async function main(): Promise<void> {
     );
     await done('managed');
 
+    // 11. Evaluation (eval:): held-out answers sampled and scored after training, the baseline made
+    //     once, the best checkpoint and the stop rules' state carried across continue-as-new.
+    const evalPrompts = path.join(ROOT, 'examples', 'quickstart', 'eval-prompts.jsonl');
+    const evalBlock = `eval: { prompts: ${evalPrompts}, samplesPerPrompt: 2, hackingGuard: true, stopWhen: { noImprovement: 3 } }`;
+    start(writeCampaign(dir, 'evaluated', { iterations: 2, perIteration: 8, extra: evalBlock }), 'evaluated');
+    await done('evaluated');
+
     fs.mkdirSync(OUT, { recursive: true });
-    for (const id of ['plain', 'judged', 'paused', 'failed', 'steered', 'batched', 'budget', 'stopped', 'windowed', 'managed']) {
+    for (const id of ['plain', 'judged', 'paused', 'failed', 'steered', 'batched', 'budget', 'stopped', 'windowed', 'managed', 'evaluated']) {
       const runs: { workflowId: string; runId: string; history: unknown }[] = [];
       for await (const w of client.workflow.list({ query: `WorkflowId = '${id}' OR WorkflowId STARTS_WITH '${id}/iter-'` })) {
         const h = await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();

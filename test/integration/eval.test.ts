@@ -3,9 +3,12 @@
  * against the initial policy's answers, the best checkpoint, the stop rule and the hacking guard,
  * through a real Temporal server, real worker processes, real ORT sessions and a real reward server.
  */
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EvalSummary } from '../../activities/eval/summary';
+import { WORKFLOW_BUNDLE } from '../../workers/workers';
 import { FakeJudgeServer } from '../fakes/openai-judge-server';
 import { FakeRewardServer } from '../fakes/reward-server';
 import { MODELS, QUICKSTART_PROMPTS, ROOT } from '../helpers/paths';
@@ -108,6 +111,21 @@ describe('the quickstart with an eval file', () => {
     const s = cli(['status', id, '--json'], env);
     expect(JSON.parse(s.stdout).status.evaluation.best).toMatchObject({ iteration: expected, checkpointSha256: row.checkpointSha256 });
     expect(cli(['status', id], env).stdout).toContain(`best: iteration ${expected} by winRate`);
+  });
+
+  test("the campaign's and its iterations' histories (eval stage, best and stop-rule state carried across continue-as-new) replay deterministically", async () => {
+    const runs: { workflowId: string; history: unknown }[] = [];
+    for await (const w of ctx.client.workflow.list({ query: `WorkflowId = '${id}' OR WorkflowId STARTS_WITH '${id}/iter-'` })) {
+      const h = await ctx.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory();
+      runs.push({ workflowId: w.workflowId, history: JSON.parse(historyToJSON(h)) });
+    }
+    expect(runs).toHaveLength(6); // 3 campaign runs, 3 iterations
+    let n = 0;
+    for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, runs)) {
+      expect([r.workflowId, r.error?.message]).toEqual([r.workflowId, undefined]);
+      n++;
+    }
+    expect(n).toBe(6);
   });
 
   test('alignloop verify accounts for every eval artifact', () => {

@@ -9,9 +9,25 @@ import type { EvalStage } from '../activities/queues/eval';
 import type { FileRef, IterationScope } from '../activities/types';
 import { activityProxies } from './activity-proxies';
 import { improves, metricOf } from './eval-rules';
-import { tagShard } from './failures';
+import { ShardFailure, tagShard } from './failures';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { ERROR_TYPE } from '../config/errors';
 
-export async function evalStage(scope: IterationScope, ev: IterationEvalInput, checkpoint: FileRef, budgetUsd: number | null): Promise<EvalSummary> {
+/** The eval judge ran out of the campaign's budget: the iteration hands the campaign a budget pause, as labeling does. */
+export type EvalOutcome = EvalSummary | { budgetExhausted: { message: string; spentUsd: number } };
+
+export async function evalStage(scope: IterationScope, ev: IterationEvalInput, checkpoint: FileRef, budgetUsd: number | null): Promise<EvalOutcome> {
+  try {
+    return await evaluate(scope, ev, checkpoint, budgetUsd);
+  } catch (e) {
+    const f = e instanceof ShardFailure ? e.failure : e;
+    const cause = f instanceof ActivityFailure ? f.cause : f;
+    if (!(cause instanceof ApplicationFailure && cause.type === ERROR_TYPE.JudgeBudgetExhausted)) throw e;
+    return { budgetExhausted: { message: cause.message, spentUsd: (cause.details?.[0] as { spentUsd?: number } | undefined)?.spentUsd ?? 0 } };
+  }
+}
+
+async function evaluate(scope: IterationScope, ev: IterationEvalInput, checkpoint: FileRef, budgetUsd: number | null): Promise<EvalSummary> {
   const { config, iteration } = scope;
   const acts = activityProxies(config.durability);
   const at = `iteration ${iteration}`;

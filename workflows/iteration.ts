@@ -14,7 +14,7 @@ import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
 import { activityProxies, sampleProcess } from './activity-proxies';
-import { describeFailure, ShardFailure, StageFailure, tagShard } from './failures';
+import { describeFailure, StageFailure, tagShard } from './failures';
 import { labelShard } from './label-stage';
 import { evalStage } from './eval-stage';
 import type { IterationEvalInput } from '../activities/eval/summary';
@@ -181,15 +181,7 @@ async function runIteration(input: IterationInput, status: IterationStatus): Pro
     ]),
   );
   // Only campaigns with eval: reach this (no older history has input.eval).
-  const evaluation = input.eval
-    ? await stage('eval', 1, () =>
-        evalStage(scope, input.eval!, train.checkpoint, budgetUsd).catch((e) => {
-          const b = budgetFailure(e instanceof ShardFailure ? e.failure : e); // the eval judge ran out of budget: a pause, as in labeling
-          if (!b) throw e;
-          return { budgetExhausted: b };
-        }),
-      )
-    : null;
+  const evaluation = input.eval ? await stage('eval', 1, () => evalStage(scope, input.eval!, train.checkpoint, budgetUsd)) : null;
   if (evaluation && 'budgetExhausted' in evaluation) {
     status.stage = 'done';
     publish(status);

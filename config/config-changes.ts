@@ -42,6 +42,7 @@ const FIXED: [string, string][] = [
   ['eval.seed', 'evaluations of finished iterations would not compare'],
   ['eval.greedy', 'evaluations of finished iterations would not compare'],
   ['eval.bestBy', 'the best checkpoint so far was picked by it'],
+  ['eval.baseline', 'the best checkpoint so far was picked against it'],
 ];
 
 function flatten(v: unknown, prefix: string, out: Map<string, unknown>): void {

@@ -49,6 +49,12 @@ export function evalSchema<L extends z.ZodType>(labeler: L) {
         .describe(
           'An LLM judge (kind: judge, mode: pairwise) that compares each eval answer with the baseline answer in both orders (disagreement: a tie): the win rate is its verdicts.',
         ),
+      baseline: z
+        .enum(['initial', 'best'])
+        .default('initial')
+        .describe(
+          "What each checkpoint's answers are compared with: the initial policy's (made once), or the best checkpoint's so far (then a win rate above 0.5 makes a new best).",
+        ),
       bestBy: z.enum(['winRate', 'lcWinRate', 'rewardMean']).default('winRate').describe('The metric that picks the best checkpoint (`alignloop best`).'),
       stopWhen: z
         .strictObject({ noImprovement: posInt.describe('End the campaign after this many evaluations without a better best.') })

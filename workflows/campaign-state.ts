@@ -9,7 +9,7 @@ import type { CampaignConfig, FileRef, IterationSummary } from '../activities/ty
 import { failureReason, StageFailure } from './failures';
 import type { CampaignState, EvalStatus, BestCheckpoint } from './messages';
 import type { EvalSummary, IterationEvalInput } from '../activities/eval/summary';
-import { evalDue, EvalPoint, hackingReason, improves, metricOf } from './eval-rules';
+import { evalDue, EvalPoint, hackingReason, isNewBest, metricOf } from './eval-rules';
 
 /**
  * Carried across continue-as-new: references and the last few iterations' summaries, never data, so
@@ -217,6 +217,7 @@ export class CampaignMachine {
         initial: this.s.initial,
         baselineIteration: ev?.baselineIteration ?? null,
         best: ev?.best ? { iteration: ev.best.iteration, value: ev.best.value } : null,
+        ...(e.baseline === 'best' && ev?.best ? { againstBest: ev.best.iteration } : {}),
       },
     };
   }
@@ -241,11 +242,11 @@ export class CampaignMachine {
   private bookEvaluation(summary: IterationSummary, e: EvalSummary): void {
     const { s } = this;
     const ev = (s.eval ??= { baselineIteration: null, best: null, sinceBest: 0, recent: [], stopReason: null });
-    ev.baselineIteration ??= e.baselineIteration;
+    if (e.against !== 'best') ev.baselineIteration ??= e.baselineIteration;
     const settings = this.config.eval;
     const by = settings?.bestBy ?? e.best?.by ?? 'winRate';
     const value = metricOf(e, by);
-    if (improves(value, ev.best)) {
+    if (isNewBest(value, by, ev.best, e.against === 'best')) {
       ev.best = {
         iteration: summary.iteration,
         value,

@@ -18,6 +18,15 @@ export function improves(value: number | null, best: { value: number } | null): 
   return value !== null && Number.isFinite(value) && (best === null || value > best.value);
 }
 
+/**
+ * Is this evaluation a new best? Against the initial policy, a strictly higher value than the best's;
+ * against the best checkpoint itself (eval.baseline: best), a win rate above 0.5 (it beats the best).
+ */
+export function isNewBest(value: number | null, by: BestBy, best: { value: number } | null, againstBest: boolean): value is number {
+  if (againstBest && by !== 'rewardMean') return value !== null && Number.isFinite(value) && value > 0.5;
+  return improves(value, best);
+}
+
 /** What the guard remembers of an evaluation. */
 export interface EvalPoint {
   iteration: number;

@@ -8,7 +8,7 @@ import type { BestBy, EvalSummary, IterationEvalInput } from '../activities/eval
 import type { EvalStage } from '../activities/queues/eval';
 import type { FileRef, IterationScope } from '../activities/types';
 import { activityProxies } from './activity-proxies';
-import { improves, metricOf } from './eval-rules';
+import { isNewBest, metricOf } from './eval-rules';
 import { ShardFailure, tagShard } from './failures';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import { ERROR_TYPE } from '../config/errors';
@@ -50,14 +50,18 @@ async function evaluate(scope: IterationScope, ev: IterationEvalInput, checkpoin
         );
       }),
     );
-  const baselineIteration = ev.baselineIteration ?? iteration;
-  await Promise.all([answer(checkpoint, 'eval'), ...(ev.baselineIteration === null ? [answer(ev.initial, 'eval/baseline')] : [])]);
+  const vsBest = ev.againstBest !== undefined;
+  // The answers compared with: the initial policy's (made once, by the first evaluation), or the best checkpoint's own eval answers.
+  const baselineIteration = vsBest ? ev.againstBest! : (ev.baselineIteration ?? iteration);
+  const baselineStage: EvalStage = vsBest ? 'eval' : 'eval/baseline';
+  const makeBaseline = !vsBest && ev.baselineIteration === null;
+  await Promise.all([answer(checkpoint, 'eval'), ...(makeBaseline ? [answer(ev.initial, 'eval/baseline')] : [])]);
   if (config.eval!.judge) {
     // The eval judge: each eval answer against the baseline's, both orders, on the judge queue (the campaign's cache and budget).
     await Promise.all(
       prompts.shards.map(async (_p, shard) => {
         const pairs = await acts.evalLocal.writeEvalPairs.executeWithOptions({ summary: `eval pairs shard ${shard}/${n} · ${at}` }, [
-          { ...scope, shard, baselineIteration },
+          { ...scope, shard, baselineIteration, baselineStage },
         ]);
         await tagShard(
           shard,
@@ -68,9 +72,11 @@ async function evaluate(scope: IterationScope, ev: IterationEvalInput, checkpoin
       }),
     );
   }
-  const summary = await acts.evalLocal.writeEvalMetrics.executeWithOptions({ summary: `eval metrics · ${at}` }, [{ ...scope, shards: n, baselineIteration }]);
+  const summary = await acts.evalLocal.writeEvalMetrics.executeWithOptions({ summary: `eval metrics · ${at}` }, [
+    { ...scope, shards: n, baselineIteration, baselineStage },
+  ]);
   const by: BestBy = config.eval!.bestBy;
   const value = metricOf(summary, by);
-  const isBest = improves(value, ev.best);
+  const isBest = isNewBest(value, by, ev.best, vsBest);
   return { ...summary, best: { by, value, isBest, bestIteration: isBest ? iteration : (ev.best?.iteration ?? null) } };
 }

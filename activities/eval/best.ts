@@ -10,7 +10,10 @@ export interface BestIteration {
   eval: EvalSummary;
 }
 
-/** The first iteration with the highest value of the campaign's eval.bestBy metric (as recorded by the last evaluation). */
+/**
+ * The best iteration by the campaign's eval.bestBy metric (as recorded by the last evaluation): the first
+ * with the highest value, or with eval.baseline: best, the last that beat the best before it.
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are JSON read back from disk
 export function bestOf(manifests: any[]): BestIteration | null {
   const evaluated = manifests.filter((m) => m.eval);
@@ -20,7 +23,10 @@ export function bestOf(manifests: any[]): BestIteration | null {
   for (const m of evaluated) {
     const e = m.eval as EvalSummary;
     const value = e[by];
-    if (value === null || !Number.isFinite(value) || (best && value <= best.value)) continue;
+    if (value === null || !Number.isFinite(value)) continue;
+    // Against the best checkpoint's own answers (eval.baseline: best), a new best is one that beats it.
+    const beats = e.against === 'best' && by !== 'rewardMean' ? value > 0.5 : !best || value > best.value;
+    if (!beats) continue;
     best = { iteration: m.iteration, by, value, checkpoint: m.lineage.checkpoint_out.path, checkpointSha256: m.lineage.checkpoint_out.sha256, eval: e };
   }
   return best;

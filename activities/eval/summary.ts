@@ -27,8 +27,10 @@ export interface EvalSummary {
   winRateBy?: 'labeler' | 'judge';
   /** eval.judge: pairs judged, pairs whose two orders disagreed (ties), pairs left unlabelled. */
   judged?: { pairs: number; inconsistent: number; unlabelled: number };
-  /** The iteration whose folder holds the baseline's answers (eval/baseline/). */
+  /** The iteration whose folder holds the baseline's answers: eval/baseline/ (the initial policy's), or eval/ (the best checkpoint's, with `against: best`). */
   baselineIteration: number;
+  /** What the answers were compared with (absent: the initial policy). */
+  against?: 'initial' | 'best';
   /** iter-NNN/eval/metrics.json. */
   metricsFile: FileRef;
   /** Set by the iteration: the best checkpoint by eval.bestBy after this evaluation. */
@@ -43,4 +45,6 @@ export interface IterationEvalInput {
   baselineIteration: number | null;
   /** The best so far. */
   best: { iteration: number; value: number } | null;
+  /** eval.baseline: best: compare with this (best) iteration's eval answers instead of the initial policy's. */
+  againstBest?: number;
 }

@@ -91,7 +91,7 @@ export function createEvalActivities() {
      * sample number, as a two-sample prompt group (`<prompt_id>#<sample_id>`: the eval answer is sample 0)
      * for the pairwise judge: iter-NNN/eval/pairs/.
      */
-    async writeEvalPairs(input: IterationScope & { shard: number; baselineIteration: number }): Promise<FileRef> {
+    async writeEvalPairs(input: IterationScope & { shard: number; baselineIteration: number; baselineStage?: EvalStage }): Promise<FileRef> {
       const { config: c, campaignId, iteration, shard } = input;
       evalSettings(c);
       const file = shardFile(c.artifacts.root, campaignId, iteration, 'eval/pairs', shard);
@@ -103,7 +103,7 @@ export function createEvalActivities() {
           if (!findComplete(f)) throw new ArtifactError(`${f} has no valid completion record: was it moved or edited? restore it, then resume`);
           return readJsonl<SampleRecord>(f);
         };
-        const base = new Map((await read(input.baselineIteration, 'eval/baseline')).map((b) => [`${b.prompt_id}#${b.sample_id}`, b]));
+        const base = new Map((await read(input.baselineIteration, input.baselineStage ?? 'eval/baseline')).map((b) => [`${b.prompt_id}#${b.sample_id}`, b]));
         const lines: string[] = [];
         for (const a of await read(iteration, 'eval')) {
           const key = `${a.prompt_id}#${a.sample_id}`;
@@ -150,14 +150,15 @@ export function createEvalActivities() {
     },
 
     /** The metrics of this iteration's eval answers against the baseline's: iter-NNN/eval/metrics.json. */
-    async writeEvalMetrics(input: IterationScope & { shards: number; baselineIteration: number }): Promise<EvalSummary> {
+    async writeEvalMetrics(input: IterationScope & { shards: number; baselineIteration: number; baselineStage?: EvalStage }): Promise<EvalSummary> {
       const { config: c, campaignId, iteration } = input;
       const file = path.join(iterationDir(c.artifacts.root, campaignId, iteration), 'eval', 'metrics.json');
       const done = findComplete<EvalSummary>(file);
       if (done) return done.extra;
       return guarded(async () => {
         const cur = await scoredAnswers(c, campaignId, iteration, 'eval', input.shards);
-        const base = await scoredAnswers(c, campaignId, input.baselineIteration, 'eval/baseline', input.shards);
+        const against = input.baselineStage === 'eval' ? 'best' : 'initial';
+        const base = await scoredAnswers(c, campaignId, input.baselineIteration, input.baselineStage ?? 'eval/baseline', input.shards);
         const m = evalMetrics(cur.answers, base.answers, cur.truncated);
         // With an eval judge, the win rate is its verdicts (the labeler's rewards still give rewardMean).
         const judged = evalSettings(c).judge ? await judgedAnswers(c, campaignId, iteration, input.shards) : null;
@@ -165,6 +166,7 @@ export function createEvalActivities() {
         const metrics = {
           iteration,
           baseline_iteration: input.baselineIteration,
+          against,
           win_rate_by: judged ? 'judge' : 'labeler',
           ...m,
           ...(judged ? { judged: judged.counts } : {}),
@@ -187,6 +189,7 @@ export function createEvalActivities() {
           baselineRewardMean: m.baseline?.rewardMean ?? null,
           truncatedShare: m.truncatedShare,
           baselineIteration: input.baselineIteration,
+          ...(against === 'best' ? { against } : {}),
           winRateBy: judged ? 'judge' : 'labeler',
           ...(judged ? { judged: judged.counts } : {}),
           metricsFile: ref,

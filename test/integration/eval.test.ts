@@ -163,6 +163,38 @@ describe('the quickstart with an eval file', () => {
   });
 });
 
+describe('eval.baseline: best', () => {
+  test("each evaluation after the first compares with the best checkpoint's own eval answers; best follows the checkpoints that beat it", async () => {
+    const id = 'ev-vs-best-1';
+    const file = writeCampaign(ctx.dir, 'ev-vs-best', { iterations: 3, extra: evalBlock(', baseline: best') });
+    expect(await runToEnd(ctx, id, file)).toMatchObject({ state: 'completed' });
+    const scored = (it: number, stage: string) =>
+      new Map(records(path.join(iterDir(id, it), ...stage.split('/'), 'scored')).map((r) => [`${r.prompt_id}#${r.sample_id}`, r.reward!]));
+    let best = -1;
+    for (const it of [0, 1, 2]) {
+      const e = manifest(id, it).eval as EvalSummary;
+      // the first evaluation is against the initial policy; later ones against the best so far, whose answers are read, not made again
+      const [baseIt, baseStage] = it === 0 ? [0, 'eval/baseline'] : [best, 'eval'];
+      expect(e.baselineIteration).toBe(baseIt);
+      expect(e.against).toBe(it === 0 ? undefined : 'best');
+      if (it > 0) expect(fs.existsSync(path.join(iterDir(id, it), 'eval', 'baseline'))).toBe(false);
+      const base = scored(baseIt, baseStage);
+      let [wins, losses, ties] = [0, 0, 0];
+      for (const [k, r] of scored(it, 'eval')) {
+        const b = base.get(k)!;
+        if (r === b) ties++;
+        else if (r > b) wins++;
+        else losses++;
+      }
+      expect(e).toMatchObject({ wins, losses, ties });
+      const beats = it === 0 || (wins + ties / 2) / 96 > 0.5;
+      if (beats) best = it;
+      expect(e.best).toMatchObject({ isBest: beats, bestIteration: best });
+    }
+    expect(JSON.parse(cli(['best', id, '--json'], cliEnv(ctx.server.address)).stdout).iteration).toBe(best);
+  });
+});
+
 describe('SIGKILL mid-eval', () => {
   test('the score worker killed while eval answers are scored: nothing finished is redone, and the metrics are those of an uninterrupted run', async () => {
     const id = 'ev-kill-1';

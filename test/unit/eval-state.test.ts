@@ -135,3 +135,15 @@ test('hackingReason ignores evaluations without a win rate', () => {
   ];
   expect(hackingReason(pts, { meanLength: null, baselineMeanLength: null }, 2)).toBeNull();
 });
+
+test('eval.baseline: best: after the first evaluation, answers are compared with the best checkpoint; beating it (win rate > 0.5) makes a new best', () => {
+  const m = machine({ baseline: 'best' });
+  expect(m.evalInput(0)).toEqual({ eval: { initial: ref, baselineIteration: null, best: null } }); // no best yet: the initial policy
+  complete(m, 0, { winRate: 0.7, baselineIteration: 0 });
+  expect(m.evalInput(1)).toEqual({ eval: { initial: ref, baselineIteration: 0, best: { iteration: 0, value: 0.7 }, againstBest: 0 } });
+  complete(m, 0, { winRate: 0.55, baselineIteration: 0, against: 'best' }); // beats iteration 0's answers
+  expect(m.evalStatus().evaluation!.best).toMatchObject({ iteration: 1, value: 0.55 });
+  expect(m.evalInput(2)).toMatchObject({ eval: { againstBest: 1, baselineIteration: 0 } });
+  complete(m, 0, { winRate: 0.45, baselineIteration: 1, against: 'best' }); // loses to iteration 1's
+  expect(m.evalStatus().evaluation).toMatchObject({ best: { iteration: 1 }, sinceBest: 1 });
+});

@@ -43,6 +43,12 @@ export function evalSchema<L extends z.ZodType>(labeler: L) {
       samplesPerPrompt: posInt.default(1).describe('Answers per held-out prompt, each compared with the baseline answer of the same prompt and sample number.'),
       seed: z.number().int().default(0).describe('Seed of the eval draws: the same for every evaluated iteration.'),
       greedy: z.boolean().default(false).describe('Answer greedily (the most likely answer) where the sampler kind can (builtin).'),
+      queue: z
+        .enum(['sample', 'eval'])
+        .default('sample')
+        .describe(
+          'Where eval answers are sampled and scored: the sample and score queues (default), or alignloop-eval, whose workers (`worker --roles eval`) do both apart from training.',
+        ),
       labeler: labeler.optional().describe('Score eval answers with this labeler (a reward-model or reward-server block) instead of the campaign labeler.'),
       judge: labeler
         .optional()

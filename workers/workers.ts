@@ -31,6 +31,7 @@ const ROLE_ACTIVITIES: Record<Role, () => object> = {
   score: createScoreActivities,
   judge: createJudgeActivities,
   train: createTrainActivities,
+  eval: () => ({ ...createSampleActivities(), ...createScoreActivities() }),
 };
 
 const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number; shutdownGraceTime?: number }> = {
@@ -39,6 +40,7 @@ const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number;
   score: { maxConcurrentActivityTaskExecutions: DEFAULT_SCORE_SLOTS },
   judge: { maxConcurrentActivityTaskExecutions: 4 },
   train: { maxConcurrentActivityTaskExecutions: 1, shutdownGraceTime: 30_000 },
+  eval: { maxConcurrentActivityTaskExecutions: 2 },
 };
 
 export interface WorkerOptions {

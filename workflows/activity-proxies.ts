@@ -40,6 +40,13 @@ export function activityProxies(d: Durability) {
     sample: proxyActivities<SampleActivities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
     score: proxyActivities<ScoreActivities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
     judge: proxyActivities<JudgeActivities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
+    // eval.queue: eval: the same sample and score activities, on the eval queue's workers.
+    evalQueue: proxyActivities<Pick<SampleActivities, 'sampleShard'> & Pick<ScoreActivities, 'scoreShard'>>({
+      taskQueue: QUEUES.eval,
+      startToCloseTimeout: '24h',
+      heartbeatTimeout: hb,
+      retry,
+    }),
     train: proxyActivities<TrainActivities>({ taskQueue: QUEUES.train, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
   };
 }

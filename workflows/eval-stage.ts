@@ -33,18 +33,22 @@ async function evaluate(scope: IterationScope, ev: IterationEvalInput, checkpoin
   const at = `iteration ${iteration}`;
   const prompts = await acts.evalLocal.prepareEvalPrompts.executeWithOptions({ summary: `prepare eval prompts · ${at}` }, [scope]);
   const n = prompts.shards.length;
+  // eval.queue: eval: on the eval queue's workers, apart from training's sampling and scoring.
+  const onEval = config.eval!.queue === 'eval';
+  const sampler = onEval ? acts.evalQueue : acts.sample;
+  const scorer = onEval ? acts.evalQueue : acts.score;
   const answer = (policy: FileRef, stage: EvalStage) =>
     Promise.all(
       prompts.shards.map(async (p, shard) => {
         const s = await tagShard(
           shard,
-          acts.sample.sampleShard.executeWithOptions({ summary: `sample ${stage} shard ${shard}/${n} · ${at}` }, [
+          sampler.sampleShard.executeWithOptions({ summary: `sample ${stage} shard ${shard}/${n} · ${at}` }, [
             { ...scope, shard, prompts: p, policy, evaluation: { stage } },
           ]),
         );
         await tagShard(
           shard,
-          acts.score.scoreShard.executeWithOptions({ summary: `score ${stage} shard ${shard}/${n} · ${at}` }, [
+          scorer.scoreShard.executeWithOptions({ summary: `score ${stage} shard ${shard}/${n} · ${at}` }, [
             { ...scope, shard, samples: s.ref, evaluation: { stage } },
           ]),
         );

@@ -13,6 +13,7 @@ import {
 import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { FileRef, IterationScope, IterationSummary, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
+import { QUEUES } from '../config/queues';
 import { activityProxies, sampleProcess } from './activity-proxies';
 import { describeFailure, StageFailure, tagShard } from './failures';
 import { labelShard } from './label-stage';
@@ -66,7 +67,13 @@ function budgetFailure(e: unknown): { message: string; spentUsd: number } | null
 
 /** One iteration: prompts slice -> sample shards -> label shards -> feedback -> train -> manifest. */
 export async function iterationWorkflow(input: IterationInput): Promise<IterationOutput> {
-  const status: IterationStatus = { iteration: input.iteration, stage: 'starting', shardsDone: 0, shardsTotal: 0, ...(input.eval ? { evaluates: true } : {}) };
+  const status: IterationStatus = {
+    iteration: input.iteration,
+    stage: 'starting',
+    shardsDone: 0,
+    shardsTotal: 0,
+    ...(input.eval ? { evaluates: true, ...(input.config.eval?.queue === 'eval' ? { evalQueue: QUEUES.eval } : {}) } : {}),
+  };
   if (input.searchAttributes === true) indexing.set(status, { stage: 'starting' });
   setHandler(iterationStatusQuery, () => status);
   try {

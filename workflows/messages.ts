@@ -15,6 +15,8 @@ export interface IterationStatus {
   labelled?: number;
   /** This iteration evaluates its checkpoint (eval:) after training. */
   evaluates?: boolean;
+  /** eval.queue: eval: the queue its eval answers are sampled and scored on. */
+  evalQueue?: string;
 }
 
 /**

@@ -5,6 +5,7 @@ import { InvariantViolation } from '../config/errors';
 import type { FileRef } from './artifacts/store';
 import type { FeedbackResult, IterationScope, IterationSummary, PreparedPrompts, SampleShardResult, ScoreShardResult, TrainResult } from './types';
 import { trainerSettings } from './audit/trainer-identity';
+import type { EvalSummary } from './eval/summary';
 
 export interface ManifestInput extends IterationScope {
   policyIn: FileRef;
@@ -20,6 +21,8 @@ export interface ManifestInput extends IterationScope {
   configChanges?: ConfigChange[];
   /** Composite labeler only: the combine step's statistics (composite/stats.json). */
   composite?: { identities: Record<string, unknown> } & object;
+  /** eval: the evaluation of this iteration's checkpoint. */
+  eval?: EvalSummary;
 }
 
 /** Does this labeler pay a judge (a judge, or a composite with a judge member)? */
@@ -94,7 +97,8 @@ export function buildIterationManifest(
   }
   const lag = policyLag(iteration, input.samples);
   const emptyReason = counts.samples === 0 && counts.prompts_in > 0 ? noSamplesReason(counts) : input.feedback.stats.empty_reason;
-  const judgeUsd = paysJudge(c.labeler) ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
+  // The iteration's ledger also holds what eval.judge spent (the campaign's budget).
+  const judgeUsd = paysJudge(c.labeler) || c.eval?.judge ? Math.max(ledgerSpentUsd, sum(input.scored.map((s) => s.cost?.usd ?? 0))) : 0;
   const manifest = {
     campaign: campaignId,
     iteration,
@@ -108,6 +112,7 @@ export function buildIterationManifest(
     ...(input.configChanges?.length ? { config_changes: input.configChanges } : {}),
     ...(lag ? { policy_lag: lag.record } : {}),
     ...(input.composite ? { composite: Object.fromEntries(Object.entries(input.composite).filter(([k]) => k !== 'identities')) } : {}),
+    ...(input.eval ? { eval: input.eval } : {}),
     // What `alignloop audit` re-runs the feedback stage with.
     settings: {
       feedback: c.feedback,
@@ -171,6 +176,7 @@ export function buildIterationManifest(
     emptyReason,
     costUsd: judgeUsd,
     ...(lag ? { policyLag: { min: lag.record.min, max: lag.record.max } } : {}),
+    ...(input.eval ? { eval: input.eval } : {}),
   };
   return { manifest, summary };
 }

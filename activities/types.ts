@@ -3,6 +3,7 @@ import type { CampaignConfig } from './campaign/schema';
 import type { FeedbackStats } from './feedback/build';
 import type { FileRef } from './artifacts/store';
 import type { SampleOutcome } from './samplers/sampler';
+import type { EvalSummary } from './eval/summary';
 
 export type { CampaignConfig, FeedbackStats, FileRef };
 
@@ -113,4 +114,6 @@ export interface IterationSummary {
   costUsd: number;
   /** Iterations that overlap only: how many versions its samples' checkpoints were behind the one it trained from. */
   policyLag?: { min: number; max: number };
+  /** eval: this iteration's evaluation (absent when it was not evaluated). */
+  eval?: EvalSummary;
 }

@@ -10,6 +10,7 @@ import { registerCampaignCommands } from './commands/campaign';
 import { registerControlCommands } from './commands/control';
 import { registerFeedbackCommand } from './commands/feedback';
 import { registerAuditCommands } from './commands/audit';
+import { registerBestCommand } from './commands/best';
 import { registerInspectCommands } from './commands/inspect';
 import { registerJudgeCommand } from './commands/judge';
 import { registerScoreCommand } from './commands/score';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerCampaignCommands(program);
   registerControlCommands(program);
   registerInspectCommands(program);
+  registerBestCommand(program);
   registerAuditCommands(program);
   registerServerCommands(program);
   registerScoreCommand(program);

@@ -46,10 +46,13 @@ export interface StageRow {
   state: string;
 }
 
-const ORDER = ['prompts', 'sample', 'score', 'feedback', 'train', 'manifest'];
+const STAGES = ['prompts', 'sample', 'score', 'feedback', 'train', 'manifest'];
+/** An iteration that evaluates its checkpoint (eval:) has the eval stage after train. */
+const STAGES_WITH_EVAL = ['prompts', 'sample', 'score', 'feedback', 'train', 'eval', 'manifest'];
 
 /** One row per stage of the iteration in flight. */
 export function stageRows(it: IterationStatus): StageRow[] {
+  const ORDER = it.evaluates || it.stage === 'eval' ? STAGES_WITH_EVAL : STAGES;
   const at = ORDER.indexOf(it.stage);
   const finished = it.stage === 'done';
   const state = (i: number) => (finished || (at >= 0 && i < at) ? 'done' : i === at ? 'running' : 'waiting');

@@ -19,6 +19,8 @@ function fmt(x: number | null, d = 4): string {
 export function summaryTable(rows: IterationSummary[]): string {
   const withCost = rows.some((r) => (r.costUsd ?? 0) > 0);
   const withLag = rows.some((r) => r.policyLag);
+  const evaluated = rows.filter((r) => r.eval);
+  const best = evaluated.length ? (evaluated[evaluated.length - 1].eval!.best?.bestIteration ?? null) : null;
   const header = [
     'iter',
     'prompts',
@@ -30,9 +32,10 @@ export function summaryTable(rows: IterationSummary[]): string {
     'wall s',
     ...(withCost ? ['cost $'] : []),
     ...(withLag ? ['lag'] : []),
+    ...(evaluated.length ? EVAL_HEADER : []),
   ];
   const body = rows.map((r) => [
-    String(r.iteration),
+    `${best === r.iteration ? '*' : ''}${r.iteration}`,
     String(r.prompts),
     String(r.samples),
     String(r.labelled),
@@ -42,10 +45,12 @@ export function summaryTable(rows: IterationSummary[]): string {
     r.wallSeconds.toFixed(1),
     ...(withCost ? [(r.costUsd ?? 0).toFixed(4)] : []),
     ...(withLag ? [lagText(r.policyLag)] : []),
+    ...(evaluated.length ? evalCells(r.eval) : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
   const notes = rows.filter((r) => r.emptyReason).map((r) => `iteration ${r.iteration}: ${r.emptyReason}; training skipped`);
+  if (best !== null) notes.push(`* best checkpoint by eval ${evaluated[evaluated.length - 1].eval!.best!.by}: iteration ${best}`);
   return [line(header), ...body.map(line), ...notes].join('\n');
 }
 
@@ -53,6 +58,15 @@ export function summaryTable(rows: IterationSummary[]): string {
 function lagText(l: IterationSummary['policyLag']): string {
   if (!l) return '0';
   return l.min === l.max ? String(l.max) : `${l.min}-${l.max}`;
+}
+
+const EVAL_HEADER = ['eval win [95% CI]', 'LC win', 'eval reward', 'eval len', 'trunc'];
+
+/** An evaluated iteration's cells (win rates against the baseline, the initial policy's answers). */
+function evalCells(e: IterationSummary['eval']): string[] {
+  if (!e) return EVAL_HEADER.map(() => '');
+  const ci = e.winRateCi ? ` [${fmt(e.winRateCi[0], 3)}, ${fmt(e.winRateCi[1], 3)}]` : '';
+  return [`${fmt(e.winRate, 3)}${ci}`, fmt(e.lcWinRate, 3), fmt(e.rewardMean), fmt(e.meanLength, 1), fmt(e.truncatedShare, 3)];
 }
 
 /** "Child Workflow execution failed" says nothing: follow the causes down to the one a user can act on. */

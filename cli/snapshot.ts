@@ -168,7 +168,9 @@ export async function campaignSnapshot(c: Client, id: string): Promise<CampaignS
       else if (progress) (snap.alsoInFlight ??= []).push(progress);
       for (const a of cd.raw.pendingActivities ?? []) {
         const name = a.activityType?.name ?? 'activity';
-        const queue = queueOfActivity(name);
+        // eval.queue: eval: the eval stage's sample and score activities wait on the eval queue.
+        const onEvalQueue = snap.iteration?.stage === 'eval' && snap.iteration.evalQueue && (name === 'sampleShard' || name === 'scoreShard');
+        const queue = onEvalQueue ? snap.iteration!.evalQueue! : queueOfActivity(name);
         if (queue && !(await queueHasWorker(c, queue, 'activity'))) waiting.add(queue);
         if (name === TRAIN_ACTIVITY) snap.training = await heartbeatProgress(a.heartbeatDetails?.payloads?.[0]);
         const transfer = storeTransferOf(name, await heartbeatDetails(a.heartbeatDetails?.payloads?.[0]));

@@ -33,6 +33,16 @@ const FIXED: [string, string][] = [
   ['trainer.reference', 'the reference model cannot change mid-campaign'],
   ['trainer.preset', "the checkpoints in flight are the preset's layout"],
   ['trainer.dims', "the built-in policy's checkpoints have these dimensions"],
+  ['eval.prompts', 'evaluations of finished iterations would not compare'],
+  ['eval.labeler', 'evaluations of finished iterations would not compare'],
+  ['eval.judge.kind', 'evaluations of finished iterations would not compare'],
+  ['eval.judge.model', 'evaluations of finished iterations would not compare'],
+  ['eval.judge.template', 'evaluations of finished iterations would not compare'],
+  ['eval.samplesPerPrompt', 'evaluations of finished iterations would not compare'],
+  ['eval.seed', 'evaluations of finished iterations would not compare'],
+  ['eval.greedy', 'evaluations of finished iterations would not compare'],
+  ['eval.bestBy', 'the best checkpoint so far was picked by it'],
+  ['eval.baseline', 'the best checkpoint so far was picked against it'],
 ];
 
 /** Settings inside lists of blocks (a composite labeler's members), by pattern. */

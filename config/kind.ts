@@ -23,6 +23,7 @@ export interface CampaignView {
   trainer: { kind: string; method: 'dpo' | 'kto' | 'grpo' } & Record<string, unknown>;
   /** Where artifacts live: a folder, or s3://bucket/prefix with its endpoint settings. */
   artifacts: { root: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
+  eval?: { prompts: string; labeler?: { kind: string } & Record<string, unknown>; judge?: { kind: string } & Record<string, unknown> };
 }
 
 /** A kind's settings schema: a strict object whose `kind` is the kind's literal. */

@@ -148,6 +148,7 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
   }
   for (const role of ROLES) kindNamed(kinds[role], role, config[role].kind).resolvePaths?.(config[role], base);
   for (const role of ROLES) problems.push(...(kindNamed(kinds[role], role, config[role].kind).problems?.(config[role], config, raw?.[role]) ?? []));
+  problems.push(...evalProblems(config, kinds, base, raw?.eval));
   if (!fs.existsSync(config.prompts.path)) problems.push({ path: ['prompts', 'path'], message: `file not found: ${config.prompts.path}` });
   else {
     const n = countPrompts(config.prompts.path);
@@ -160,6 +161,45 @@ export function loadCampaignFile<S extends z.ZodType<Loadable>>(
   }
   if (problems.length) throw new ConfigError(file, problems.map(fmt));
   return { file: abs, config };
+}
+
+/** `eval:`: its prompts file (resolved) exists and is not the training file; its own labeler block is checked as the labeler's kind checks it. */
+function evalProblems(config: CampaignView, kinds: CampaignKinds, base: string, raw: Record<string, unknown> | undefined): Problem[] {
+  const e = config.eval;
+  if (!e) return [];
+  const out: Problem[] = [];
+  e.prompts = path.resolve(base, e.prompts);
+  if (!fs.existsSync(e.prompts)) out.push({ path: ['eval', 'prompts'], message: `file not found: ${e.prompts}; point it at a held-out prompts file` });
+  else if (e.prompts === config.prompts.path)
+    out.push({ path: ['eval', 'prompts'], message: 'is the training prompts file; evaluate on held-out prompts (a separate file)' });
+  // The baseline's answers are the initial policy's: a sampler must sample the checkpoint it is handed.
+  if (config.sampler.kind !== 'builtin')
+    out.push({ path: ['eval'], message: `evaluation samples with the builtin sampler only for now, not ${config.sampler.kind}; remove eval` });
+  if ((e.labeler ?? config.labeler).kind === 'judge')
+    out.push({
+      path: ['eval', 'labeler'],
+      message: 'eval answers are scored on the score queue: give eval a reward-model or reward-server labeler (the LLM judge is not an eval scorer yet)',
+    });
+  for (const role of ['labeler', 'judge'] as const) {
+    const block = e[role];
+    if (!block) continue;
+    const k = kindNamed(kinds.labeler, `eval.${role}`, block.kind);
+    k.resolvePaths?.(block, base);
+    const rawBlock = raw?.[role] as Record<string, unknown> | undefined;
+    // The kind's checks of its own block (labeler.*, here eval.labeler.* or eval.judge.*); how it fits the
+    // campaign's feedback is no concern of an eval scorer.
+    const own = (k.problems?.(block, config, rawBlock) ?? []).filter((p) => p.path[0] === 'labeler');
+    out.push(...own.map((p) => ({ ...p, path: ['eval', role, ...p.path.slice(1)] })));
+  }
+  const j = e.judge;
+  if (j && (j.kind !== 'judge' || j.mode !== 'pairwise'))
+    out.push({
+      path: ['eval', 'judge'],
+      message: `the eval judge compares two answers: use kind: judge with mode: pairwise (got kind ${j.kind}${j.mode ? `, mode ${String(j.mode)}` : ''})`,
+    });
+  if (j && (j.batch as { enabled?: boolean } | undefined)?.enabled)
+    out.push({ path: ['eval', 'judge', 'batch', 'enabled'], message: 'the eval judge judges online; remove batch (or set enabled: false)' });
+  return out;
 }
 
 /** Streamed: a prompts file of any size (over V8's 512 MiB string limit) is counted. */

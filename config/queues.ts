@@ -5,6 +5,8 @@ export const QUEUES = {
   score: 'alignloop-score',
   judge: 'alignloop-judge',
   train: 'alignloop-train',
+  /** eval.queue: eval: the eval answers sampled and scored apart from training's (sample and score activities). */
+  eval: 'alignloop-eval',
 } as const;
 
 export type Role = keyof typeof QUEUES;

@@ -31,6 +31,54 @@ export const FeedbackSchema = z.strictObject({
   seed: z.number().int().default(0).describe('Seed of random pairing and the 50% A/B swap per pair.'),
 });
 
+/** `eval:`: held-out prompts sampled by each new checkpoint, scored against the initial policy's answers (docs/evaluation.md). */
+export function evalSchema<L extends z.ZodType>(labeler: L) {
+  return z
+    .strictObject({
+      prompts: z
+        .string()
+        .min(1)
+        .describe('The held-out prompts file (the format of prompts.path); no prompt of it may be in prompts.path (checked by prompt hash).'),
+      everyIterations: posInt.default(1).describe('Evaluate after every N-th iteration (and always after the last).'),
+      samplesPerPrompt: posInt.default(1).describe('Answers per held-out prompt, each compared with the baseline answer of the same prompt and sample number.'),
+      seed: z.number().int().default(0).describe('Seed of the eval draws: the same for every evaluated iteration.'),
+      greedy: z.boolean().default(false).describe('Answer greedily (the most likely answer) where the sampler kind can (builtin).'),
+      queue: z
+        .enum(['sample', 'eval'])
+        .default('sample')
+        .describe(
+          'Where eval answers are sampled and scored: the sample and score queues (default), or alignloop-eval, whose workers (`worker --roles eval`) do both apart from training.',
+        ),
+      labeler: labeler.optional().describe('Score eval answers with this labeler (a reward-model or reward-server block) instead of the campaign labeler.'),
+      judge: labeler
+        .optional()
+        .describe(
+          'An LLM judge (kind: judge, mode: pairwise) that compares each eval answer with the baseline answer in both orders (disagreement: a tie): the win rate is its verdicts.',
+        ),
+      baseline: z
+        .enum(['initial', 'best'])
+        .default('initial')
+        .describe(
+          "What each checkpoint's answers are compared with: the initial policy's (made once), or the best checkpoint's so far (then a win rate above 0.5 makes a new best).",
+        ),
+      bestBy: z.enum(['winRate', 'lcWinRate', 'rewardMean']).default('winRate').describe('The metric that picks the best checkpoint (`alignloop best`).'),
+      stopWhen: z
+        .strictObject({ noImprovement: posInt.describe('End the campaign after this many evaluations without a better best.') })
+        .optional()
+        .describe('Stop rules.'),
+      hackingGuard: z
+        .boolean()
+        .default(false)
+        .describe('Pause the campaign when the training reward rose while the eval win rate fell for two evaluations, or answers grew past maxLengthRatio.'),
+      maxLengthRatio: z
+        .number()
+        .positive()
+        .default(1.5)
+        .describe("hackingGuard: the mean eval answer length may grow to this multiple of the baseline's, no further."),
+    })
+    .describe('Evaluation on held-out prompts after training (docs/evaluation.md).');
+}
+
 type Schemas<K extends readonly KindDefinition[]> = { -readonly [I in keyof K]: K[I]['schema'] };
 
 /** One role's block: whichever of its kinds `kind` names. */
@@ -111,6 +159,7 @@ export function campaignSchema<S extends z.ZodType, L extends z.ZodType, T exten
       })
       .default({ heartbeatTimeoutSeconds: 30, retryInitialSeconds: 1, retryMaxIntervalSeconds: 60 })
       .describe('How fast a dead worker is noticed: an activity without a heartbeat for this long is retried elsewhere.'),
+    eval: evalSchema(roles.labeler).optional(),
     budget: z
       .strictObject({ usd: z.number().positive().describe('US dollars.') })
       .optional()

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { guardCampaignFolder } from '../activities/campaign-folder-guard';
 import { createControlActivities } from '../activities/queues/control';
+import { createEvalActivities } from '../activities/queues/eval';
 import { createJudgeActivities, createScoreActivities } from '../activities/queues/label';
 import { createSampleActivities, createSampleProcessActivities, SAMPLE_PROCESS_QUEUE } from '../activities/queues/sample';
 import { managedServers } from '../activities/samplers/managed/sampler';
@@ -26,11 +27,12 @@ function workflowSource(): { workflowBundle: { codePath: string } } | { workflow
 
 /** Each queue's worker registers that queue's activities only. */
 const ROLE_ACTIVITIES: Record<Role, () => object> = {
-  control: createControlActivities,
+  control: () => ({ ...createControlActivities(), ...createEvalActivities() }),
   sample: createSampleActivities,
   score: createScoreActivities,
   judge: createJudgeActivities,
   train: createTrainActivities,
+  eval: () => ({ ...createSampleActivities(), ...createScoreActivities() }),
 };
 
 const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number; shutdownGraceTime?: number }> = {
@@ -39,6 +41,7 @@ const ROLE_SETTINGS: Record<Role, { maxConcurrentActivityTaskExecutions: number;
   score: { maxConcurrentActivityTaskExecutions: DEFAULT_SCORE_SLOTS },
   judge: { maxConcurrentActivityTaskExecutions: 4 },
   train: { maxConcurrentActivityTaskExecutions: 1, shutdownGraceTime: 30_000 },
+  eval: { maxConcurrentActivityTaskExecutions: 2 },
 };
 
 export interface WorkerOptions {

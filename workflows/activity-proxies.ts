@@ -1,5 +1,6 @@
 import { proxyActivities, proxyLocalActivities, RetryPolicy } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/queues/control';
+import type { EvalActivities } from '../activities/queues/eval';
 import type { JudgeActivities, ScoreActivities } from '../activities/queues/label';
 import type { SampleActivities, SampleProcessActivities } from '../activities/queues/sample';
 import type { TrainActivities } from '../activities/queues/train';
@@ -35,9 +36,17 @@ export function activityProxies(d: Durability) {
     // The same control steps run in the worker that runs the workflow (they read and write the
     // artifact store, as the control worker does): no task-queue round trip between stages.
     controlLocal: proxyLocalActivities<ControlActivities>({ startToCloseTimeout: '1h', localRetryThreshold: '10s', retry }),
+    evalLocal: proxyLocalActivities<EvalActivities>({ startToCloseTimeout: '1h', localRetryThreshold: '10s', retry }),
     sample: proxyActivities<SampleActivities>({ taskQueue: QUEUES.sample, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
     score: proxyActivities<ScoreActivities>({ taskQueue: QUEUES.score, startToCloseTimeout: '4h', heartbeatTimeout: hb, retry }),
     judge: proxyActivities<JudgeActivities>({ taskQueue: QUEUES.judge, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
+    // eval.queue: eval: the same sample and score activities, on the eval queue's workers.
+    evalQueue: proxyActivities<Pick<SampleActivities, 'sampleShard'> & Pick<ScoreActivities, 'scoreShard'>>({
+      taskQueue: QUEUES.eval,
+      startToCloseTimeout: '24h',
+      heartbeatTimeout: hb,
+      retry,
+    }),
     train: proxyActivities<TrainActivities>({ taskQueue: QUEUES.train, startToCloseTimeout: '24h', heartbeatTimeout: hb, retry }),
   };
 }

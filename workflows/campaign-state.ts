@@ -8,7 +8,9 @@ import { ConfigChange, configChanges, describeChange, RefusedChange } from '../c
 import type { CampaignConfig, FileRef, IterationSummary, SampledFrom } from '../activities/types';
 import type { Gathered } from './gather-learn';
 import { failureReason, StageFailure } from './failures';
-import type { CampaignState } from './messages';
+import type { CampaignState, EvalStatus, BestCheckpoint } from './messages';
+import type { EvalSummary, IterationEvalInput } from '../activities/eval/summary';
+import { evalDue, EvalPoint, hackingReason, isNewBest, metricOf } from './eval-rules';
 
 /**
  * Carried across continue-as-new: references and the last few iterations' summaries, never data, so
@@ -39,6 +41,19 @@ export interface CampaignCarry {
    * in order, each with the checkpoint pinned for it and, once sampled and labelled, what it gathered.
    */
   ahead?: AheadIteration[];
+  /** eval: where the baseline's answers are, the best checkpoint, the stop rules' memory. */
+  eval?: EvalCarry;
+}
+
+export interface EvalCarry {
+  baselineIteration: number | null;
+  best: BestCheckpoint | null;
+  sinceBest: number;
+  /** The last three evaluations (the hacking guard's trend). */
+  recent: EvalPoint[];
+  stopReason: string | null;
+  /** The hacking guard tripped at the last iteration (nothing left to pause). */
+  guardWarning?: string;
 }
 
 /** An iteration sampled ahead of training: its checkpoint is pinned at dispatch, so a retry samples from the same one. */
@@ -211,6 +226,81 @@ export class CampaignMachine {
     s.nextIteration++;
     s.spentUsd += summary.costUsd;
     this.checkBudget();
+    if (summary.eval) this.bookEvaluation(summary, summary.eval);
+  }
+
+  /** What an iteration needs to evaluate its checkpoint: nothing when there is no eval or it is not due. */
+  evalInput(iteration: number): { eval?: IterationEvalInput } {
+    const e = this.config.eval;
+    if (!e || !this.s.initial || !evalDue(iteration, e.everyIterations, this.config.iterations)) return {};
+    const ev = this.s.eval;
+    return {
+      eval: {
+        initial: this.s.initial,
+        baselineIteration: ev?.baselineIteration ?? null,
+        best: ev?.best ? { iteration: ev.best.iteration, value: ev.best.value } : null,
+        ...(e.baseline === 'best' && ev?.best ? { againstBest: ev.best.iteration } : {}),
+      },
+    };
+  }
+
+  /** The best checkpoint and the stop rules, for `status` (absent without eval). */
+  evalStatus(): { evaluation?: EvalStatus } {
+    const e = this.config.eval;
+    if (!e) return {};
+    const ev = this.s.eval;
+    return {
+      evaluation: {
+        bestBy: e.bestBy,
+        best: ev?.best ?? null,
+        sinceBest: ev?.sinceBest ?? 0,
+        stopReason: ev?.stopReason ?? null,
+        ...(ev?.guardWarning ? { guardWarning: ev.guardWarning } : {}),
+      },
+    };
+  }
+
+  /** An evaluated iteration: a better best is kept; the stop rule may end the campaign, the hacking guard pause it. */
+  private bookEvaluation(summary: IterationSummary, e: EvalSummary): void {
+    const { s } = this;
+    const ev = (s.eval ??= { baselineIteration: null, best: null, sinceBest: 0, recent: [], stopReason: null });
+    if (e.against !== 'best') ev.baselineIteration ??= e.baselineIteration;
+    const settings = this.config.eval;
+    const by = settings?.bestBy ?? e.best?.by ?? 'winRate';
+    const value = metricOf(e, by);
+    if (isNewBest(value, by, ev.best, e.against === 'best')) {
+      ev.best = {
+        iteration: summary.iteration,
+        value,
+        checkpoint: summary.checkpoint,
+        checkpointSha256: summary.checkpointSha256,
+        winRate: e.winRate,
+        lcWinRate: e.lcWinRate,
+        rewardMean: e.rewardMean,
+      };
+      ev.sinceBest = 0;
+    } else ev.sinceBest++;
+    ev.recent = [...ev.recent, { iteration: summary.iteration, trainReward: summary.rewardMean, winRate: e.winRate }].slice(-3);
+    if (!settings) return;
+    const k = settings.stopWhen?.noImprovement;
+    if (k !== undefined && ev.sinceBest >= k && !s.stopRequested && s.nextIteration < this.config.iterations) {
+      ev.stopReason =
+        `eval.stopWhen.noImprovement: ${ev.sinceBest} evaluation(s) without a better ${by} than iteration ${ev.best?.iteration ?? '-'}'s ` +
+        `(${ev.best ? ev.best.value.toFixed(4) : 'none'})`;
+      s.stopRequested = true;
+      return;
+    }
+    if (settings.hackingGuard) {
+      const why = hackingReason(ev.recent, e, settings.maxLengthRatio);
+      // After the last iteration there is nothing to pause: the finished campaign keeps the warning.
+      if (why && s.nextIteration >= this.config.iterations) ev.guardWarning = `hacking guard (iteration ${summary.iteration}): ${why}`;
+      else if (why) {
+        s.paused = true;
+        s.pauseReason =
+          `hacking guard (iteration ${summary.iteration}): ${why}; the best checkpoint is iteration ${ev.best?.iteration ?? '-'}'s ` +
+          `(\`alignloop best ${this.campaignId}\`); \`alignloop resume ${this.campaignId}\` goes on, \`alignloop stop ${this.campaignId}\` ends it`;
+      }
+    }
   }
 
   /**

@@ -96,6 +96,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     lastRequest,
     ...(s.pendingChanges?.length ? { pendingChanges: s.pendingChanges } : {}),
     ...(overlapping() ? { maxPolicyLag: maxPolicyLag(m.config), inFlight: inFlight(m, campaignId) } : {}),
+    ...m.evalStatus(),
   });
   // The state in the memo too, so `alignloop status` reads it from the server even when no worker runs.
   let indexed = '';
@@ -263,6 +264,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
           budgetUsd: s.budgetUsd === null ? null : s.budgetUsd - s.spentUsd,
           ...(visible ? { searchAttributes: true } : {}),
           ...(configChanges.length ? { configChanges } : {}),
+          ...m.evalInput(m.current),
         },
       ],
       ...(visible

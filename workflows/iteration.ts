@@ -13,9 +13,12 @@ import {
 import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { FileRef, IterationScope, IterationSummary, PreparedPrompts, SampledFrom, SampleShardResult, ScoreShardResult } from '../activities/types';
 import { ERROR_TYPE } from '../config/errors';
+import { QUEUES } from '../config/queues';
 import { activityProxies, sampleProcess } from './activity-proxies';
 import { describeFailure, StageFailure, tagShard } from './failures';
 import { labelShard } from './label-stage';
+import { evalStage } from './eval-stage';
+import type { IterationEvalInput } from '../activities/eval/summary';
 import { LabelOutcome, pipelineShards } from './shard-pipeline';
 import { iterationStatusQuery, IterationStatus, Stage } from './messages';
 
@@ -28,6 +31,8 @@ export interface IterationInput extends IterationScope {
   searchAttributes?: boolean;
   /** Config edits that take effect with this iteration (recorded in its manifest). */
   configChanges?: ConfigChange[];
+  /** eval: set when this iteration evaluates its checkpoint (workflows/eval-stage.ts). */
+  eval?: IterationEvalInput;
 }
 
 /**
@@ -62,7 +67,13 @@ function budgetFailure(e: unknown): { message: string; spentUsd: number } | null
 
 /** One iteration: prompts slice -> sample shards -> label shards -> feedback -> train -> manifest. */
 export async function iterationWorkflow(input: IterationInput): Promise<IterationOutput> {
-  const status: IterationStatus = { iteration: input.iteration, stage: 'starting', shardsDone: 0, shardsTotal: 0 };
+  const status: IterationStatus = {
+    iteration: input.iteration,
+    stage: 'starting',
+    shardsDone: 0,
+    shardsTotal: 0,
+    ...(input.eval ? { evaluates: true, ...(input.config.eval?.queue === 'eval' ? { evalQueue: QUEUES.eval } : {}) } : {}),
+  };
   if (input.searchAttributes === true) indexing.set(status, { stage: 'starting' });
   setHandler(iterationStatusQuery, () => status);
   try {
@@ -205,6 +216,13 @@ export async function learnStages(
       },
     ]),
   );
+  // Only campaigns with eval: reach this (no older history has input.eval).
+  const evaluation = input.eval ? await stage('eval', 1, () => evalStage(scope, input.eval!, train.checkpoint, input.budgetUsd ?? null)) : null;
+  if (evaluation && 'budgetExhausted' in evaluation) {
+    status.stage = 'done';
+    publish(status);
+    return { budgetExhausted: evaluation.budgetExhausted };
+  }
   const summary = await stage('manifest', 1, () =>
     control.writeIterationManifest.executeWithOptions({ summary: `write manifest · ${at}` }, [
       {
@@ -218,6 +236,7 @@ export async function learnStages(
         timings,
         startedAt,
         ...(input.configChanges?.length ? { configChanges: input.configChanges } : {}),
+        ...(evaluation ? { eval: evaluation } : {}),
       },
     ]),
   );

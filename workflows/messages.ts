@@ -3,7 +3,7 @@ import type { ConfigChange } from '../config/config-changes';
 import type { CampaignConfig, IterationSummary } from '../activities/types';
 import type { StageFailure } from './failures';
 
-export type Stage = 'starting' | 'prompts' | 'sample' | 'score' | 'feedback' | 'train' | 'manifest' | 'done' | 'failed';
+export type Stage = 'starting' | 'prompts' | 'sample' | 'score' | 'feedback' | 'train' | 'eval' | 'manifest' | 'done' | 'failed';
 
 export interface IterationStatus {
   iteration: number;
@@ -13,6 +13,10 @@ export interface IterationStatus {
   /** Sample and label run as a pipeline: shards sampled and labelled so far (absent in iterations that predate it). */
   sampled?: number;
   labelled?: number;
+  /** This iteration evaluates its checkpoint (eval:) after training. */
+  evaluates?: boolean;
+  /** eval.queue: eval: the queue its eval answers are sampled and scored on. */
+  evalQueue?: string;
 }
 
 /**
@@ -46,6 +50,28 @@ export interface CampaignStatus {
   /** Iterations that overlap (schedule.maxPolicyLag > 0): the lag allowed and the halves of iterations in flight or sampled ahead. */
   maxPolicyLag?: number;
   inFlight?: InFlightIteration[];
+  /** eval: the best checkpoint so far, and why the stop rule ended the campaign. */
+  evaluation?: EvalStatus;
+}
+
+export interface EvalStatus {
+  bestBy: string;
+  best: BestCheckpoint | null;
+  /** Evaluations since the best one. */
+  sinceBest: number;
+  stopReason: string | null;
+  /** The hacking guard tripped at the last iteration, when there was nothing left to pause. */
+  guardWarning?: string;
+}
+
+export interface BestCheckpoint {
+  iteration: number;
+  value: number;
+  checkpoint: string;
+  checkpointSha256: string;
+  winRate: number | null;
+  lcWinRate: number | null;
+  rewardMean: number | null;
 }
 
 /** One half of an iteration, when iterations overlap: gathering (prompts, sample, label) or learning (feedback, train, manifest). */

@@ -132,7 +132,9 @@ export async function runPipelined<R>(r: PipelineRun<R>): Promise<R> {
         policy: s.policy!,
         reference,
         gathered: head.gathered,
-        budgetUsd: null,
+        // Feedback and training spend nothing; an eval judge after training spends the campaign's budget.
+        budgetUsd: config.eval?.judge ? m.budgetLeft() : null,
+        ...m.evalInput(i),
         ...(visible ? { searchAttributes: true } : {}),
         ...(r.configChanges.length ? { configChanges: r.configChanges } : {}),
       },

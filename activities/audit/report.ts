@@ -3,13 +3,16 @@
  * (MIT, well kept, canvas charts with bar, line and stacked charts out of the box; its UMD build is
  * ~210 KB and is inlined) and the data, both embedded. Plots: reward mean and spread per iteration,
  * best-of-n, examples kept and dropped by reason, chosen vs rejected length, judge cost and calls,
- * stage timings, a composite labeler's member agreement and length bias; and the iteration table. The page reports what it drew in #status (for tests).
+ * stage timings, a composite labeler's member agreement and length bias; and the iteration table; with eval:, an evaluation section (win rate with its interval,
+ * LC win rate, length, reward; the best checkpoint marked). The page reports what it drew in #status (for tests).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
 import { iterationFigures, IterationFigures } from './diff';
 import { manifestFile, manifestIterations, readCheckedManifest } from './manifests';
+import { bestOf } from '../eval/best';
+import type { EvalSummary } from '../eval/summary';
 
 interface IterationRow extends IterationFigures {
   timings: Record<string, number>;
@@ -18,6 +21,8 @@ interface IterationRow extends IterationFigures {
   checkpoint: string;
   /** Iterations that overlap (schedule.maxPolicyLag): versions its samples' checkpoints were behind the one it trained from. */
   policyLag?: { min: number; max: number };
+  /** eval: the iteration's evaluation, when it was evaluated. */
+  eval: EvalSummary | null;
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -38,6 +43,7 @@ export async function campaignRows(root: string, campaignId: string): Promise<It
       samples: m.counts.samples,
       checkpoint: String(m.lineage.checkpoint_out.sha256).slice(0, 12),
       ...(m.policy_lag ? { policyLag: { min: Number(m.policy_lag.min), max: Number(m.policy_lag.max) } } : {}),
+      eval: m.eval ?? null,
     });
   }
   return rows;
@@ -94,6 +100,24 @@ const PAGE_SCRIPT = String.raw`
       agree.push({ label: 'length-reward corr (after control)', data: col(function (r) { return r.composite ? r.composite.length.corrAfter : null; }), borderColor: COLORS[3] });
       chart('composite', { type: 'line', data: { labels: its, datasets: agree } }); drawn++;
     }
+    var ev = D.rows.filter(function (r) { return r.eval; });
+    if (ev.length) {
+      var evIts = ev.map(function (r) { return 'iter ' + r.iteration + (r.iteration === D.best ? ' (best)' : ''); });
+      var evCol = function (f) { return ev.map(function (r) { return f(r.eval); }); };
+      chart('evalwin', { type: 'line', data: { labels: evIts, datasets: [
+        { label: 'win rate vs initial policy', data: evCol(function (e) { return e.winRate; }), borderColor: COLORS[0] },
+        { label: '95% CI low', data: evCol(function (e) { return e.winRateCi ? e.winRateCi[0] : null; }), borderColor: COLORS[0], borderDash: [4, 4] },
+        { label: '95% CI high', data: evCol(function (e) { return e.winRateCi ? e.winRateCi[1] : null; }), borderColor: COLORS[0], borderDash: [4, 4] },
+        { label: 'length-controlled win rate', data: evCol(function (e) { return e.lcWinRate; }), borderColor: COLORS[1] },
+        { label: 'even (0.5)', data: evCol(function () { return 0.5; }), borderColor: COLORS[7], borderDash: [2, 2] } ] },
+        options: { scales: { y: { min: 0, max: 1 } } } }); drawn++;
+      chart('evallen', { type: 'line', data: { labels: evIts, datasets: [
+        { label: 'eval answer length (chars)', data: evCol(function (e) { return e.meanLength; }), borderColor: COLORS[2], yAxisID: 'y' },
+        { label: 'baseline length (chars)', data: evCol(function (e) { return e.baselineMeanLength; }), borderColor: COLORS[2], borderDash: [4, 4], yAxisID: 'y' },
+        { label: 'eval reward mean', data: evCol(function (e) { return e.rewardMean; }), borderColor: COLORS[3], yAxisID: 'y1' },
+        { label: 'training reward mean', data: ev.map(function (r) { return r.reward.mean; }), borderColor: COLORS[4], yAxisID: 'y1' } ] },
+        options: { scales: { y: { position: 'left' }, y1: { position: 'right' } } } }); drawn++;
+    }
   } catch (e) { errors++; console.error(e); }
   // How many canvases hold something other than blank pixels.
   var nonblank = 0;
@@ -118,6 +142,39 @@ export async function buildReport(root: string, campaignId: string, chartJs: str
   const withLag = rows.some((r) => r.policyLag);
   const lag = (r: IterationRow) =>
     !withLag ? '' : td(!r.policyLag ? 0 : r.policyLag.min === r.policyLag.max ? r.policyLag.max : `${r.policyLag.min}-${r.policyLag.max}`);
+  const canvas = (id: string, title: string) => `<figure><figcaption>${title}</figcaption><canvas id="${id}" width="560" height="300"></canvas></figure>`;
+  // eval: the evaluation section, the best checkpoint marked.
+  const best = bestOf(
+    rows.map((r) => (r.eval ? { iteration: r.iteration, eval: r.eval, lineage: { checkpoint_out: { path: '', sha256: r.checkpoint } } } : {})),
+  );
+  const evaluated = rows.filter((r) => r.eval);
+  const evalTable = evaluated
+    .map((r) => {
+      const e = r.eval!;
+      const ci = e.winRateCi ? ` [${num(e.winRateCi[0], 3)}, ${num(e.winRateCi[1], 3)}]` : '';
+      const isBest = best?.iteration === r.iteration;
+      return (
+        `<tr${isBest ? ' class="best"' : ''}><td>${escapeHtml(String(r.iteration))}${isBest ? ' <strong>best</strong>' : ''}</td>` +
+        `${td(`${num(e.winRate, 3)}${ci}`)}${td(num(e.lcWinRate, 3))}${td(`${e.wins}/${e.losses}/${e.ties}`)}${td(num(e.rewardMean))}${td(num(r.reward.mean))}` +
+        `${td(num(e.meanLength, 1))}${td(num(e.baselineMeanLength, 1))}${td(num(e.truncatedShare, 3))}<td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`
+      );
+    })
+    .join('\n');
+  const evalSection = evaluated.length
+    ? `<h2>Evaluation on held-out prompts</h2>
+<p>Each evaluated checkpoint's answers against the initial policy's answers to the same prompts (win = the higher eval reward; ties count half;
+95% Wilson interval). Length-controlled win rate: the win rate with the length difference regressed out (AlpacaEval 2 style).${
+        best ? ` Best checkpoint by ${escapeHtml(best.by)}: iteration ${escapeHtml(String(best.iteration))}.` : ''
+      }</p>
+<div class="grid">
+${canvas('evalwin', 'Eval win rate vs the initial policy (95% CI) and length-controlled win rate')}
+${canvas('evallen', 'Eval answer length vs the baseline; eval and training reward')}
+</div>
+<table id="eval"><thead><tr><th>iteration</th><th>win rate [95% CI]</th><th>LC win rate</th><th>wins/losses/ties</th><th>eval reward</th><th>training reward</th><th>eval length</th><th>baseline length</th><th>truncated</th><th>checkpoint</th></tr></thead>
+<tbody>
+${evalTable}
+</tbody></table>`
+    : '';
   const table = rows
     .map(
       (r) =>
@@ -131,7 +188,6 @@ export async function buildReport(root: string, campaignId: string, chartJs: str
         )}${lag(r)}<td><code>${escapeHtml(r.checkpoint)}</code></td></tr>`,
     )
     .join('\n');
-  const canvas = (id: string, title: string) => `<figure><figcaption>${title}</figcaption><canvas id="${id}" width="560" height="300"></canvas></figure>`;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>alignloop report: ${escapeHtml(campaignId)}</title>
 <style>
@@ -140,6 +196,7 @@ body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; }
 figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: 4px; }
 table { border-collapse: collapse; margin-top: 24px; } td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 #status { color: #666; }
+tr.best td { background: #eef7ee; }
 </style></head><body>
 <h1>alignloop report: ${escapeHtml(campaignId)}</h1>
 <p>${rows.length} iteration${rows.length === 1 ? '' : 's'}; generated ${escapeHtml(new Date().toISOString())} from the campaign's manifests, scored shards and feedback files.</p>
@@ -157,8 +214,9 @@ ${rows.some((r) => r.composite) ? canvas('composite', "Composite labeler: member
 <tbody>
 ${table}
 </tbody></table>
+${evalSection}
 <script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
-<script>window.REPORT = ${scriptJson({ campaign: campaignId, rows })};</script>
+<script>window.REPORT = ${scriptJson({ campaign: campaignId, rows, best: best?.iteration ?? null })};</script>
 <script>${PAGE_SCRIPT}</script>
 </body></html>
 `;

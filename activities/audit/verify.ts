@@ -14,6 +14,7 @@ import { IDENTITY_NAME } from '../artifacts/campaign-identity';
 import { CHECKPOINT_FORMAT, CheckpointDescriptor } from '../policy/checkpoint-ref';
 import { onThisHost } from '../store/mirror-paths';
 import { PRUNED_NAME, prunedFolder } from '../trainers/retention';
+import { EVAL_LABELER_RECORD } from '../eval/summary';
 
 export interface Finding {
   path: string;
@@ -37,7 +38,7 @@ export interface VerifyReport {
 /** Working state that no record names by design (relative to the campaign folder). */
 const WORKING_STATE = [
   /^(sample-cache|sample-limiter|judge-cache|judge-limiter|judge-budget|reward-cache|reward-limiter|processes)\//,
-  /^labeler\.json$/,
+  /^(eval-)?labeler\.json$/,
   /\.log$/,
   /\.progress$/,
   /^iter-\d+\/samples\/(server|command)\//,
@@ -72,8 +73,8 @@ function walk(dir: string, out: string[] = [], onPath = new Set<string>()): stri
 }
 
 /** The reward model a campaign labels with: the last version its labeler record holds, with its folder. */
-function labelerVersion(campaignDir: string): { record: string; dir: string; files: Record<string, string> } | null {
-  const record = path.join(campaignDir, 'labeler.json');
+function labelerVersion(campaignDir: string, name = 'labeler.json'): { record: string; dir: string; files: Record<string, string> } | null {
+  const record = path.join(campaignDir, name);
   try {
     const versions = (JSON.parse(fs.readFileSync(record, 'utf8')) as { versions?: { dir?: string; files?: Record<string, string> }[] }).versions ?? [];
     const last = versions[versions.length - 1];
@@ -190,6 +191,9 @@ export function verifyCampaign(dir: string, opts: VerifyOptions = {}): VerifyRep
   // The reward model: a file swapped or dropped into its folder changes every reward from then on.
   const labeler = labelerVersion(campaignDir);
   if (labeler && !(opts.pulledFromStore && !fs.existsSync(labeler.dir))) checkFolder(labeler.dir, false, labeler.files, labeler.record);
+  // eval.labeler: the reward model that scores the eval answers, recorded apart from the campaign's.
+  const evalLabeler = labelerVersion(campaignDir, EVAL_LABELER_RECORD);
+  if (evalLabeler && !(opts.pulledFromStore && !fs.existsSync(evalLabeler.dir))) checkFolder(evalLabeler.dir, false, evalLabeler.files, evalLabeler.record);
   const identity = path.join(campaignDir, IDENTITY_NAME);
   if (fs.existsSync(identity)) {
     named.add(identity);

@@ -11,10 +11,30 @@ import { openStore } from '../store';
 import { probeStore } from '../store/probe';
 import { literalCredentials } from './credential-values';
 import { overlapDeviceWarnings } from './overlap-devices';
+import { overlappingPrompts } from '../eval/held-out';
 import { CAMPAIGN_KINDS, CampaignConfig, CampaignSchema } from './schema';
 
 export function loadCampaign(file: string, cwd = process.cwd()): LoadedCampaign<CampaignConfig> {
   return loadCampaignFile(file, CampaignSchema, CAMPAIGN_KINDS, cwd);
+}
+
+/** The held-out prompts parse, none is a training prompt (by prompt hash), and an eval labeler opens. */
+async function evalPreflight(c: CampaignConfig, e: NonNullable<CampaignConfig['eval']>, o: PreflightOptions): Promise<string[]> {
+  const problems: string[] = [];
+  try {
+    if ((await loadPrompts(e.prompts)).length === 0) problems.push(`eval.prompts: ${e.prompts} holds no prompts`);
+    const overlap = await overlappingPrompts(c.prompts.path, e.prompts);
+    if (overlap.length)
+      problems.push(
+        `eval.prompts: ${e.prompts}:${overlap[0]}: ${overlap.length} held-out prompt(s) are also in the training prompts ${c.prompts.path} (same prompt hash, lines ${overlap.slice(0, 5).join(', ')}${overlap.length > 5 ? ', …' : ''}); remove them from one file`,
+      );
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    problems.push(`eval.prompts: ${err.message}`);
+  }
+  for (const block of [e.labeler, e.judge])
+    if (block) problems.push(...((await kindNamed(CAMPAIGN_KINDS.labeler, 'labeler', block.kind).preflight?.(block, c, o)) ?? []).map((p) => `eval.${p}`));
+  return problems;
 }
 
 /**
@@ -32,6 +52,7 @@ export async function preflight(file: string, c: CampaignConfig, o: PreflightOpt
     if (!(e instanceof InputError)) throw e;
     problems.push(`prompts.path: ${e.message}`);
   }
+  if (c.eval) problems.push(...(await evalPreflight(c, c.eval, o)));
   for (const role of ['sampler', 'labeler', 'trainer'] as const) {
     const kind = kindNamed(CAMPAIGN_KINDS[role], role, c[role].kind);
     problems.push(...((await kind.preflight?.(c[role], c, o)) ?? []));

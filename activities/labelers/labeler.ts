@@ -17,6 +17,8 @@ export interface LabelShardJob<S = unknown> {
   shard: number;
   /** The samples shard, verified against its hash. */
   samples: FileRef;
+  /** The campaign folder's record of the model that labels (default labeler.json; eval.labeler has its own). */
+  identityRecord?: string;
   /** Where the scored shard goes (written atomically; its completion record is written by the caller). */
   out: string;
   /** Variables the campaign names as credentials: a subprocess the labeler starts does not get them. */

@@ -163,7 +163,8 @@ export function createControlActivities() {
       const done = findComplete<IterationSummary>(file);
       if (done) return done.extra;
       return guarded(async () => {
-        const ledgerSpent = paysJudge(c.labeler) ? new BudgetLedger(judgeBudget(c, campaignId, iteration, null)).spent() : 0;
+        // The iteration's ledger also holds what eval.judge spent (the campaign's budget).
+        const ledgerSpent = paysJudge(c.labeler) || c.eval?.judge ? new BudgetLedger(judgeBudget(c, campaignId, iteration, null)).spent() : 0;
         const composite =
           c.labeler.kind === 'composite'
             ? findComplete<CompositeIterationStats>(compositeStatsFile(c.artifacts.root, campaignId, iteration))?.extra

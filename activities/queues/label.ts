@@ -22,8 +22,18 @@ import { writeFileAtomic } from '../artifacts/atomic-file';
 import type { CompositeConfig, MemberConfig } from '../labelers/composite/config';
 import { memberFile, memberSamples } from '../labelers/composite/member-files';
 import type { CampaignConfig, IterationScope, ScoreShardResult } from '../types';
+import { EvalStage, evalSettings } from './eval';
+import { EVAL_LABELER_RECORD } from '../eval/summary';
 
-export type LabelShardInput = IterationScope & { shard: number; samples: FileRef };
+export type LabelShardInput = IterationScope & {
+  shard: number;
+  samples: FileRef;
+  /**
+   * Eval answers (eval:): scored into iter-NNN/<stage>/scored/ by eval.labeler, else the campaign's labeler;
+   * `judged`: eval answer / baseline answer pairs judged by eval.judge into iter-NNN/<stage>/judged/.
+   */
+  evaluation?: { stage: EvalStage; judged?: boolean };
+};
 export type JudgeShardInput = LabelShardInput & { budgetUsd: number | null };
 /** A composite labeler's member (by its index in labeler.members) on one shard. */
 export type MemberShardInput = LabelShardInput & { member: number };
@@ -55,7 +65,14 @@ async function labelMember(
   });
 }
 
-const scoredFile = (input: LabelShardInput) => shardFile(input.config.artifacts.root, input.campaignId, input.iteration, 'scored', input.shard);
+const scoredFile = (input: LabelShardInput) =>
+  shardFile(
+    input.config.artifacts.root,
+    input.campaignId,
+    input.iteration,
+    input.evaluation ? `${input.evaluation.stage}/${input.evaluation.judged ? 'judged' : 'scored'}` : 'scored',
+    input.shard,
+  );
 
 export function createScoreActivities() {
   return {
@@ -64,9 +81,12 @@ export function createScoreActivities() {
       const out = scoredFile(input);
       return once(out, async () => {
         verifyRef(input.samples, 'sample shard');
-        const labeler = await shardLabelerFor(c.labeler);
+        const own = input.evaluation ? evalSettings(c).labeler : undefined;
+        const settings = own ?? c.labeler;
+        const labeler = await shardLabelerFor(settings);
         return labeler.label({
-          settings: c.labeler,
+          ...(own ? { identityRecord: EVAL_LABELER_RECORD } : {}),
+          settings,
           artifactsRoot: c.artifacts.root,
           campaignId,
           iteration,
@@ -124,11 +144,13 @@ function judgeShardExtra(r: JudgeFileResult): Omit<ScoreShardResult, 'ref'> {
 }
 
 /** The judge settings; the key comes from this worker's environment and never enters inputs, history or artifacts. */
-function judgeOf(c: CampaignConfig): { judge: JudgeConfig; apiKey: string } {
-  if (c.labeler.kind !== 'judge') throw new ConfigError('campaign', ['this activity needs a judge labeler']);
-  const apiKey = process.env[c.labeler.apiKeyEnv];
+function judgeOf(c: CampaignConfig, evaluation?: LabelShardInput['evaluation']): { judge: JudgeConfig; apiKey: string } {
+  // The eval judge: every pair (eval answer, baseline answer) in both orders.
+  const l = evaluation?.judged ? evalSettings(c).judge : c.labeler;
+  if (l?.kind !== 'judge') throw new ConfigError('campaign', [`this activity needs a judge ${evaluation?.judged ? 'as eval.judge' : 'labeler'}`]);
+  const apiKey = process.env[l.apiKeyEnv];
   registerSecret(apiKey);
-  return { judge: c.labeler, apiKey: apiKey || 'none' };
+  return { judge: evaluation?.judged ? { ...l, mode: 'pairwise', pairing: 'all', swap: 'both' } : l, apiKey: apiKey || 'none' };
 }
 
 function batchRecordFile(input: LabelShardInput): string {
@@ -167,7 +189,7 @@ export function createJudgeActivities() {
       const { config: c, campaignId, iteration } = input;
       const file = scoredFile(input);
       return once(file, async () => {
-        const { judge, apiKey } = judgeOf(c);
+        const { judge, apiKey } = judgeOf(c, input.evaluation);
         verifyRef(input.samples, 'sample shard');
         // once() keeps heartbeating while rate limits hold requests back; progress goes out as it comes.
         const r = await judgeFile(input.samples.path, file, {

@@ -11,6 +11,7 @@ import type { PromptRecord } from '../prompts';
 import { samplerFor } from '../samplers';
 import { managedServers, reapManagedOrphans } from '../samplers/managed/sampler';
 import type { IterationScope, SampledFrom, SampleShardResult } from '../types';
+import { EvalStage, evalSettings } from './eval';
 
 /** The folder of the samples cut at maxTokens (sampler.dropTruncated), beside samples/. */
 export const TRUNCATED_STAGE = 'samples-truncated';
@@ -21,6 +22,8 @@ export type SampleShardInput = IterationScope & {
   policy: FileRef;
   /** Given when iterations overlap: recorded with the shard (which checkpoint, which version). */
   sampledFrom?: SampledFrom;
+  /** Held-out prompts (eval:): the answers go to iter-NNN/<stage>/samples/, drawn as eval settings say. */
+  evaluation?: { stage: EvalStage };
 };
 
 /**
@@ -33,13 +36,15 @@ export function createSampleActivities() {
   return {
     async sampleShard(input: SampleShardInput): Promise<SampleShardResult> {
       const { config: c, campaignId, iteration, shard } = input;
-      const file = shardFile(c.artifacts.root, campaignId, iteration, 'samples', shard);
+      const ev = input.evaluation ? evalSettings(c) : null;
+      const file = shardFile(c.artifacts.root, campaignId, iteration, input.evaluation ? `${input.evaluation.stage}/samples` : 'samples', shard);
       return once(file, async () => {
         verifyRef(input.prompts, 'prompt shard');
         const prompts = await readJsonl<PromptRecord>(input.prompts.path);
         const sampler = await samplerFor(c.sampler);
         const out = await sampler.sample({
-          settings: c.sampler,
+          settings: ev ? { ...c.sampler, samplesPerPrompt: ev.samplesPerPrompt } : c.sampler,
+          ...(ev ? { evaluation: { seed: ev.seed, greedy: ev.greedy } } : {}),
           credentialEnv: credentialNames(c),
           artifactsRoot: c.artifacts.root,
           campaignId,
@@ -58,7 +63,8 @@ export function createSampleActivities() {
         let truncatedSamples: FileRef | undefined;
         if (truncatedRecords?.length) {
           const cut = truncatedRecords.map((r) => JSON.stringify(r) + '\n');
-          truncatedSamples = refOf(writeFileAtomic(shardFile(c.artifacts.root, campaignId, iteration, TRUNCATED_STAGE, shard), cut), cut.length);
+          const stage = input.evaluation ? `${input.evaluation.stage}/${TRUNCATED_STAGE}` : TRUNCATED_STAGE;
+          truncatedSamples = refOf(writeFileAtomic(shardFile(c.artifacts.root, campaignId, iteration, stage, shard), cut), cut.length);
           markComplete(truncatedSamples, {});
         }
         const extra = {

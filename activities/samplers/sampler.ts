@@ -33,6 +33,8 @@ export interface SampleJob<S = unknown> {
   promptsRef: FileRef;
   /** The policy checkpoint this iteration samples from (verified before the sampler runs). */
   policy: FileRef;
+  /** Held-out prompts (eval:): draws fixed by this seed whatever the iteration, the most likely answer when greedy. */
+  evaluation?: { seed: number; greedy: boolean };
   /** Aborted when Temporal cancels the attempt (a subprocess must then be stopped). */
   signal?: AbortSignal;
   progress(p: { promptsDone: number; prompts: number; note?: string }): void;

@@ -46,6 +46,13 @@ export function snapshotLines(a: CampaignSnapshot): string[] {
   for (const b of a.judgeBatches) lines.push(`  waiting: ${b}`);
   for (const r of a.retrying) lines.push(`  retrying: ${r.activity} attempt ${r.attempt}: ${r.error}`);
   for (const q of a.noWorker) lines.push(`  waiting: no worker polls ${q}`);
+  const ev = a.status?.evaluation;
+  if (ev?.best)
+    lines.push(
+      `  best: iteration ${ev.best.iteration} by ${ev.bestBy} ${ev.best.value.toFixed(4)} (${ev.best.checkpoint}, sha256 ${ev.best.checkpointSha256.slice(0, 12)}); ${ev.sinceBest} evaluation(s) since`,
+    );
+  if (ev?.stopReason) lines.push(`  stopped by ${ev.stopReason}`);
+  if (ev?.guardWarning) lines.push(`  warning: ${ev.guardWarning}`);
   if (a.next) lines.push(`  next: ${a.next}`);
   return lines;
 }
@@ -169,6 +176,7 @@ async function history(id: string, opts: { json?: boolean; root?: string }): Pro
     configChanges: (m.config_changes ?? []) as ConfigChange[],
     // Iterations that overlap: how many checkpoint versions its samples were behind the one it trained from.
     ...(m.policy_lag ? { policyLag: { min: m.policy_lag.min, max: m.policy_lag.max } } : {}),
+    ...(m.eval ? { eval: m.eval } : {}),
   }));
   if (opts.json) out(JSON.stringify(rows, null, 2));
   else {

@@ -37,6 +37,8 @@ export interface FakeRewardOptions {
    * (no header name, no "Bearer"), as some gateways' error pages do: only "secrets this process read" redacts it.
    */
   echoKeyInBody?: boolean;
+  /** The reward rule instead of hiddenReward (e.g. a length-biased reward model that a policy can hack). */
+  reward?: (text: string) => number;
 }
 
 export class FakeRewardServer {
@@ -112,7 +114,7 @@ export class FakeRewardServer {
     const input = o.protocol === 'vllm' ? body.input : o.protocol === 'sglang' ? body.text : body.query;
     const texts = typeof input === 'string' ? [input] : Array.isArray(input) ? (input as string[]) : null;
     if (!texts || !texts.every((t) => typeof t === 'string')) return this.send(res, 400, { error: { message: 'input must be a string or a list of strings' } });
-    const rewards = texts.map(hiddenReward);
+    const rewards = texts.map(o.reward ?? hiddenReward);
     if (f.short > 0) {
       f.short--;
       rewards.pop();

@@ -6,9 +6,9 @@
  * a real dev server: a plain one, an LLM-judge one, a paused-and-resumed one, one that failed,
  * was paused on the failure, and was resumed, one steered by Updates (pause, budget, config edit), a
  * Batch API judge, a budget pause resumed with a new budget, a stop, more shards than the in-flight
- * window, a managed sampler, and iterations that overlap (schedule.maxPolicyLag: 1) paused with two in flight.
- * RECORD_ONLY=overlapped RECORD_VERSION=0.5.0 records that last scenario alone, for the coming release (a change that
- * adds a scenario between releases).
+ * window, a managed sampler, iterations that overlap (schedule.maxPolicyLag: 1) paused with two in flight, and an
+ * evaluated one (eval:). RECORD_ONLY=overlapped,evaluated RECORD_VERSION=0.5.0 records scenarios alone, for the coming
+ * release (a change that adds a scenario between releases).
  */
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import * as fs from 'node:fs';
@@ -53,8 +53,15 @@ async function main(): Promise<void> {
     cli(['resume', 'overlapped'], env);
     await done('overlapped');
 
+    // 12. Evaluation (eval:): held-out answers sampled and scored after training, the baseline made
+    //     once, the best checkpoint and the stop rules' state carried across continue-as-new.
+    const evalPrompts = path.join(ROOT, 'examples', 'quickstart', 'eval-prompts.jsonl');
+    const evalBlock = `eval: { prompts: ${evalPrompts}, samplesPerPrompt: 2, hackingGuard: true, stopWhen: { noImprovement: 3 } }`;
+    start(writeCampaign(dir, 'evaluated', { iterations: 2, perIteration: 8, extra: evalBlock }), 'evaluated');
+    await done('evaluated');
+
     fs.mkdirSync(OUT, { recursive: true });
-    const ids = only === undefined ? [...EARLIER, 'overlapped'] : only.split(',');
+    const ids = only === undefined ? [...EARLIER, 'overlapped', 'evaluated'] : only.split(',');
     for (const id of ids) {
       const runs: { workflowId: string; runId: string; history: unknown }[] = [];
       for await (const w of client.workflow.list({ query: `WorkflowId = '${id}' OR WorkflowId STARTS_WITH '${id}/iter-'` })) {

@@ -73,3 +73,22 @@ describe('training progress from the train activity heartbeat', () => {
     expect(trainRow({ step: 8, total: null, loss: null, rate: null, unit: 'step' })).toBe('  train    8 steps  -- steps/s  ETA --');
   });
 });
+
+test('eval: an iteration that evaluates shows the eval stage after train; one that does not, no eval row', () => {
+  const rows = stageRows({ iteration: 1, stage: 'eval', shardsDone: 0, shardsTotal: 1, sampled: 8, labelled: 8, evaluates: true });
+  expect(rows.map((r) => [r.stage, r.state])).toEqual([
+    ['prompts', 'done'],
+    ['sample', 'done'],
+    ['label', 'done'],
+    ['feedback', 'done'],
+    ['train', 'done'],
+    ['eval', 'running'],
+    ['manifest', 'waiting'],
+  ]);
+  expect(
+    stageRows({ iteration: 1, stage: 'train', shardsDone: 0, shardsTotal: 1, sampled: 8, labelled: 8, evaluates: true }).find((r) => r.stage === 'eval'),
+  ).toMatchObject({
+    state: 'waiting',
+  });
+  expect(stageRows({ iteration: 1, stage: 'train', shardsDone: 0, shardsTotal: 1, sampled: 8, labelled: 8 }).map((r) => r.stage)).not.toContain('eval');
+});

@@ -28,7 +28,7 @@ export const rewardModelLabeler: ShardLabeler<RewardModelConfig> = {
     // The model that labels is part of the record: a changed folder is caught, not silently used.
     const fp = scorer.fingerprint;
     const version = checkLabelerIdentity(
-      path.join(campaignDir(job.artifactsRoot, job.campaignId), 'labeler.json'),
+      path.join(campaignDir(job.artifactsRoot, job.campaignId), job.identityRecord ?? 'labeler.json'),
       l.model,
       fp,
       job.iteration,

@@ -6,6 +6,12 @@ import { loadBuiltinCheckpoint } from '../../policy/checkpoint-file';
 import type { BuiltinSamplerConfig } from './config';
 import type { SampleRecord, Sampler } from '../sampler';
 
+function argmax(xs: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
+  return best;
+}
+
 export const builtinSampler: Sampler<BuiltinSamplerConfig> = {
   async sample(job) {
     const { settings: c, iteration, prompts } = job;
@@ -21,8 +27,10 @@ export const builtinSampler: Sampler<BuiltinSamplerConfig> = {
       }
       const pool = p.candidates.map((t) => features(t, policy.dims));
       const logp = logProbs(policy.theta, pool, c.temperature);
-      const rng = seededRng(`${c.seed}:${iteration}:${p.prompt_id}`);
-      sampleIndices(logp, c.samplesPerPrompt, rng).forEach((ci, s) => {
+      const ev = job.evaluation;
+      const rng = seededRng(ev ? `${ev.seed}:eval:${p.prompt_id}` : `${c.seed}:${iteration}:${p.prompt_id}`);
+      const picks = ev?.greedy ? Array<number>(c.samplesPerPrompt).fill(argmax(logp)) : sampleIndices(logp, c.samplesPerPrompt, rng);
+      picks.forEach((ci, s) => {
         records.push({ prompt_id: p.prompt_id, sample_id: s, prompt: p.prompt, output: p.candidates![ci], iteration, generator, candidate_index: ci });
       });
       promptsSampled++;

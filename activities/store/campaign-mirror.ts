@@ -210,12 +210,26 @@ export class CampaignMirror {
     return outcome;
   }
 
-  /** Drops this host's copies of iterations older than `keepFrom` (they stay in the store). */
+  /** Folders (keys) steps of this process are using now: never pruned under them. */
+  private readonly held = new Map<string, number>();
+
+  hold(folders: string[]): () => void {
+    for (const f of folders) this.held.set(f, (this.held.get(f) ?? 0) + 1);
+    return () => {
+      for (const f of folders) {
+        const n = (this.held.get(f) ?? 1) - 1;
+        if (n > 0) this.held.set(f, n);
+        else this.held.delete(f);
+      }
+    };
+  }
+
+  /** Drops this host's copies of iterations older than `keepFrom` (they stay in the store), unless a step uses one. */
   prune(campaignId: string, keepFrom: number): void {
     const dir = this.localPath(campaignId);
     for (const name of safeList(dir)) {
       const m = /^iter-(\d+)$/.exec(name);
-      if (!m || Number(m[1]) >= keepFrom) continue;
+      if (!m || Number(m[1]) >= keepFrom || this.held.has(`${campaignId}/${name}`)) continue;
       fs.rmSync(path.join(dir, name), { recursive: true, force: true });
       for (const key of [...this.synced.keys()]) if (key.startsWith(`${campaignId}/${name}/`)) this.synced.delete(key);
     }

@@ -223,15 +223,21 @@ async function runOnMirror(
     config: { ...mapStrings(input.config, (v) => v), artifacts: { ...input.config.artifacts, root: mirror.root } },
   };
   let before;
+  // The step's iteration and any other it names (an evaluation's baseline iteration): kept here while it runs.
+  const iterations = [
+    input.iteration,
+    ...Object.entries(input)
+      .filter(([k, v]) => /.Iteration$/.test(k) && typeof v === 'number')
+      .map(([, v]) => v),
+  ].filter((v): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0);
+  const release = mirror.hold([...new Set(iterations)].map((i) => `${cid}/${iterFolder(i)}`));
   try {
     await claimInStore(mirror, input);
     const named = namedFiles(input, loc);
     const own: PullScope['prefixes'] = [{ prefix: `${cid}/`, skip: (f) => /\/iter-\d+\/$/.test(f) }];
-    if (typeof input.iteration === 'number') {
-      const shard = typeof input.shard === 'number' ? `shard-${String(input.shard).padStart(3, '0')}` : null;
-      // A shard's activity reads and writes its own shard's files only.
-      own.push({ prefix: `${cid}/${iterFolder(input.iteration)}/`, ...(shard ? { only: (k: string) => k.includes(`/${shard}`) } : {}) });
-    }
+    const shard = typeof input.shard === 'number' ? `shard-${String(input.shard).padStart(3, '0')}` : null;
+    // A shard's activity reads and writes its own shard's files only.
+    for (const i of new Set(iterations)) own.push({ prefix: `${cid}/${iterFolder(i)}/`, ...(shard ? { only: (k: string) => k.includes(`/${shard}`) } : {}) });
     const beat = transferBeat('download');
     try {
       await mirror.pull({ files: named, prefixes: own }, beat.progress);
@@ -246,6 +252,7 @@ async function runOnMirror(
     }
     before = mirror.snapshot([cid]);
   } catch (e) {
+    release();
     throw toActivityFailure(e);
   }
   let result: unknown;
@@ -274,6 +281,8 @@ async function runOnMirror(
     }
   } catch (e) {
     if (!failure) throw toActivityFailure(e);
+  } finally {
+    release();
   }
   if (failure) throw failure;
   return mapStrings(result, (s) => {

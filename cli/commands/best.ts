@@ -6,7 +6,9 @@ import { sha256File } from '../../activities/artifacts/atomic-file';
 import { BestIteration, bestOf } from '../../activities/eval/best';
 import { UserError } from '../../config/errors';
 import { exitWith, out } from '../context';
-import { artifactsRootOf } from './inspect';
+import * as path from 'node:path';
+import { onThisHost } from '../../activities/store/mirror-paths';
+import { localArtifacts } from './inspect';
 
 export interface BestRow extends BestIteration {
   /** The checkpoint file is there and still hashes to what its manifest recorded. */
@@ -17,11 +19,18 @@ export interface BestRow extends BestIteration {
 const f = (x: number | null, d = 4) => (x === null ? '-' : x.toFixed(d));
 
 async function best(id: string, opts: { json?: boolean; root?: string }): Promise<number> {
-  const root = await artifactsRootOf(id, opts.root);
-  const b = bestOf(readManifests(root, id));
-  if (!b) throw new UserError(`campaign ${id} has no evaluated iteration yet (an eval: block in the campaign file evaluates each new checkpoint)`);
-  const intact = fs.existsSync(b.checkpoint) && sha256File(b.checkpoint) === b.checkpointSha256;
-  const row: BestRow = { ...b, checkpointIntact: intact, manifest: b.eval.metricsFile.path.replace(/eval[\\/]metrics\.json$/, 'manifest.json') };
+  const local = await localArtifacts(id, opts.root);
+  const found = bestOf(readManifests(local.root, id));
+  if (!found) throw new UserError(`campaign ${id} has no evaluated iteration yet (an eval: block in the campaign file evaluates each new checkpoint)`);
+  // A store-backed campaign's records name the writing host's copy: check this host's, show the s3:// key.
+  const here = onThisHost(found.checkpoint, path.join(local.root, id));
+  const intact = fs.existsSync(here) && sha256File(here) === found.checkpointSha256;
+  const row: BestRow = local.display({
+    ...found,
+    checkpointIntact: intact,
+    manifest: found.eval.metricsFile.path.replace(/eval[\\/]metrics\.json$/, 'manifest.json'),
+  });
+  const b = row;
   if (opts.json) {
     out(JSON.stringify(row, null, 2));
     return 0;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { S3Store } from '../../activities/store/s3-store';
 import { cli, cliEnv, completed, killHard, runToEnd, spawnWorker, useTestServer, writeCampaign } from '../helpers/temporal';
-import { MODELS, tmpDir } from '../helpers/paths';
+import { MODELS, ROOT, tmpDir } from '../helpers/paths';
 import { S3_ADMIN, startS3Server, type S3TestServer } from '../helpers/s3-server';
 
 jest.setTimeout(600_000);
@@ -131,4 +131,37 @@ test('four role workers with separate caches and no shared disk complete a campa
   } finally {
     store.destroy();
   }
+});
+
+test('an evaluated campaign on S3: the baseline made in iteration 0 is read by later evaluations after the hosts dropped their copies of it; the metrics equal a local run', async () => {
+  const evalPrompts = path.join(ROOT, 'examples', 'quickstart', 'eval-prompts.jsonl');
+  const extra = `eval: { prompts: ${evalPrompts}, samplesPerPrompt: 2, seed: 7 }`;
+  const localFile = writeCampaign(ctx.dir, 'judged-ev', { iterations: 4, perIteration: 8, extra });
+  await runToEnd(ctx, 'ev-local', localFile);
+  const metrics = (dir: (i: number) => string) =>
+    [0, 1, 2, 3].map((i) => JSON.parse(fs.readFileSync(dir(i), 'utf8')) as { win_rate?: unknown; metrics?: unknown });
+  const expected = metrics((i) => path.join(ctx.dir, 'artifacts', 'ev-local', `iter-00${i}`, 'eval', 'metrics.json'));
+
+  const file = writeCampaign(tmpDir('alignloop-s3c-file-'), 'judged-ev', { iterations: 4, perIteration: 8, extra });
+  onStore(file, 'team/evals');
+  const env = cliEnv(ctx.server.address, awsEnv);
+  // A fresh host for every role, and the sample and score hosts replaced between iterations.
+  const workers = ['control', 'sample', 'score', 'train'].map((role) => spawnWorker(env, role, ['--cache-dir', tmpDir(`alignloop-cache-${role}-`)]));
+  try {
+    expect(cli(['start', file, '--id', 'ev-s3'], env).status).toBe(0);
+    expect((await completed(ctx.client, 'ev-s3')).state).toBe('completed');
+  } finally {
+    await Promise.all(workers.map(killHard));
+  }
+  const store = new S3Store({ kind: 's3', bucket: 'campaigns', prefix: 'team/evals', endpoint: s3.endpoint, forcePathStyle: true });
+  try {
+    const got = await Promise.all([0, 1, 2, 3].map(async (i) => JSON.parse((await store.getBytes(`ev-s3/iter-00${i}/eval/metrics.json`)).toString('utf8'))));
+    const strip = (m: Record<string, unknown>) => JSON.stringify(m, (k, v) => (k === 'path' || k === 'campaign' || /seconds|_at$|At$/.test(k) ? undefined : v));
+    expect(got.map(strip)).toEqual(expected.map((m) => strip(m as Record<string, unknown>)));
+  } finally {
+    store.destroy();
+  }
+  const best = cli(['best', 'ev-s3'], env);
+  expect(best.status).toBe(0);
+  expect(best.stdout).toContain('s3://campaigns/team/evals/ev-s3/iter-00');
 });

@@ -3,7 +3,7 @@
  * go to a temporary file that is fsync'd and renamed (create-only writes link it into place, which
  * fails when the key exists), so the folder holds only whole files.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fsyncDir, sha256File } from '../artifacts/atomic-file';
@@ -96,7 +96,6 @@ export class LocalStore implements ArtifactStore {
     if (!fs.existsSync(src)) throw new Error(`${this.description}: ${key} is missing`);
     const buf = fs.readFileSync(src);
     if (opts.sha256) {
-      const { createHash } = await import('node:crypto');
       const sha256 = createHash('sha256').update(buf).digest('hex');
       if (sha256 !== opts.sha256) throw new StoreIntegrityError(key, opts.sha256, sha256, this.description);
     }

@@ -194,18 +194,11 @@ export class S3Store implements ArtifactStore {
     return { key, bytes: got.bytes, sha256: got.sha256 };
   }
 
-  private async headOrMissing(key: string): Promise<{ bytes: number; sha256: string | null; etag?: string }> {
-    try {
-      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.name(key) }));
-      return { bytes: h.ContentLength ?? 0, sha256: h.Metadata?.[SHA_META] ?? null, ...(h.ETag ? { etag: h.ETag } : {}) };
-    } catch (e) {
-      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404) {
-        await this.bucketExists();
-        throw new Error(`${this.description}: ${key} is missing`);
-      }
-      throw this.fail(e, 'read', key);
-    }
+  /** The object's size, recorded hash and ETag; a missing key is an error naming it. */
+  private async headOrMissing(key: string): Promise<StoredObject> {
+    const h = await this.head(key);
+    if (!h) throw new Error(`${this.description}: ${key} is missing`);
+    return h;
   }
 
   /** Parallel ranged GETs written at their offsets; the hash advances in order, holding a bounded window of parts. */
